@@ -1,0 +1,148 @@
+/* backend_cpu.c — the CPU implementation of ops.h over the kernels in src/kernels, threaded with OpenMP.
+ *
+ * Work is split so each thread owns disjoint outputs (rows of a matmul, (token, head) pairs of
+ * attention): results do not depend on the thread count.
+ */
+#include <math.h>
+#include <omp.h>
+#include <string.h>
+
+#include "backend/ops.h"
+#include "kernels/kernels.h"
+
+static int g_threads = 1;
+
+int ops_set_threads(int n_threads)
+{
+    kernels_init(0);
+    g_threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    return g_threads;
+}
+
+int ops_threads(void) { return g_threads; }
+
+static matmul_fn *matmul_for(enum dtype dtype)
+{
+    switch (dtype) {
+    case DTYPE_F32: return kern.matmul_f32;
+    case DTYPE_BF16: return kern.matmul_bf16;
+    case DTYPE_F16: return kern.matmul_f16;
+    default: break;
+    }
+    OWL_ASSERT(!"matmul: weight dtype without a kernel (the loader must refuse it)");
+    return NULL;
+}
+
+void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
+{
+    switch (dtype) {
+    case DTYPE_F32: dequantize_row_f32(out, data, (int)n); return;
+    case DTYPE_BF16: dequantize_row_bf16(out, data, (int)n); return;
+    case DTYPE_F16: dequantize_row_f16(out, data, (int)n); return;
+    default: OWL_ASSERT(!"weight_to_f32: unsupported dtype");
+    }
+}
+
+void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n)
+{
+    const size_t row_bytes = (size_t)emb->d_in * dtype_size(emb->dtype);
+    for (int t = 0; t < n; t++) {
+        OWL_ASSERT(tokens[t] >= 0 && tokens[t] < emb->d_out);
+        weight_to_f32(out + (size_t)t * emb->d_in, (const char *)emb->data + (size_t)tokens[t] * row_bytes,
+                      emb->dtype, (size_t)emb->d_in);
+    }
+}
+
+void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
+{
+    matmul_fn *fn = matmul_for(w->dtype);
+    const int d_out = w->d_out, d_in = w->d_in;
+    /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
+    const int n_chunks = (d_out + 15) / 16;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (int c = 0; c < n_chunks; c++) {
+        int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
+        fn(y, x, w->data, n, d_in, d_out, o0, o1);
+    }
+    if (bias)
+        for (int t = 0; t < n; t++)
+            op_add(y + (size_t)t * d_out, bias, (size_t)d_out);
+}
+
+void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)
+{
+    for (int r = 0; r < n_rows; r++) {
+        const float *xr = x + (size_t)r * d;
+        float *yr = out + (size_t)r * d;
+        float ss = 0.0f;
+        for (int i = 0; i < d; i++)
+            ss += xr[i] * xr[i];
+        const float inv = 1.0f / sqrtf(ss / (float)d + eps);
+        for (int i = 0; i < d; i++)
+            yr[i] = w[i] * (xr[i] * inv);
+    }
+}
+
+void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, int d_rot,
+             const float *cos, const float *sin, enum rope_pairing pairing)
+{
+    const int half = d_rot / 2;
+    for (int t = 0; t < n_tok; t++) {
+        const float *c = cos + (size_t)t * half, *s = sin + (size_t)t * half;
+        for (int h = 0; h < n_head; h++) {
+            float *v = x + (size_t)t * tok_stride + (size_t)h * head_stride;
+            for (int i = 0; i < half; i++) {
+                const int ia = pairing == ROPE_PAIRING_HALF ? i : 2 * i;
+                const int ib = pairing == ROPE_PAIRING_HALF ? i + half : 2 * i + 1;
+                const float a = v[ia], b = v[ib];
+                v[ia] = a * c[i] - b * s[i];
+                v[ib] = b * c[i] + a * s[i];
+            }
+        }
+    }
+}
+
+void op_attention(const struct attn_args *a)
+{
+    const int n_rep = a->n_head / a->n_kv_head;
+    const int n_keys_max = a->n_past + a->n_tok;
+    const int n_pairs = a->n_tok * a->n_head;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_pairs > 1)
+    for (int pair = 0; pair < n_pairs; pair++) {
+        const int t = pair / a->n_head, h = pair % a->n_head, g = h / n_rep;
+        const int pos = a->n_past + t;
+        float *s = a->scratch + (size_t)omp_get_thread_num() * n_keys_max;
+        const float *q = a->q + ((size_t)t * a->n_head + h) * a->d_k;
+        float *o = a->out + ((size_t)t * a->n_head + h) * a->d_v;
+        const int p0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+        float m = a->sinks ? a->sinks[h] : -INFINITY;
+        for (int p = p0; p <= pos; p++) {
+            s[p] = kern.dot_f32(q, a->k + (size_t)p * a->k_stride + (size_t)g * a->d_k, a->d_k) * a->scale;
+            if (s[p] > m)
+                m = s[p];
+        }
+        float sum = a->sinks ? expf(a->sinks[h] - m) : 0.0f;
+        for (int p = p0; p <= pos; p++) {
+            s[p] = expf(s[p] - m);
+            sum += s[p];
+        }
+        memset(o, 0, (size_t)a->d_v * sizeof *o);
+        const float inv = 1.0f / sum;
+        for (int p = p0; p <= pos; p++)
+            kern.axpy_f32(o, s[p] * inv, a->v + (size_t)p * a->v_stride + (size_t)g * a->d_v, a->d_v);
+    }
+}
+
+void op_swiglu(float *out, const float *gate, const float *up, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        const float g = gate[i];
+        out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void op_add(float *x, const float *y, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        x[i] += y[i];
+}

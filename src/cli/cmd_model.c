@@ -1,0 +1,374 @@
+/* cmd_model.c — the model commands: run, logits, bench, info. Scriptable: machine-readable output on
+ * stdout, messages on stderr, exit 0 / 1 (runtime failure) / 2 (usage). */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "cli/cli.h"
+#include "sample/sample.h"
+
+static double now_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static bool wants_help(int argc, char **argv)
+{
+    for (int i = 0; i < argc; i++)
+        if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h"))
+            return true;
+    return false;
+}
+
+#define COMMON_OPTS                                                                                     \
+    {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
+    {"--verbose", "-v", false, NULL}
+#define COMMON_HELP                                                                                     \
+    "  -t, --threads N   threads (default: all cores)\n"                                                 \
+    "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
+    "                    tokens the command needs)\n"                                                     \
+    "  -b, --batch N     most tokens per forward pass (default 256)\n"                                     \
+    "  -v, --verbose     more messages on stderr\n"
+
+struct setup {
+    struct owl_model *model;
+    struct owl_session *session;
+};
+
+/* Open the model and a session with room for at least need_ctx tokens. Prints errors. */
+static bool setup_open(struct setup *s, const char *path, const struct cli_opt *opts, int n_opts, long need_ctx)
+{
+    memset(s, 0, sizeof *s);
+    long threads = 0, ctx = 0, batch = 0;
+    const char *v;
+    if (((v = cli_get(opts, n_opts, "--threads")) && !cli_int("--threads", v, 1, 4096, &threads)) ||
+        ((v = cli_get(opts, n_opts, "--ctx")) && !cli_int("--ctx", v, 1, 1L << 30, &ctx)) ||
+        ((v = cli_get(opts, n_opts, "--batch")) && !cli_int("--batch", v, 1, 1 << 16, &batch)))
+        return false;
+    struct owl_model_params mp = owl_model_default_params();
+    mp.n_threads = (int)threads;
+    mp.verbose = cli_get(opts, n_opts, "--verbose") != NULL;
+    struct owl_error err = {0};
+    if (owl_model_open(path, &mp, &s->model, &err) != OWL_OK) {
+        fprintf(stderr, "owl: %s\n", err.message);
+        return false;
+    }
+    struct owl_session_params sp = owl_session_default_params();
+    if (ctx == 0) {
+        ctx = owl_model_n_ctx_train(s->model) < 4096 ? owl_model_n_ctx_train(s->model) : 4096;
+        if (ctx < need_ctx)
+            ctx = need_ctx;
+    }
+    sp.n_ctx = (int)ctx;
+    sp.n_batch = (int)batch;
+    if (owl_session_init(s->model, &sp, &s->session, &err) != OWL_OK) {
+        fprintf(stderr, "owl: %s\n", err.message);
+        owl_model_close(s->model);
+        return false;
+    }
+    return true;
+}
+
+static void setup_close(struct setup *s)
+{
+    owl_session_free(s->session);
+    owl_model_close(s->model);
+}
+
+int cmd_logits(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: owl logits MODEL --tokens IDS --out FILE [options]\n"
+        "\n"
+        "Runs one forward pass over the token ids and writes the logits of every position to FILE as\n"
+        "float32 little-endian, n_tokens x vocab_size, row-major (row t = logits after token t).\n"
+        "\n"
+        "  --tokens IDS      comma-separated token ids, e.g. 1,2,3\n"
+        "  --out FILE        output file ('-' for stdout)\n" COMMON_HELP;
+    if (wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    struct cli_opt opts[] = {{"--tokens", NULL, true, NULL}, {"--out", "-o", true, NULL}, COMMON_OPTS};
+    const int n_opts = sizeof opts / sizeof *opts;
+    const char *pos[1];
+    int n_pos;
+    if (!cli_parse(argc, argv, opts, n_opts, pos, 1, &n_pos, "logits"))
+        return EXIT_USAGE;
+    const char *toks = cli_get(opts, n_opts, "--tokens"), *out = cli_get(opts, n_opts, "--out");
+    if (n_pos != 1 || !toks || !out) {
+        fprintf(stderr, "owl logits: need MODEL, --tokens and --out\n\n%s", help);
+        return EXIT_USAGE;
+    }
+    int32_t *ids;
+    int n;
+    if (!cli_token_list(toks, &ids, &n))
+        return EXIT_USAGE;
+    struct setup s;
+    if (!setup_open(&s, pos[0], opts, n_opts, n)) {
+        free(ids);
+        return 1;
+    }
+    int rc = 1;
+    const size_t n_vocab = (size_t)owl_model_n_vocab(s.model);
+    float *logits = malloc((size_t)n * n_vocab * sizeof(float));
+    struct owl_error err = {0};
+    FILE *f = NULL;
+    if (!logits) {
+        fprintf(stderr, "owl logits: cannot allocate %zu bytes of logits\n", (size_t)n * n_vocab * sizeof(float));
+    } else if (owl_session_eval(s.session, ids, n, OWL_LOGITS_ALL, logits, &err) != OWL_OK) {
+        fprintf(stderr, "owl logits: %s\n", err.message);
+    } else if (!(f = strcmp(out, "-") ? fopen(out, "wb") : stdout)) {
+        fprintf(stderr, "owl logits: cannot write %s\n", out);
+    } else if (fwrite(logits, sizeof(float), (size_t)n * n_vocab, f) != (size_t)n * n_vocab) {
+        fprintf(stderr, "owl logits: short write to %s\n", out);
+    } else {
+        rc = 0;
+    }
+    if (f && f != stdout && fclose(f) != 0 && rc == 0) {
+        fprintf(stderr, "owl logits: error closing %s\n", out);
+        rc = 1;
+    }
+    free(logits);
+    free(ids);
+    setup_close(&s);
+    return rc;
+}
+
+int cmd_run(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: owl run MODEL --tokens IDS -n N [options]\n"
+        "\n"
+        "Feeds the prompt token ids, then generates N tokens and prints their ids, comma-separated, on one\n"
+        "line. Generation does not stop at end-of-sequence tokens (exactly N are produced).\n"
+        "\n"
+        "  --tokens IDS        prompt as comma-separated token ids\n"
+        "  -n, --n-predict N   tokens to generate (default 16)\n"
+        "  --temperature T     0 = greedy (default 0)\n"
+        "  --top-k K           keep the K most likely tokens (0 = off)\n"
+        "  --top-p P           nucleus sampling (1 = off)\n"
+        "  --min-p P           drop tokens below P x the top probability (0 = off)\n"
+        "  --seed S            sampling seed (default 0)\n"
+        "  --print-ids         print the generated ids (the only output form until the tokenizer lands)\n"
+        "  --stats             print prompt and generation speed on stderr\n" COMMON_HELP;
+    if (wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    struct cli_opt opts[] = {{"--tokens", NULL, true, NULL},      {"--n-predict", "-n", true, NULL},
+                             {"--temperature", NULL, true, NULL}, {"--top-k", NULL, true, NULL},
+                             {"--top-p", NULL, true, NULL},       {"--min-p", NULL, true, NULL},
+                             {"--seed", NULL, true, NULL},        {"--print-ids", NULL, false, NULL},
+                             {"--stats", NULL, false, NULL},      COMMON_OPTS};
+    const int n_opts = sizeof opts / sizeof *opts;
+    const char *pos[1];
+    int n_pos;
+    if (!cli_parse(argc, argv, opts, n_opts, pos, 1, &n_pos, "run"))
+        return EXIT_USAGE;
+    const char *toks = cli_get(opts, n_opts, "--tokens"), *v;
+    if (n_pos != 1 || !toks) {
+        fprintf(stderr, "owl run: need MODEL and --tokens\n\n%s", help);
+        return EXIT_USAGE;
+    }
+    long n_predict = 16, top_k = 0, seed = 0;
+    double temp = 0, top_p = 1, min_p = 0;
+    if (((v = cli_get(opts, n_opts, "--n-predict")) && !cli_int("-n", v, 0, 1L << 30, &n_predict)) ||
+        ((v = cli_get(opts, n_opts, "--top-k")) && !cli_int("--top-k", v, 0, 1L << 30, &top_k)) ||
+        ((v = cli_get(opts, n_opts, "--seed")) && !cli_int("--seed", v, 0, 0x7fffffffL, &seed)) ||
+        ((v = cli_get(opts, n_opts, "--temperature")) && !cli_float("--temperature", v, &temp)) ||
+        ((v = cli_get(opts, n_opts, "--top-p")) && !cli_float("--top-p", v, &top_p)) ||
+        ((v = cli_get(opts, n_opts, "--min-p")) && !cli_float("--min-p", v, &min_p)))
+        return EXIT_USAGE;
+    if (temp < 0 || top_p <= 0 || top_p > 1 || min_p < 0 || min_p > 1) {
+        fprintf(stderr, "owl run: need temperature >= 0, 0 < top-p <= 1, 0 <= min-p <= 1\n");
+        return EXIT_USAGE;
+    }
+    int32_t *ids;
+    int n;
+    if (!cli_token_list(toks, &ids, &n))
+        return EXIT_USAGE;
+    struct setup s;
+    if (!setup_open(&s, pos[0], opts, n_opts, n + n_predict)) {
+        free(ids);
+        return 1;
+    }
+    int rc = 1;
+    const int n_vocab = owl_model_n_vocab(s.model);
+    float *logits = malloc((size_t)n_vocab * sizeof(float));
+    struct sampler smp = {0};
+    struct owl_error err = {0};
+    struct sampler_params sp = {.temperature = (float)temp, .top_k = (int)top_k, .top_p = (float)top_p,
+                                .min_p = (float)min_p, .seed = (uint64_t)seed};
+    double t0 = now_s(), t_prompt = 0;
+    if (!logits || sampler_init(&smp, &sp, n_vocab, &err) != OWL_OK ||
+        owl_session_eval(s.session, ids, n, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
+        fprintf(stderr, "owl run: %s\n", err.message[0] ? err.message : "out of memory");
+        goto done;
+    }
+    t_prompt = now_s() - t0;
+    for (long i = 0; i < n_predict; i++) {
+        int32_t tok = sampler_pick(&smp, logits);
+        printf(i ? ",%d" : "%d", tok);
+        fflush(stdout);
+        if (i + 1 < n_predict && owl_session_eval(s.session, &tok, 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
+            fprintf(stderr, "\nowl run: %s\n", err.message);
+            goto done;
+        }
+    }
+    putchar('\n');
+    rc = 0;
+    if (cli_get(opts, n_opts, "--stats")) {
+        double t_gen = now_s() - t0 - t_prompt;
+        fprintf(stderr, "prompt: %d tokens in %.3f s (%.2f tok/s); generation: %ld tokens in %.3f s (%.2f tok/s)\n",
+                n, t_prompt, n / t_prompt, n_predict, t_gen, n_predict > 1 ? (n_predict - 1) / t_gen : 0.0);
+    }
+done:
+    sampler_free(&smp);
+    free(logits);
+    free(ids);
+    setup_close(&s);
+    return rc;
+}
+
+static void mean_sd(const double *x, int n, double *mean, double *sd)
+{
+    double s = 0, ss = 0;
+    for (int i = 0; i < n; i++)
+        s += x[i];
+    *mean = s / n;
+    for (int i = 0; i < n; i++)
+        ss += (x[i] - *mean) * (x[i] - *mean);
+    *sd = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
+}
+
+int cmd_bench(int argc, char **argv)
+{
+    static const char help[] =
+        "usage: owl bench MODEL [-p 512] [-n 128] [-r 3] [options]\n"
+        "\n"
+        "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
+        "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
+        "and prints tokens/s as mean +- sd, the weight bytes read per generated token and the bandwidth that\n"
+        "implies.\n"
+        "\n"
+        "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
+        "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
+        "  -r, --reps N        repetitions (default 3)\n" COMMON_HELP;
+    if (wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    struct cli_opt opts[] = {{"--n-prompt", "-p", true, NULL}, {"--n-gen", "-n", true, NULL},
+                             {"--reps", "-r", true, NULL}, COMMON_OPTS};
+    const int n_opts = sizeof opts / sizeof *opts;
+    const char *pos[1], *v;
+    int n_pos;
+    if (!cli_parse(argc, argv, opts, n_opts, pos, 1, &n_pos, "bench"))
+        return EXIT_USAGE;
+    if (n_pos != 1) {
+        fprintf(stderr, "owl bench: need MODEL\n\n%s", help);
+        return EXIT_USAGE;
+    }
+    long n_prompt = 512, n_gen = 128, reps = 3;
+    if (((v = cli_get(opts, n_opts, "--n-prompt")) && !cli_int("-p", v, 0, 1 << 20, &n_prompt)) ||
+        ((v = cli_get(opts, n_opts, "--n-gen")) && !cli_int("-n", v, 0, 1 << 20, &n_gen)) ||
+        ((v = cli_get(opts, n_opts, "--reps")) && !cli_int("-r", v, 1, 1000, &reps)))
+        return EXIT_USAGE;
+    struct setup s;
+    long need = n_prompt > n_gen ? n_prompt : n_gen;
+    if (!setup_open(&s, pos[0], opts, n_opts, need > 0 ? need : 1))
+        return 1;
+    const int n_vocab = owl_model_n_vocab(s.model);
+    int32_t *ids = malloc((size_t)(need > 0 ? need : 1) * sizeof *ids);
+    float *logits = malloc((size_t)n_vocab * sizeof(float));
+    uint64_t rng = 12345;
+    for (long i = 0; i < need; i++) {
+        rng = rng * 6364136223846793005ull + 1442695040888963407ull;
+        ids[i] = (int32_t)((rng >> 33) % (uint64_t)n_vocab);
+    }
+    double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    struct owl_error err = {0};
+    int rc = 0;
+    for (long r = -1; r < reps && rc == 0; r++) { /* r = -1: warm-up */
+        if (n_prompt > 0) {
+            owl_session_truncate(s.session, 0);
+            double t0 = now_s();
+            rc |= owl_session_eval(s.session, ids, (int)n_prompt, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
+            if (r >= 0)
+                pp[r] = n_prompt / (now_s() - t0);
+        }
+        if (n_gen > 0) {
+            owl_session_truncate(s.session, 0);
+            double t0 = now_s();
+            for (long i = 0; i < n_gen && rc == 0; i++)
+                rc |= owl_session_eval(s.session, &ids[i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
+            if (r >= 0)
+                tg[r] = n_gen / (now_s() - t0);
+        }
+    }
+    if (rc) {
+        fprintf(stderr, "owl bench: %s\n", err.message);
+    } else {
+        char desc[1024];
+        owl_model_describe(s.model, desc, sizeof desc);
+        double m, sd;
+        const double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
+        printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
+               owl_kernels_isa(), owl_model_n_threads(s.model));
+        printf("%s", desc);
+        printf("weights read per generated token: %.3f GB\n", gb);
+        if (n_prompt > 0) {
+            mean_sd(pp, (int)reps, &m, &sd);
+            printf("pp%ld: %.2f +- %.2f tokens/s\n", n_prompt, m, sd);
+        }
+        if (n_gen > 0) {
+            mean_sd(tg, (int)reps, &m, &sd);
+            printf("tg%ld: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, m, sd, m * gb);
+        }
+        rc = 0;
+    }
+    free(pp);
+    free(tg);
+    free(ids);
+    free(logits);
+    setup_close(&s);
+    return rc ? 1 : 0;
+}
+
+int cmd_info(int argc, char **argv)
+{
+    static const char help[] = "usage: owl info MODEL\n\nPrints the model's hyper-parameters as owl read them.\n";
+    if (wants_help(argc, argv)) {
+        fputs(help, stdout);
+        return 0;
+    }
+    struct cli_opt opts[] = {COMMON_OPTS};
+    const int n_opts = sizeof opts / sizeof *opts;
+    const char *pos[1];
+    int n_pos;
+    if (!cli_parse(argc, argv, opts, n_opts, pos, 1, &n_pos, "info"))
+        return EXIT_USAGE;
+    if (n_pos != 1) {
+        fprintf(stderr, "owl info: need MODEL\n\n%s", help);
+        return EXIT_USAGE;
+    }
+    struct owl_model_params mp = owl_model_default_params();
+    struct owl_model *model;
+    struct owl_error err = {0};
+    if (owl_model_open(pos[0], &mp, &model, &err) != OWL_OK) {
+        fprintf(stderr, "owl: %s\n", err.message);
+        return 1;
+    }
+    char desc[2048];
+    owl_model_describe(model, desc, sizeof desc);
+    printf("%s", desc);
+    printf("weights read per token: %zu bytes\nKV cache: %zu bytes per token (fp32)\n", owl_model_decode_bytes(model),
+           owl_model_kv_bytes_per_token(model));
+    owl_model_close(model);
+    return 0;
+}

@@ -1,0 +1,51 @@
+/* main.c — the `owl` command: dispatches to subcommands. Every subcommand documents its flags with
+ * --help; bad flags print a usage message and exit with status 2. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+#define OWL_VERSION "0.1.0"
+
+static const char usage[] =
+    "owl " OWL_VERSION " - inference for open-weight language models (Qwen3; GPT-OSS and DeepSeek-V3 to come)\n"
+    "\n"
+    "usage: owl COMMAND [ARGS]\n"
+    "\n"
+    "commands:\n"
+    "  run MODEL --tokens IDS -n N     generate N tokens after the given token ids\n"
+    "  logits MODEL --tokens IDS --out FILE\n"
+    "                                  write the logits of every position (float32, n_tokens x vocab)\n"
+    "  bench MODEL [-p 512] [-n 128]   prompt-processing and generation speed\n"
+    "  info MODEL                      print the model's hyper-parameters\n"
+    "\n"
+    "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not).\n"
+    "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref forces the plain\n"
+    "reference kernels (for debugging); OMP_* variables are honoured by the thread pool.\n";
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fputs(usage, stderr);
+        return EXIT_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (!strcmp(cmd, "--help") || !strcmp(cmd, "-h") || !strcmp(cmd, "help")) {
+        fputs(usage, stdout);
+        return 0;
+    }
+    if (!strcmp(cmd, "--version")) {
+        puts("owl " OWL_VERSION);
+        return 0;
+    }
+    if (!strcmp(cmd, "run"))
+        return cmd_run(argc - 2, argv + 2);
+    if (!strcmp(cmd, "logits"))
+        return cmd_logits(argc - 2, argv + 2);
+    if (!strcmp(cmd, "bench"))
+        return cmd_bench(argc - 2, argv + 2);
+    if (!strcmp(cmd, "info"))
+        return cmd_info(argc - 2, argv + 2);
+    fprintf(stderr, "owl: unknown command '%s'\n\n%s", cmd, usage);
+    return EXIT_USAGE;
+}

@@ -1,0 +1,70 @@
+/* tensor.c — dtype table and small tensor_view helpers (see tensor.h).
+ *
+ * The dtype names are the safetensors spellings (huggingface/safetensors Dtype); sizes are bytes per
+ * element. Nothing here touches tensor data.
+ */
+#include "format/tensor.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    size_t size;
+} dtype_info[DTYPE_COUNT] = {
+    [DTYPE_F32] = {"F32", 4},         [DTYPE_F16] = {"F16", 2},   [DTYPE_BF16] = {"BF16", 2},
+    [DTYPE_F64] = {"F64", 8},         [DTYPE_I64] = {"I64", 8},   [DTYPE_I32] = {"I32", 4},
+    [DTYPE_I16] = {"I16", 2},         [DTYPE_I8] = {"I8", 1},     [DTYPE_U8] = {"U8", 1},
+    [DTYPE_BOOL] = {"BOOL", 1},       [DTYPE_F8_E4M3] = {"F8_E4M3", 1},
+    [DTYPE_F8_E5M2] = {"F8_E5M2", 1},
+};
+
+size_t dtype_size(enum dtype dtype)
+{
+    OWL_ASSERT((unsigned)dtype < DTYPE_COUNT);
+    return dtype_info[dtype].size;
+}
+
+const char *dtype_name(enum dtype dtype)
+{
+    return (unsigned)dtype < DTYPE_COUNT ? dtype_info[dtype].name : "?";
+}
+
+bool dtype_from_name(const char *name, enum dtype *out)
+{
+    for (int d = 0; d < DTYPE_COUNT; d++) {
+        if (strcmp(name, dtype_info[d].name) == 0) {
+            *out = (enum dtype)d;
+            return true;
+        }
+    }
+    return false;
+}
+
+int64_t tensor_n_elements(const struct tensor_view *t)
+{
+    int64_t n = 1;
+    for (int i = 0; i < t->n_dim; i++)
+        n *= t->shape[i];
+    return n;
+}
+
+char *tensor_shape_str(const struct tensor_view *t, char *buf, size_t size)
+{
+    OWL_ASSERT(size > 0);
+    size_t pos = 0;
+    buf[0] = 0;
+    for (int i = -1; i <= t->n_dim && pos < size; i++) {
+        int w;
+        if (i < 0)
+            w = snprintf(buf + pos, size - pos, "[");
+        else if (i == t->n_dim)
+            w = snprintf(buf + pos, size - pos, "]");
+        else
+            w = snprintf(buf + pos, size - pos, "%s%lld", i ? ", " : "", (long long)t->shape[i]);
+        if (w < 0)
+            break;
+        pos += (size_t)w;
+    }
+    return buf;
+}

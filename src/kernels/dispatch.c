@@ -1,0 +1,37 @@
+/* dispatch.c — picks the kernel variants once, by CPU feature, into the global table `kern`. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+struct kernel_table kern = {
+    .isa = "ref",
+    .matmul_f32 = matmul_f32_ref,
+    .matmul_bf16 = matmul_bf16_ref,
+    .matmul_f16 = matmul_f16_ref,
+    .dot_f32 = dot_f32_ref,
+    .axpy_f32 = axpy_f32_ref,
+};
+
+int kernels_have_avx512(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq") &&
+           __builtin_cpu_supports("f16c") && __builtin_cpu_supports("fma");
+}
+
+void kernels_init(int force_ref)
+{
+    const char *env = getenv("OWL_KERNELS");
+    if (env && strcmp(env, "ref") == 0)
+        force_ref = 1;
+    if (!force_ref && kernels_have_avx512()) {
+        kern.isa = "avx512";
+        kern.matmul_f32 = matmul_f32_avx512;
+        kern.matmul_bf16 = matmul_bf16_avx512;
+        kern.matmul_f16 = matmul_f16_avx512;
+        kern.dot_f32 = dot_f32_avx512;
+        kern.axpy_f32 = axpy_f32_avx512;
+    }
+}

@@ -1,0 +1,65 @@
+/* kernels.h — pure CPU kernels on raw pointers, each a plain reference (*_ref, written like the math)
+ * plus SIMD variants behind the same prototype, chosen once at start-up by CPU feature (kernels_init).
+ *
+ * Conventions: a weight matrix w is (d_out, d_in) row-major in its stored dtype (PyTorch's [out, in]);
+ * activations are fp32 and contiguous. Kernels never allocate and never spawn threads: the backend
+ * splits work (output-row ranges) across threads.
+ */
+#ifndef OWL_KERNELS_H
+#define OWL_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* bf16 -> f32 is exact: the bf16 bits are the high half of the f32. */
+static inline float bf16_to_f32(uint16_t h)
+{
+    union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};
+    return v.f;
+}
+float f16_to_f32(uint16_t h); /* exact, handles subnormals, inf, nan */
+
+/* y[t, o] = sum_k x[t, k] * w[o, k] for t in [0, n), o in [o0, o1).
+ * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype. */
+typedef void matmul_fn(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+
+void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+
+/* sum_i a[i] * b[i] in fp32. */
+typedef float dot_fn(const float *a, const float *b, int n);
+float dot_f32_ref(const float *a, const float *b, int n);
+float dot_f32_avx512(const float *a, const float *b, int n);
+
+/* y[i] += a * x[i]. */
+typedef void axpy_fn(float *y, float a, const float *x, int n);
+void axpy_f32_ref(float *y, float a, const float *x, int n);
+void axpy_f32_avx512(float *y, float a, const float *x, int n);
+
+/* Row of a stored-dtype vector/matrix converted to f32: out[i] = w[i] for i < n. */
+void dequantize_row_bf16(float *out, const void *w, int n);
+void dequantize_row_f16(float *out, const void *w, int n);
+void dequantize_row_f32(float *out, const void *w, int n);
+
+/* The variants in use, filled by kernels_init from CPU features (or OWL_KERNELS=ref in the environment,
+ * which forces the references: a debugging switch). */
+struct kernel_table {
+    const char *isa;          /* "avx512" or "ref" */
+    matmul_fn *matmul_f32;
+    matmul_fn *matmul_bf16;
+    matmul_fn *matmul_f16;
+    dot_fn *dot_f32;
+    axpy_fn *axpy_f32;
+};
+extern struct kernel_table kern;
+
+/* Idempotent; thread-safe to call before any threads start. force_ref: use the references only. */
+void kernels_init(int force_ref);
+/* True if this CPU can run the avx512 variants. */
+int kernels_have_avx512(void);
+
+#endif

@@ -1,0 +1,104 @@
+/* kernels_avx512.c — AVX-512 variants of kernels_ref.c (same prototypes, same math).
+ *
+ * matmul: tiles of 4 output rows x 4 tokens held in 16 zmm accumulators; each 16-wide slice of a weight
+ * row is loaded and widened to fp32 once per tile and used for 4 tokens, so prefill reuses weights from
+ * L1 and decode (n = 1) streams them at memory speed. Products are fp32 FMAs of exactly-converted weights:
+ * the results differ from the reference only in summation order.
+ */
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+static inline __m512 load_f32(const void *p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+static inline __m512 load_bf16(const void *p, __mmask16 m)
+{
+    __m256i h = _mm256_maskz_loadu_epi16(m, p);
+    return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+}
+static inline __m512 load_f16(const void *p, __mmask16 m)
+{
+    return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
+}
+
+/* One matmul variant per weight dtype; ESZ is the element size in bytes, LOAD widens 16 of them. */
+#define DEFINE_MATMUL(NAME, ESZ, LOAD)                                                                  \
+    void NAME(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)     \
+    {                                                                                                   \
+        const char *wb = w;                                                                             \
+        const int n_full = d_in / 16;                                                                   \
+        const __mmask16 tail = (__mmask16)((1u << (d_in % 16)) - 1);                                   \
+        int o = o0;                                                                                     \
+        for (; o + 4 <= o1; o += 4) {                                                                   \
+            const char *w0 = wb + (size_t)o * d_in * ESZ;                                               \
+            const size_t rs = (size_t)d_in * ESZ;                                                       \
+            for (int t = 0; t < n; t += 4) {                                                            \
+                const int nt = n - t < 4 ? n - t : 4;                                                   \
+                __m512 acc[4][4];                                                                       \
+                for (int i = 0; i < 4; i++)                                                             \
+                    for (int j = 0; j < 4; j++)                                                         \
+                        acc[i][j] = _mm512_setzero_ps();                                                \
+                const float *xt = x + (size_t)t * d_in;                                                 \
+                for (int kb = 0; kb <= n_full; kb++) {                                                  \
+                    __mmask16 m = kb < n_full ? (__mmask16)0xffff : tail;                               \
+                    if (!m)                                                                             \
+                        break;                                                                          \
+                    const size_t k = (size_t)kb * 16;                                                   \
+                    __m512 wv[4];                                                                       \
+                    for (int i = 0; i < 4; i++)                                                         \
+                        wv[i] = LOAD(w0 + i * rs + k * ESZ, m);                                         \
+                    for (int j = 0; j < nt; j++) {                                                      \
+                        __m512 xv = _mm512_maskz_loadu_ps(m, xt + (size_t)j * d_in + k);                \
+                        for (int i = 0; i < 4; i++)                                                     \
+                            acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);                          \
+                    }                                                                                   \
+                }                                                                                       \
+                for (int j = 0; j < nt; j++)                                                            \
+                    for (int i = 0; i < 4; i++)                                                         \
+                        y[(size_t)(t + j) * d_out + o + i] = _mm512_reduce_add_ps(acc[i][j]);           \
+            }                                                                                           \
+        }                                                                                               \
+        for (; o < o1; o++) {                                                                           \
+            const char *wr = wb + (size_t)o * d_in * ESZ;                                               \
+            for (int t = 0; t < n; t++) {                                                               \
+                __m512 acc = _mm512_setzero_ps();                                                       \
+                const float *xt = x + (size_t)t * d_in;                                                 \
+                for (int kb = 0; kb <= n_full; kb++) {                                                  \
+                    __mmask16 m = kb < n_full ? (__mmask16)0xffff : tail;                               \
+                    if (!m)                                                                             \
+                        break;                                                                          \
+                    const size_t k = (size_t)kb * 16;                                                   \
+                    acc = _mm512_fmadd_ps(LOAD(wr + k * ESZ, m), _mm512_maskz_loadu_ps(m, xt + k), acc); \
+                }                                                                                       \
+                y[(size_t)t * d_out + o] = _mm512_reduce_add_ps(acc);                                   \
+            }                                                                                           \
+        }                                                                                               \
+    }
+
+DEFINE_MATMUL(matmul_f32_avx512, 4, load_f32)
+DEFINE_MATMUL(matmul_bf16_avx512, 2, load_bf16)
+DEFINE_MATMUL(matmul_f16_avx512, 2, load_f16)
+
+float dot_f32_avx512(const float *a, const float *b, int n)
+{
+    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
+    int i = 0;
+    for (; i + 32 <= n; i += 32) {
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+    }
+    for (; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
+    }
+    return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
+}
+
+void axpy_f32_avx512(float *y, float a, const float *x, int n)
+{
+    const __m512 av = _mm512_set1_ps(a);
+    for (int i = 0; i < n; i += 16) {
+        __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), yv));
+    }
+}

@@ -1,0 +1,92 @@
+/* kernels_ref.c — the plain reference kernels: written like the math, one fp32 accumulator per output,
+ * summed in index order. Every SIMD variant is tested against these (tests/kernels). */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+float f16_to_f32(uint16_t h)
+{
+    uint32_t sign = (uint32_t)(h >> 15) << 31, exp = (h >> 10) & 0x1f, mant = h & 0x3ff, bits;
+    if (exp == 0x1f) {
+        bits = sign | 0x7f800000u | (mant << 13); /* inf / nan */
+    } else if (exp != 0) {
+        bits = sign | ((exp + 112) << 23) | (mant << 13);
+    } else if (mant == 0) {
+        bits = sign;
+    } else { /* subnormal: normalize */
+        int e = -1;
+        do {
+            e++;
+            mant <<= 1;
+        } while (!(mant & 0x400));
+        bits = sign | ((uint32_t)(112 - e) << 23) | ((mant & 0x3ff) << 13);
+    }
+    union { uint32_t u; float f; } v = {.u = bits};
+    return v.f;
+}
+
+void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const float *wf = w;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += x[(size_t)t * d_in + k] * wf[(size_t)o * d_in + k];
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+void matmul_bf16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const uint16_t *wh = w;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += x[(size_t)t * d_in + k] * bf16_to_f32(wh[(size_t)o * d_in + k]);
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const uint16_t *wh = w;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += x[(size_t)t * d_in + k] * f16_to_f32(wh[(size_t)o * d_in + k]);
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+float dot_f32_ref(const float *a, const float *b, int n)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        acc += a[i] * b[i];
+    return acc;
+}
+
+void axpy_f32_ref(float *y, float a, const float *x, int n)
+{
+    for (int i = 0; i < n; i++)
+        y[i] += a * x[i];
+}
+
+void dequantize_row_bf16(float *out, const void *w, int n)
+{
+    const uint16_t *h = w;
+    for (int i = 0; i < n; i++)
+        out[i] = bf16_to_f32(h[i]);
+}
+
+void dequantize_row_f16(float *out, const void *w, int n)
+{
+    const uint16_t *h = w;
+    for (int i = 0; i < n; i++)
+        out[i] = f16_to_f32(h[i]);
+}
+
+void dequantize_row_f32(float *out, const void *w, int n) { memcpy(out, w, (size_t)n * sizeof(float)); }

@@ -1,0 +1,88 @@
+/* model.h — the seam between a model family and the runtime.
+ *
+ * A family file (qwen3.c, ...) reads its hyper-parameters from the key space and its weights from the
+ * tensor table, declares the KV layout the session allocates and the scratch it needs, and implements
+ * forward() over the backend ops. The runtime knows nothing family-specific.
+ */
+#ifndef OWL_MODEL_H
+#define OWL_MODEL_H
+
+#include "backend/ops.h"
+#include "format/model_file.h"
+
+/* What the session allocates per layer and token: d_k floats of keys and d_v floats of values
+ * (d_v = 0 when values live inside the keys, as in MLA's latent cache). */
+struct kv_layout {
+    int n_layer;
+    int d_k;
+    int d_v;
+};
+
+struct forward_args {
+    const int32_t *tokens; /* (n_tok), ids checked < n_vocab by the runtime */
+    int n_tok;             /* 1 .. the n_batch the scratch was sized for */
+    int n_past;            /* tokens already cached; these get positions n_past .. n_past+n_tok-1 */
+    int n_ctx;             /* cache capacity: rows per layer */
+    float *k_cache;        /* (n_layer, n_ctx, d_k) */
+    float *v_cache;        /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
+    float *scratch;        /* scratch_floats(n_batch, n_ctx) floats, 64-byte aligned */
+    float *logits;         /* (n_tok, n_vocab) if all_logits, else (n_vocab) for the last token; or NULL */
+    bool all_logits;
+};
+
+struct model;
+
+struct model_vtable {
+    const char *family;
+    /* Read hyper-parameters and take weights from m->file; fill m's common fields and m->priv. */
+    enum owl_status (*load)(struct model *m, struct owl_error *err);
+    void (*free_priv)(struct model *m);
+    /* Floats of scratch a forward of up to n_batch tokens with a cache of n_ctx needs. */
+    size_t (*scratch_floats)(const struct model *m, int n_batch, int n_ctx);
+    void (*forward)(const struct model *m, const struct forward_args *a);
+    /* Append a human-readable description of the hyper-parameters. */
+    void (*describe)(const struct model *m, char *buf, size_t size);
+};
+
+struct model {
+    const struct model_vtable *vt;
+    struct model_file file;  /* owns the mappings every weight points into */
+    int n_vocab;             /* rows of the output head (config vocab_size) */
+    int n_ctx_train;         /* max_position_embeddings */
+    int d_model;             /* hidden_size */
+    struct kv_layout kv;
+    size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
+    void *priv;              /* family-private: hyper-parameters and weights, owned */
+};
+
+/* Find the family for a config: by model_type ("qwen3", ...). Returns NULL (and an error naming the
+ * model_type and the supported ones) when owl does not run it. */
+const struct model_vtable *model_lookup(const struct kv_table *config, struct owl_error *err);
+
+/* Helpers shared by family files. */
+
+/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16). */
+enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
+                                  struct owl_error *err);
+/* Take a 1-D vector of n (norm weight, bias) and convert it to an owned fp32 array (tiny: no copy of
+ * the model is made; this is O(d_model) per layer). */
+enum owl_status model_take_vector(struct model *m, const char *name, int n, float **out, struct owl_error *err);
+
+/* Bytes of a stored weight. */
+static inline size_t weight_bytes(const struct weight *w)
+{
+    return (size_t)w->d_out * (size_t)w->d_in * dtype_size(w->dtype);
+}
+
+/* Carve n floats (rounded up to 16 for alignment) from a scratch cursor. */
+static inline float *scratch_take(float **cursor, size_t n)
+{
+    float *p = *cursor;
+    *cursor += (n + 15) & ~(size_t)15;
+    return p;
+}
+static inline size_t scratch_round(size_t n) { return (n + 15) & ~(size_t)15; }
+
+extern const struct model_vtable qwen3_vtable;
+
+#endif

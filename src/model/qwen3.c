@@ -1,0 +1,267 @@
+/* qwen3.c — Qwen3 dense (Qwen3-0.6B … Qwen3-32B): config, weights and forward, top to bottom.
+ *
+ * Mirrors transformers' models/qwen3/modeling_qwen3.py (Qwen3ForCausalLM, eager attention):
+ *   h = embed(tokens)
+ *   per layer: h += o_proj(attn(rope(k_norm(k)), rope(q_norm(q)), v))  on RMSNorm(h)   (GQA, QK-norm)
+ *              h += down(silu(gate(x)) * up(x))                          on RMSNorm(h)
+ *   logits = lm_head(RMSNorm(h))   (lm_head = embed_tokens when tie_word_embeddings)
+ * Not here: Qwen3-MoE (its sparse block lives with the MoE families), sliding-window layers (inert in
+ * every released Qwen3 config).
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model/model.h"
+#include "model/rope.h"
+
+struct qwen3_layer {
+    float *attn_norm; /* input_layernorm (d_model), fp32 copy */
+    float *ffn_norm;  /* post_attention_layernorm (d_model) */
+    float *q_norm;    /* self_attn.q_norm (d_head), shared by all query heads */
+    float *k_norm;    /* self_attn.k_norm (d_head), shared by all KV heads */
+    struct weight wq; /* (n_head*d_head, d_model) */
+    struct weight wk; /* (n_kv_head*d_head, d_model) */
+    struct weight wv; /* (n_kv_head*d_head, d_model) */
+    struct weight wo; /* (d_model, n_head*d_head) */
+    struct weight w_gate; /* (d_ff, d_model) */
+    struct weight w_up;   /* (d_ff, d_model) */
+    struct weight w_down; /* (d_model, d_ff) */
+};
+
+struct qwen3 {
+    int n_layer;   /* num_hidden_layers */
+    int n_head;    /* num_attention_heads */
+    int n_kv_head; /* num_key_value_heads */
+    int d_head;    /* head_dim (read, not derived: 0.6B has 1024/16 = 64 but head_dim 128) */
+    int d_ff;      /* intermediate_size */
+    float eps;     /* rms_norm_eps */
+    bool tied;     /* tie_word_embeddings: lm_head is embed_tokens */
+    struct rope rope;
+    struct weight embed;  /* model.embed_tokens.weight (n_vocab, d_model) */
+    struct weight head;   /* lm_head.weight (n_vocab, d_model), or embed when tied */
+    float *out_norm;      /* model.norm.weight (d_model) */
+    struct qwen3_layer *layers; /* (n_layer) */
+};
+
+static enum owl_status qwen3_read_config(struct model *m, struct qwen3 *q, struct owl_error *err)
+{
+    const struct kv_table *kv = &m->file.config;
+    enum owl_status st;
+    int64_t n_ctx = 32768;
+    double eps = 1e-6;
+    bool tied = false;
+    if ((st = kv_get_dim(kv, "vocab_size", 1, 1 << 24, &m->n_vocab, err)) ||
+        (st = kv_get_dim(kv, "hidden_size", 1, 1 << 16, &m->d_model, err)) ||
+        (st = kv_get_dim(kv, "num_hidden_layers", 1, 1024, &q->n_layer, err)) ||
+        (st = kv_get_dim(kv, "num_attention_heads", 1, 1024, &q->n_head, err)) ||
+        (st = kv_get_dim(kv, "intermediate_size", 1, 1 << 20, &q->d_ff, err)) ||
+        (st = kv_get_int_opt(kv, "max_position_embeddings", &n_ctx, err)) ||
+        (st = kv_get_float_opt(kv, "rms_norm_eps", &eps, err)) ||
+        (st = kv_get_bool_opt(kv, "tie_word_embeddings", &tied, err)))
+        return st;
+    /* num_key_value_heads defaults to num_attention_heads; head_dim to hidden_size / heads. */
+    q->n_kv_head = q->n_head;
+    q->d_head = m->d_model / q->n_head;
+    if (kv_has(kv, "num_key_value_heads") &&
+        (st = kv_get_dim(kv, "num_key_value_heads", 1, q->n_head, &q->n_kv_head, err)))
+        return st;
+    if (kv_has(kv, "head_dim") && (st = kv_get_dim(kv, "head_dim", 2, 1024, &q->d_head, err)))
+        return st;
+    if (q->n_head % q->n_kv_head)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: num_attention_heads %d is not a multiple of num_key_value_heads %d",
+                    kv->source, q->n_head, q->n_kv_head);
+    if (q->d_head % 2)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: head_dim %d must be even for RoPE", kv->source, q->d_head);
+    if (n_ctx < 1 || n_ctx > (1 << 30))
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: field 'max_position_embeddings' = %lld, expected 1..2^30",
+                    kv->source, (long long)n_ctx);
+    if (!(eps > 0 && eps < 1))
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: field 'rms_norm_eps' = %g, expected in (0, 1)", kv->source, eps);
+    bool flag = false;
+    if ((st = kv_get_bool_opt(kv, "attention_bias", &flag, err)))
+        return st;
+    if (flag)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: attention_bias true is not a released Qwen3 layout", kv->source);
+    flag = false;
+    if ((st = kv_get_bool_opt(kv, "use_sliding_window", &flag, err)))
+        return st;
+    if (flag)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: use_sliding_window true is not supported for qwen3", kv->source);
+    const char *act = NULL;
+    if ((st = kv_get_str_opt(kv, "hidden_act", &act, err)))
+        return st;
+    if (act && strcmp(act, "silu") != 0)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: hidden_act '%s', expected 'silu'", kv->source, act);
+    m->n_ctx_train = (int)n_ctx;
+    q->eps = (float)eps;
+    q->tied = tied;
+    return rope_init(&q->rope, kv, q->d_head, n_ctx, err);
+}
+
+static enum owl_status qwen3_take_layer(struct model *m, struct qwen3 *q, int l, struct owl_error *err)
+{
+    struct qwen3_layer *L = &q->layers[l];
+    const int d = m->d_model, dq = q->n_head * q->d_head, dkv = q->n_kv_head * q->d_head;
+    char name[160];
+    enum owl_status st;
+#define NAME(suffix) (snprintf(name, sizeof name, "model.layers.%d.%s", l, suffix), name)
+    if ((st = model_take_vector(m, NAME("input_layernorm.weight"), d, &L->attn_norm, err)) ||
+        (st = model_take_vector(m, NAME("post_attention_layernorm.weight"), d, &L->ffn_norm, err)) ||
+        (st = model_take_vector(m, NAME("self_attn.q_norm.weight"), q->d_head, &L->q_norm, err)) ||
+        (st = model_take_vector(m, NAME("self_attn.k_norm.weight"), q->d_head, &L->k_norm, err)) ||
+        (st = model_take_linear(m, NAME("self_attn.q_proj.weight"), dq, d, &L->wq, err)) ||
+        (st = model_take_linear(m, NAME("self_attn.k_proj.weight"), dkv, d, &L->wk, err)) ||
+        (st = model_take_linear(m, NAME("self_attn.v_proj.weight"), dkv, d, &L->wv, err)) ||
+        (st = model_take_linear(m, NAME("self_attn.o_proj.weight"), d, dq, &L->wo, err)) ||
+        (st = model_take_linear(m, NAME("mlp.gate_proj.weight"), q->d_ff, d, &L->w_gate, err)) ||
+        (st = model_take_linear(m, NAME("mlp.up_proj.weight"), q->d_ff, d, &L->w_up, err)) ||
+        (st = model_take_linear(m, NAME("mlp.down_proj.weight"), d, q->d_ff, &L->w_down, err)))
+        return st;
+#undef NAME
+    return OWL_OK;
+}
+
+static void qwen3_free(struct model *m)
+{
+    struct qwen3 *q = m->priv;
+    if (!q)
+        return;
+    for (int l = 0; q->layers && l < q->n_layer; l++) {
+        struct qwen3_layer *L = &q->layers[l];
+        free(L->attn_norm);
+        free(L->ffn_norm);
+        free(L->q_norm);
+        free(L->k_norm);
+    }
+    free(q->layers);
+    free(q->out_norm);
+    rope_free(&q->rope);
+    free(q);
+    m->priv = NULL;
+}
+
+static enum owl_status qwen3_load(struct model *m, struct owl_error *err)
+{
+    struct qwen3 *q = xcalloc(1, sizeof *q);
+    m->priv = q;
+    enum owl_status st = qwen3_read_config(m, q, err);
+    if (st)
+        return st;
+    q->layers = xcalloc((size_t)q->n_layer, sizeof *q->layers);
+    if ((st = model_take_linear(m, "model.embed_tokens.weight", m->n_vocab, m->d_model, &q->embed, err)) ||
+        (st = model_take_vector(m, "model.norm.weight", m->d_model, &q->out_norm, err)))
+        return st;
+    for (int l = 0; l < q->n_layer; l++)
+        if ((st = qwen3_take_layer(m, q, l, err)))
+            return st;
+    /* Tied checkpoints usually ship no lm_head; if one is there, HF still uses the embedding. */
+    if (q->tied) {
+        q->head = q->embed;
+        const int64_t shape[2] = {m->n_vocab, m->d_model};
+        const struct tensor_view *unused;
+        if ((st = model_file_take_opt(&m->file, "lm_head.weight", ~0u, 2, shape, &unused, err)))
+            return st;
+    } else if ((st = model_take_linear(m, "lm_head.weight", m->n_vocab, m->d_model, &q->head, err))) {
+        return st;
+    }
+    /* A decode step reads every layer matrix and the output head (the embedding row is negligible). */
+    m->decode_bytes = weight_bytes(&q->head);
+    for (int l = 0; l < q->n_layer; l++) {
+        const struct qwen3_layer *L = &q->layers[l];
+        const struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+            m->decode_bytes += weight_bytes(ws[i]);
+    }
+    m->kv = (struct kv_layout){.n_layer = q->n_layer, .d_k = q->n_kv_head * q->d_head,
+                               .d_v = q->n_kv_head * q->d_head};
+    return OWL_OK;
+}
+
+/* Scratch layout of one forward chunk of n tokens (see qwen3_forward). */
+static size_t qwen3_scratch_floats(const struct model *m, int n_batch, int n_ctx)
+{
+    const struct qwen3 *q = m->priv;
+    const size_t n = (size_t)n_batch;
+    return scratch_round(n * m->d_model) * 2             /* x, xn */
+         + scratch_round(n * q->n_head * q->d_head) * 2  /* q, attn */
+         + scratch_round(n * q->d_ff) * 2                /* gate, up */
+         + scratch_round(n * q->d_head / 2) * 2          /* cos, sin */
+         + scratch_round((size_t)ops_threads() * n_ctx); /* attention scores */
+}
+
+static void qwen3_forward(const struct model *m, const struct forward_args *a)
+{
+    const struct qwen3 *q = m->priv;
+    const int n = a->n_tok, d = m->d_model, dq = q->n_head * q->d_head, dkv = m->kv.d_k;
+    float *cur = a->scratch;
+    float *x = scratch_take(&cur, (size_t)n * d);           /* (n, d_model) residual stream */
+    float *xn = scratch_take(&cur, (size_t)n * d);          /* (n, d_model) normed input of a block */
+    float *qb = scratch_take(&cur, (size_t)n * dq);         /* (n, n_head, d_head) */
+    float *att = scratch_take(&cur, (size_t)n * dq);        /* (n, n_head, d_head) attention output */
+    float *gate = scratch_take(&cur, (size_t)n * q->d_ff);  /* (n, d_ff) */
+    float *up = scratch_take(&cur, (size_t)n * q->d_ff);    /* (n, d_ff) */
+    float *cos = scratch_take(&cur, (size_t)n * q->d_head / 2); /* (n, d_head/2) */
+    float *sin = scratch_take(&cur, (size_t)n * q->d_head / 2);
+    float *scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
+
+    op_embed(x, &q->embed, a->tokens, n);
+    rope_tables(&q->rope, a->n_past, n, cos, sin);
+    for (int l = 0; l < q->n_layer; l++) {
+        const struct qwen3_layer *L = &q->layers[l];
+        /* K and V of the new tokens go straight into their cache rows. */
+        float *kc = a->k_cache + (size_t)l * a->n_ctx * dkv, *vc = a->v_cache + (size_t)l * a->n_ctx * dkv;
+        float *k_new = kc + (size_t)a->n_past * dkv, *v_new = vc + (size_t)a->n_past * dkv;
+
+        op_rmsnorm(xn, x, L->attn_norm, n, d, q->eps);
+        op_matmul(qb, xn, &L->wq, NULL, n);
+        op_matmul(k_new, xn, &L->wk, NULL, n);
+        op_matmul(v_new, xn, &L->wv, NULL, n);
+        op_rmsnorm(qb, qb, L->q_norm, n * q->n_head, q->d_head, q->eps);        /* QK-norm per head, */
+        op_rmsnorm(k_new, k_new, L->k_norm, n * q->n_kv_head, q->d_head, q->eps); /* before RoPE */
+        op_rope(qb, n, q->n_head, dq, q->d_head, q->d_head, cos, sin, ROPE_PAIRING_HALF);
+        op_rope(k_new, n, q->n_kv_head, dkv, q->d_head, q->d_head, cos, sin, ROPE_PAIRING_HALF);
+        op_attention(&(struct attn_args){
+            .out = att, .q = qb, .k = kc, .v = vc, .k_stride = dkv, .v_stride = dkv,
+            .n_tok = n, .n_past = a->n_past, .n_head = q->n_head, .n_kv_head = q->n_kv_head,
+            .d_k = q->d_head, .d_v = q->d_head, .scale = (float)(1.0 / sqrt((double)q->d_head)), .scratch = scores});
+        op_matmul(xn, att, &L->wo, NULL, n);
+        op_add(x, xn, (size_t)n * d);
+
+        op_rmsnorm(xn, x, L->ffn_norm, n, d, q->eps);
+        op_matmul(gate, xn, &L->w_gate, NULL, n);
+        op_matmul(up, xn, &L->w_up, NULL, n);
+        op_swiglu(gate, gate, up, (size_t)n * q->d_ff);
+        op_matmul(xn, gate, &L->w_down, NULL, n);
+        op_add(x, xn, (size_t)n * d);
+    }
+    if (!a->logits)
+        return;
+    /* Only the rows asked for go through the final norm and the (large) output head. */
+    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
+    op_rmsnorm(xn, x + (size_t)first * d, q->out_norm, rows, d, q->eps);
+    op_matmul(a->logits, xn, &q->head, NULL, rows);
+}
+
+static void qwen3_describe(const struct model *m, char *buf, size_t size)
+{
+    const struct qwen3 *q = m->priv;
+    char rope[256];
+    rope_describe(&q->rope, rope, sizeof rope);
+    snprintf(buf, size,
+             "family qwen3 (dense)\nlayers %d, d_model %d, d_ff %d, vocab %d\n"
+             "attention GQA: %d query heads, %d KV heads, head_dim %d, QK-norm\n%s\n"
+             "context %d, tied embeddings %s, weights %s\n",
+             q->n_layer, m->d_model, q->d_ff, m->n_vocab, q->n_head, q->n_kv_head, q->d_head, rope, m->n_ctx_train,
+             q->tied ? "yes" : "no", dtype_name(q->embed.dtype));
+}
+
+const struct model_vtable qwen3_vtable = {
+    .family = "qwen3",
+    .load = qwen3_load,
+    .free_priv = qwen3_free,
+    .scratch_floats = qwen3_scratch_floats,
+    .forward = qwen3_forward,
+    .describe = qwen3_describe,
+};

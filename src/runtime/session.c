@@ -1,0 +1,176 @@
+/* session.c — the public API (owl.h): open a model directory, create sessions, evaluate tokens.
+ *
+ * A session owns its KV cache (shaped by the model's kv_layout) and one scratch slab sized at creation
+ * for n_batch tokens; eval splits longer inputs into chunks, so the forward never allocates.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+#include "model/model.h"
+#include "owl.h"
+
+struct owl_model {
+    struct model m;
+    int n_threads;
+};
+
+struct owl_session {
+    struct owl_model *model; /* borrowed */
+    int n_ctx;               /* cache rows per layer */
+    int n_batch;             /* most tokens per forward */
+    int n_past;              /* rows filled */
+    float *k_cache;          /* (n_layer, n_ctx, d_k), owned */
+    float *v_cache;          /* (n_layer, n_ctx, d_v), owned; NULL when d_v == 0 */
+    float *scratch;          /* model scratch for n_batch tokens, owned */
+};
+
+struct owl_model_params owl_model_default_params(void) { return (struct owl_model_params){.n_threads = 0}; }
+
+struct owl_session_params owl_session_default_params(void)
+{
+    return (struct owl_session_params){.n_ctx = 0, .n_batch = 0};
+}
+
+enum owl_status owl_model_open(const char *path, const struct owl_model_params *params, struct owl_model **out,
+                               struct owl_error *err)
+{
+    *out = NULL;
+    if (!path)
+        return fail(err, OWL_ERR_INVALID_ARG, "owl_model_open: path is NULL");
+    struct owl_model_params p = params ? *params : owl_model_default_params();
+    struct owl_model *om = xcalloc(1, sizeof *om);
+    struct model *m = &om->m;
+    enum owl_status st = model_file_open(&m->file, path, err);
+    if (st)
+        goto fail;
+    m->vt = model_lookup(&m->file.config, err);
+    if (!m->vt) {
+        st = err ? err->status : OWL_ERR_UNSUPPORTED;
+        goto fail;
+    }
+    om->n_threads = ops_set_threads(p.n_threads);
+    if ((st = m->vt->load(m, err)))
+        goto fail;
+    model_file_warn_unused(&m->file);
+    *out = om;
+    return OWL_OK;
+fail:
+    owl_model_close(om);
+    return st;
+}
+
+void owl_model_close(struct owl_model *om)
+{
+    if (!om)
+        return;
+    if (om->m.vt && om->m.vt->free_priv)
+        om->m.vt->free_priv(&om->m);
+    model_file_close(&om->m.file);
+    free(om);
+}
+
+int owl_model_n_vocab(const struct owl_model *om) { return om->m.n_vocab; }
+int owl_model_n_ctx_train(const struct owl_model *om) { return om->m.n_ctx_train; }
+const char *owl_model_family(const struct owl_model *om) { return om->m.vt->family; }
+
+size_t owl_model_decode_bytes(const struct owl_model *om) { return om->m.decode_bytes; }
+size_t owl_model_kv_bytes_per_token(const struct owl_model *om)
+{
+    return (size_t)om->m.kv.n_layer * (size_t)(om->m.kv.d_k + om->m.kv.d_v) * sizeof(float);
+}
+const char *owl_kernels_isa(void) { return kern.isa; }
+int owl_model_n_threads(const struct owl_model *om) { return om->n_threads; }
+
+void owl_model_describe(const struct owl_model *om, char *buf, size_t size)
+{
+    om->m.vt->describe(&om->m, buf, size);
+}
+
+enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_params *params,
+                                 struct owl_session **out, struct owl_error *err)
+{
+    *out = NULL;
+    struct owl_session_params p = params ? *params : owl_session_default_params();
+    const struct model *m = &om->m;
+    int n_ctx = p.n_ctx > 0 ? p.n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
+    int n_batch = p.n_batch > 0 ? p.n_batch : 256;
+    if (n_batch > n_ctx)
+        n_batch = n_ctx;
+    struct owl_session *s = xcalloc(1, sizeof *s);
+    s->model = om;
+    s->n_ctx = n_ctx;
+    s->n_batch = n_batch;
+    size_t k_floats, v_floats, k_bytes, v_bytes;
+    const size_t rows = (size_t)m->kv.n_layer * (size_t)n_ctx;
+    if (!size_mul(rows, (size_t)m->kv.d_k, &k_floats) || !size_mul(rows, (size_t)m->kv.d_v, &v_floats) ||
+        !size_mul(k_floats, sizeof(float), &k_bytes) || !size_mul(v_floats, sizeof(float), &v_bytes)) {
+        free(s);
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "KV cache for n_ctx %d overflows size_t", n_ctx);
+    }
+    s->k_cache = big_alloc(k_bytes);
+    s->v_cache = v_bytes ? big_alloc(v_bytes) : NULL;
+    s->scratch = big_alloc(m->vt->scratch_floats(m, n_batch, n_ctx) * sizeof(float));
+    if (!s->k_cache || (v_bytes && !s->v_cache) || !s->scratch) {
+        owl_session_free(s);
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of %zu bytes for n_ctx %d",
+                    k_bytes + v_bytes, n_ctx);
+    }
+    *out = s;
+    return OWL_OK;
+}
+
+void owl_session_free(struct owl_session *s)
+{
+    if (!s)
+        return;
+    big_free(s->k_cache);
+    big_free(s->v_cache);
+    big_free(s->scratch);
+    free(s);
+}
+
+int owl_session_n_past(const struct owl_session *s) { return s->n_past; }
+int owl_session_n_ctx(const struct owl_session *s) { return s->n_ctx; }
+
+void owl_session_truncate(struct owl_session *s, int n_keep)
+{
+    if (n_keep < 0)
+        n_keep = 0;
+    if (n_keep < s->n_past)
+        s->n_past = n_keep;
+}
+
+enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, int n_tokens,
+                                 enum owl_logits_mode mode, float *logits, struct owl_error *err)
+{
+    const struct model *m = &s->model->m;
+    if (n_tokens <= 0 || !tokens)
+        return fail(err, OWL_ERR_INVALID_ARG, "eval: n_tokens = %d, expected >= 1", n_tokens);
+    if (mode != OWL_LOGITS_NONE && !logits)
+        return fail(err, OWL_ERR_INVALID_ARG, "eval: logits buffer is NULL");
+    for (int i = 0; i < n_tokens; i++)
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return fail(err, OWL_ERR_INVALID_ARG, "eval: token %d at index %d is out of range 0..%d", tokens[i],
+                        i, m->n_vocab - 1);
+    if (n_tokens > s->n_ctx - s->n_past)
+        return fail(err, OWL_ERR_CONTEXT_FULL, "eval: %d tokens do not fit: %d of %d context positions used",
+                    n_tokens, s->n_past, s->n_ctx);
+    for (int done = 0; done < n_tokens;) {
+        const int n = n_tokens - done < s->n_batch ? n_tokens - done : s->n_batch;
+        const bool last_chunk = done + n == n_tokens;
+        float *out = NULL;
+        if (mode == OWL_LOGITS_ALL)
+            out = logits + (size_t)done * m->n_vocab;
+        else if (mode == OWL_LOGITS_LAST && last_chunk)
+            out = logits;
+        m->vt->forward(m, &(struct forward_args){
+            .tokens = tokens + done, .n_tok = n, .n_past = s->n_past, .n_ctx = s->n_ctx,
+            .k_cache = s->k_cache, .v_cache = s->v_cache, .scratch = s->scratch,
+            .logits = out, .all_logits = mode == OWL_LOGITS_ALL});
+        s->n_past += n;
+        done += n;
+    }
+    return OWL_OK;
+}
