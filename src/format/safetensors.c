@@ -106,6 +106,14 @@ static int range_cmp(const void *pa, const void *pb)
     return strcmp(a->name, b->name);
 }
 
+/* What a JSON value is, for "'dtype' is a number, expected a string". */
+static const char *json_kind(const json_t *v)
+{
+    static const char *names[] = {"an object", "an array", "a string", "an integer", "a float", "true",
+                                  "false", "null"};
+    return v ? names[json_typeof(v)] : "missing";
+}
+
 /* One non-negative JSON integer; false if v is anything else. */
 static bool json_uint(const json_t *v, uint64_t *out)
 {
@@ -127,7 +135,7 @@ static enum owl_status parse_entry(const char *file, const char *name, const jso
     const json_t *dt = json_object_get(entry, "dtype");
     if (!json_is_string(dt))
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': 'dtype' is %s, expected a string", file, name,
-                    dt ? "not a string" : "missing");
+                    json_kind(dt));
     if (!dtype_from_name(json_string_value(dt), &view->dtype))
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': unknown dtype '%s'", file, name,
                     json_string_value(dt));
@@ -135,7 +143,7 @@ static enum owl_status parse_entry(const char *file, const char *name, const jso
     const json_t *shape = json_object_get(entry, "shape");
     if (!json_is_array(shape))
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': 'shape' is %s, expected an array", file, name,
-                    shape ? "not an array" : "missing");
+                    json_kind(shape));
     size_t n_dim = json_array_size(shape);
     if (n_dim > TENSOR_MAX_DIMS)
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': shape has %zu dims, at most %d supported", file,
@@ -164,7 +172,8 @@ static enum owl_status parse_entry(const char *file, const char *name, const jso
     if (!json_is_array(offs) || json_array_size(offs) != 2 || !json_uint(json_array_get(offs, 0), &range->begin) ||
         !json_uint(json_array_get(offs, 1), &range->end))
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': 'data_offsets' is %s, expected [begin, end] "
-                    "non-negative integers", file, name, offs ? "malformed" : "missing");
+                    "non-negative integers", file, name,
+                    json_is_array(offs) ? "malformed" : json_kind(offs));
     if (range->begin > range->end)
         return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': data_offsets [%llu, %llu] have begin > end", file,
                     name, (unsigned long long)range->begin, (unsigned long long)range->end);

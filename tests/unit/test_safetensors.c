@@ -175,14 +175,14 @@ static void test_corrupt(void)
     BAD_HEADER("[1, 2]", 0, "not a JSON object", NULL, NULL);
     BAD_HEADER("{" OK_ENTRY "\"t\": 5}", 1, "'t'", "not an object", NULL);
     BAD_HEADER("{" OK_ENTRY "\"t\": {\"shape\": [1], \"data_offsets\": [0, 1]}}", 1, "'t'", "dtype", "missing");
-    BAD_HEADER("{\"t\": {\"dtype\": 3, \"shape\": [1], \"data_offsets\": [0, 1]}}", 1, "dtype", "not a string",
-               NULL);
+    BAD_HEADER("{\"t\": {\"dtype\": 3, \"shape\": [1], \"data_offsets\": [0, 1]}}", 1, "'dtype' is an integer",
+               "expected a string", NULL);
     BAD_HEADER("{" OK_ENTRY "\"t\": {\"dtype\": \"Q4_K\", \"shape\": [1], \"data_offsets\": [1, 2]}}", 2, "'t'",
                "unknown dtype", "Q4_K");
     BAD_HEADER("{\"t\": {\"dtype\": \"bf16\", \"shape\": [1], \"data_offsets\": [0, 2]}}", 2, "bf16", NULL, NULL);
     BAD_HEADER("{\"t\": {\"dtype\": \"U8\", \"data_offsets\": [0, 1]}}", 1, "shape", "missing", NULL);
-    BAD_HEADER("{\"t\": {\"dtype\": \"U8\", \"shape\": 4, \"data_offsets\": [0, 1]}}", 1, "shape", "not an array",
-               NULL);
+    BAD_HEADER("{\"t\": {\"dtype\": \"U8\", \"shape\": 4, \"data_offsets\": [0, 1]}}", 1, "'shape' is an integer",
+               "expected an array", NULL);
     BAD_HEADER("{\"t\": {\"dtype\": \"U8\", \"shape\": [2.5], \"data_offsets\": [0, 1]}}", 1, "shape[0]",
                "not an integer", NULL);
     BAD_HEADER("{" OK_ENTRY "\"t\": {\"dtype\": \"U8\", \"shape\": [2, -3], \"data_offsets\": [1, 2]}}", 2, "'t'",
