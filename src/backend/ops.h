@@ -10,12 +10,19 @@
 
 #include "format/tensor.h"
 
-/* A linear weight (d_out, d_in) as stored, or a vector (d_out = 1) or embedding table (n_vocab, d). */
+/* A linear weight (d_out, d_in) as stored, or an embedding table (n_vocab, d). Quantized formats carry
+ * their scales beside the values (kernels dequantize in registers); expert stacks (n_expert > 1) hold
+ * n_expert matrices of (d_out, d_in), expert e's values at data + e * expert_stride bytes and its scales
+ * at scales + e * scale_expert_stride bytes. */
 struct weight {
-    enum dtype dtype;
+    enum dtype dtype;      /* F32, F16, BF16 (plain); quantized formats are added with their families */
     int d_out;
     int d_in;
-    const void *data; /* borrowed: points into a file mapping */
+    const void *data;      /* borrowed: points into a file mapping */
+    const void *scales;    /* borrowed; NULL for plain dtypes */
+    int n_expert;          /* 0 or 1: a single matrix */
+    size_t expert_stride;       /* bytes between experts' values */
+    size_t scale_expert_stride; /* bytes between experts' scales */
 };
 
 /* Threads used by every op from now on (<= 0: all cores). Returns the number in use. */

@@ -1,0 +1,36 @@
+# Convenience targets around CMake. `make test` is the one command that runs the whole test suite on a
+# fresh Debian 12 machine: it installs missing packages, configures, builds and runs ctest, then builds
+# again with AddressSanitizer + UndefinedBehaviorSanitizer and runs the suite once more.
+BUILD ?= build
+JOBS ?= $(shell nproc)
+
+.PHONY: all setup build test test-fast test-asan demo clean
+
+all: build
+
+setup:
+	bash scripts/setup.sh
+
+build: setup
+	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
+	cmake --build $(BUILD) -j $(JOBS)
+
+# Release build + every test (except the 'slow' label) and then the sanitizer pass.
+test: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+	$(MAKE) test-asan
+
+test-fast: build
+	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
+
+test-asan: setup
+	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOWL_SANITIZE=ON
+	cmake --build $(BUILD)-asan -j $(JOBS)
+	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE slow
+
+# The README's first command: build owl and run it on the bundled model.
+demo: build
+	./$(BUILD)/owl run tests/fixtures/qwen3/gqa-tied --tokens 113,434,44,365,446 -n 12 --print-ids --stats
+
+clean:
+	rm -rf $(BUILD) $(BUILD)-asan
