@@ -1,6 +1,7 @@
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 
+#include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
 #include <sys/stat.h>
@@ -21,13 +22,23 @@ const char *fixture_path(const char *rel)
     return buf;
 }
 
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    return remove(path);
+}
+
+static char g_tmpdir[1024];
+static void remove_tmpdir(void) { nftw(g_tmpdir, remove_entry, 16, FTW_DEPTH | FTW_PHYS); }
+
 const char *test_tmpdir(void)
 {
-    static char dir[1024];
+    char *dir = g_tmpdir;
     if (!dir[0]) {
         const char *base = getenv("TMPDIR");
-        snprintf(dir, sizeof dir, "%s/owl-test-%ld", base && *base ? base : "/tmp", (long)getpid());
+        snprintf(dir, sizeof g_tmpdir, "%s/owl-test-%ld", base && *base ? base : "/tmp", (long)getpid());
         mkdir(dir, 0700);
+        atexit(remove_tmpdir);
     }
     return dir;
 }
