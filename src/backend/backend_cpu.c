@@ -27,6 +27,7 @@ static matmul_fn *matmul_for(enum dtype dtype)
     case DTYPE_F32: return kern.matmul_f32;
     case DTYPE_BF16: return kern.matmul_bf16;
     case DTYPE_F16: return kern.matmul_f16;
+    case DTYPE_Q8_0: return kern.matmul_q8_0;
     default: break;
     }
     OWL_ASSERT(!"matmul: weight dtype without a kernel (the loader must refuse it)");
@@ -39,13 +40,15 @@ void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
     case DTYPE_F32: dequantize_row_f32(out, data, (int)n); return;
     case DTYPE_BF16: dequantize_row_bf16(out, data, (int)n); return;
     case DTYPE_F16: dequantize_row_f16(out, data, (int)n); return;
+    case DTYPE_Q8_0: dequantize_row_q8_0(out, data, (int)n); return;
     default: OWL_ASSERT(!"weight_to_f32: unsupported dtype");
     }
 }
 
 void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n)
 {
-    const size_t row_bytes = (size_t)emb->d_in * dtype_size(emb->dtype);
+    size_t row_bytes = 0;
+    OWL_ASSERT(dtype_bytes(emb->dtype, (uint64_t)emb->d_in, &row_bytes));
     for (int t = 0; t < n; t++) {
         OWL_ASSERT(tokens[t] >= 0 && tokens[t] < emb->d_out);
         weight_to_f32(out + (size_t)t * emb->d_in, (const char *)emb->data + (size_t)tokens[t] * row_bytes,

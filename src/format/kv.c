@@ -223,6 +223,29 @@ fail:
     return st;
 }
 
+void kv_add(struct kv_table *kv, const char *key, struct kv_value value)
+{
+    if (kv->n == kv->cap) {
+        OWL_ASSERT(kv->cap <= INT_MAX / 2);
+        kv->cap = kv->cap ? kv->cap * 2 : 64;
+        kv->entries = xrealloc(kv->entries, (size_t)kv->cap * sizeof *kv->entries);
+    }
+    kv->entries[kv->n++] = (struct kv_entry){.key = xstrdup(key), .value = value};
+}
+
+enum owl_status kv_finish(struct kv_table *kv, struct owl_error *err)
+{
+    if (kv->n > 1)
+        qsort(kv->entries, (size_t)kv->n, sizeof *kv->entries, entry_cmp);
+    for (int i = 1; i < kv->n; i++)
+        if (strcmp(kv->entries[i - 1].key, kv->entries[i].key) == 0)
+            return fail(err, OWL_ERR_BAD_FILE, "%s: duplicate key '%s'", kv->source ? kv->source : "metadata",
+                        kv->entries[i].key);
+    return OWL_OK;
+}
+
+void kv_value_free(struct kv_value *v) { value_free(v); }
+
 const struct kv_value *kv_find(const struct kv_table *kv, const char *key)
 {
     if (kv->n == 0)

@@ -44,6 +44,12 @@ void kv_table_free(struct kv_table *kv); /* NULL-safe */
 enum owl_status kv_from_json(struct kv_table *kv, const char *text, size_t len, const char *source,
                              struct owl_error *err);
 
+/* Build a table by hand (GGUF metadata, translated keys): kv_add appends (key copied, value owned by
+ * the table), then kv_finish sorts and rejects duplicate keys. Lookups need a finished table. */
+void kv_add(struct kv_table *kv, const char *key, struct kv_value value);
+enum owl_status kv_finish(struct kv_table *kv, struct owl_error *err);
+void kv_value_free(struct kv_value *v); /* frees what a value owns (strings, items) */
+
 /* Lookup; NULL if absent. */
 const struct kv_value *kv_find(const struct kv_table *kv, const char *key);
 /* True if key is present and not null. */

@@ -5,6 +5,7 @@
  * transformers, a shard holding a tensor the index does not assign to it is an error (it means a corrupt
  * or mixed-up download). It knows files, not models: which tensors matter is model_file_take's caller's.
  */
+#include "format/gguf.h"
 #include "format/model_file.h"
 
 #include <errno.h>
@@ -187,9 +188,20 @@ enum owl_status model_file_open(struct model_file *mf, const char *path, struct 
     } else if (ends_with(path, ".safetensors")) {
         mf->dir = dir_of(path);
         single_path = xstrdup(path);
+    } else if (ends_with(path, ".gguf")) {
+        /* GGUF carries its own metadata: no config.json; names are translated to Hugging Face's. */
+        mf->dir = dir_of(path);
+        mf->maps = xcalloc(1, sizeof *mf->maps);
+        mf->n_maps = 1;
+        if ((st = file_map_open(&mf->maps[0], path, err)) ||
+            (st = gguf_parse(mf->maps[0].data, mf->maps[0].size, mf->maps[0].path, &mf->config, &mf->tensors, err)) ||
+            (st = gguf_to_hf(&mf->config, &mf->tensors, err)))
+            goto fail;
+        mf->used = xcalloc((size_t)mf->tensors.n + 1, sizeof *mf->used);
+        goto fail; /* done: the cleanup below frees only the temporaries */
     } else {
-        return fail(err, OWL_ERR_INVALID_ARG, "%s: not a model directory, .safetensors file or "
-                    ".safetensors.index.json", path);
+        return fail(err, OWL_ERR_INVALID_ARG, "%s: not a model directory, .safetensors file, "
+                    ".safetensors.index.json or .gguf file", path);
     }
 
     config_path = path_join(mf->dir, "config.json");

@@ -81,6 +81,22 @@ void tensor_table_free(struct tensor_table *table)
     memset(table, 0, sizeof *table);
 }
 
+bool tensor_table_add(struct tensor_table *table, const struct tensor_view *view)
+{
+    if (tensor_table_find(table, view->name)) {
+        free((char *)view->name);
+        return false;
+    }
+    table_append(table, view);
+    return true;
+}
+
+void tensor_table_truncate(struct tensor_table *table, int n)
+{
+    OWL_ASSERT(n >= 0 && n <= table->n);
+    table_truncate(table, n);
+}
+
 const struct tensor_view *tensor_table_find(const struct tensor_table *table, const char *name)
 {
     if (table->n_slots == 0)

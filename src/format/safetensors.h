@@ -21,6 +21,11 @@ struct tensor_table {
 };
 
 void tensor_table_free(struct tensor_table *table); /* frees names too; NULL-safe */
+/* Add a view; the table takes ownership of view->name (malloc'd). Returns false, freeing the name, when
+ * a tensor of that name is already there. Used by other container parsers (GGUF). */
+bool tensor_table_add(struct tensor_table *table, const struct tensor_view *view);
+/* Drop the tensors added after the table held n (error rollback). */
+void tensor_table_truncate(struct tensor_table *table, int n);
 /* Find a tensor by exact name; NULL if absent. A zeroed table is a valid empty table. */
 const struct tensor_view *tensor_table_find(const struct tensor_table *table, const char *name);
 

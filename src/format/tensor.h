@@ -21,6 +21,17 @@ enum dtype {
     DTYPE_BOOL,
     DTYPE_F8_E4M3,
     DTYPE_F8_E5M2,
+    /* GGML block types (GGUF files): a row of n elements is n / block elements' blocks of bytes each. */
+    DTYPE_Q4_0, /* 32 values: f16 scale + 16 bytes of nibbles (18 bytes) */
+    DTYPE_Q4_1, /* 32 values: f16 scale, f16 min + 16 bytes (20) */
+    DTYPE_Q5_0, /* 32 values: f16 scale, 4 bytes high bits, 16 bytes (22) */
+    DTYPE_Q5_1, /* 32 values: f16 scale, f16 min, 4 + 16 bytes (24) */
+    DTYPE_Q8_0, /* 32 values: f16 scale + 32 int8 (34) */
+    DTYPE_Q2_K, /* 256 values, 84 bytes */
+    DTYPE_Q3_K, /* 256 values, 110 bytes */
+    DTYPE_Q4_K, /* 256 values, 144 bytes */
+    DTYPE_Q5_K, /* 256 values, 176 bytes */
+    DTYPE_Q6_K, /* 256 values, 210 bytes */
     DTYPE_COUNT
 };
 
@@ -36,11 +47,17 @@ struct tensor_view {
     const char *file;       /* borrowed: path of the file holding it, for messages */
 };
 
-/* Bytes per element (1 for the fp8 and u8/bool types). */
+/* Bytes per element of a plain (non-block) dtype (1 for the fp8 and u8/bool types). */
 size_t dtype_size(enum dtype dtype);
-/* Safetensors spelling ("BF16", "F8_E4M3", ...). */
+/* Elements per block (1 for plain dtypes, 32 or 256 for GGML block types) and bytes per block. */
+int dtype_block(enum dtype dtype);
+size_t dtype_block_bytes(enum dtype dtype);
+/* Bytes of n_elements stored contiguously: false when n_elements is not a whole number of blocks or
+ * the size overflows. */
+bool dtype_bytes(enum dtype dtype, uint64_t n_elements, size_t *out);
+/* Safetensors spelling ("BF16", "F8_E4M3", ...), or GGML's ("Q8_0", "Q4_K") for block types. */
 const char *dtype_name(enum dtype dtype);
-/* Parse a safetensors dtype name; false if unknown. */
+/* Parse a safetensors dtype name (block types are not safetensors dtypes); false if unknown. */
 bool dtype_from_name(const char *name, enum dtype *out);
 
 /* Product of the shape; 1 for a scalar. The loader has checked it does not overflow. */

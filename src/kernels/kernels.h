@@ -30,6 +30,13 @@ void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in,
 void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
+/* GGML Q8_0 (q8_0.c): w is (d_out, d_in/32) blocks of {f16 d; int8 q[32]}; weight = d * q. d_in must be a
+ * multiple of 32. Same contract as matmul_fn. */
+#define Q8_0_BLOCK_BYTES 34
+void matmul_q8_0_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void dequantize_row_q8_0(float *out, const void *w, int n);
+
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);
 float dot_f32_ref(const float *a, const float *b, int n);
@@ -52,6 +59,7 @@ struct kernel_table {
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
     matmul_fn *matmul_f16;
+    matmul_fn *matmul_q8_0;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;
 };

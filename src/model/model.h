@@ -71,7 +71,9 @@ enum owl_status model_take_vector(struct model *m, const char *name, int n, floa
 /* Bytes of a stored weight. */
 static inline size_t weight_bytes(const struct weight *w)
 {
-    return (size_t)w->d_out * (size_t)w->d_in * dtype_size(w->dtype);
+    size_t row = 0;
+    OWL_ASSERT(dtype_bytes(w->dtype, (uint64_t)w->d_in, &row)); /* the loader checked whole blocks */
+    return (size_t)w->d_out * row;
 }
 
 /* Carve n floats (rounded up to 16 for alignment) from a scratch cursor. */

@@ -96,6 +96,59 @@ static void test_matmuls(void)
             }
 }
 
+/* Q8_0: hand-computed dequantization, then the AVX-512 matmul against the reference on random blocks. */
+static void test_q8_0(void)
+{
+    uint8_t blk[34] = {0x00, 0x3c}; /* f16 1.0 */
+    for (int j = 0; j < 32; j++)
+        blk[2 + j] = (uint8_t)(int8_t)(j - 16);
+    float out[32];
+    dequantize_row_q8_0(out, blk, 32);
+    int bad = 0;
+    for (int j = 0; j < 32; j++)
+        bad += out[j] != (float)(j - 16);
+    blk[1] = 0x38; /* f16 0.5 */
+    dequantize_row_q8_0(out, blk, 32);
+    for (int j = 0; j < 32; j++)
+        bad += out[j] != 0.5f * (float)(j - 16);
+    CHECK_MSG(bad == 0, "Q8_0 dequantization: %d wrong values", bad);
+
+    static const int d_ins[] = {32, 64, 96, 320};
+    static const int ns[] = {1, 3, 4, 5, 8};
+    for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+            const int d_in = d_ins[a], d_out = 13, n = ns[c];
+            const size_t n_blocks = (size_t)d_out * d_in / 32;
+            uint8_t *w = malloc(n_blocks * 34);
+            for (size_t b = 0; b < n_blocks; b++) {
+                uint16_t d = (uint16_t)(0x2000 + (b * 97) % 0x1000); /* positive f16 scales */
+                memcpy(w + b * 34, &d, 2);
+                for (int j = 0; j < 32; j++)
+                    w[b * 34 + 2 + j] = (uint8_t)(frand() * 127.0f);
+            }
+            float *x = malloc((size_t)n * d_in * sizeof(float));
+            for (size_t i = 0; i < (size_t)n * d_in; i++)
+                x[i] = frand();
+            float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
+            matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 0, 5);
+            matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 5, d_out);
+            matmul_q8_0_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
+            float *wf = malloc((size_t)d_in * sizeof(float));
+            int bad_mm = 0;
+            for (int o = 0; o < d_out; o++) {
+                dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
+                for (int t = 0; t < n; t++) {
+                    double scale = 0;
+                    for (int k = 0; k < d_in; k++)
+                        scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                    bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+                }
+            }
+            CHECK_MSG(bad_mm == 0, "q8_0 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+            free(w), free(x), free(y), free(y_ref), free(wf);
+        }
+}
+
 static void test_dot_axpy(void)
 {
     for (int n = 0; n < 100; n++) {
@@ -125,6 +178,7 @@ int main(void)
         return test_done("test_kernels");
     }
     test_matmuls();
+    test_q8_0();
     test_dot_axpy();
     return test_done("test_kernels");
 }

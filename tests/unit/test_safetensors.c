@@ -228,7 +228,8 @@ int main(void)
     CHECK(dtype_size(DTYPE_BF16) == 2 && dtype_size(DTYPE_F8_E4M3) == 1 && dtype_size(DTYPE_F64) == 8);
     enum dtype d;
     CHECK(dtype_from_name("F8_E5M2", &d) && d == DTYPE_F8_E5M2 && !dtype_from_name("Q8_0", &d));
-    for (int i = 0; i < DTYPE_COUNT; i++)
-        CHECK(dtype_from_name(dtype_name((enum dtype)i), &d) && d == (enum dtype)i);
+    for (int i = 0; i < DTYPE_COUNT; i++) /* every plain dtype round-trips; GGML block types are not names here */
+        CHECK(dtype_block((enum dtype)i) == 1 ? dtype_from_name(dtype_name((enum dtype)i), &d) && d == (enum dtype)i
+                                              : !dtype_from_name(dtype_name((enum dtype)i), &d));
     return test_done("test_safetensors");
 }

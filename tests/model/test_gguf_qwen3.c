@@ -1,0 +1,200 @@
+/* test_gguf_qwen3.c — Qwen3 from GGUF gives the safetensors path's numbers. Each fixture checkpoint is
+ * rewritten here as a GGUF file with llama.cpp's tensor names and metadata keys (the layout its converter
+ * writes for qwen3: token_embd, blk.N.attn_q, ..., qwen3.embedding_length, ..., no Q/K permutation):
+ * F32 and BF16 copies must give the safetensors logits bit for bit; a Q8_0 copy (matrices quantized as
+ * ggml's quantize_row_q8_0_ref does) must stay within a KL-divergence bound of transformers' reference. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "format/model_file.h"
+#include "gguf_writer.h"
+#include "kernels/kernels.h"
+#include "owl.h"
+#include "test_util.h"
+
+#define KL_BOUND_Q8_0 2e-3 /* mean KL(reference || owl) per position, nats */
+
+enum variant { AS_F32, AS_BF16, AS_Q8_0 };
+
+/* HF tensor name -> GGUF name (the converter's mapping), into buf. */
+static bool gguf_name(const char *hf, char *buf, size_t size)
+{
+    static const char *const global[][2] = {{"model.embed_tokens.weight", "token_embd.weight"},
+                                            {"model.norm.weight", "output_norm.weight"},
+                                            {"lm_head.weight", "output.weight"}};
+    static const char *const layer[][2] = {
+        {"input_layernorm.weight", "attn_norm.weight"}, {"post_attention_layernorm.weight", "ffn_norm.weight"},
+        {"self_attn.q_proj.weight", "attn_q.weight"},   {"self_attn.k_proj.weight", "attn_k.weight"},
+        {"self_attn.v_proj.weight", "attn_v.weight"},   {"self_attn.o_proj.weight", "attn_output.weight"},
+        {"self_attn.q_norm.weight", "attn_q_norm.weight"}, {"self_attn.k_norm.weight", "attn_k_norm.weight"},
+        {"mlp.gate_proj.weight", "ffn_gate.weight"},    {"mlp.up_proj.weight", "ffn_up.weight"},
+        {"mlp.down_proj.weight", "ffn_down.weight"}};
+    for (size_t i = 0; i < 3; i++)
+        if (!strcmp(hf, global[i][0]))
+            return snprintf(buf, size, "%s", global[i][1]) > 0;
+    int l, n = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &l, &n) == 1 && n > 0)
+        for (size_t i = 0; i < sizeof layer / sizeof *layer; i++)
+            if (!strcmp(hf + n, layer[i][0]))
+                return snprintf(buf, size, "blk.%d.%s", l, layer[i][1]) > 0;
+    return false;
+}
+
+static double cfg_f(const struct kv_table *kv, const char *a, const char *b, double dflt)
+{
+    double v = dflt;
+    struct owl_error err;
+    if (kv_has(kv, a))
+        kv_get_float(kv, a, &v, &err);
+    else if (b && kv_has(kv, b))
+        kv_get_float(kv, b, &v, &err);
+    return v;
+}
+
+/* Write fixture `name` as GGUF in the given variant; returns the path (static buffer). */
+static const char *write_gguf(const char *name, enum variant var)
+{
+    static char path[1200];
+    char dir[512];
+    snprintf(dir, sizeof dir, "qwen3/%s", name);
+    struct model_file mf;
+    struct owl_error err = {0};
+    if (model_file_open(&mf, fixture_path(dir), &err) != OWL_OK) {
+        fprintf(stderr, "%s\n", err.message);
+        return NULL;
+    }
+    const struct kv_table *c = &mf.config;
+    struct gguf_writer w;
+    gw_init(&w);
+    gw_kv_str(&w, "general.architecture", "qwen3");
+    gw_kv_u32(&w, "qwen3.block_count", (uint32_t)cfg_f(c, "num_hidden_layers", NULL, 0));
+    gw_kv_u32(&w, "qwen3.context_length", (uint32_t)cfg_f(c, "max_position_embeddings", NULL, 0));
+    gw_kv_u32(&w, "qwen3.embedding_length", (uint32_t)cfg_f(c, "hidden_size", NULL, 0));
+    gw_kv_u32(&w, "qwen3.feed_forward_length", (uint32_t)cfg_f(c, "intermediate_size", NULL, 0));
+    gw_kv_u32(&w, "qwen3.attention.head_count", (uint32_t)cfg_f(c, "num_attention_heads", NULL, 0));
+    gw_kv_u32(&w, "qwen3.attention.head_count_kv", (uint32_t)cfg_f(c, "num_key_value_heads", NULL, 0));
+    gw_kv_u32(&w, "qwen3.attention.key_length", (uint32_t)cfg_f(c, "head_dim", NULL, 0));
+    gw_kv_u32(&w, "qwen3.attention.value_length", (uint32_t)cfg_f(c, "head_dim", NULL, 0));
+    gw_kv_f32(&w, "qwen3.attention.layer_norm_rms_epsilon", (float)cfg_f(c, "rms_norm_eps", NULL, 1e-6));
+    gw_kv_f32(&w, "qwen3.rope.freq_base", (float)cfg_f(c, "rope_theta", "rope_parameters.rope_theta", 1e4));
+    const double factor = cfg_f(c, "rope_scaling.factor", "rope_parameters.factor", 0);
+    if (factor > 0) {
+        gw_kv_str(&w, "qwen3.rope.scaling.type", "yarn");
+        gw_kv_f32(&w, "qwen3.rope.scaling.factor", (float)factor);
+        gw_kv_u32(&w, "qwen3.rope.scaling.original_context_length",
+                  (uint32_t)cfg_f(c, "rope_scaling.original_max_position_embeddings",
+                                  "rope_parameters.original_max_position_embeddings", 0));
+    }
+    for (int i = 0; i < mf.tensors.n; i++) {
+        const struct tensor_view *t = &mf.tensors.tensors[i];
+        char gname[256];
+        OWL_ASSERT(gguf_name(t->name, gname, sizeof gname) && t->dtype == DTYPE_BF16);
+        const int64_t n = tensor_n_elements(t);
+        float *f = malloc((size_t)n * sizeof(float));
+        dequantize_row_bf16(f, t->data, (int)n);
+        uint64_t ne[2] = {(uint64_t)t->shape[t->n_dim - 1], t->n_dim == 2 ? (uint64_t)t->shape[0] : 1};
+        if (t->n_dim == 1 || var == AS_F32) {
+            gw_tensor(&w, gname, 0, t->n_dim, ne, f, (size_t)n * 4); /* norms stay F32, as the converter writes */
+        } else if (var == AS_BF16) {
+            gw_tensor(&w, gname, 30, 2, ne, t->data, t->n_bytes);
+        } else {
+            uint8_t *q = malloc((size_t)n / 32 * 34);
+            gw_quantize_q8_0(f, q, (size_t)n);
+            gw_tensor(&w, gname, 8, 2, ne, q, (size_t)n / 32 * 34);
+            free(q);
+        }
+        free(f);
+    }
+    size_t size;
+    uint8_t *img = gw_finish(&w, &size);
+    static const char *const suffix[] = {"f32", "bf16", "q8_0"};
+    snprintf(path, sizeof path, "%s/%s-%s.gguf", test_tmpdir(), name, suffix[var]);
+    OWL_ASSERT(write_file(path, img, size) == 0);
+    free(img);
+    model_file_close(&mf);
+    return path;
+}
+
+static float *logits_of(const char *model_path, const int32_t *tokens, int n, int *n_vocab)
+{
+    struct owl_model *m = NULL;
+    struct owl_session *s = NULL;
+    struct owl_error err = {0};
+    CHECK_OK(owl_model_open(model_path, NULL, &m, &err), &err);
+    if (!m)
+        return NULL;
+    CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
+    *n_vocab = owl_model_n_vocab(m);
+    float *out = calloc((size_t)n * *n_vocab, sizeof(float));
+    CHECK_OK(owl_session_eval(s, tokens, n, OWL_LOGITS_ALL, out, &err), &err);
+    owl_session_free(s);
+    owl_model_close(m);
+    return out;
+}
+
+/* mean over rows of KL(softmax(p) || softmax(q)) */
+static double mean_kl(const float *p, const float *q, int rows, int V)
+{
+    double total = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *a = p + (size_t)r * V, *b = q + (size_t)r * V;
+        double ma = a[0], mb = b[0], za = 0, zb = 0, kl = 0;
+        for (int v = 1; v < V; v++)
+            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
+        for (int v = 0; v < V; v++)
+            za += exp(a[v] - ma), zb += exp(b[v] - mb);
+        for (int v = 0; v < V; v++) {
+            double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
+            kl += exp(la) * (la - lb);
+        }
+        total += kl;
+    }
+    return total / rows;
+}
+
+static void test_case(const char *name, bool q8)
+{
+    char dir[512];
+    snprintf(dir, sizeof dir, "qwen3/%s", name);
+    /* tokens: the fixture's logits rows are for prompt + greedy; 12 ids in range exercise the weights */
+    int32_t tokens[12];
+    for (int i = 0; i < 12; i++)
+        tokens[i] = (i * 37 + 5) % 300;
+    int V = 0, V2 = 0;
+    float *ref = logits_of(fixture_path(dir), tokens, 12, &V);
+    for (int var = AS_F32; var <= (q8 ? AS_Q8_0 : AS_BF16); var++) {
+        const char *path = write_gguf(name, (enum variant)var);
+        CHECK_MSG(path != NULL, "%s: writing GGUF", name);
+        if (!path || !ref)
+            continue;
+        float *got = logits_of(path, tokens, 12, &V2);
+        CHECK(got && V2 == V);
+        if (!got || V2 != V) {
+            free(got);
+            continue;
+        }
+        double d = 0, max_ref = 0;
+        for (size_t i = 0; i < (size_t)12 * V; i++)
+            d = fmax(d, fabs(got[i] - ref[i])), max_ref = fmax(max_ref, fabs(ref[i]));
+        if (var != AS_Q8_0) {
+            printf("%-20s %-4s max|gguf - safetensors| = %g\n", name, var == AS_F32 ? "F32" : "BF16", d);
+            CHECK_MSG(d == 0, "%s: GGUF %s logits differ from safetensors by %g", name, var == AS_F32 ? "F32" : "BF16", d);
+        } else {
+            double kl = mean_kl(ref, got, 12, V);
+            printf("%-20s Q8_0 mean KL %.3g nats (bound %g), max|diff| %.3g of max|logit| %.3g\n", name, kl,
+                   KL_BOUND_Q8_0, d, max_ref);
+            CHECK_MSG(kl <= KL_BOUND_Q8_0, "%s: Q8_0 KL %g > %g", name, kl, KL_BOUND_Q8_0);
+        }
+        free(got);
+    }
+    free(ref);
+}
+
+int main(void)
+{
+    test_case("gqa-tied", true);           /* tied: no output.weight */
+    test_case("mqa-untied-sharded", false); /* untied, from three shards; hidden 48 is not Q8_0-divisible */
+    test_case("yarn-v5", true);            /* YaRN through qwen3.rope.scaling.* */
+    test_case("yarn-released", false);
+    return test_done("test_gguf_qwen3");
+}
