@@ -58,14 +58,18 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
 
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
 {
-    matmul_fn *fn = matmul_for(w->dtype);
+    const bool mxfp4 = weight_is_mxfp4(w);
+    matmul_fn *fn = mxfp4 ? NULL : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
     /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
     const int n_chunks = (d_out + 15) / 16;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
         int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
-        fn(y, x, w->data, n, d_in, d_out, o0, o1);
+        if (mxfp4)
+            kern.matmul_mxfp4(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
+        else
+            fn(y, x, w->data, n, d_in, d_out, o0, o1);
     }
     if (bias)
         for (int t = 0; t < n; t++)

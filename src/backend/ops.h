@@ -15,7 +15,7 @@
  * n_expert matrices of (d_out, d_in), expert e's values at data + e * expert_stride bytes and its scales
  * at scales + e * scale_expert_stride bytes. */
 struct weight {
-    enum dtype dtype;      /* F32, F16, BF16 (plain); quantized formats are added with their families */
+    enum dtype dtype;      /* F32, F16, BF16 (plain); U8 with scales: MXFP4 (see weight_is_mxfp4) */
     int d_out;
     int d_in;
     const void *data;      /* borrowed: points into a file mapping */
@@ -24,6 +24,22 @@ struct weight {
     size_t expert_stride;       /* bytes between experts' values */
     size_t scale_expert_stride; /* bytes between experts' scales */
 };
+
+/* MXFP4 as gpt-oss ships it: data (d_out, d_in/32, 16) bytes, two E2M1 codes per byte (low nibble first),
+ * scales (d_out, d_in/32) E8M0 bytes (2^(s-127)); d_in a multiple of 32 (kernels/mxfp4.c). */
+static inline bool weight_is_mxfp4(const struct weight *w) { return w->dtype == DTYPE_U8 && w->scales; }
+
+/* Expert e of a stack (n_expert > 1) as a single matrix. */
+static inline struct weight weight_expert(const struct weight *stack, int e)
+{
+    struct weight w = *stack;
+    w.data = (const char *)stack->data + (size_t)e * stack->expert_stride;
+    if (stack->scales)
+        w.scales = (const char *)stack->scales + (size_t)e * stack->scale_expert_stride;
+    w.n_expert = 1;
+    w.expert_stride = w.scale_expert_stride = 0;
+    return w;
+}
 
 /* Threads used by every op from now on (<= 0: all cores). Returns the number in use. */
 int ops_set_threads(int n_threads);
@@ -72,6 +88,70 @@ void op_swiglu(float *out, const float *gate, const float *up, size_t n);
 
 /* x += y, n elements. */
 void op_add(float *x, const float *y, size_t n);
+
+/* ---- Mixture of experts: route, then run the chosen experts (Qwen3-MoE, GPT-OSS; DeepSeek adds a kind). */
+
+/* How router logits become (expert, weight) pairs. New kinds (DeepSeek-V3's sigmoid scores with a selection
+ * bias and group-limited top-k, routed_scaling_factor) extend this enum and struct router_params. */
+enum router_kind {
+    ROUTER_SOFTMAX_TOPK, /* p = softmax(logits) over all experts; top-k of p; if norm_topk, p /= sum of the k
+                            (Qwen3MoeTopKRouter) */
+    ROUTER_TOPK_SOFTMAX, /* top-k of the logits; softmax over those k (GptOssTopKRouter; a router bias is
+                            already in the logits: op_matmul's bias) */
+};
+
+struct router_params {
+    enum router_kind kind;
+    int n_expert; /* logits per token */
+    int k;        /* experts per token, 1..n_expert */
+    bool norm_topk; /* ROUTER_SOFTMAX_TOPK: renormalize the k probabilities (norm_topk_prob) */
+};
+
+/* ids, weights (n_tok, k): each token's experts by descending score (torch.topk order; equal scores: lower
+ * id first) and their weights. logits (n_tok, n_expert), fp32. */
+void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, const struct router_params *p);
+
+enum expert_act {
+    EXPERT_ACT_SILU,       /* h = silu(gate) * up (Qwen3MoeExperts, DeepSeek) */
+    EXPERT_ACT_SWIGLU_OAI, /* g = min(gate, limit), u = clamp(up, -limit, limit), h = g*sigmoid(alpha*g)*(u + 1)
+                              (GptOssExperts) */
+};
+
+/* The routed experts of one layer. Each expert is given as its own matrix (views of a stack made with
+ * weight_expert, or separate tensors), so checkpoints with per-expert tensors need no copy. Either gate and
+ * up are separate, or gate_up is fused with rows alternating gate_0, up_0, gate_1, up_1, ... (GPT-OSS). */
+struct moe_ffn {
+    int n_expert, d_model, d_ff;
+    enum expert_act act;
+    float alpha, limit;          /* EXPERT_ACT_SWIGLU_OAI: 1.702, swiglu_limit */
+    const struct weight *gate;   /* (n_expert) matrices (d_ff, d_model), or NULL when gate_up is set */
+    const struct weight *up;     /* (n_expert) matrices (d_ff, d_model), or NULL */
+    const struct weight *gate_up; /* (n_expert) matrices (2*d_ff, d_model) interleaved, or NULL */
+    const struct weight *down;   /* (n_expert) matrices (d_model, d_ff) */
+    const float *gate_up_bias;   /* (n_expert, 2*d_ff) interleaved like gate_up, or NULL */
+    const float *down_bias;      /* (n_expert, d_model), or NULL */
+};
+
+struct moe_args {
+    float *out;             /* (n_tok, d_model): overwritten with sum_j weights[t,j] * expert_{ids[t,j]}(x_t) */
+    const float *x;         /* (n_tok, d_model); must not alias out */
+    const int32_t *ids;     /* (n_tok, k) from op_moe_route */
+    const float *weights;   /* (n_tok, k) */
+    int n_tok, k;
+    const struct moe_ffn *ffn;
+    float *scratch;         /* moe_scratch_floats(ffn, n_tok) floats */
+};
+
+/* Floats of scratch op_moe needs for n_tok tokens. */
+size_t moe_scratch_floats(const struct moe_ffn *ffn, int n_tok);
+
+/* Run the routed experts. Mirrors the eager experts of transformers (Qwen3MoeExperts.forward,
+ * GptOssExperts.forward): the tokens routed to each expert are gathered and run as one batch, experts in
+ * ascending id; each token's output starts at +0 and gets w*y added per expert in ascending expert id. */
+void op_moe(const struct moe_args *a);
+
+/* GPT-OSS's clamped SwiGLU on interleaved pairs: out (n, d_ff) from gate_up (n, 2*d_ff) (EXPERT_ACT_SWIGLU_OAI). */
+void op_swiglu_oai(float *out, const float *gate_up, int n, int d_ff, float alpha, float limit);
 
 /* Convert a stored vector (norm weights, biases: small) to fp32. */
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n);

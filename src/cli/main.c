@@ -19,7 +19,8 @@ static const char usage[] =
     "  bench MODEL [-p 512] [-n 128]   prompt-processing and generation speed\n"
     "  info MODEL                      print the model's hyper-parameters\n"
     "\n"
-    "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not).\n"
+    "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
+    "or a GGUF file.\n"
     "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref forces the plain\n"
     "reference kernels (for debugging); OMP_* variables are honoured by the thread pool.\n";
 

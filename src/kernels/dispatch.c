@@ -10,6 +10,7 @@ struct kernel_table kern = {
     .matmul_bf16 = matmul_bf16_ref,
     .matmul_f16 = matmul_f16_ref,
     .matmul_q8_0 = matmul_q8_0_ref,
+    .matmul_mxfp4 = matmul_mxfp4_ref,
     .dot_f32 = dot_f32_ref,
     .axpy_f32 = axpy_f32_ref,
 };
@@ -33,6 +34,7 @@ void kernels_init(int force_ref)
         kern.matmul_bf16 = matmul_bf16_avx512;
         kern.matmul_f16 = matmul_f16_avx512;
         kern.matmul_q8_0 = matmul_q8_0_avx512;
+        kern.matmul_mxfp4 = matmul_mxfp4_avx512;
         kern.dot_f32 = dot_f32_avx512;
         kern.axpy_f32 = axpy_f32_avx512;
     }

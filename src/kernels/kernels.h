@@ -30,6 +30,19 @@ void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in,
 void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
+/* MXFP4 (mxfp4.c): w is (d_out, d_in/32, 16) bytes of E2M1 pairs (low nibble first), scales (d_out, d_in/32)
+ * E8M0 bytes; value = mxfp4_e2m1[code] * 2^(s - 127). d_in must be a multiple of 32. Same contract as
+ * matmul_fn otherwise. */
+typedef void matmul_mxfp4_fn(float *y, const float *x, const void *w, const void *scales, int n, int d_in,
+                             int d_out, int o0, int o1);
+void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                      int o0, int o1);
+void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                         int o0, int o1);
+extern const float mxfp4_e2m1[16]; /* E2M1 code -> value: 0, .5, 1, 1.5, 2, 3, 4, 6, then the negatives */
+/* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
+void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
+
 /* GGML Q8_0 (q8_0.c): w is (d_out, d_in/32) blocks of {f16 d; int8 q[32]}; weight = d * q. d_in must be a
  * multiple of 32. Same contract as matmul_fn. */
 #define Q8_0_BLOCK_BYTES 34
@@ -60,6 +73,7 @@ struct kernel_table {
     matmul_fn *matmul_bf16;
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
+    matmul_mxfp4_fn *matmul_mxfp4;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;
 };

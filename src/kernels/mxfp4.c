@@ -1,0 +1,43 @@
+/* mxfp4.c — MXFP4 weights as gpt-oss ships them (HF `*_blocks` + `*_scales`): the reference dequantization
+ * and matmul, written like the math.
+ *
+ * A matrix (d_out, d_in) is stored as blocks (d_out, d_in/32, 16) bytes and scales (d_out, d_in/32) bytes.
+ * Byte j of block g of row o holds input 32g+2j in its low nibble and 32g+2j+1 in its high nibble; a nibble
+ * is an E2M1 code (sign bit 8), the block's scale byte s an E8M0 exponent: value = e2m1[code] · 2^(s − 127).
+ * Mirrors transformers integrations/mxfp4.py (FP4_VALUES, _convert_moe_packed_tensors: ldexp(lut, s−127));
+ * the products are exact in fp32, so dequantization is bit-exact for every s (255 included: ldexp, no NaN).
+ */
+#include <math.h>
+
+#include "kernels/kernels.h"
+
+const float mxfp4_e2m1[16] = {+0.0f, +0.5f, +1.0f, +1.5f, +2.0f, +3.0f, +4.0f, +6.0f,
+                              -0.0f, -0.5f, -1.0f, -1.5f, -2.0f, -3.0f, -4.0f, -6.0f};
+
+static inline float mxfp4_value(const uint8_t *blocks, const uint8_t *scales, size_t i)
+{
+    const uint8_t byte = blocks[i / 2];
+    const int code = i % 2 ? byte >> 4 : byte & 0x0f;
+    return ldexpf(mxfp4_e2m1[code], (int)scales[i / 32] - 127);
+}
+
+void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n)
+{
+    for (int i = 0; i < n; i++)
+        out[i] = mxfp4_value(blocks, scales, (size_t)i);
+}
+
+void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                      int o0, int o1)
+{
+    const size_t row_bytes = (size_t)d_in / 2, row_scales = (size_t)d_in / 32;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *wb = (const uint8_t *)w + (size_t)o * row_bytes;
+            const uint8_t *ws = (const uint8_t *)scales + (size_t)o * row_scales;
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += x[(size_t)t * d_in + k] * mxfp4_value(wb, ws, (size_t)k);
+            y[(size_t)t * d_out + o] = acc;
+        }
+}

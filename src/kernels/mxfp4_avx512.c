@@ -1,0 +1,100 @@
+/* mxfp4_avx512.c — AVX-512 MXFP4 matmul (same prototype and math as matmul_mxfp4_ref in mxfp4.c).
+ *
+ * Weights stay packed (4.25 bits each) and are expanded in registers, one 32-input block at a time: the
+ * 16-entry E2M1 table is scaled by the block's 2^(s − 127) with vscalefps (exact, like ldexp: overflow to
+ * inf and subnormals as the reference), the nibbles are interleaved into input order with byte unpacks,
+ * and vpermps looks the 32 values up. Decode (one token) streams each row with two blocks in flight;
+ * prefill expands a block once and uses it for up to 4 tokens. Results differ from the reference only in
+ * summation order.
+ */
+#include <immintrin.h>
+
+#include "kernels/kernels.h"
+
+/* The 32 weights of one block, in input order: w0 = inputs 0..15, w1 = 16..31. */
+static inline __attribute__((always_inline)) void block_values(const uint8_t *b, uint8_t s, __m512 lut, __m512 *w0,
+                                                               __m512 *w1)
+{
+    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps((float)((int)s - 127)));
+    const __m128i bytes = _mm_loadu_si128((const __m128i *)b);
+    const __m128i mask = _mm_set1_epi8(0x0f);
+    const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
+    *w0 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpacklo_epi8(lo, hi)), scaled);
+    *w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), scaled);
+}
+
+/* One row against NT tokens (NT a compile-time constant at every call). */
+static inline __attribute__((always_inline)) void row_tile(float *y, const float *x, const uint8_t *wb,
+                                                           const uint8_t *ws, int d_in, int d_out, __m512 lut,
+                                                           int NT)
+{
+    __m512 acc[4][2];
+    for (int j = 0; j < NT; j++)
+        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
+    for (int g = 0; g < d_in / 32; g++) {
+        __m512 w0, w1;
+        block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
+        for (int j = 0; j < NT; j++) {
+            const float *xj = x + (size_t)j * d_in + (size_t)g * 32;
+            acc[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xj), acc[j][0]);
+            acc[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xj + 16), acc[j][1]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
+}
+
+/* One token: each row front to back, two blocks per step on four accumulators. */
+static void matvec(float *y, const float *x, const uint8_t *w, const uint8_t *scales, int d_in, int o0, int o1,
+                   __m512 lut)
+{
+    const int n_blocks = d_in / 32;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *wb = w + (size_t)o * (d_in / 2), *ws = scales + (size_t)o * n_blocks;
+        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+        int g = 0;
+        for (; g + 2 <= n_blocks; g += 2) {
+            __m512 w0, w1, w2, w3;
+            block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
+            block_values(wb + (size_t)(g + 1) * 16, ws[g + 1], lut, &w2, &w3);
+            const float *xg = x + (size_t)g * 32;
+            a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xg), a0);
+            a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xg + 16), a1);
+            a2 = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xg + 32), a2);
+            a3 = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xg + 48), a3);
+        }
+        if (g < n_blocks) {
+            __m512 w0, w1;
+            block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
+            a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)g * 32), a0);
+            a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)g * 32 + 16), a1);
+        }
+        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
+    }
+}
+
+void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                         int o0, int o1)
+{
+    const __m512 lut = _mm512_loadu_ps(mxfp4_e2m1);
+    const uint8_t *wb = w, *ws = scales;
+    if (n == 1) {
+        matvec(y, x, wb, ws, d_in, o0, o1, lut);
+        return;
+    }
+    const size_t row_bytes = (size_t)d_in / 2, row_scales = (size_t)d_in / 32;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws + (size_t)o * row_scales;
+        int t = 0;
+        for (; t + 4 <= n; t += 4)
+            row_tile(y + (size_t)t * d_out + o, x + (size_t)t * d_in, rb, rs, d_in, d_out, lut, 4);
+        float *yt = y + (size_t)t * d_out + o;
+        const float *xt = x + (size_t)t * d_in;
+        switch (n - t) {
+        case 3: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 3); break;
+        case 2: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 2); break;
+        case 1: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 1); break;
+        default: break;
+        }
+    }
+}
