@@ -15,7 +15,8 @@
  * n_expert matrices of (d_out, d_in), expert e's values at data + e * expert_stride bytes and its scales
  * at scales + e * scale_expert_stride bytes. */
 struct weight {
-    enum dtype dtype;      /* F32, F16, BF16 (plain); U8 with scales: MXFP4 (see weight_is_mxfp4) */
+    enum dtype dtype;      /* F32, F16, BF16 (plain); U8 with scales: MXFP4 (see weight_is_mxfp4);
+                              F8_E4M3 with fp32 128x128 block scales (kernels/fp8.h) */
     int d_out;
     int d_in;
     const void *data;      /* borrowed: points into a file mapping */
@@ -152,6 +153,23 @@ void op_moe(const struct moe_args *a);
 
 /* GPT-OSS's clamped SwiGLU on interleaved pairs: out (n, d_ff) from gate_up (n, 2*d_ff) (EXPERT_ACT_SWIGLU_OAI). */
 void op_swiglu_oai(float *out, const float *gate_up, int n, int d_ff, float alpha, float limit);
+
+/* Per-head products with row slices of one weight (MLA's absorbed kv_b_proj). Head h uses rows
+ * r(h, i) = row0 + h*row_stride + i, i < n_rows, of w, and token t's vectors at x + t*x_tok_stride +
+ * h*x_head_stride and y + t*y_tok_stride + h*y_head_stride:
+ *   plain:      y[t,h][i] = W[r(h,i), :] · x[t,h]            (x: d_in floats, y: n_rows floats)
+ *   transposed: y[t,h]    = sum_i x[t,h][i] * W[r(h,i), :]   (x: n_rows floats, y: d_in floats)
+ * Any weight dtype op_matmul takes, FP8 blocks included; row slices need not align with 128-row blocks. */
+struct heads_matmul_args {
+    float *y;
+    const float *x;
+    const struct weight *w;
+    int n_tok, n_head;
+    int row0, row_stride, n_rows;
+    int x_tok_stride, x_head_stride, y_tok_stride, y_head_stride;
+    bool transposed;
+};
+void op_matmul_heads(const struct heads_matmul_args *a);
 
 /* Convert a stored vector (norm weights, biases: small) to fp32. */
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n);

@@ -86,5 +86,7 @@ static inline float *scratch_take(float **cursor, size_t n)
 static inline size_t scratch_round(size_t n) { return (n + 15) & ~(size_t)15; }
 
 extern const struct model_vtable qwen3_vtable;
+extern const struct model_vtable deepseek_v3_vtable; /* deepseek_v3.c */
+extern const struct model_vtable deepseek_v2_vtable;
 
 #endif

@@ -1,0 +1,51 @@
+/* fp8.c — FP8 E4M3 block-scaled reference kernels and the variant choice (see fp8.h). */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/fp8.h"
+#include "kernels/kernels.h"
+
+float fp8_e4m3_to_f32(uint8_t b)
+{
+    const int sign = b >> 7, e = (b >> 3) & 0xf, m = b & 0x7;
+    float v;
+    if (e == 0xf && m == 0x7)
+        return NAN;
+    if (e == 0)
+        v = ldexpf((float)m / 8.0f, -6); /* subnormal */
+    else
+        v = ldexpf(1.0f + (float)m / 8.0f, e - 7);
+    return sign ? -v : v;
+}
+
+void dequantize_row_fp8(float *out, const uint8_t *w_row, const float *scales_row, int n)
+{
+    for (int k = 0; k < n; k++)
+        out[k] = fp8_e4m3_to_f32(w_row[k]) * scales_row[k / FP8_BLOCK];
+}
+
+void matmul_fp8_ref(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                    int o0, int o1)
+{
+    const uint8_t *wb = w;
+    const int n_cb = (d_in + FP8_BLOCK - 1) / FP8_BLOCK; /* scale-grid columns */
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const float *s = scales + (size_t)(o / FP8_BLOCK) * n_cb;
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++) {
+                const float wv = fp8_e4m3_to_f32(wb[(size_t)o * d_in + k]) * s[k / FP8_BLOCK];
+                acc += x[(size_t)t * d_in + k] * wv;
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+matmul_fp8_fn *fp8_kernels(void)
+{
+    const char *env = getenv("OWL_KERNELS");
+    if (env && strcmp(env, "ref") == 0)
+        return matmul_fp8_ref;
+    return kernels_have_avx512() ? matmul_fp8_avx512 : matmul_fp8_ref;
+}

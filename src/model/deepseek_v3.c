@@ -1,0 +1,801 @@
+/* deepseek_v3.c — DeepSeek-V3 / V3-0324 / V3.1 / R1 (model_type deepseek_v3) and DeepSeek-V2 / V2-Lite
+ * (model_type deepseek_v2): config, weights and forward, top to bottom.
+ *
+ * Mirrors transformers 5.17 models/deepseek_v3/modeling_deepseek_v3.py (DeepseekV3ForCausalLM, eager
+ * attention, eager experts) and models/deepseek_v2/modeling_deepseek_v2.py for the V2 router:
+ *   h = embed(tokens)
+ *   per layer: h += o_proj(MLA(RMSNorm(h)))
+ *              h += FFN(RMSNorm(h))    dense SwiGLU for l < first_k_dense_replace, else routed experts + shared
+ *   logits = lm_head(RMSNorm(h))
+ * MLA (ARCHITECTURES.md 4.3): q = q_b(RMSNorm(q_a(x))) or q_proj(x), per head [nope | rope];
+ * kv_a(x) = [latent c (kv_lora_rank) | k_rope (qk_rope_head_dim)], c normalized by kv_a_layernorm; k_rope
+ * shared by all heads; interleaved-pair RoPE with DeepSeek YaRN; softmax scale qk_head_dim^-0.5 times
+ * mscale(factor, mscale_all_dim)^2.
+ * The KV cache holds only [c | rotated k_rope] per token and layer (kv_lora_rank + qk_rope_head_dim floats,
+ * 576 for V3). Attention runs in the absorbed form over it: kv_b_proj's key rows fold into the query
+ * (q_lat_h = W_uk_hᵀ q_nope_h), it is multi-query attention with one KV head, d_k = kv_lora_rank + rope
+ * dims, values = the first kv_lora_rank dims of each key row, and kv_b_proj's value rows apply after
+ * (o_h = W_uv_h o_lat_h). OWL_MLA=expanded in the environment (read at load) switches to the form
+ * transformers computes (per-head keys and values expanded from the cached latents each step): a
+ * verification switch; it needs scratch proportional to the context.
+ * FP8 checkpoints (float8_e4m3fn weight + float32 weight_scale_inv per 128x128 block) stay one byte per
+ * weight; the multi-token-prediction layer(s) at index num_hidden_layers are loaded and kept (struct
+ * ds_mtp) but not run: transformers ignores them too.
+ */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/fp8.h"
+#include "model/model.h"
+#include "model/rope.h"
+
+#define PLAIN_DTYPES ((1u << DTYPE_F32) | (1u << DTYPE_F16) | (1u << DTYPE_BF16))
+
+enum ds_router {
+    DS_ROUTER_NOAUX_TC,       /* V3: sigmoid scores, + e_score_correction_bias for selection only, best
+                                 topk_group groups by the sum of their two best biased scores, top-k,
+                                 renormalize if norm_topk_prob, x routed_scaling_factor (DeepseekV3TopkRouter) */
+    DS_ROUTER_GREEDY,         /* V2: softmax, top-k, x routed_scaling_factor (DeepseekV2TopkRouter) */
+    DS_ROUTER_GROUP_LIMITED,  /* V2-236B: softmax, groups by their max, others' scores set to 0, top-k */
+};
+
+struct ds_mlp {           /* SwiGLU: down(silu(gate(x)) * up(x)) */
+    struct weight gate;   /* (d_ff, d_model) */
+    struct weight up;     /* (d_ff, d_model) */
+    struct weight down;   /* (d_model, d_ff) */
+};
+
+struct ds_layer {
+    float *attn_norm;     /* input_layernorm (d_model) */
+    float *ffn_norm;      /* post_attention_layernorm (d_model) */
+    float *q_a_norm;      /* self_attn.q_a_layernorm (q_lora_rank), NULL without q LoRA */
+    float *kv_a_norm;     /* self_attn.kv_a_layernorm (kv_lora_rank) */
+    struct weight wq_a;   /* q_a_proj (q_lora_rank, d_model) */
+    struct weight wq_b;   /* q_b_proj (n_head*d_qk, q_lora_rank) */
+    struct weight wq;     /* q_proj (n_head*d_qk, d_model) when q_lora_rank is null */
+    struct weight wkv_a;  /* kv_a_proj_with_mqa (kv_lora_rank + d_rope, d_model) */
+    struct weight wkv_b;  /* kv_b_proj (n_head*(d_nope + d_v), kv_lora_rank): per head [k_nope rows | v rows] */
+    struct weight wo;     /* o_proj (d_model, n_head*d_v) */
+    bool moe;
+    struct ds_mlp mlp;    /* dense layers: mlp.{gate,up,down}_proj with intermediate_size */
+    struct ds_mlp shared; /* MoE layers: mlp.shared_experts, width n_shared * moe_intermediate_size */
+    struct weight router; /* mlp.gate.weight (n_expert, d_model) */
+    float *bias;          /* mlp.gate.e_score_correction_bias (n_expert), fp32 copy; NULL for V2 */
+    struct ds_mlp *experts; /* (n_expert) mlp.experts.{e}, width moe_intermediate_size */
+};
+
+/* Multi-token prediction block (layer index num_hidden_layers + i): loaded for speculative decoding,
+ * not run. x = eh_proj([enorm(embed(t_next)); hnorm(h)]) -> decoder layer -> shared_head.norm -> head. */
+struct ds_mtp {
+    float *enorm, *hnorm, *head_norm; /* (d_model) each */
+    struct weight eh_proj;            /* (d_model, 2*d_model) */
+    struct weight embed;              /* its embed_tokens (n_vocab, d_model), or the main one when absent */
+    struct weight head;               /* shared_head.head (n_vocab, d_model), or lm_head when absent */
+    struct ds_layer layer;
+};
+
+struct ds {
+    bool v2;            /* model_type deepseek_v2 */
+    int n_layer;        /* num_hidden_layers */
+    int n_head;         /* num_attention_heads */
+    int q_rank;         /* q_lora_rank, 0 when null */
+    int kv_rank;        /* kv_lora_rank */
+    int d_nope;         /* qk_nope_head_dim */
+    int d_rope;         /* qk_rope_head_dim */
+    int d_v;            /* v_head_dim */
+    int d_qk;           /* d_nope + d_rope */
+    int d_ff;           /* intermediate_size (dense layers) */
+    int d_ff_moe;       /* moe_intermediate_size */
+    int n_expert;       /* n_routed_experts (v5: num_local_experts) */
+    int n_used;         /* num_experts_per_tok */
+    int n_shared;       /* n_shared_experts */
+    int n_group;        /* n_group */
+    int topk_group;     /* topk_group */
+    int n_dense;        /* first_k_dense_replace */
+    int n_mtp;          /* num_nextn_predict_layers (v5: num_mtp_layers) */
+    bool norm_topk;     /* norm_topk_prob (V3 router only: HF's V2 router never renormalizes) */
+    float route_scale;  /* routed_scaling_factor */
+    enum ds_router router;
+    float eps;          /* rms_norm_eps (q_a/kv_a norms use HF's class default 1e-6) */
+    double attn_scale;  /* d_qk^-0.5 * mscale(factor, mscale_all_dim)^2 */
+    bool fp8;           /* quantization_config fp8 e4m3, blocks 128x128 */
+    bool expanded;      /* OWL_MLA=expanded: the non-absorbed attention */
+    struct rope rope;   /* dim d_rope */
+    struct weight embed; /* model.embed_tokens.weight (n_vocab, d_model) */
+    struct weight head;  /* lm_head.weight (n_vocab, d_model) */
+    float *out_norm;     /* model.norm.weight (d_model) */
+    struct ds_layer *layers; /* (n_layer) */
+    struct ds_mtp *mtp;      /* (n_mtp) */
+};
+
+/* ---- config ------------------------------------------------------------------------------------- */
+
+/* An int that two config spellings may carry (released name first, transformers v5 name second). */
+static enum owl_status get_dim2(const struct kv_table *kv, const char *k1, const char *k2, int lo, int hi, int *out,
+                                struct owl_error *err)
+{
+    if (!kv_has(kv, k1) && kv_has(kv, k2))
+        return kv_get_dim(kv, k2, lo, hi, out, err);
+    return kv_get_dim(kv, k1, lo, hi, out, err);
+}
+
+static enum owl_status ds_read_quant(const struct kv_table *kv, struct ds *d, struct owl_error *err)
+{
+    const char *method = NULL, *fmt = NULL;
+    enum owl_status st;
+    if ((st = kv_get_str_opt(kv, "quantization_config.quant_method", &method, err)) ||
+        (st = kv_get_str_opt(kv, "quantization_config.fmt", &fmt, err)))
+        return st;
+    if (!method)
+        return OWL_OK;
+    if (strcmp(method, "fp8") != 0)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: quantization_config.quant_method '%s', owl reads 'fp8'",
+                    kv->source, method);
+    if (fmt && strcmp(fmt, "e4m3") != 0)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: quantization_config.fmt '%s', expected 'e4m3'", kv->source, fmt);
+    const struct kv_value *bs = kv_find(kv, "quantization_config.weight_block_size");
+    if (bs && !(bs->type == KV_ARRAY && bs->n_items == 2 && bs->items[0].type == KV_INT &&
+                bs->items[1].type == KV_INT && bs->items[0].i == FP8_BLOCK && bs->items[1].i == FP8_BLOCK))
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: quantization_config.weight_block_size must be [128, 128]",
+                    kv->source);
+    d->fp8 = true;
+    return OWL_OK;
+}
+
+static enum owl_status ds_read_router(const struct kv_table *kv, struct ds *d, struct owl_error *err)
+{
+    const char *method = NULL, *scoring = NULL;
+    enum owl_status st;
+    if ((st = kv_get_str_opt(kv, "topk_method", &method, err)) ||
+        (st = kv_get_str_opt(kv, "scoring_func", &scoring, err)))
+        return st;
+    /* HF's V3 router ignores both fields (always sigmoid + noaux_tc); V2's reads topk_method. */
+    if (!d->v2) {
+        if ((method && strcmp(method, "noaux_tc") != 0) || (scoring && strcmp(scoring, "sigmoid") != 0))
+            return fail(err, OWL_ERR_UNSUPPORTED, "%s: deepseek_v3 routes with topk_method 'noaux_tc' and "
+                        "scoring_func 'sigmoid', got '%s' / '%s'", kv->source, method ? method : "(absent)",
+                        scoring ? scoring : "(absent)");
+        d->router = DS_ROUTER_NOAUX_TC;
+    } else if (!method || strcmp(method, "greedy") == 0) {
+        d->router = DS_ROUTER_GREEDY;
+    } else if (strcmp(method, "group_limited_greedy") == 0) {
+        d->router = DS_ROUTER_GROUP_LIMITED;
+    } else {
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: field 'topk_method' = '%s', expected 'greedy' or "
+                    "'group_limited_greedy'", kv->source, method);
+    }
+    if (d->n_expert % d->n_group)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: n_routed_experts %d is not a multiple of n_group %d", kv->source,
+                    d->n_expert, d->n_group);
+    const int per_group = d->n_expert / d->n_group;
+    if (d->topk_group > d->n_group || d->n_used > d->topk_group * per_group ||
+        (d->router == DS_ROUTER_NOAUX_TC && per_group < 2))
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: topk_group %d of n_group %d groups (%d experts each) cannot "
+                    "hold num_experts_per_tok %d", kv->source, d->topk_group, d->n_group, per_group, d->n_used);
+    return OWL_OK;
+}
+
+static enum owl_status ds_read_config(struct model *m, struct ds *d, struct owl_error *err)
+{
+    const struct kv_table *kv = &m->file.config;
+    enum owl_status st;
+    int64_t n_ctx = 4096, freq = 1;
+    double eps = 1e-6, route_scale = 1.0;
+    bool tied = false, flag = false, interleave = true;
+    d->n_group = d->topk_group = 1;
+    d->n_shared = 0;
+    if ((st = kv_get_dim(kv, "vocab_size", 1, 1 << 24, &m->n_vocab, err)) ||
+        (st = kv_get_dim(kv, "hidden_size", 1, 1 << 16, &m->d_model, err)) ||
+        (st = kv_get_dim(kv, "num_hidden_layers", 1, 1024, &d->n_layer, err)) ||
+        (st = kv_get_dim(kv, "num_attention_heads", 1, 1024, &d->n_head, err)) ||
+        (st = kv_get_dim(kv, "kv_lora_rank", 1, 1 << 14, &d->kv_rank, err)) ||
+        (st = kv_get_dim(kv, "qk_nope_head_dim", 1, 1024, &d->d_nope, err)) ||
+        (st = kv_get_dim(kv, "qk_rope_head_dim", 2, 1024, &d->d_rope, err)) ||
+        (st = kv_get_dim(kv, "v_head_dim", 1, 1024, &d->d_v, err)) ||
+        (st = kv_get_dim(kv, "intermediate_size", 1, 1 << 20, &d->d_ff, err)) ||
+        (st = kv_get_dim(kv, "moe_intermediate_size", 1, 1 << 20, &d->d_ff_moe, err)) ||
+        (st = get_dim2(kv, "n_routed_experts", "num_local_experts", 1, 1 << 12, &d->n_expert, err)) ||
+        (st = kv_get_dim(kv, "num_experts_per_tok", 1, d->n_expert, &d->n_used, err)) ||
+        (st = kv_get_dim(kv, "first_k_dense_replace", 0, d->n_layer, &d->n_dense, err)) ||
+        (st = kv_get_int_opt(kv, "max_position_embeddings", &n_ctx, err)) ||
+        (st = kv_get_int_opt(kv, "moe_layer_freq", &freq, err)) ||
+        (st = kv_get_float_opt(kv, "rms_norm_eps", &eps, err)) ||
+        (st = kv_get_float_opt(kv, "routed_scaling_factor", &route_scale, err)) ||
+        (st = kv_get_bool_opt(kv, "norm_topk_prob", &d->norm_topk, err)) ||
+        (st = kv_get_bool_opt(kv, "tie_word_embeddings", &tied, err)) ||
+        (st = kv_get_bool_opt(kv, "attention_bias", &flag, err)) ||
+        (st = kv_get_bool_opt(kv, "rope_interleave", &interleave, err)))
+        return st;
+    if (kv_has(kv, "q_lora_rank") && (st = kv_get_dim(kv, "q_lora_rank", 1, 1 << 16, &d->q_rank, err)))
+        return st;
+    if ((kv_has(kv, "n_shared_experts") && (st = kv_get_dim(kv, "n_shared_experts", 0, 64, &d->n_shared, err))) ||
+        (kv_has(kv, "n_group") && (st = kv_get_dim(kv, "n_group", 1, d->n_expert, &d->n_group, err))) ||
+        (kv_has(kv, "topk_group") && (st = kv_get_dim(kv, "topk_group", 1, d->n_expert, &d->topk_group, err))))
+        return st;
+    if ((kv_has(kv, "num_nextn_predict_layers") || kv_has(kv, "num_mtp_layers")) &&
+        (st = get_dim2(kv, "num_nextn_predict_layers", "num_mtp_layers", 0, 16, &d->n_mtp, err)))
+        return st;
+    if (flag || tied || freq != 1 || !interleave)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: attention_bias %s, tie_word_embeddings %s, moe_layer_freq %lld, "
+                    "rope_interleave %s: released DeepSeek models have false, false, 1, true", kv->source,
+                    flag ? "true" : "false", tied ? "true" : "false", (long long)freq, interleave ? "true" : "false");
+    const char *act = NULL;
+    if ((st = kv_get_str_opt(kv, "hidden_act", &act, err)))
+        return st;
+    if (act && strcmp(act, "silu") != 0)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: hidden_act '%s', expected 'silu'", kv->source, act);
+    if (d->d_rope % 2)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: qk_rope_head_dim %d must be even", kv->source, d->d_rope);
+    if (n_ctx < 1 || n_ctx > (1 << 30))
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: field 'max_position_embeddings' = %lld, expected 1..2^30",
+                    kv->source, (long long)n_ctx);
+    if (!(eps > 0 && eps < 1) || !(route_scale > 0 && route_scale < 1e6))
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: rms_norm_eps %g, routed_scaling_factor %g out of range",
+                    kv->source, eps, route_scale);
+    if ((st = ds_read_router(kv, d, err)) || (st = ds_read_quant(kv, d, err)))
+        return st;
+    m->n_ctx_train = (int)n_ctx;
+    d->eps = (float)eps;
+    d->route_scale = (float)route_scale;
+    d->d_qk = d->d_nope + d->d_rope;
+    if ((st = rope_init(&d->rope, kv, d->d_rope, n_ctx, err)))
+        return st;
+    /* yarn_apply_mscale: the softmax scale takes mscale(factor, mscale_all_dim)^2 for non-default RoPE. */
+    d->attn_scale = 1.0 / sqrt((double)d->d_qk);
+    if (d->rope.type == ROPE_TYPE_YARN && d->rope.mscale_all_dim != 0.0) {
+        const double ms = rope_yarn_mscale(d->rope.factor, d->rope.mscale_all_dim);
+        d->attn_scale *= ms * ms;
+    }
+    const char *mla = getenv("OWL_MLA");
+    d->expanded = mla && strcmp(mla, "expanded") == 0;
+    return OWL_OK;
+}
+
+/* ---- weights ------------------------------------------------------------------------------------ */
+
+/* A linear weight (d_out, d_in): bf16/f16/f32, or F8_E4M3 with its `<name>_scale_inv` block grid. */
+static enum owl_status ds_take_linear(struct model *m, const struct ds *d, const char *name, int d_out, int d_in,
+                                      struct weight *w, struct owl_error *err)
+{
+    const int64_t shape[2] = {d_out, d_in};
+    const struct tensor_view *t, *s;
+    enum owl_status st = model_file_take(&m->file, name, PLAIN_DTYPES | (1u << DTYPE_F8_E4M3), 2, shape, &t, err);
+    if (st)
+        return st;
+    *w = (struct weight){.dtype = t->dtype, .d_out = d_out, .d_in = d_in, .data = t->data};
+    if (t->dtype != DTYPE_F8_E4M3)
+        return OWL_OK;
+    if (!d->fp8)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: tensor %s is F8_E4M3 but config.json has no quantization_config "
+                    "with quant_method 'fp8'", t->file, name);
+    char sname[200];
+    snprintf(sname, sizeof sname, "%s_scale_inv", name);
+    const int64_t grid[2] = {(d_out + FP8_BLOCK - 1) / FP8_BLOCK, (d_in + FP8_BLOCK - 1) / FP8_BLOCK};
+    if ((st = model_file_take(&m->file, sname, 1u << DTYPE_F32, 2, grid, &s, err)))
+        return st;
+    w->scales = s->data;
+    return OWL_OK;
+}
+
+static enum owl_status ds_take_mlp(struct model *m, const struct ds *d, const char *prefix, int d_ff,
+                                   struct ds_mlp *mlp, struct owl_error *err)
+{
+    char name[200];
+    enum owl_status st;
+    const int dm = m->d_model;
+#define NAME(s) (snprintf(name, sizeof name, "%s.%s", prefix, s), name)
+    if ((st = ds_take_linear(m, d, NAME("gate_proj.weight"), d_ff, dm, &mlp->gate, err)) ||
+        (st = ds_take_linear(m, d, NAME("up_proj.weight"), d_ff, dm, &mlp->up, err)) ||
+        (st = ds_take_linear(m, d, NAME("down_proj.weight"), dm, d_ff, &mlp->down, err)))
+        return st;
+#undef NAME
+    return OWL_OK;
+}
+
+/* Layer index l (l >= n_layer: an MTP block, always MoE) into L. */
+static enum owl_status ds_take_layer(struct model *m, struct ds *d, int l, struct ds_layer *L, struct owl_error *err)
+{
+    const int dm = m->d_model, nh = d->n_head;
+    char name[200], prefix[160];
+    enum owl_status st;
+#define NAME(s) (snprintf(name, sizeof name, "model.layers.%d.%s", l, s), name)
+    if ((st = model_take_vector(m, NAME("input_layernorm.weight"), dm, &L->attn_norm, err)) ||
+        (st = model_take_vector(m, NAME("post_attention_layernorm.weight"), dm, &L->ffn_norm, err)) ||
+        (st = model_take_vector(m, NAME("self_attn.kv_a_layernorm.weight"), d->kv_rank, &L->kv_a_norm, err)) ||
+        (st = ds_take_linear(m, d, NAME("self_attn.kv_a_proj_with_mqa.weight"), d->kv_rank + d->d_rope, dm,
+                             &L->wkv_a, err)) ||
+        (st = ds_take_linear(m, d, NAME("self_attn.kv_b_proj.weight"), nh * (d->d_nope + d->d_v), d->kv_rank,
+                             &L->wkv_b, err)) ||
+        (st = ds_take_linear(m, d, NAME("self_attn.o_proj.weight"), dm, nh * d->d_v, &L->wo, err)))
+        return st;
+    if (d->q_rank) {
+        if ((st = ds_take_linear(m, d, NAME("self_attn.q_a_proj.weight"), d->q_rank, dm, &L->wq_a, err)) ||
+            (st = model_take_vector(m, NAME("self_attn.q_a_layernorm.weight"), d->q_rank, &L->q_a_norm, err)) ||
+            (st = ds_take_linear(m, d, NAME("self_attn.q_b_proj.weight"), nh * d->d_qk, d->q_rank, &L->wq_b, err)))
+            return st;
+    } else if ((st = ds_take_linear(m, d, NAME("self_attn.q_proj.weight"), nh * d->d_qk, dm, &L->wq, err))) {
+        return st;
+    }
+    L->moe = l >= d->n_dense;
+    if (!L->moe) {
+        snprintf(prefix, sizeof prefix, "model.layers.%d.mlp", l);
+        return ds_take_mlp(m, d, prefix, d->d_ff, &L->mlp, err);
+    }
+    const int64_t n_e[1] = {d->n_expert};
+    const struct tensor_view *b;
+    if ((st = model_take_linear(m, NAME("mlp.gate.weight"), d->n_expert, dm, &L->router, err)))
+        return st;
+    if (d->router == DS_ROUTER_NOAUX_TC) {
+        if ((st = model_file_take(&m->file, NAME("mlp.gate.e_score_correction_bias"), PLAIN_DTYPES, 1, n_e, &b, err)))
+            return st;
+        L->bias = xcalloc((size_t)d->n_expert, sizeof(float));
+        weight_to_f32(L->bias, b->data, b->dtype, (size_t)d->n_expert);
+    }
+    if (d->n_shared) {
+        snprintf(prefix, sizeof prefix, "model.layers.%d.mlp.shared_experts", l);
+        if ((st = ds_take_mlp(m, d, prefix, d->n_shared * d->d_ff_moe, &L->shared, err)))
+            return st;
+    }
+    L->experts = xcalloc((size_t)d->n_expert, sizeof *L->experts);
+    for (int e = 0; e < d->n_expert; e++) {
+        snprintf(prefix, sizeof prefix, "model.layers.%d.mlp.experts.%d", l, e);
+        if ((st = ds_take_mlp(m, d, prefix, d->d_ff_moe, &L->experts[e], err)))
+            return st;
+    }
+#undef NAME
+    return OWL_OK;
+}
+
+static enum owl_status ds_take_mtp(struct model *m, struct ds *d, int i, struct owl_error *err)
+{
+    struct ds_mtp *p = &d->mtp[i];
+    const int l = d->n_layer + i, dm = m->d_model;
+    const int64_t emb[2] = {m->n_vocab, dm};
+    const struct tensor_view *t;
+    char name[200];
+    enum owl_status st;
+#define NAME(s) (snprintf(name, sizeof name, "model.layers.%d.%s", l, s), name)
+    if ((st = model_take_vector(m, NAME("enorm.weight"), dm, &p->enorm, err)) ||
+        (st = model_take_vector(m, NAME("hnorm.weight"), dm, &p->hnorm, err)) ||
+        (st = model_take_vector(m, NAME("shared_head.norm.weight"), dm, &p->head_norm, err)) ||
+        (st = ds_take_linear(m, d, NAME("eh_proj.weight"), dm, 2 * dm, &p->eh_proj, err)) ||
+        (st = ds_take_layer(m, d, l, &p->layer, err)))
+        return st;
+    /* The release repeats the main embedding and head here; use the main ones when a file leaves them out. */
+    p->embed = d->embed;
+    p->head = d->head;
+    if ((st = model_file_take_opt(&m->file, NAME("embed_tokens.weight"), PLAIN_DTYPES, 2, emb, &t, err)))
+        return st;
+    if (t)
+        p->embed = (struct weight){.dtype = t->dtype, .d_out = m->n_vocab, .d_in = dm, .data = t->data};
+    if ((st = model_file_take_opt(&m->file, NAME("shared_head.head.weight"), PLAIN_DTYPES, 2, emb, &t, err)))
+        return st;
+    if (t)
+        p->head = (struct weight){.dtype = t->dtype, .d_out = m->n_vocab, .d_in = dm, .data = t->data};
+#undef NAME
+    return OWL_OK;
+}
+
+static void ds_free_layer(struct ds_layer *L, const struct ds *d)
+{
+    free(L->attn_norm);
+    free(L->ffn_norm);
+    free(L->q_a_norm);
+    free(L->kv_a_norm);
+    free(L->bias);
+    free(L->experts);
+    (void)d;
+}
+
+static void ds_free(struct model *m)
+{
+    struct ds *d = m->priv;
+    if (!d)
+        return;
+    for (int l = 0; d->layers && l < d->n_layer; l++)
+        ds_free_layer(&d->layers[l], d);
+    for (int i = 0; d->mtp && i < d->n_mtp; i++) {
+        ds_free_layer(&d->mtp[i].layer, d);
+        free(d->mtp[i].enorm);
+        free(d->mtp[i].hnorm);
+        free(d->mtp[i].head_norm);
+    }
+    free(d->layers);
+    free(d->mtp);
+    free(d->out_norm);
+    rope_free(&d->rope);
+    free(d);
+    m->priv = NULL;
+}
+
+/* Bytes a matmul reads: values plus FP8 block scales. */
+static size_t ds_weight_bytes(const struct weight *w)
+{
+    size_t b = weight_bytes(w);
+    if (w->dtype == DTYPE_F8_E4M3)
+        b += (size_t)((w->d_out + FP8_BLOCK - 1) / FP8_BLOCK) * ((w->d_in + FP8_BLOCK - 1) / FP8_BLOCK) * sizeof(float);
+    return b;
+}
+
+static size_t ds_mlp_bytes(const struct ds_mlp *p)
+{
+    return ds_weight_bytes(&p->gate) + ds_weight_bytes(&p->up) + ds_weight_bytes(&p->down);
+}
+
+static enum owl_status ds_load(struct model *m, struct owl_error *err)
+{
+    struct ds *d = xcalloc(1, sizeof *d);
+    m->priv = d;
+    d->v2 = strcmp(m->vt->family, "deepseek_v2") == 0;
+    enum owl_status st = ds_read_config(m, d, err);
+    if (st)
+        return st;
+    d->layers = xcalloc((size_t)d->n_layer, sizeof *d->layers);
+    d->mtp = xcalloc((size_t)d->n_mtp + 1, sizeof *d->mtp);
+    if ((st = model_take_linear(m, "model.embed_tokens.weight", m->n_vocab, m->d_model, &d->embed, err)) ||
+        (st = model_take_vector(m, "model.norm.weight", m->d_model, &d->out_norm, err)) ||
+        (st = model_take_linear(m, "lm_head.weight", m->n_vocab, m->d_model, &d->head, err)))
+        return st;
+    for (int l = 0; l < d->n_layer; l++)
+        if ((st = ds_take_layer(m, d, l, &d->layers[l], err)))
+            return st;
+    /* transformers v5 writes num_nextn_predict_layers 1 by default, for files without the MTP layer: a
+     * block whose enorm is absent is not there. */
+    for (int i = 0; i < d->n_mtp; i++) {
+        char name[96];
+        const struct tensor_view *t;
+        snprintf(name, sizeof name, "model.layers.%d.enorm.weight", d->n_layer + i);
+        if ((st = model_file_take_opt(&m->file, name, ~0u, 0, NULL, &t, err)))
+            return st;
+        if (!t) {
+            log_msg(LOG_INFO, "%s: num_nextn_predict_layers %d, but no %s: no MTP layers loaded", m->file.dir,
+                    d->n_mtp, name);
+            d->n_mtp = i;
+            break;
+        }
+        if ((st = ds_take_mtp(m, d, i, err)))
+            return st;
+    }
+    /* One decode step reads the attention weights, the dense MLP or the router, the shared expert and
+     * n_used routed experts of each layer, and the output head. */
+    m->decode_bytes = ds_weight_bytes(&d->head);
+    for (int l = 0; l < d->n_layer; l++) {
+        const struct ds_layer *L = &d->layers[l];
+        const struct weight *ws[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wo};
+        for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
+            if (ws[i]->data)
+                m->decode_bytes += ds_weight_bytes(ws[i]);
+        if (L->moe)
+            m->decode_bytes += ds_weight_bytes(&L->router) + (d->n_shared ? ds_mlp_bytes(&L->shared) : 0) +
+                               (size_t)d->n_used * ds_mlp_bytes(&L->experts[0]);
+        else
+            m->decode_bytes += ds_mlp_bytes(&L->mlp);
+    }
+    /* The latent cache: per layer and token [normalized c (kv_lora_rank) | rotated k_rope]; values are
+     * its first kv_lora_rank floats, so no separate V cache. */
+    m->kv = (struct kv_layout){.n_layer = d->n_layer, .d_k = d->kv_rank + d->d_rope, .d_v = 0};
+    return OWL_OK;
+}
+
+/* ---- mixture of experts ------------------------------------------------------------------------- */
+
+/* ids, w (n_tok, n_used): each token's experts and weights (DeepseekV3TopkRouter / DeepseekV2TopkRouter).
+ * logits (n_tok, n_expert), fp32 as HF computes them. Ties go to the lower expert id. */
+static void ds_route(int32_t *ids, float *w, float *logits, int n_tok, const struct ds *d, const float *bias)
+{
+    const int E = d->n_expert, k = d->n_used, G = d->n_group, per = E / G;
+    for (int t = 0; t < n_tok; t++) {
+        float *s = logits + (size_t)t * E; /* becomes the scores in place */
+        float choice[E], gscore[G];
+        bool gkeep[G];
+        if (d->router == DS_ROUTER_NOAUX_TC) {
+            for (int e = 0; e < E; e++) {
+                s[e] = 1.0f / (1.0f + expf(-s[e]));
+                choice[e] = s[e] + bias[e]; /* the bias only selects */
+            }
+        } else {
+            float mx = -INFINITY, sum = 0.0f;
+            for (int e = 0; e < E; e++)
+                mx = fmaxf(mx, s[e]);
+            for (int e = 0; e < E; e++)
+                sum += s[e] = expf(s[e] - mx);
+            for (int e = 0; e < E; e++)
+                choice[e] = s[e] /= sum;
+        }
+        /* group-limited selection: a group's score is the sum of its two best (V3) or its best (V2) */
+        if (G > 1) {
+            for (int g = 0; g < G; g++) {
+                float b1 = -INFINITY, b2 = -INFINITY;
+                for (int e = g * per; e < (g + 1) * per; e++) {
+                    if (choice[e] > b1) {
+                        b2 = b1;
+                        b1 = choice[e];
+                    } else if (choice[e] > b2) {
+                        b2 = choice[e];
+                    }
+                }
+                gscore[g] = d->router == DS_ROUTER_NOAUX_TC ? b1 + b2 : b1;
+                gkeep[g] = false;
+            }
+            for (int j = 0; j < d->topk_group; j++) {
+                int best = -1;
+                for (int g = 0; g < G; g++)
+                    if (!gkeep[g] && (best < 0 || gscore[g] > gscore[best]))
+                        best = g;
+                gkeep[best] = true;
+            }
+            for (int e = 0; e < E; e++)
+                if (!gkeep[e / per])
+                    choice[e] = d->router == DS_ROUTER_NOAUX_TC ? -INFINITY : 0.0f;
+        }
+        int32_t *id = ids + (size_t)t * k;
+        float *wt = w + (size_t)t * k, sum = 0.0f;
+        for (int j = 0; j < k; j++) {
+            int best = -1;
+            for (int e = 0; e < E; e++) {
+                bool taken = false;
+                for (int i = 0; i < j; i++)
+                    taken |= id[i] == e;
+                if (!taken && (best < 0 || choice[e] > choice[best]))
+                    best = e;
+            }
+            id[j] = best;
+            wt[j] = s[best];
+            sum += wt[j];
+        }
+        for (int j = 0; j < k; j++) {
+            if (d->router == DS_ROUTER_NOAUX_TC && d->norm_topk)
+                wt[j] /= sum + 1e-20f;
+            wt[j] *= d->route_scale;
+        }
+    }
+}
+
+/* y (n, d_model) = SwiGLU MLP of x (n, d_model); gate, up: (n, d_ff) scratch. */
+static void ds_mlp_forward(float *y, const float *x, const struct ds_mlp *p, int n, float *gate, float *up)
+{
+    op_matmul(gate, x, &p->gate, NULL, n);
+    op_matmul(up, x, &p->up, NULL, n);
+    op_swiglu(gate, gate, up, (size_t)n * p->gate.d_out);
+    op_matmul(y, gate, &p->down, NULL, n);
+}
+
+struct ds_moe_scratch {
+    float *logits, *wts, *xg, *yg, *gate, *up, *tw;
+    int32_t *ids, *tok;
+};
+
+/* out (n, d_model) = routed experts + shared experts of xn. Mirrors DeepseekV3MoE with eager experts:
+ * the tokens of each expert run as one batch, experts in ascending id, each token's sum starting at 0. */
+static void ds_moe_forward(float *out, const float *xn, const struct ds_layer *L, const struct ds *d, int n,
+                           int dm, const struct ds_moe_scratch *s)
+{
+    const int k = d->n_used;
+    op_matmul(s->logits, xn, &L->router, NULL, n);
+    ds_route(s->ids, s->wts, s->logits, n, d, L->bias);
+    memset(out, 0, (size_t)n * dm * sizeof *out);
+    for (int e = 0; e < d->n_expert; e++) {
+        int m = 0;
+        for (int t = 0; t < n; t++)
+            for (int j = 0; j < k; j++)
+                if (s->ids[(size_t)t * k + j] == e) {
+                    s->tok[m] = t;
+                    s->tw[m] = s->wts[(size_t)t * k + j];
+                    memcpy(s->xg + (size_t)m * dm, xn + (size_t)t * dm, (size_t)dm * sizeof(float));
+                    m++;
+                }
+        if (!m)
+            continue;
+        ds_mlp_forward(s->yg, s->xg, &L->experts[e], m, s->gate, s->up);
+        for (int i = 0; i < m; i++) {
+            float *o = out + (size_t)s->tok[i] * dm;
+            const float *y = s->yg + (size_t)i * dm;
+            for (int c = 0; c < dm; c++)
+                o[c] += y[c] * s->tw[i];
+        }
+    }
+    if (d->n_shared) {
+        ds_mlp_forward(s->yg, xn, &L->shared, n, s->gate, s->up);
+        op_add(out, s->yg, (size_t)n * dm);
+    }
+}
+
+/* ---- forward ------------------------------------------------------------------------------------ */
+
+static int ds_max_ff(const struct ds *d)
+{
+    int f = d->d_ff > d->d_ff_moe ? d->d_ff : d->d_ff_moe;
+    return f > d->n_shared * d->d_ff_moe ? f : d->n_shared * d->d_ff_moe;
+}
+
+static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
+{
+    const struct ds *d = m->priv;
+    const size_t n = (size_t)n_batch, nh = (size_t)d->n_head, d_k = (size_t)m->kv.d_k, ctx = (size_t)n_ctx;
+    size_t f = scratch_round(n * m->d_model) * 5                 /* x, xn, out, xg, yg */
+             + scratch_round(n * nh * d->d_qk)                   /* q */
+             + scratch_round(n * (d->q_rank ? d->q_rank : 1))    /* cq */
+             + scratch_round(n * nh * d_k)                       /* q_abs */
+             + scratch_round(n * nh * d->kv_rank)                /* o_lat */
+             + scratch_round(n * nh * d->d_v)                    /* att */
+             + scratch_round(n * ds_max_ff(d)) * 2               /* gate, up */
+             + scratch_round(n * d->n_expert)                    /* router logits */
+             + scratch_round(n * d->n_used) * 2                  /* ids, weights */
+             + scratch_round(n) * 2                              /* tok, tw */
+             + scratch_round(n * d->d_rope / 2) * 2              /* cos, sin */
+             + scratch_round((size_t)ops_threads() * ctx);       /* attention scores */
+    if (d->expanded)
+        f += scratch_round(ctx * nh * (d->d_nope + d->d_v)) + scratch_round(ctx * nh * d->d_qk) +
+             scratch_round(ctx * nh * d->d_v);
+    return f;
+}
+
+/* Attention of one layer: xn (n, d_model) -> att (n, n_head*d_v); appends the n new latent rows. */
+struct ds_attn_scratch {
+    float *q, *cq, *q_abs, *o_lat, *att, *cos, *sin, *scores, *kvx, *kx, *vx;
+};
+
+static void ds_attention(const struct ds *d, const struct ds_layer *L, const struct forward_args *a, int l,
+                         const float *xn, const struct ds_attn_scratch *s)
+{
+    const int n = a->n_tok, nh = d->n_head, r = d->kv_rank, d_k = r + d->d_rope, d_qk = d->d_qk;
+    float *kc = a->k_cache + (size_t)l * a->n_ctx * d_k; /* (n_ctx, d_k) rows [c | k_rope] */
+    float *k_new = kc + (size_t)a->n_past * d_k;
+
+    if (d->q_rank) {
+        op_matmul(s->cq, xn, &L->wq_a, NULL, n);
+        op_rmsnorm(s->cq, s->cq, L->q_a_norm, n, d->q_rank, 1e-6f); /* HF builds q_a_layernorm with eps 1e-6 */
+        op_matmul(s->q, s->cq, &L->wq_b, NULL, n);
+    } else {
+        op_matmul(s->q, xn, &L->wq, NULL, n);
+    }
+    op_matmul(k_new, xn, &L->wkv_a, NULL, n); /* straight into the cache rows: (n, kv_rank + d_rope) */
+    for (int t = 0; t < n; t++)               /* kv_a_layernorm on the latent part only */
+        op_rmsnorm(k_new + (size_t)t * d_k, k_new + (size_t)t * d_k, L->kv_a_norm, 1, r, 1e-6f);
+    op_rope(s->q + d->d_nope, n, nh, nh * d_qk, d_qk, d->d_rope, s->cos, s->sin, ROPE_PAIRING_INTERLEAVED);
+    op_rope(k_new + r, n, 1, d_k, 0, d->d_rope, s->cos, s->sin, ROPE_PAIRING_INTERLEAVED);
+    const int T = a->n_past + n, row_stride = d->d_nope + d->d_v;
+
+    if (!d->expanded) {
+        /* q_abs[t,h] = [W_uk_hᵀ q_nope[t,h] | q_rope[t,h]] */
+        op_matmul_heads(&(struct heads_matmul_args){
+            .y = s->q_abs, .x = s->q, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = 0,
+            .row_stride = row_stride, .n_rows = d->d_nope, .x_tok_stride = nh * d_qk, .x_head_stride = d_qk,
+            .y_tok_stride = nh * d_k, .y_head_stride = d_k, .transposed = true});
+        for (int t = 0; t < n; t++)
+            for (int h = 0; h < nh; h++)
+                memcpy(s->q_abs + ((size_t)t * nh + h) * d_k + r, s->q + ((size_t)t * nh + h) * d_qk + d->d_nope,
+                       (size_t)d->d_rope * sizeof(float));
+        /* one KV head: keys are the cache rows, values their first kv_rank floats */
+        op_attention(&(struct attn_args){
+            .out = s->o_lat, .q = s->q_abs, .k = kc, .v = kc, .k_stride = d_k, .v_stride = d_k, .n_tok = n,
+            .n_past = a->n_past, .n_head = nh, .n_kv_head = 1, .d_k = d_k, .d_v = r,
+            .scale = (float)d->attn_scale, .scratch = s->scores});
+        /* att[t,h] = W_uv_h o_lat[t,h] */
+        op_matmul_heads(&(struct heads_matmul_args){
+            .y = s->att, .x = s->o_lat, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = d->d_nope,
+            .row_stride = row_stride, .n_rows = d->d_v, .x_tok_stride = nh * r, .x_head_stride = r,
+            .y_tok_stride = nh * d->d_v, .y_head_stride = d->d_v, .transposed = false});
+        return;
+    }
+    /* Expanded (HF's order): per-head k_nope and v of every cached position from kv_b_proj. */
+    op_matmul_heads(&(struct heads_matmul_args){
+        .y = s->kvx, .x = kc, .w = &L->wkv_b, .n_tok = T, .n_head = 1, .row0 = 0, .row_stride = 0,
+        .n_rows = nh * row_stride, .x_tok_stride = d_k, .x_head_stride = 0, .y_tok_stride = nh * row_stride,
+        .y_head_stride = 0, .transposed = false});
+    for (int p = 0; p < T; p++)
+        for (int h = 0; h < nh; h++) {
+            const float *kv = s->kvx + ((size_t)p * nh + h) * row_stride;
+            float *kh = s->kx + ((size_t)p * nh + h) * d_qk;
+            memcpy(kh, kv, (size_t)d->d_nope * sizeof(float));
+            memcpy(kh + d->d_nope, kc + (size_t)p * d_k + r, (size_t)d->d_rope * sizeof(float));
+            memcpy(s->vx + ((size_t)p * nh + h) * d->d_v, kv + d->d_nope, (size_t)d->d_v * sizeof(float));
+        }
+    op_attention(&(struct attn_args){
+        .out = s->att, .q = s->q, .k = s->kx, .v = s->vx, .k_stride = nh * d_qk, .v_stride = nh * d->d_v,
+        .n_tok = n, .n_past = a->n_past, .n_head = nh, .n_kv_head = nh, .d_k = d_qk, .d_v = d->d_v,
+        .scale = (float)d->attn_scale, .scratch = s->scores});
+}
+
+static void ds_forward(const struct model *m, const struct forward_args *a)
+{
+    const struct ds *d = m->priv;
+    const int n = a->n_tok, dm = m->d_model, nh = d->n_head;
+    float *cur = a->scratch;
+    float *x = scratch_take(&cur, (size_t)n * dm);   /* (n, d_model) residual stream */
+    float *xn = scratch_take(&cur, (size_t)n * dm);  /* (n, d_model) normed input of a block */
+    float *out = scratch_take(&cur, (size_t)n * dm); /* (n, d_model) a block's output */
+    struct ds_attn_scratch as = {0};
+    as.q = scratch_take(&cur, (size_t)n * nh * d->d_qk);                  /* (n, n_head, d_qk) */
+    as.cq = scratch_take(&cur, (size_t)n * (d->q_rank ? d->q_rank : 1));  /* (n, q_lora_rank) */
+    as.q_abs = scratch_take(&cur, (size_t)n * nh * m->kv.d_k);            /* (n, n_head, kv_rank + d_rope) */
+    as.o_lat = scratch_take(&cur, (size_t)n * nh * d->kv_rank);           /* (n, n_head, kv_rank) */
+    as.att = scratch_take(&cur, (size_t)n * nh * d->d_v);                 /* (n, n_head, d_v) */
+    as.cos = scratch_take(&cur, (size_t)n * d->d_rope / 2);               /* (n, d_rope/2) */
+    as.sin = scratch_take(&cur, (size_t)n * d->d_rope / 2);
+    as.scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
+    struct ds_moe_scratch ms = {0};
+    ms.xg = scratch_take(&cur, (size_t)n * dm);                     /* (n, d_model) one expert's tokens */
+    ms.yg = scratch_take(&cur, (size_t)n * dm);                     /* (n, d_model) their outputs */
+    ms.gate = scratch_take(&cur, (size_t)n * ds_max_ff(d));         /* (n, d_ff) */
+    ms.up = scratch_take(&cur, (size_t)n * ds_max_ff(d));
+    ms.logits = scratch_take(&cur, (size_t)n * d->n_expert);        /* (n, n_expert) */
+    ms.wts = scratch_take(&cur, (size_t)n * d->n_used);             /* (n, n_used) */
+    ms.ids = (int32_t *)scratch_take(&cur, (size_t)n * d->n_used);  /* (n, n_used) */
+    ms.tok = (int32_t *)scratch_take(&cur, (size_t)n);              /* (n) tokens of one expert */
+    ms.tw = scratch_take(&cur, (size_t)n);                          /* (n) their routing weights */
+    if (d->expanded) {
+        const size_t ctx = (size_t)a->n_ctx;
+        as.kvx = scratch_take(&cur, ctx * nh * (d->d_nope + d->d_v)); /* (n_ctx, n_head, d_nope + d_v) */
+        as.kx = scratch_take(&cur, ctx * nh * d->d_qk);               /* (n_ctx, n_head, d_qk) */
+        as.vx = scratch_take(&cur, ctx * nh * d->d_v);                /* (n_ctx, n_head, d_v) */
+    }
+
+    op_embed(x, &d->embed, a->tokens, n);
+    rope_tables(&d->rope, a->n_past, n, as.cos, as.sin);
+    for (int l = 0; l < d->n_layer; l++) {
+        const struct ds_layer *L = &d->layers[l];
+        op_rmsnorm(xn, x, L->attn_norm, n, dm, d->eps);
+        ds_attention(d, L, a, l, xn, &as);
+        op_matmul(out, as.att, &L->wo, NULL, n);
+        op_add(x, out, (size_t)n * dm);
+
+        op_rmsnorm(xn, x, L->ffn_norm, n, dm, d->eps);
+        if (L->moe)
+            ds_moe_forward(out, xn, L, d, n, dm, &ms);
+        else
+            ds_mlp_forward(out, xn, &L->mlp, n, ms.gate, ms.up);
+        op_add(x, out, (size_t)n * dm);
+    }
+    if (!a->logits)
+        return;
+    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
+    op_rmsnorm(xn, x + (size_t)first * dm, d->out_norm, rows, dm, d->eps);
+    op_matmul(a->logits, xn, &d->head, NULL, rows);
+}
+
+static void ds_describe(const struct model *m, char *buf, size_t size)
+{
+    const struct ds *d = m->priv;
+    char rope[256], q[64];
+    rope_describe(&d->rope, rope, sizeof rope);
+    if (d->q_rank)
+        snprintf(q, sizeof q, "q_lora_rank %d", d->q_rank);
+    else
+        snprintf(q, sizeof q, "plain q_proj");
+    static const char *const routers[] = {"sigmoid + correction bias, group top-2 sums (noaux_tc)",
+                                          "softmax top-k (greedy)", "softmax, group max (group_limited_greedy)"};
+    snprintf(buf, size,
+             "family %s (MLA + MoE)\nlayers %d (%d dense), d_model %d, d_ff %d, vocab %d\n"
+             "attention MLA: %d heads, %s, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, softmax scale %.6g (%s form)\n"
+             "KV cache: latent %d + rope %d = %d floats per token and layer\n%s\n"
+             "MoE: %d routed experts (width %d), %d per token, %d shared, %d groups / top %d, %s, scaling %g%s\n"
+             "weights %s%s, MTP layers %d (loaded, not run)\n",
+             m->vt->family, d->n_layer, d->n_dense, m->d_model, d->d_ff, m->n_vocab, d->n_head, q, d->kv_rank,
+             d->d_nope, d->d_rope, d->d_v, d->attn_scale, d->expanded ? "expanded" : "absorbed", d->kv_rank,
+             d->d_rope, d->kv_rank + d->d_rope, rope, d->n_expert, d->d_ff_moe, d->n_used, d->n_shared, d->n_group,
+             d->topk_group, routers[d->router], d->route_scale,
+             d->router == DS_ROUTER_NOAUX_TC && d->norm_topk ? ", renormalized" : "",
+             d->fp8 ? "FP8 e4m3 128x128 blocks + " : "", dtype_name(d->embed.dtype), d->n_mtp);
+}
+
+const struct model_vtable deepseek_v3_vtable = {
+    .family = "deepseek_v3",
+    .load = ds_load,
+    .free_priv = ds_free,
+    .scratch_floats = ds_scratch_floats,
+    .forward = ds_forward,
+    .describe = ds_describe,
+};
+
+/* DeepSeek-V2 / V2-Lite: the same file with the V2 router (ARCHITECTURES.md 4.12). */
+const struct model_vtable deepseek_v2_vtable = {
+    .family = "deepseek_v2",
+    .load = ds_load,
+    .free_priv = ds_free,
+    .scratch_floats = ds_scratch_floats,
+    .forward = ds_forward,
+    .describe = ds_describe,
+};

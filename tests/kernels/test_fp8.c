@@ -1,0 +1,192 @@
+/* test_fp8.c — FP8 E4M3 block-scaled kernels: the byte decoding against hand-computed values (all 256
+ * bytes: zeros, subnormals, normals, max, NaN), a small matmul worked by hand, partial 128-blocks in both
+ * dimensions, and the AVX-512 variant against the reference on awkward sizes. */
+#include <math.h>
+#include <stdlib.h>
+
+#include "kernels/fp8.h"
+#include "kernels/kernels.h"
+#include "test_util.h"
+
+static uint64_t rng = 0x9E3779B97F4A7C15ull;
+static uint64_t next(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return rng;
+}
+static float frand(void) { return (float)((next() >> 11) * (1.0 / 9007199254740992.0)) * 2.0f - 1.0f; }
+static uint8_t random_fp8(void) /* any byte but the two NaNs */
+{
+    uint8_t b;
+    do
+        b = (uint8_t)next();
+    while ((b & 0x7f) == 0x7f);
+    return b;
+}
+
+/* e4m3fn from its definition, in double: (-1)^s * 2^(e-7) * (1 + m/8), or 2^-6 * m/8 when e == 0. */
+static double e4m3_expected(int b)
+{
+    const int s = b >> 7, e = (b >> 3) & 15, m = b & 7;
+    double v = e == 0 ? m / 8.0 * pow(2, -6) : (1 + m / 8.0) * pow(2, e - 7);
+    return s ? -v : v;
+}
+
+static void test_decode(void)
+{
+    /* spot values written out by hand */
+    CHECK(fp8_e4m3_to_f32(0x00) == 0.0f && !signbit(fp8_e4m3_to_f32(0x00)));
+    CHECK(fp8_e4m3_to_f32(0x80) == 0.0f && signbit(fp8_e4m3_to_f32(0x80)));
+    CHECK(fp8_e4m3_to_f32(0x01) == 0x1p-9f);  /* smallest subnormal */
+    CHECK(fp8_e4m3_to_f32(0x07) == 7 * 0x1p-9f); /* largest subnormal */
+    CHECK(fp8_e4m3_to_f32(0x08) == 0x1p-6f);  /* smallest normal */
+    CHECK(fp8_e4m3_to_f32(0x38) == 1.0f);
+    CHECK(fp8_e4m3_to_f32(0x3f) == 1.875f);
+    CHECK(fp8_e4m3_to_f32(0x40) == 2.0f);
+    CHECK(fp8_e4m3_to_f32(0xc4) == -3.0f);
+    CHECK(fp8_e4m3_to_f32(0x7e) == 448.0f);
+    CHECK(fp8_e4m3_to_f32(0xfe) == -448.0f);
+    CHECK(isnan(fp8_e4m3_to_f32(0x7f)) && isnan(fp8_e4m3_to_f32(0xff)));
+    /* 0x78..0x7e are normal numbers in e4m3fn (no infinities) */
+    CHECK(fp8_e4m3_to_f32(0x78) == 256.0f);
+    int bad = 0;
+    for (int b = 0; b < 256; b++) {
+        if ((b & 0x7f) == 0x7f)
+            continue;
+        if ((double)fp8_e4m3_to_f32((uint8_t)b) != e4m3_expected(b))
+            bad++;
+    }
+    CHECK_MSG(bad == 0, "%d e4m3 bytes decode wrongly", bad);
+
+    /* every variant decodes every byte: a 1 x 256 row holding bytes 0..255 (two column blocks, scales 1 and
+     * 2), multiplied by one-hot inputs; the two NaN bytes are tested in a row of their own (0 * NaN would
+     * poison every product) */
+    uint8_t w[256];
+    for (int b = 0; b < 256; b++)
+        w[b] = (b & 0x7f) == 0x7f ? 0 : (uint8_t)b;
+    const float scales[2] = {1.0f, 2.0f};
+    matmul_fp8_fn *const fns[] = {matmul_fp8_ref, kernels_have_avx512() ? matmul_fp8_avx512 : matmul_fp8_ref};
+    float *x = calloc(2 * 256, sizeof(float));
+    for (size_t f = 0; f < 2; f++) {
+        int wrong = 0;
+        for (int b = 0; b < 256; b++) {
+            float y[2] = {0, 0};
+            x[b] = 1.0f;
+            x[256 + b] = 1.0f;
+            fns[f](y, x, w, scales, 2, 256, 1, 0, 1); /* two tokens: the tiled path */
+            float y1 = 0;
+            fns[f](&y1, x, w, scales, 1, 256, 1, 0, 1); /* one token: the streaming path */
+            x[b] = 0.0f;
+            x[256 + b] = 0.0f;
+            const double want = e4m3_expected(b) * (b < 128 ? 1.0 : 2.0);
+            if ((b & 0x7f) == 0x7f) {
+                const uint8_t nan_row[2] = {(uint8_t)b, 0x38};
+                const float one[2] = {1.0f, 1.0f};
+                fns[f](y, one, nan_row, scales, 1, 2, 1, 0, 1);
+                if (!isnan(y[0]))
+                    wrong++;
+            } else if ((double)y[0] != want || (double)y[1] != want || (double)y1 != want) {
+                wrong++;
+            }
+        }
+        CHECK_MSG(wrong == 0, "variant %zu: %d bytes give the wrong product", f, wrong);
+    }
+    free(x);
+}
+
+/* A 2 x 2 example worked by hand: w = [[1.0, 2.0], [-0.5, 448]] (bytes 0x38 0x40 / 0xb0 0x7e), one block
+ * with scale 0.25, x = [3, 5]: y = [0.25*(3 + 10), 0.25*(-1.5 + 2240)] = [3.25, 559.625]. */
+static void test_by_hand(void)
+{
+    const uint8_t w[4] = {0x38, 0x40, 0xb0, 0x7e};
+    const float s = 0.25f, x[2] = {3.0f, 5.0f};
+    float y[2];
+    matmul_fp8_ref(y, x, w, &s, 1, 2, 2, 0, 2);
+    CHECK(y[0] == 3.25f && y[1] == 559.625f);
+    if (kernels_have_avx512()) {
+        matmul_fp8_avx512(y, x, w, &s, 1, 2, 2, 0, 2);
+        CHECK(y[0] == 3.25f && y[1] == 559.625f);
+    }
+    float row[2];
+    dequantize_row_fp8(row, w + 2, &s, 2);
+    CHECK(row[0] == -0.125f && row[1] == 112.0f);
+}
+
+/* Partial blocks: a (130, 200) matrix has a 2 x 2 scale grid whose last row block holds 2 rows and last
+ * column block 72 columns; each output must use its own block's scale. Checked against a double sum. */
+static void test_blocks(void)
+{
+    const int d_out = 130, d_in = 200;
+    uint8_t *w = malloc((size_t)d_out * d_in);
+    float scales[4] = {0.5f, 0.03125f, 3.0f, 0.75f}, x[200], y[130];
+    for (int i = 0; i < d_out * d_in; i++)
+        w[i] = random_fp8();
+    for (int k = 0; k < d_in; k++)
+        x[k] = frand();
+    matmul_fp8_ref(y, x, w, scales, 1, d_in, d_out, 0, d_out);
+    double worst = 0;
+    for (int o = 0; o < d_out; o++) {
+        double want = 0, mag = 0;
+        for (int k = 0; k < d_in; k++) {
+            const double v = e4m3_expected(w[(size_t)o * d_in + k]) * scales[(o / 128) * 2 + k / 128];
+            want += v * x[k];
+            mag += fabs(v * x[k]);
+        }
+        worst = fmax(worst, fabs(y[o] - want) / (mag + 1e-30));
+    }
+    CHECK_MSG(worst < 1e-5, "partial-block matmul off by %g (relative to sum |w x|)", worst);
+    free(w);
+}
+
+/* AVX-512 against the reference on awkward sizes: |y - y_ref| <= 1e-5 * sum |x w| per output. */
+static void test_variants(void)
+{
+    if (!kernels_have_avx512())
+        return;
+    const int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {2, 128, 128}, {3, 129, 131}, {5, 160, 200}, {4, 300, 37},
+                            {7, 64, 257}, {1, 513, 260}, {9, 200, 80}};
+    for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
+        const int n = sizes[c][0], d_in = sizes[c][1], d_out = sizes[c][2];
+        const int n_cb = (d_in + 127) / 128, n_rb = (d_out + 127) / 128;
+        uint8_t *w = malloc((size_t)d_out * d_in);
+        float *s = malloc((size_t)n_cb * n_rb * sizeof(float)), *x = malloc((size_t)n * d_in * sizeof(float));
+        float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
+        for (int i = 0; i < d_out * d_in; i++)
+            w[i] = random_fp8();
+        for (int i = 0; i < n_cb * n_rb; i++)
+            s[i] = 0.001f + fabsf(frand());
+        for (int i = 0; i < n * d_in; i++)
+            x[i] = frand();
+        const int mid = d_out / 3; /* split rows like the backend */
+        matmul_fp8_avx512(y, x, w, s, n, d_in, d_out, 0, mid);
+        matmul_fp8_avx512(y, x, w, s, n, d_in, d_out, mid, d_out);
+        matmul_fp8_ref(y_ref, x, w, s, n, d_in, d_out, 0, d_out);
+        int bad = 0;
+        for (int t = 0; t < n; t++)
+            for (int o = 0; o < d_out; o++) {
+                double mag = 0;
+                for (int k = 0; k < d_in; k++)
+                    mag += fabs(x[(size_t)t * d_in + k] * fp8_e4m3_to_f32(w[(size_t)o * d_in + k]) *
+                                s[(o / 128) * n_cb + k / 128]);
+                if (fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * mag + 1e-30)
+                    bad++;
+            }
+        CHECK_MSG(bad == 0, "fp8 avx512 n=%d d_in=%d d_out=%d: %d outputs differ", n, d_in, d_out, bad);
+        free(w);
+        free(s);
+        free(x);
+        free(y);
+        free(y_ref);
+    }
+}
+
+int main(void)
+{
+    test_decode();
+    test_by_hand();
+    test_blocks();
+    test_variants();
+    return test_done("test_fp8");
+}
