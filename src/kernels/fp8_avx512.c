@@ -35,13 +35,15 @@ static void matvec(float *y, const float *x, const uint8_t *w, const float *scal
         __m512 a0 = _mm512_setzero_ps(), a1 = a0;
         int k = 0;
         for (; k + 32 <= d_in; k += 32) {
-            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, 0xffff, _mm512_set1_ps(s[k / FP8_BLOCK])), _mm512_loadu_ps(x + k), a0);
+            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, 0xffff, _mm512_set1_ps(s[k / FP8_BLOCK])), _mm512_loadu_ps(x + k),
+                                 a0);
             a1 = _mm512_fmadd_ps(load_e4m3(wr + k + 16, 0xffff, _mm512_set1_ps(s[(k + 16) / FP8_BLOCK])),
                                  _mm512_loadu_ps(x + k + 16), a1);
         }
         for (; k < d_in; k += 16) {
             const __mmask16 m = tail_mask(d_in - k);
-            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, m, _mm512_set1_ps(s[k / FP8_BLOCK])), _mm512_maskz_loadu_ps(m, x + k), a0);
+            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, m, _mm512_set1_ps(s[k / FP8_BLOCK])),
+                                 _mm512_maskz_loadu_ps(m, x + k), a0);
         }
         y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
