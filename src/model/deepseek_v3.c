@@ -769,7 +769,8 @@ static void ds_describe(const struct model *m, char *buf, size_t size)
                                           "softmax top-k (greedy)", "softmax, group max (group_limited_greedy)"};
     snprintf(buf, size,
              "family %s (MLA + MoE)\nlayers %d (%d dense), d_model %d, d_ff %d, vocab %d\n"
-             "attention MLA: %d heads, %s, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, softmax scale %.6g (%s form)\n"
+             "attention MLA: %d heads, %s, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, "
+             "softmax scale %.6g (%s form)\n"
              "KV cache: latent %d + rope %d = %d floats per token and layer\n%s\n"
              "MoE: %d routed experts (width %d), %d per token, %d shared, %d groups / top %d, %s, scaling %g%s\n"
              "weights %s%s, MTP layers %d (loaded, not run)\n",

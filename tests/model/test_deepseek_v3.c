@@ -4,9 +4,9 @@
  *
  * Per case: logits of every position of prompt+greedy within 1e-3 x max|ref| in the absorbed form (batched
  * prefill, token-by-token decode, chunks of 3) and in the expanded (transformers-order) form; the two forms
- * agree within 1e-4 x max|ref|; greedy argmax equals the reference's (but at near-ties); the KV cache is kv_lora_rank + qk_rope_head_dim floats per token and layer; every tensor
- * of the checkpoint is taken (the MTP layer included); RoPE tables and the softmax scale equal
- * transformers'.
+ * agree within 1e-4 x max|ref|; greedy argmax equals the reference's (but at near-ties); the KV cache is
+ * kv_lora_rank + qk_rope_head_dim floats per token and layer; every tensor of the checkpoint is taken (the
+ * MTP layer included); RoPE tables and the softmax scale equal transformers'.
  */
 #include <jansson.h>
 #include <math.h>
@@ -132,7 +132,8 @@ static void test_case(const char *name)
         char desc[1024];
         m.vt->describe(&m, desc, sizeof desc);
         const char *sc = strstr(desc, "softmax scale ");
-        const double scale = sc ? atof(sc + 14) : 0, want_scale = json_real_value(json_object_get(ref, "softmax_scale"));
+        const double scale = sc ? atof(sc + 14) : 0;
+        const double want_scale = json_real_value(json_object_get(ref, "softmax_scale"));
         CHECK_MSG(fabs(scale - want_scale) <= 1e-5 * want_scale, "%s: softmax scale %.9g, transformers %.9g", name,
                   scale, want_scale);
         const bool mtp = json_is_true(json_object_get(ref, "mtp"));
