@@ -4,7 +4,8 @@
 
 #include "model/model.h"
 
-static const struct model_vtable *const families[] = {&qwen3_vtable, &deepseek_v3_vtable, &deepseek_v2_vtable};
+static const struct model_vtable *const families[] = {&qwen3_vtable, &qwen3_moe_vtable, &gpt_oss_vtable,
+                                                     &deepseek_v3_vtable, &deepseek_v2_vtable};
 
 const struct model_vtable *model_lookup(const struct kv_table *config, struct owl_error *err)
 {
@@ -18,7 +19,8 @@ const struct model_vtable *model_lookup(const struct kv_table *config, struct ow
     for (size_t i = 0; i < sizeof families / sizeof *families; i++)
         if (strcmp(type, families[i]->family) == 0)
             return families[i];
-    fail(err, OWL_ERR_UNSUPPORTED, "%s: model_type '%s' is not supported (owl runs: qwen3, deepseek_v3, deepseek_v2)",
+    fail(err, OWL_ERR_UNSUPPORTED,
+         "%s: model_type '%s' is not supported (owl runs: qwen3, qwen3_moe, gpt_oss, deepseek_v3, deepseek_v2)",
          config->source, type);
     return NULL;
 }

@@ -71,6 +71,8 @@ enum owl_status model_take_vector(struct model *m, const char *name, int n, floa
 /* Bytes of a stored weight. */
 static inline size_t weight_bytes(const struct weight *w)
 {
+    if (weight_is_mxfp4(w)) /* half a byte per value plus one E8M0 scale byte per 32 */
+        return (size_t)w->d_out * ((size_t)w->d_in / 2 + (size_t)w->d_in / 32);
     size_t row = 0;
     OWL_ASSERT(dtype_bytes(w->dtype, (uint64_t)w->d_in, &row)); /* the loader checked whole blocks */
     return (size_t)w->d_out * row;
@@ -86,6 +88,8 @@ static inline float *scratch_take(float **cursor, size_t n)
 static inline size_t scratch_round(size_t n) { return (n + 15) & ~(size_t)15; }
 
 extern const struct model_vtable qwen3_vtable;
+extern const struct model_vtable qwen3_moe_vtable;
+extern const struct model_vtable gpt_oss_vtable;
 extern const struct model_vtable deepseek_v3_vtable; /* deepseek_v3.c */
 extern const struct model_vtable deepseek_v2_vtable;
 

@@ -1,12 +1,15 @@
-/* qwen3.c — Qwen3 dense (Qwen3-0.6B … Qwen3-32B): config, weights and forward, top to bottom.
+/* qwen3.c — Qwen3 dense (Qwen3-0.6B … Qwen3-32B) and Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): config,
+ * weights and forward, top to bottom.
  *
- * Mirrors transformers' models/qwen3/modeling_qwen3.py (Qwen3ForCausalLM, eager attention):
+ * Mirrors transformers' models/qwen3/modeling_qwen3.py and models/qwen3_moe/modeling_qwen3_moe.py
+ * (Qwen3ForCausalLM, Qwen3MoeForCausalLM; eager attention, eager experts):
  *   h = embed(tokens)
  *   per layer: h += o_proj(attn(rope(k_norm(k)), rope(q_norm(q)), v))  on RMSNorm(h)   (GQA, QK-norm)
- *              h += down(silu(gate(x)) * up(x))                          on RMSNorm(h)
+ *              h += down(silu(gate(x)) * up(x))                          on RMSNorm(h)   (dense layer)
+ *           or h += sum_j w_j * expert_{i_j}(x), (w, i) = top-k of softmax(router(x)) (sparse layer)
  *   logits = lm_head(RMSNorm(h))   (lm_head = embed_tokens when tie_word_embeddings)
- * Not here: Qwen3-MoE (its sparse block lives with the MoE families), sliding-window layers (inert in
- * every released Qwen3 config).
+ * The two families differ only in the feed-forward block, so they share this file (model_type "qwen3" and
+ * "qwen3_moe"). Not here: sliding-window layers (inert in every released Qwen3 config).
  */
 #include <math.h>
 #include <stdio.h>
@@ -25,9 +28,13 @@ struct qwen3_layer {
     struct weight wk; /* (n_kv_head*d_head, d_model) */
     struct weight wv; /* (n_kv_head*d_head, d_model) */
     struct weight wo; /* (d_model, n_head*d_head) */
-    struct weight w_gate; /* (d_ff, d_model) */
+    struct weight w_gate; /* (d_ff, d_model); dense layers */
     struct weight w_up;   /* (d_ff, d_model) */
     struct weight w_down; /* (d_model, d_ff) */
+    bool sparse;          /* Qwen3-MoE sparse block (Qwen3MoeSparseMoeBlock) instead of the dense MLP */
+    struct weight router; /* mlp.gate.weight (n_expert, d_model), no bias */
+    struct weight *experts; /* (3, n_expert) owned views: gate, up, down of mlp.experts.E.*_proj.weight */
+    struct moe_ffn moe;   /* points into experts */
 };
 
 struct qwen3 {
@@ -35,7 +42,13 @@ struct qwen3 {
     int n_head;    /* num_attention_heads */
     int n_kv_head; /* num_key_value_heads */
     int d_head;    /* head_dim (read, not derived: 0.6B has 1024/16 = 64 but head_dim 128) */
-    int d_ff;      /* intermediate_size */
+    int d_ff;      /* intermediate_size (dense layers) */
+    bool moe;      /* model_type qwen3_moe */
+    int n_expert;  /* num_experts (released) or num_local_experts (v5 spelling) */
+    int n_expert_used; /* num_experts_per_tok */
+    int d_ff_moe;  /* moe_intermediate_size */
+    int sparse_step; /* decoder_sparse_step (default 1) */
+    bool norm_topk; /* norm_topk_prob (HF class default false; released files say true) */
     float eps;     /* rms_norm_eps */
     bool tied;     /* tie_word_embeddings: lm_head is embed_tokens */
     struct rope rope;
@@ -44,6 +57,44 @@ struct qwen3 {
     float *out_norm;      /* model.norm.weight (d_model) */
     struct qwen3_layer *layers; /* (n_layer) */
 };
+
+/* Qwen3-MoE's extra fields; which layers are sparse is decided per layer by qwen3_layer_sparse. */
+static enum owl_status qwen3_moe_read_config(struct model *m, struct qwen3 *q, struct owl_error *err)
+{
+    const struct kv_table *kv = &m->file.config;
+    const char *experts_key = kv_has(kv, "num_experts") ? "num_experts" : "num_local_experts";
+    enum owl_status st;
+    q->sparse_step = 1;
+    if ((st = kv_get_dim(kv, experts_key, 1, 1 << 16, &q->n_expert, err)) ||
+        (st = kv_get_dim(kv, "num_experts_per_tok", 1, q->n_expert, &q->n_expert_used, err)) ||
+        (st = kv_get_dim(kv, "moe_intermediate_size", 1, 1 << 20, &q->d_ff_moe, err)) ||
+        (st = kv_get_bool_opt(kv, "norm_topk_prob", &q->norm_topk, err)))
+        return st;
+    if (kv_has(kv, "decoder_sparse_step") &&
+        (st = kv_get_dim(kv, "decoder_sparse_step", 1, 1 << 20, &q->sparse_step, err)))
+        return st;
+    const struct kv_value *only = kv_find(kv, "mlp_only_layers");
+    if (only && only->type != KV_NULL && only->type != KV_ARRAY)
+        return fail(err, OWL_ERR_BAD_CONFIG, "%s: field 'mlp_only_layers': expected array, got %s", kv->source,
+                    kv_type_name(only->type));
+    for (int i = 0; only && only->type == KV_ARRAY && i < only->n_items; i++)
+        if (only->items[i].type != KV_INT || only->items[i].i < 0)
+            return fail(err, OWL_ERR_BAD_CONFIG, "%s: field 'mlp_only_layers'[%d]: expected a layer index >= 0",
+                        kv->source, i);
+    return OWL_OK;
+}
+
+/* Qwen3MoeDecoderLayer: sparse iff l not in mlp_only_layers and (l + 1) % decoder_sparse_step == 0. */
+static bool qwen3_layer_sparse(const struct model *m, const struct qwen3 *q, int l)
+{
+    if (!q->moe)
+        return false;
+    const struct kv_value *only = kv_find(&m->file.config, "mlp_only_layers");
+    for (int i = 0; only && only->type == KV_ARRAY && i < only->n_items; i++)
+        if (only->items[i].i == l)
+            return false;
+    return (l + 1) % q->sparse_step == 0;
+}
 
 static enum owl_status qwen3_read_config(struct model *m, struct qwen3 *q, struct owl_error *err)
 {
@@ -97,6 +148,8 @@ static enum owl_status qwen3_read_config(struct model *m, struct qwen3 *q, struc
     m->n_ctx_train = (int)n_ctx;
     q->eps = (float)eps;
     q->tied = tied;
+    if (q->moe && (st = qwen3_moe_read_config(m, q, err)))
+        return st;
     return rope_init(&q->rope, kv, q->d_head, n_ctx, err);
 }
 
@@ -114,12 +167,33 @@ static enum owl_status qwen3_take_layer(struct model *m, struct qwen3 *q, int l,
         (st = model_take_linear(m, NAME("self_attn.q_proj.weight"), dq, d, &L->wq, err)) ||
         (st = model_take_linear(m, NAME("self_attn.k_proj.weight"), dkv, d, &L->wk, err)) ||
         (st = model_take_linear(m, NAME("self_attn.v_proj.weight"), dkv, d, &L->wv, err)) ||
-        (st = model_take_linear(m, NAME("self_attn.o_proj.weight"), d, dq, &L->wo, err)) ||
-        (st = model_take_linear(m, NAME("mlp.gate_proj.weight"), q->d_ff, d, &L->w_gate, err)) ||
-        (st = model_take_linear(m, NAME("mlp.up_proj.weight"), q->d_ff, d, &L->w_up, err)) ||
-        (st = model_take_linear(m, NAME("mlp.down_proj.weight"), d, q->d_ff, &L->w_down, err)))
+        (st = model_take_linear(m, NAME("self_attn.o_proj.weight"), d, dq, &L->wo, err)))
         return st;
+    L->sparse = qwen3_layer_sparse(m, q, l);
+    if (!L->sparse) {
+        if ((st = model_take_linear(m, NAME("mlp.gate_proj.weight"), q->d_ff, d, &L->w_gate, err)) ||
+            (st = model_take_linear(m, NAME("mlp.up_proj.weight"), q->d_ff, d, &L->w_up, err)) ||
+            (st = model_take_linear(m, NAME("mlp.down_proj.weight"), d, q->d_ff, &L->w_down, err)))
+            return st;
+        return OWL_OK;
+    }
+    /* Per-expert tensors, as released and as transformers 5 save_pretrained writes them. */
+    const int E = q->n_expert, f = q->d_ff_moe;
+    if ((st = model_take_linear(m, NAME("mlp.gate.weight"), E, d, &L->router, err)))
+        return st;
+    L->experts = xcalloc((size_t)3 * E, sizeof *L->experts);
+    for (int e = 0; e < E; e++) {
+        char part[96];
+#define EXPERT(proj) (snprintf(part, sizeof part, "mlp.experts.%d.%s.weight", e, proj), NAME(part))
+        if ((st = model_take_linear(m, EXPERT("gate_proj"), f, d, &L->experts[e], err)) ||
+            (st = model_take_linear(m, EXPERT("up_proj"), f, d, &L->experts[E + e], err)) ||
+            (st = model_take_linear(m, EXPERT("down_proj"), d, f, &L->experts[2 * E + e], err)))
+            return st;
+#undef EXPERT
+    }
 #undef NAME
+    L->moe = (struct moe_ffn){.n_expert = E, .d_model = d, .d_ff = f, .act = EXPERT_ACT_SILU,
+                              .gate = L->experts, .up = L->experts + E, .down = L->experts + 2 * E};
     return OWL_OK;
 }
 
@@ -134,6 +208,7 @@ static void qwen3_free(struct model *m)
         free(L->ffn_norm);
         free(L->q_norm);
         free(L->k_norm);
+        free(L->experts);
     }
     free(q->layers);
     free(q->out_norm);
@@ -146,6 +221,7 @@ static enum owl_status qwen3_load(struct model *m, struct owl_error *err)
 {
     struct qwen3 *q = xcalloc(1, sizeof *q);
     m->priv = q;
+    q->moe = m->vt == &qwen3_moe_vtable;
     enum owl_status st = qwen3_read_config(m, q, err);
     if (st)
         return st;
@@ -166,13 +242,19 @@ static enum owl_status qwen3_load(struct model *m, struct owl_error *err)
     } else if ((st = model_take_linear(m, "lm_head.weight", m->n_vocab, m->d_model, &q->head, err))) {
         return st;
     }
-    /* A decode step reads every layer matrix and the output head (the embedding row is negligible). */
+    /* A decode step reads every layer matrix and the output head (the embedding row is negligible); of a
+     * sparse layer, the router and the k experts the token is routed to (their size: expert 0's). */
     m->decode_bytes = weight_bytes(&q->head);
     for (int l = 0; l < q->n_layer; l++) {
         const struct qwen3_layer *L = &q->layers[l];
         const struct weight *ws[] = {&L->wq, &L->wk, &L->wv, &L->wo, &L->w_gate, &L->w_up, &L->w_down};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
-            m->decode_bytes += weight_bytes(ws[i]);
+            if (ws[i]->data)
+                m->decode_bytes += weight_bytes(ws[i]);
+        if (L->sparse)
+            m->decode_bytes += weight_bytes(&L->router) +
+                               (size_t)q->n_expert_used * (weight_bytes(&L->moe.gate[0]) + weight_bytes(&L->moe.up[0]) +
+                                                           weight_bytes(&L->moe.down[0]));
     }
     m->kv = (struct kv_layout){.n_layer = q->n_layer, .d_k = q->n_kv_head * q->d_head,
                                .d_v = q->n_kv_head * q->d_head};
@@ -184,11 +266,18 @@ static size_t qwen3_scratch_floats(const struct model *m, int n_batch, int n_ctx
 {
     const struct qwen3 *q = m->priv;
     const size_t n = (size_t)n_batch;
+    size_t moe = 0;
+    if (q->moe) {
+        const struct moe_ffn shape = {.d_model = m->d_model, .d_ff = q->d_ff_moe};
+        moe = scratch_round(n * q->n_expert) + scratch_round(n * q->n_expert_used) * 2 /* logits, ids, w */
+            + scratch_round(n * m->d_model) + moe_scratch_floats(&shape, n_batch);      /* out, op_moe's */
+    }
     return scratch_round(n * m->d_model) * 2             /* x, xn */
          + scratch_round(n * q->n_head * q->d_head) * 2  /* q, attn */
          + scratch_round(n * q->d_ff) * 2                /* gate, up */
          + scratch_round(n * q->d_head / 2) * 2          /* cos, sin */
-         + scratch_round((size_t)ops_threads() * n_ctx); /* attention scores */
+         + scratch_round((size_t)ops_threads() * n_ctx)  /* attention scores */
+         + moe;
 }
 
 static void qwen3_forward(const struct model *m, const struct forward_args *a)
@@ -205,6 +294,17 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
     float *cos = scratch_take(&cur, (size_t)n * q->d_head / 2); /* (n, d_head/2) */
     float *sin = scratch_take(&cur, (size_t)n * q->d_head / 2);
     float *scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
+    const int E = q->n_expert, k = q->n_expert_used;
+    float *r_logits = NULL, *r_w = NULL, *moe_out = NULL, *moe_scratch = NULL; /* (n, E), (n, k), (n, d) */
+    int32_t *r_ids = NULL;                                                     /* (n, k) */
+    if (q->moe) {
+        const struct moe_ffn shape = {.d_model = d, .d_ff = q->d_ff_moe};
+        r_logits = scratch_take(&cur, (size_t)n * E);
+        r_ids = (int32_t *)scratch_take(&cur, (size_t)n * k);
+        r_w = scratch_take(&cur, (size_t)n * k);
+        moe_out = scratch_take(&cur, (size_t)n * d);
+        moe_scratch = scratch_take(&cur, moe_scratch_floats(&shape, n));
+    }
 
     op_embed(x, &q->embed, a->tokens, n);
     rope_tables(&q->rope, a->n_past, n, cos, sin);
@@ -230,6 +330,15 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
         op_add(x, xn, (size_t)n * d);
 
         op_rmsnorm(xn, x, L->ffn_norm, n, d, q->eps);
+        if (L->sparse) {
+            op_matmul(r_logits, xn, &L->router, NULL, n);
+            op_moe_route(r_ids, r_w, r_logits, n, &(struct router_params){
+                .kind = ROUTER_SOFTMAX_TOPK, .n_expert = E, .k = k, .norm_topk = q->norm_topk});
+            op_moe(&(struct moe_args){.out = moe_out, .x = xn, .ids = r_ids, .weights = r_w, .n_tok = n, .k = k,
+                                      .ffn = &L->moe, .scratch = moe_scratch});
+            op_add(x, moe_out, (size_t)n * d);
+            continue;
+        }
         op_matmul(gate, xn, &L->w_gate, NULL, n);
         op_matmul(up, xn, &L->w_up, NULL, n);
         op_swiglu(gate, gate, up, (size_t)n * q->d_ff);
@@ -249,16 +358,32 @@ static void qwen3_describe(const struct model *m, char *buf, size_t size)
     const struct qwen3 *q = m->priv;
     char rope[256];
     rope_describe(&q->rope, rope, sizeof rope);
+    char moe[160] = "";
+    int n_sparse = 0;
+    for (int l = 0; l < q->n_layer; l++)
+        n_sparse += q->layers[l].sparse;
+    if (q->moe)
+        snprintf(moe, sizeof moe, "MoE: %d of %d layers sparse, %d experts (top-%d%s), expert d_ff %d\n", n_sparse,
+                 q->n_layer, q->n_expert, q->n_expert_used, q->norm_topk ? ", renormalized" : "", q->d_ff_moe);
     snprintf(buf, size,
-             "family qwen3 (dense)\nlayers %d, d_model %d, d_ff %d, vocab %d\n"
+             "family %s\nlayers %d, d_model %d, d_ff %d, vocab %d\n%s"
              "attention GQA: %d query heads, %d KV heads, head_dim %d, QK-norm\n%s\n"
              "context %d, tied embeddings %s, weights %s\n",
-             q->n_layer, m->d_model, q->d_ff, m->n_vocab, q->n_head, q->n_kv_head, q->d_head, rope, m->n_ctx_train,
-             q->tied ? "yes" : "no", dtype_name(q->embed.dtype));
+             q->moe ? "qwen3_moe" : "qwen3 (dense)", q->n_layer, m->d_model, q->d_ff, m->n_vocab, moe, q->n_head,
+             q->n_kv_head, q->d_head, rope, m->n_ctx_train, q->tied ? "yes" : "no", dtype_name(q->embed.dtype));
 }
 
 const struct model_vtable qwen3_vtable = {
     .family = "qwen3",
+    .load = qwen3_load,
+    .free_priv = qwen3_free,
+    .scratch_floats = qwen3_scratch_floats,
+    .forward = qwen3_forward,
+    .describe = qwen3_describe,
+};
+
+const struct model_vtable qwen3_moe_vtable = {
+    .family = "qwen3_moe",
     .load = qwen3_load,
     .free_priv = qwen3_free,
     .scratch_floats = qwen3_scratch_floats,

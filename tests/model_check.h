@@ -1,0 +1,27 @@
+/* model_check.h — the checks every model family's fixture test runs against transformers' reference
+ * (tests/fixtures/<family>/<case>/: config + weights, reference.json, logits.f32 as written by
+ * tools/gen_qwen3_fixtures.py and tools/gen_moe_fixtures.py).
+ *
+ * model_check_case: (1) logits of every position of prompt+greedy within 1e-3 x max|ref|; (2) greedy
+ * generation equals the reference (a mismatch is only forgiven at a near-tie, top-2 gap below the
+ * tolerance); (3) token-by-token decoding and chunked prefill give the batched prefill's logits; (4) the KV
+ * cache is reused across calls and truncation rewinds it; bad input leaves the session unchanged.
+ * model_check_rope: the RoPE inverse frequencies and attention factor equal what transformers built.
+ */
+#ifndef OWL_MODEL_CHECK_H
+#define OWL_MODEL_CHECK_H
+
+#include <stddef.h>
+
+/* dir: fixture directory relative to tests/fixtures ("gpt_oss/mxfp4-released"). Returns max|owl - ref|
+ * over all logits (or -1 when the case could not be run; the failure is counted). */
+double model_check_case(const char *dir);
+
+/* As above for the RoPE tables; head_dim is read from config.json. */
+void model_check_rope(const char *dir);
+
+/* Open the fixture and check its family name, owl_model_decode_bytes (== decode_bytes) and that the
+ * description contains describe_has. */
+void model_check_meta(const char *dir, const char *family, size_t decode_bytes, const char *describe_has);
+
+#endif
