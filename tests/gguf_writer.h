@@ -10,6 +10,7 @@
 #include <immintrin.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,95 @@ __attribute__((target("f16c"))) static inline void gw_quantize_q8_0(const float 
         for (int j = 0; j < 32; j++)
             out[2 + j] = (uint8_t)(int8_t)roundf(x[i + j] * id);
     }
+}
+
+/* A deterministic random Qwen3-architecture model as an F32 GGUF with llama.cpp's names and keys, sized so
+ * every matrix row is a whole number of 256-weight K-quant blocks (hidden 256, 4 heads of 64, 2 KV heads,
+ * FFN 256, 1 layer, vocab 288) and llama.cpp's own quantizer can turn it into every block type. A
+ * placeholder byte-level vocabulary lets llama.cpp load it. Returns the image; same seed, same bytes. */
+static inline uint8_t *gw_synth_qwen3_f32(uint64_t seed, size_t *size)
+{
+    enum { H = 256, NH = 4, NKV = 2, HD = 64, FF = 256, NL = 1, V = 288 };
+    struct gguf_writer w;
+    gw_init(&w);
+    gw_kv_str(&w, "general.architecture", "qwen3");
+    gw_kv_u32(&w, "qwen3.block_count", NL);
+    gw_kv_u32(&w, "qwen3.context_length", 512);
+    gw_kv_u32(&w, "qwen3.embedding_length", H);
+    gw_kv_u32(&w, "qwen3.feed_forward_length", FF);
+    gw_kv_u32(&w, "qwen3.attention.head_count", NH);
+    gw_kv_u32(&w, "qwen3.attention.head_count_kv", NKV);
+    gw_kv_u32(&w, "qwen3.attention.key_length", HD);
+    gw_kv_u32(&w, "qwen3.attention.value_length", HD);
+    gw_kv_f32(&w, "qwen3.attention.layer_norm_rms_epsilon", 1e-6f);
+    gw_kv_f32(&w, "qwen3.rope.freq_base", 10000.0f);
+    gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");
+    gw_kv_str(&w, "tokenizer.ggml.pre", "qwen2");
+    static char names[V][16];
+    const char *toks[V];
+    int32_t types[V];
+    for (int i = 0; i < V; i++) { /* GPT-2 byte-level characters for 0..255, fillers after */
+        int c = i;
+        if (i < 256 && !((i >= 33 && i <= 126) || (i >= 161 && i <= 172) || (i >= 174 && i <= 255))) {
+            int k = 0;
+            for (int b = 0; b < i; b++)
+                k += !((b >= 33 && b <= 126) || (b >= 161 && b <= 172) || (b >= 174 && b <= 255));
+            c = 256 + k;
+        }
+        if (i < 256) /* UTF-8 of code point c */
+            c < 0x80 ? snprintf(names[i], 16, "%c", c)
+                     : snprintf(names[i], 16, "%c%c", 0xc0 | (c >> 6), 0x80 | (c & 0x3f));
+        else
+            snprintf(names[i], 16, "<t%d>", i);
+        toks[i] = names[i];
+        types[i] = 1;
+    }
+    gw_kv_str_array(&w, "tokenizer.ggml.tokens", toks, V);
+    gw_kv_i32_array(&w, "tokenizer.ggml.token_type", types, V);
+    const char *merges[1] = {"a b"};
+    gw_kv_str_array(&w, "tokenizer.ggml.merges", merges, 1);
+    gw_kv_u32(&w, "tokenizer.ggml.eos_token_id", 0);
+
+    uint64_t s = seed * 6364136223846793005ull + 1442695040888963407ull;
+    float *buf = malloc(sizeof(float) * H * (FF > V ? FF : V));
+#define GW_FILL(n, lo, span)                                                                            \
+    for (uint64_t i_ = 0; i_ < (uint64_t)(n); i_++) {                                                   \
+        s = s * 6364136223846793005ull + 1442695040888963407ull;                                       \
+        buf[i_] = (float)(lo) + (float)(span) * (float)((s >> 40) * (1.0 / 16777216.0));               \
+    }
+#define GW_T(name, n_dims, ne0, ne1, lo, span)                                                          \
+    do {                                                                                                \
+        uint64_t ne_[2] = {(ne0), (ne1)};                                                               \
+        GW_FILL((ne0) * (ne1), lo, span);                                                               \
+        gw_tensor(&w, name, 0, n_dims, ne_, buf, sizeof(float) * (ne0) * (ne1));                        \
+    } while (0)
+    GW_T("token_embd.weight", 2, H, V, -1.0, 2.0);
+    char name[64];
+    for (int l = 0; l < NL; l++) {
+        static const char *const mats[][3] = {{"attn_q", "256", "256"}, {"attn_k", "256", "128"},
+                                             {"attn_v", "256", "128"}, {"attn_output", "256", "256"},
+                                             {"ffn_gate", "256", "256"}, {"ffn_up", "256", "256"},
+                                             {"ffn_down", "256", "256"}};
+        snprintf(name, sizeof name, "blk.%d.attn_norm.weight", l);
+        GW_T(name, 1, H, 1, 0.5, 1.0);
+        snprintf(name, sizeof name, "blk.%d.ffn_norm.weight", l);
+        GW_T(name, 1, H, 1, 0.5, 1.0);
+        snprintf(name, sizeof name, "blk.%d.attn_q_norm.weight", l);
+        GW_T(name, 1, HD, 1, 0.5, 1.0);
+        snprintf(name, sizeof name, "blk.%d.attn_k_norm.weight", l);
+        GW_T(name, 1, HD, 1, 0.5, 1.0);
+        for (int m = 0; m < 7; m++) {
+            const uint64_t ne0 = (uint64_t)atoi(mats[m][1]), ne1 = (uint64_t)atoi(mats[m][2]);
+            snprintf(name, sizeof name, "blk.%d.%s.weight", l, mats[m][0]);
+            GW_T(name, 2, ne0, ne1, -0.12, 0.24);
+        }
+    }
+    GW_T("output_norm.weight", 1, H, 1, 0.5, 1.0);
+    GW_T("output.weight", 2, H, V, -0.15, 0.3);
+#undef GW_T
+#undef GW_FILL
+    free(buf);
+    return gw_finish(&w, size);
 }
 
 #endif

@@ -29,6 +29,13 @@ static matmul_fn *matmul_for(enum dtype dtype)
     case DTYPE_BF16: return kern.matmul_bf16;
     case DTYPE_F16: return kern.matmul_f16;
     case DTYPE_Q8_0: return kern.matmul_q8_0;
+    case DTYPE_Q4_0: return kern.matmul_q4_0;
+    case DTYPE_Q4_1: return kern.matmul_q4_1;
+    case DTYPE_Q5_0: return kern.matmul_q5_0;
+    case DTYPE_Q5_1: return kern.matmul_q5_1;
+    case DTYPE_Q4_K: return kern.matmul_q4_K;
+    case DTYPE_Q5_K: return kern.matmul_q5_K;
+    case DTYPE_Q6_K: return kern.matmul_q6_K;
     default: break;
     }
     OWL_ASSERT(!"matmul: weight dtype without a kernel (the loader must refuse it)");
@@ -42,6 +49,13 @@ void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
     case DTYPE_BF16: dequantize_row_bf16(out, data, (int)n); return;
     case DTYPE_F16: dequantize_row_f16(out, data, (int)n); return;
     case DTYPE_Q8_0: dequantize_row_q8_0(out, data, (int)n); return;
+    case DTYPE_Q4_0: dequantize_row_q4_0(out, data, (int)n); return;
+    case DTYPE_Q4_1: dequantize_row_q4_1(out, data, (int)n); return;
+    case DTYPE_Q5_0: dequantize_row_q5_0(out, data, (int)n); return;
+    case DTYPE_Q5_1: dequantize_row_q5_1(out, data, (int)n); return;
+    case DTYPE_Q4_K: dequantize_row_q4_K(out, data, (int)n); return;
+    case DTYPE_Q5_K: dequantize_row_q5_K(out, data, (int)n); return;
+    case DTYPE_Q6_K: dequantize_row_q6_K(out, data, (int)n); return;
     default: OWL_ASSERT(!"weight_to_f32: unsupported dtype");
     }
 }

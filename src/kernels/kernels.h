@@ -50,6 +50,22 @@ void matmul_q8_0_ref(float *y, const float *x, const void *w, int n, int d_in, i
 void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void dequantize_row_q8_0(float *out, const void *w, int n);
 
+/* The other GGML block formats (ggml_quants.c): Q4_0 / Q4_1 / Q5_0 / Q5_1 (32 weights, 18 / 20 / 22 / 24
+ * bytes a block) and Q4_K / Q5_K / Q6_K (256 weights, 144 / 176 / 210 bytes). dequantize_block_T writes one
+ * block's weights; d_in must be a multiple of the block. Same contract as matmul_fn. */
+#define DECLARE_BLOCK_KERNELS(T)                                                                        \
+    void dequantize_block_##T(float *y, const uint8_t *block);                                        \
+    void dequantize_row_##T(float *out, const void *w, int n);                                        \
+    void matmul_##T##_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1); \
+    void matmul_##T##_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+DECLARE_BLOCK_KERNELS(q4_0)
+DECLARE_BLOCK_KERNELS(q4_1)
+DECLARE_BLOCK_KERNELS(q5_0)
+DECLARE_BLOCK_KERNELS(q5_1)
+DECLARE_BLOCK_KERNELS(q4_K)
+DECLARE_BLOCK_KERNELS(q5_K)
+DECLARE_BLOCK_KERNELS(q6_K)
+
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);
 float dot_f32_ref(const float *a, const float *b, int n);
@@ -73,6 +89,7 @@ struct kernel_table {
     matmul_fn *matmul_bf16;
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
+    matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;

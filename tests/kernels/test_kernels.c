@@ -149,6 +149,102 @@ static void test_q8_0(void)
         }
 }
 
+/* The GGML block formats: one hand-built block per format with values computed here from the layout
+ * description, then every AVX-512 matmul against its reference on random blocks with sane f16 scales. */
+static void test_ggml_blocks(void)
+{
+    uint8_t b[256] = {0};
+    float y[256];
+    int bad = 0;
+    /* Q4_0: d = 2 (f16 0x4000); qs[j] = (j & 15) | ((15 - j) << 4) -> w[j] = 2(j - 8), w[j+16] = 2(7 - j) */
+    b[0] = 0x00, b[1] = 0x40;
+    for (int j = 0; j < 16; j++)
+        b[2 + j] = (uint8_t)(j | ((15 - j) << 4));
+    dequantize_block_q4_0(y, b);
+    for (int j = 0; j < 16; j++)
+        bad += y[j] != 2.0f * (float)(j - 8) || y[j + 16] != 2.0f * (float)(7 - j);
+    /* Q5_0: same nibbles, qh bit j set for j < 16 only -> low half gets +16 */
+    memset(b, 0, sizeof b);
+    b[0] = 0x00, b[1] = 0x3c; /* d = 1 */
+    b[2] = 0xff, b[3] = 0xff;  /* qh = 0x0000ffff */
+    for (int j = 0; j < 16; j++)
+        b[6 + j] = (uint8_t)(j | (j << 4));
+    dequantize_block_q5_0(y, b);
+    for (int j = 0; j < 16; j++)
+        bad += y[j] != (float)(j + 16 - 16) || y[j + 16] != (float)(j - 16);
+    /* Q4_K: d = 1, dmin = 1; sub-block scales 1..4 and mins 0 for j < 4 (bytes 0..3 scales, 4..7 mins),
+     * sub-blocks 4..7 get scale 5 and min 1 via the split encoding; all quants 3 -> w = sc*3 - m */
+    memset(b, 0, sizeof b);
+    b[1] = 0x3c, b[3] = 0x3c;
+    for (int j = 0; j < 4; j++)
+        b[4 + j] = (uint8_t)(j + 1);  /* scales of sub-blocks 0..3, mins 0 */
+    for (int j = 4; j < 8; j++)
+        b[4 + j + 4] = 0x15;          /* low nibble 5 (scale), high nibble 1 (min) for sub-blocks 4..7 */
+    memset(b + 16, 0x33, 128);
+    dequantize_block_q4_K(y, b);
+    for (int i = 0; i < 256; i++) {
+        const int sub = i / 32;
+        const float want = sub < 4 ? 3.0f * (float)(sub + 1) : 3.0f * 5.0f - 1.0f;
+        bad += y[i] != want;
+    }
+    /* Q6_K: d = 1, scales all 2, ql = 0x21, qh = 0 -> q = 1 or 2, minus 32 */
+    memset(b, 0, sizeof b);
+    memset(b, 0x21, 128);
+    memset(b + 192, 2, 16);
+    b[208] = 0x00, b[209] = 0x3c;
+    dequantize_block_q6_K(y, b);
+    for (int i = 0; i < 256; i++)
+        bad += y[i] != 2.0f * (float)(((i % 128) < 64 ? 1 : 2) - 32);
+    CHECK_MSG(bad == 0, "GGML block dequantization: %d wrong values", bad);
+
+    static const struct {
+        const char *name;
+        matmul_fn *fast, *ref;
+        void (*deq)(float *, const void *, int);
+        int block, bytes, scale_at[2];
+    } fmts[] = {
+        {"q4_0", matmul_q4_0_avx512, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}},
+        {"q4_1", matmul_q4_1_avx512, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
+        {"q5_0", matmul_q5_0_avx512, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
+        {"q5_1", matmul_q5_1_avx512, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
+        {"q4_K", matmul_q4_K_avx512, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
+        {"q5_K", matmul_q5_K_avx512, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
+        {"q6_K", matmul_q6_K_avx512, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
+    };
+    for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
+        for (int n = 1; n <= 6; n += 2) {
+            const int d_in = 2 * fmts[f].block, d_out = 7, nb = d_out * d_in / fmts[f].block;
+            uint8_t *w = malloc((size_t)nb * fmts[f].bytes);
+            for (int i = 0; i < nb * fmts[f].bytes; i++)
+                w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+            for (int i = 0; i < nb; i++) /* f16 scales in [2^-8, 2^-7): finite, moderate */
+                for (int k = 0; k < 2; k++)
+                    if (fmts[f].scale_at[k] >= 0) {
+                        uint16_t h = (uint16_t)(0x1c00 + (i * 131 + k * 17) % 0x400);
+                        memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].scale_at[k], &h, 2);
+                    }
+            float *x = malloc((size_t)n * d_in * sizeof(float)), *wf = malloc((size_t)d_in * sizeof(float));
+            for (int i = 0; i < n * d_in; i++)
+                x[i] = frand();
+            float *yy = calloc((size_t)n * d_out, sizeof(float)), *yr = calloc((size_t)n * d_out, sizeof(float));
+            fmts[f].fast(yy, x, w, n, d_in, d_out, 0, 3);
+            fmts[f].fast(yy, x, w, n, d_in, d_out, 3, d_out);
+            fmts[f].ref(yr, x, w, n, d_in, d_out, 0, d_out);
+            int bad_mm = 0;
+            for (int o = 0; o < d_out; o++) {
+                fmts[f].deq(wf, w + (size_t)o * d_in / fmts[f].block * fmts[f].bytes, d_in);
+                for (int t = 0; t < n; t++) {
+                    double scale = 0;
+                    for (int k = 0; k < d_in; k++)
+                        scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                    bad_mm += !(fabs(yy[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * scale + 1e-30);
+                }
+            }
+            CHECK_MSG(bad_mm == 0, "%s n=%d: %d outputs differ from the reference", fmts[f].name, n, bad_mm);
+            free(w), free(x), free(wf), free(yy), free(yr);
+        }
+}
+
 static void test_dot_axpy(void)
 {
     for (int n = 0; n < 100; n++) {
@@ -179,6 +275,7 @@ int main(void)
     }
     test_matmuls();
     test_q8_0();
+    test_ggml_blocks();
     test_dot_axpy();
     return test_done("test_kernels");
 }

@@ -1,0 +1,161 @@
+/* ggml_quants.c — GGML block formats read from GGUF files: Q4_0, Q4_1, Q5_0, Q5_1 (32 weights a block) and
+ * the K-quants Q4_K, Q5_K, Q6_K (256 a block). Plain reference dequantizers written like the layout's
+ * definition (ggml/src/ggml-quants.c dequantize_row_*, ggml-common.h block structs), and reference matmuls
+ * that dequantize one block at a time and accumulate in index order. Q8_0 lives in q8_0.c. */
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+static inline float f16_at(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return f16_to_f32(h);
+}
+
+/* block_q4_0 { f16 d; u8 qs[16]; }: w[j] = ((qs[j] & 15) - 8) d, w[j+16] = ((qs[j] >> 4) - 8) d */
+void dequantize_block_q4_0(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b);
+    for (int j = 0; j < 16; j++) {
+        y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
+        y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+    }
+}
+
+/* block_q4_1 { f16 d; f16 m; u8 qs[16]; }: w = q d + m */
+void dequantize_block_q4_1(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b), m = f16_at(b + 2);
+    for (int j = 0; j < 16; j++) {
+        y[j] = (float)(b[4 + j] & 0x0f) * d + m;
+        y[j + 16] = (float)(b[4 + j] >> 4) * d + m;
+    }
+}
+
+/* block_q5_0 { f16 d; u8 qh[4]; u8 qs[16]; }: the fifth bit of weight j is bit j of qh */
+void dequantize_block_q5_0(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b);
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    for (int j = 0; j < 16; j++) {
+        const int hi0 = ((qh >> j) << 4) & 0x10, hi1 = (qh >> (j + 12)) & 0x10;
+        y[j] = (float)(((b[6 + j] & 0x0f) | hi0) - 16) * d;
+        y[j + 16] = (float)(((b[6 + j] >> 4) | hi1) - 16) * d;
+    }
+}
+
+/* block_q5_1 { f16 d; f16 m; u8 qh[4]; u8 qs[16]; } */
+void dequantize_block_q5_1(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b), m = f16_at(b + 2);
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    for (int j = 0; j < 16; j++) {
+        const int hi0 = ((qh >> j) << 4) & 0x10, hi1 = (qh >> (j + 12)) & 0x10;
+        y[j] = (float)((b[8 + j] & 0x0f) | hi0) * d + m;
+        y[j + 16] = (float)((b[8 + j] >> 4) | hi1) * d + m;
+    }
+}
+
+/* The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (get_scale_min_k4). */
+static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; }: 8 sub-blocks of 32, w = d sc q - dmin m */
+void dequantize_block_q4_K(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *scales = b + 4, *q = b + 16;
+    for (int j = 0, is = 0; j < 256; j += 64, is += 2, q += 32) {
+        int sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const float d1 = d * (float)sc, m1 = dmin * (float)m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * (float)sc, m2 = dmin * (float)m;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * (float)(q[l] & 0x0f) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * (float)(q[l] >> 4) - m2;
+    }
+}
+
+/* block_q5_K { f16 d; f16 dmin; u8 scales[12]; u8 qh[32]; u8 qs[128]; } */
+void dequantize_block_q5_K(float *y, const uint8_t *b)
+{
+    const float d = f16_at(b), dmin = f16_at(b + 2);
+    const uint8_t *scales = b + 4, *qh = b + 16, *ql = b + 48;
+    unsigned u1 = 1, u2 = 2;
+    for (int j = 0, is = 0; j < 256; j += 64, is += 2, ql += 32, u1 <<= 2, u2 <<= 2) {
+        int sc, m;
+        scale_min_k4(is, scales, &sc, &m);
+        const float d1 = d * (float)sc, m1 = dmin * (float)m;
+        scale_min_k4(is + 1, scales, &sc, &m);
+        const float d2 = d * (float)sc, m2 = dmin * (float)m;
+        for (int l = 0; l < 32; l++)
+            *y++ = d1 * (float)((ql[l] & 0x0f) + (qh[l] & u1 ? 16 : 0)) - m1;
+        for (int l = 0; l < 32; l++)
+            *y++ = d2 * (float)((ql[l] >> 4) + (qh[l] & u2 ? 16 : 0)) - m2;
+    }
+}
+
+/* block_q6_K { u8 ql[128]; u8 qh[64]; i8 scales[16]; f16 d; }: 16 sub-blocks of 16, w = d sc (q - 32) */
+void dequantize_block_q6_K(float *y, const uint8_t *b)
+{
+    const uint8_t *ql = b, *qh = b + 128;
+    const int8_t *sc = (const int8_t *)(b + 192);
+    const float d = f16_at(b + 208);
+    for (int n = 0; n < 256; n += 128, y += 128, ql += 64, qh += 32, sc += 8)
+        for (int l = 0; l < 32; l++) {
+            const int is = l / 16;
+            const int q1 = ((ql[l] & 0x0f) | ((qh[l] & 3) << 4)) - 32;
+            const int q2 = ((ql[l + 32] & 0x0f) | (((qh[l] >> 2) & 3) << 4)) - 32;
+            const int q3 = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) - 32;
+            const int q4 = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) - 32;
+            y[l] = d * (float)sc[is] * (float)q1;
+            y[l + 32] = d * (float)sc[is + 2] * (float)q2;
+            y[l + 64] = d * (float)sc[is + 4] * (float)q3;
+            y[l + 96] = d * (float)sc[is + 6] * (float)q4;
+        }
+}
+
+/* Reference matmul over any block format: dequantize each block, accumulate in index order. */
+#define DEFINE_BLOCK_MATMUL_REF(T, BLOCK, BYTES)                                                        \
+    void dequantize_row_##T(float *out, const void *w, int n)                                           \
+    {                                                                                                   \
+        for (int i = 0; i < n; i += BLOCK)                                                              \
+            dequantize_block_##T(out + i, (const uint8_t *)w + (size_t)(i / BLOCK) * BYTES);           \
+    }                                                                                                   \
+    void matmul_##T##_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1) \
+    {                                                                                                   \
+        const size_t row_bytes = (size_t)d_in / BLOCK * BYTES;                                          \
+        float buf[BLOCK];                                                                               \
+        for (int t = 0; t < n; t++)                                                                     \
+            for (int o = o0; o < o1; o++) {                                                             \
+                const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;                        \
+                float acc = 0.0f;                                                                       \
+                for (int k = 0; k < d_in; k += BLOCK) {                                                 \
+                    dequantize_block_##T(buf, row + (size_t)(k / BLOCK) * BYTES);                       \
+                    for (int j = 0; j < BLOCK; j++)                                                     \
+                        acc += x[(size_t)t * d_in + k + j] * buf[j];                                    \
+                }                                                                                       \
+                y[(size_t)t * d_out + o] = acc;                                                         \
+            }                                                                                           \
+    }
+
+DEFINE_BLOCK_MATMUL_REF(q4_0, 32, 18)
+DEFINE_BLOCK_MATMUL_REF(q4_1, 32, 20)
+DEFINE_BLOCK_MATMUL_REF(q5_0, 32, 22)
+DEFINE_BLOCK_MATMUL_REF(q5_1, 32, 24)
+DEFINE_BLOCK_MATMUL_REF(q4_K, 256, 144)
+DEFINE_BLOCK_MATMUL_REF(q5_K, 256, 176)
+DEFINE_BLOCK_MATMUL_REF(q6_K, 256, 210)
