@@ -21,6 +21,8 @@ struct gw_buf {
 
 static inline void gw_put(struct gw_buf *b, const void *data, size_t n)
 {
+    if (n == 0)
+        return;
     if (b->n + n > b->cap) {
         b->cap = (b->n + n) * 2 + 256;
         b->p = realloc(b->p, b->cap);

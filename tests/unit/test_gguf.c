@@ -148,7 +148,7 @@ static void test_corrupt(void)
     free(m);
     free(img);
 
-    uint64_t ne[4] = {32, 4, 1, 1};
+    uint64_t ne[5] = {32, 4, 1, 1, 1};
     img = one_tensor(2, ne, 0, 0, 32 * 4 * 4, &size);
     expect("control: good", img, size, OWL_OK, "", NULL);
     free(img);
