@@ -325,7 +325,8 @@ void bpe_encode_piece(struct bpe *b, const char *piece, size_t len, struct token
     b->cache_keys_len += len;
     int32_t at = (int32_t)b->cache_ids_len;
     b->cache_ids[b->cache_ids_len++] = (int32_t)count;
-    memcpy(b->cache_ids + b->cache_ids_len, out->ids + start, count * sizeof *out->ids);
+    if (count)
+        memcpy(b->cache_ids + b->cache_ids_len, out->ids + start, count * sizeof *out->ids);
     b->cache_ids_len += count;
     str_map_put(&b->cache, key, len, at);
 }
