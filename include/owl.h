@@ -94,6 +94,60 @@ enum owl_logits_mode {
 enum owl_status owl_session_eval(struct owl_session *session, const int32_t *tokens, int n_tokens,
                                  enum owl_logits_mode mode, float *logits, struct owl_error *err);
 
+/* ---- Text: the model's tokenizer and chat format ---------------------------------------------------- */
+
+struct owl_tokenizer; /* tokenizer.json (+ tokenizer_config.json) and the chat format of a model directory */
+
+/* Open the tokenizer of a model directory: DIR/tokenizer.json, DIR/tokenizer_config.json when present, and
+ * DIR/config.json's model_type to choose the chat format (a directory without config.json still tokenizes;
+ * owl_chat_render then fails with OWL_ERR_UNSUPPORTED). path may also name a file inside the directory. */
+enum owl_status owl_tokenizer_open(const char *path, struct owl_tokenizer **out, struct owl_error *err);
+void owl_tokenizer_free(struct owl_tokenizer *tok); /* NULL-safe */
+
+/* Encode len bytes of UTF-8 into *ids (malloc'd, caller frees; *n_ids entries). Special tokens written in
+ * the text are matched. add_bos: 1 prepend BOS, 0 never, -1 as tokenizer_config.json says. Not safe to call
+ * concurrently on one tokenizer. Invalid UTF-8 is OWL_ERR_INVALID_ARG naming the byte offset. */
+enum owl_status owl_tokenize(struct owl_tokenizer *tok, const char *text, size_t len, int add_bos, int32_t **ids,
+                             size_t *n_ids, struct owl_error *err);
+/* Decode ids into *text (malloc'd, NUL-terminated, *len bytes); invalid UTF-8 becomes U+FFFD. */
+enum owl_status owl_detokenize(const struct owl_tokenizer *tok, const int32_t *ids, size_t n, int skip_special,
+                               char **text, size_t *len, struct owl_error *err);
+int32_t owl_token_id(const struct owl_tokenizer *tok, const char *text); /* -1 when absent */
+int32_t owl_tokenizer_n_vocab(const struct owl_tokenizer *tok);
+/* Ids that end a generated turn (EOS and the chat format's end-of-turn tokens), into ids (up to max);
+ * returns how many. */
+int owl_stop_tokens(const struct owl_tokenizer *tok, int32_t *ids, int max);
+
+/* Streaming detokenizer: feed ids as they are generated; pieces never end inside a UTF-8 character. */
+struct owl_detok;
+enum owl_status owl_detok_new(const struct owl_tokenizer *tok, int skip_special, struct owl_detok **out,
+                              struct owl_error *err);
+/* *text (len bytes, valid until the next call) is what can be shown after id (possibly empty). */
+enum owl_status owl_detok_feed(struct owl_detok *d, int32_t id, const char **text, size_t *len,
+                               struct owl_error *err);
+void owl_detok_flush(struct owl_detok *d, const char **text, size_t *len); /* leftovers at the end */
+void owl_detok_free(struct owl_detok *d);                                    /* NULL-safe */
+
+struct owl_chat_message {
+    const char *role;      /* "system", "developer", "user", "assistant", "tool" */
+    const char *content;   /* may be NULL */
+    const char *reasoning; /* an earlier assistant turn's reasoning (reasoning_content); NULL when none */
+};
+
+struct owl_chat_options {
+    int add_generation_prompt;    /* 1 for inference (default) */
+    int thinking;                 /* -1 the template's default, 0 off, 1 on (Qwen3 enable_thinking, V3.1) */
+    const char *reasoning_effort; /* gpt-oss: "low" | "medium" | "high"; NULL = medium */
+    const char *date;             /* gpt-oss "Current date:" YYYY-MM-DD; NULL = today (UTC) */
+};
+struct owl_chat_options owl_chat_default_options(void);
+
+/* Render a conversation into the exact prompt text the model's own chat template produces. *text is
+ * malloc'd, NUL-terminated. Name of the format in use: owl_chat_format_name (NULL when none). */
+enum owl_status owl_chat_render(const struct owl_tokenizer *tok, const struct owl_chat_message *msgs, int n,
+                                const struct owl_chat_options *opt, char **text, size_t *len, struct owl_error *err);
+const char *owl_chat_format_name(const struct owl_tokenizer *tok);
+
 #ifdef __cplusplus
 }
 #endif

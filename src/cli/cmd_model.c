@@ -139,23 +139,74 @@ int cmd_logits(int argc, char **argv)
     return rc;
 }
 
+/* The prompt of `owl run -p`: the text as it is, or (--chat) rendered by the model's chat template as a
+ * user turn after an optional system turn. Returns the token ids (malloc'd) or NULL after a message. */
+static int32_t *text_prompt(struct owl_tokenizer *tok, const char *text, bool chat, const char *system,
+                            const char *think, const char *effort, int *n)
+{
+    struct owl_error err = {0};
+    char *rendered = NULL;
+    size_t len = 0;
+    int add_bos = -1; /* raw text: BOS as tokenizer_config.json says */
+    if (chat) {
+        struct owl_chat_message msgs[2];
+        int m = 0;
+        if (system)
+            msgs[m++] = (struct owl_chat_message){.role = "system", .content = system};
+        msgs[m++] = (struct owl_chat_message){.role = "user", .content = text};
+        struct owl_chat_options co = owl_chat_default_options();
+        co.thinking = think ? strcmp(think, "on") == 0 : -1;
+        co.reasoning_effort = effort;
+        if (owl_chat_render(tok, msgs, m, &co, &rendered, &len, &err) != OWL_OK) {
+            fprintf(stderr, "owl run: %s\n", err.message);
+            return NULL;
+        }
+        text = rendered;
+        add_bos = 0; /* a rendered template carries its own BOS text where the model wants one */
+    } else {
+        len = strlen(text);
+    }
+    int32_t *ids = NULL;
+    size_t n_ids = 0;
+    if (owl_tokenize(tok, text, len, add_bos, &ids, &n_ids, &err) != OWL_OK) {
+        fprintf(stderr, "owl run: %s\n", err.message);
+        ids = NULL;
+    } else if (n_ids == 0) {
+        fprintf(stderr, "owl run: the prompt is empty\n");
+        free(ids);
+        ids = NULL;
+    }
+    free(rendered);
+    *n = (int)n_ids;
+    return ids;
+}
+
 int cmd_run(int argc, char **argv)
 {
     static const char help[] =
-        "usage: owl run MODEL --tokens IDS -n N [options]\n"
+        "usage: owl run MODEL (--tokens IDS | -p TEXT [--chat]) [-n N] [options]\n"
         "\n"
-        "Feeds the prompt token ids, then generates N tokens and prints their ids, comma-separated, on one\n"
-        "line. Generation does not stop at end-of-sequence tokens (exactly N are produced).\n"
+        "With --tokens: feeds the prompt token ids, generates exactly N tokens (end-of-sequence tokens do not\n"
+        "stop it) and prints their ids, comma-separated, on one line.\n"
+        "With -p: tokenizes TEXT with the model's tokenizer.json (--chat: as a user message rendered by the\n"
+        "model's chat template), streams the generated text to stdout and stops at an end-of-turn token or\n"
+        "after N tokens.\n"
         "\n"
-        "  --tokens IDS        prompt as comma-separated token ids\n"
-        "  -n, --n-predict N   tokens to generate (default 16)\n"
-        "  --temperature T     0 = greedy (default 0)\n"
-        "  --top-k K           keep the K most likely tokens (0 = off)\n"
-        "  --top-p P           nucleus sampling (1 = off)\n"
-        "  --min-p P           drop tokens below P x the top probability (0 = off)\n"
-        "  --seed S            sampling seed (default 0)\n"
-        "  --print-ids         print the generated ids (the only output form until the tokenizer lands)\n"
-        "  --stats             print prompt and generation speed on stderr\n" COMMON_HELP;
+        "  --tokens IDS              prompt as comma-separated token ids\n"
+        "  -p, --prompt TEXT         prompt as text\n"
+        "  --chat                    wrap TEXT as a chat user turn (the model's own template)\n"
+        "  --system TEXT             a system message before it (with --chat)\n"
+        "  --think on|off            reasoning on or off (Qwen3 enable_thinking, DeepSeek V3.1 thinking)\n"
+        "  --reasoning-effort E      gpt-oss reasoning effort: low, medium or high\n"
+        "  --ignore-eos              do not stop at end-of-turn tokens (with -p)\n"
+        "  -n, --n-predict N         most tokens to generate (default 16 with --tokens, 256 with -p)\n"
+        "  --temperature T           0 = greedy (default 0)\n"
+        "  --top-k K                 keep the K most likely tokens (0 = off)\n"
+        "  --top-p P                 nucleus sampling (1 = off)\n"
+        "  --min-p P                 drop tokens below P x the top probability (0 = off)\n"
+        "  --seed S                  sampling seed (default 0)\n"
+        "  --print-ids               print generated ids instead of text (always so with --tokens)\n"
+        "  --stats                   print prompt and generation speed on stderr\n" COMMON_HELP;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
@@ -164,18 +215,32 @@ int cmd_run(int argc, char **argv)
                              {"--temperature", NULL, true, NULL}, {"--top-k", NULL, true, NULL},
                              {"--top-p", NULL, true, NULL},       {"--min-p", NULL, true, NULL},
                              {"--seed", NULL, true, NULL},        {"--print-ids", NULL, false, NULL},
-                             {"--stats", NULL, false, NULL},      COMMON_OPTS};
+                             {"--stats", NULL, false, NULL},      {"--prompt", "-p", true, NULL},
+                             {"--chat", NULL, false, NULL},       {"--system", NULL, true, NULL},
+                             {"--think", NULL, true, NULL},       {"--reasoning-effort", NULL, true, NULL},
+                             {"--ignore-eos", NULL, false, NULL}, COMMON_OPTS};
     const int n_opts = sizeof opts / sizeof *opts;
     const char *pos[1];
     int n_pos;
     if (!cli_parse(argc, argv, opts, n_opts, pos, 1, &n_pos, "run"))
         return EXIT_USAGE;
-    const char *toks = cli_get(opts, n_opts, "--tokens"), *v;
-    if (n_pos != 1 || !toks) {
-        fprintf(stderr, "owl run: need MODEL and --tokens\n\n%s", help);
+    const char *toks = cli_get(opts, n_opts, "--tokens"), *prompt = cli_get(opts, n_opts, "--prompt"), *v;
+    const char *think = cli_get(opts, n_opts, "--think"), *effort = cli_get(opts, n_opts, "--reasoning-effort");
+    const bool chat = cli_get(opts, n_opts, "--chat") != NULL;
+    if (n_pos != 1 || !toks == !prompt) {
+        fprintf(stderr, "owl run: need MODEL and exactly one of --tokens, -p\n\n%s", help);
         return EXIT_USAGE;
     }
-    long n_predict = 16, top_k = 0, seed = 0;
+    if ((think && strcmp(think, "on") && strcmp(think, "off")) ||
+        (effort && strcmp(effort, "low") && strcmp(effort, "medium") && strcmp(effort, "high"))) {
+        fprintf(stderr, "owl run: --think takes on|off and --reasoning-effort low|medium|high\n");
+        return EXIT_USAGE;
+    }
+    if (!prompt && (chat || cli_get(opts, n_opts, "--system") || think || effort)) {
+        fprintf(stderr, "owl run: --chat, --system, --think and --reasoning-effort go with -p\n");
+        return EXIT_USAGE;
+    }
+    long n_predict = prompt ? 256 : 16, top_k = 0, seed = 0;
     double temp = 0, top_p = 1, min_p = 0;
     if (((v = cli_get(opts, n_opts, "--n-predict")) && !cli_int("-n", v, 0, 1L << 30, &n_predict)) ||
         ((v = cli_get(opts, n_opts, "--top-k")) && !cli_int("--top-k", v, 0, 1L << 30, &top_k)) ||
@@ -188,49 +253,91 @@ int cmd_run(int argc, char **argv)
         fprintf(stderr, "owl run: need temperature >= 0, 0 < top-p <= 1, 0 <= min-p <= 1\n");
         return EXIT_USAGE;
     }
-    int32_t *ids;
-    int n;
-    if (!cli_token_list(toks, &ids, &n))
+    int32_t *ids = NULL;
+    int n = 0;
+    struct owl_tokenizer *tok = NULL;
+    struct owl_error err = {0};
+    if (toks && !cli_token_list(toks, &ids, &n))
         return EXIT_USAGE;
+    if (prompt) {
+        if (owl_tokenizer_open(pos[0], &tok, &err) != OWL_OK) {
+            fprintf(stderr, "owl run: %s\n", err.message);
+            return 1;
+        }
+        if (!(ids = text_prompt(tok, prompt, chat, cli_get(opts, n_opts, "--system"), think, effort, &n))) {
+            owl_tokenizer_free(tok);
+            return 1;
+        }
+    }
+    const bool print_ids = toks || cli_get(opts, n_opts, "--print-ids");
+    int32_t stops[16];
+    const int n_stops = prompt && !cli_get(opts, n_opts, "--ignore-eos") ? owl_stop_tokens(tok, stops, 16) : 0;
     struct setup s;
     if (!setup_open(&s, pos[0], opts, n_opts, n + n_predict)) {
         free(ids);
+        owl_tokenizer_free(tok);
         return 1;
     }
     int rc = 1;
     const int n_vocab = owl_model_n_vocab(s.model);
     float *logits = malloc((size_t)n_vocab * sizeof(float));
     struct sampler smp = {0};
-    struct owl_error err = {0};
+    struct owl_detok *detok = NULL;
     struct sampler_params sp = {.temperature = (float)temp, .top_k = (int)top_k, .top_p = (float)top_p,
                                 .min_p = (float)min_p, .seed = (uint64_t)seed};
     double t0 = now_s(), t_prompt = 0;
     if (!logits || sampler_init(&smp, &sp, n_vocab, &err) != OWL_OK ||
+        (!print_ids && owl_detok_new(tok, 0, &detok, &err) != OWL_OK) ||
         owl_session_eval(s.session, ids, n, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
         fprintf(stderr, "owl run: %s\n", err.message[0] ? err.message : "out of memory");
         goto done;
     }
     t_prompt = now_s() - t0;
+    long n_gen = 0;
     for (long i = 0; i < n_predict; i++) {
-        int32_t tok = sampler_pick(&smp, logits);
-        printf(i ? ",%d" : "%d", tok);
+        int32_t next = sampler_pick(&smp, logits);
+        bool stop = false;
+        for (int k = 0; k < n_stops; k++)
+            stop |= next == stops[k];
+        if (stop)
+            break;
+        n_gen++;
+        if (print_ids) {
+            printf(i ? ",%d" : "%d", next);
+        } else {
+            const char *piece;
+            size_t len;
+            if (owl_detok_feed(detok, next, &piece, &len, &err) != OWL_OK) {
+                fprintf(stderr, "\nowl run: %s\n", err.message);
+                goto done;
+            }
+            fwrite(piece, 1, len, stdout);
+        }
         fflush(stdout);
-        if (i + 1 < n_predict && owl_session_eval(s.session, &tok, 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
+        if (i + 1 < n_predict && owl_session_eval(s.session, &next, 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
             fprintf(stderr, "\nowl run: %s\n", err.message);
             goto done;
         }
+    }
+    if (detok) {
+        const char *piece;
+        size_t len;
+        owl_detok_flush(detok, &piece, &len);
+        fwrite(piece, 1, len, stdout);
     }
     putchar('\n');
     rc = 0;
     if (cli_get(opts, n_opts, "--stats")) {
         double t_gen = now_s() - t0 - t_prompt;
         fprintf(stderr, "prompt: %d tokens in %.3f s (%.2f tok/s); generation: %ld tokens in %.3f s (%.2f tok/s)\n",
-                n, t_prompt, n / t_prompt, n_predict, t_gen, n_predict > 1 ? (n_predict - 1) / t_gen : 0.0);
+                n, t_prompt, n / t_prompt, n_gen, t_gen, n_gen > 1 ? (n_gen - 1) / t_gen : 0.0);
     }
 done:
+    owl_detok_free(detok);
     sampler_free(&smp);
     free(logits);
     free(ids);
+    owl_tokenizer_free(tok);
     setup_close(&s);
     return rc;
 }

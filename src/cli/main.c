@@ -18,6 +18,9 @@ static const char usage[] =
     "                                  write the logits of every position (float32, n_tokens x vocab)\n"
     "  bench MODEL [-p 512] [-n 128]   prompt-processing and generation speed\n"
     "  info MODEL                      print the model's hyper-parameters\n"
+    "  tokenize MODEL --text TEXT      token ids of a text (--jsonl FILE: one JSON string per line)\n"
+    "  detokenize MODEL --ids IDS      text of token ids (--jsonl FILE: one JSON array per line)\n"
+    "  template MODEL --messages FILE  the prompt the model's chat template makes of a conversation\n"
     "\n"
     "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
     "or a GGUF file.\n"
@@ -47,6 +50,12 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "info"))
         return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "tokenize"))
+        return cmd_tokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "detokenize"))
+        return cmd_detokenize(argc - 2, argv + 2);
+    if (!strcmp(cmd, "template"))
+        return cmd_template(argc - 2, argv + 2);
     fprintf(stderr, "owl: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }
