@@ -8,7 +8,7 @@
 #define OWL_VERSION "0.1.0"
 
 static const char usage[] =
-    "owl " OWL_VERSION " - inference for open-weight language models (Qwen3; GPT-OSS and DeepSeek-V3 to come)\n"
+    "owl " OWL_VERSION " - inference for open-weight language models (Qwen3, Qwen3-MoE, GPT-OSS, DeepSeek-V3)\n"
     "\n"
     "usage: owl COMMAND [ARGS]\n"
     "\n"
