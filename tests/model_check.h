@@ -7,6 +7,7 @@
  * tolerance); (3) token-by-token decoding and chunked prefill give the batched prefill's logits; (4) the KV
  * cache is reused across calls and truncation rewinds it; bad input leaves the session unchanged.
  * model_check_rope: the RoPE inverse frequencies and attention factor equal what transformers built.
+ * model_check_logits: the batched logits alone, for family checks (e.g. two forms of one computation agree).
  */
 #ifndef OWL_MODEL_CHECK_H
 #define OWL_MODEL_CHECK_H
@@ -17,8 +18,12 @@
  * over all logits (or -1 when the case could not be run; the failure is counted). */
 double model_check_case(const char *dir);
 
-/* As above for the RoPE tables; head_dim is read from config.json. */
+/* As above for the RoPE tables; the rotated dims are config.json's qk_rope_head_dim (DeepSeek) or head_dim. */
 void model_check_rope(const char *dir);
+
+/* Logits of the fixture's prompt + greedy tokens from one batched forward, (n_prompt + n_gen, n_vocab) floats
+ * (*n_values of them), owned by the caller; NULL when the case could not be run (the failure is counted). */
+float *model_check_logits(const char *dir, size_t *n_values);
 
 /* Open the fixture and check its family name, owl_model_decode_bytes (== decode_bytes) and that the
  * description contains describe_has. */

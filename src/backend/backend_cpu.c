@@ -8,7 +8,6 @@
 #include <string.h>
 
 #include "backend/ops.h"
-#include "kernels/fp8.h"
 #include "kernels/kernels.h"
 
 static int g_threads = 1;
@@ -71,31 +70,11 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
-/* FP8 E4M3 with 128x128 block scales (kernels/fp8.h); rows split across threads like op_matmul. */
-static void op_matmul_fp8(float *y, const float *x, const struct weight *w, const float *bias, int n)
-{
-    static matmul_fp8_fn *fn;
-    if (!fn)
-        fn = fp8_kernels(); /* idempotent: every thread would pick the same variant */
-    const int d_out = w->d_out, n_chunks = (d_out + 15) / 16;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (int c = 0; c < n_chunks; c++) {
-        const int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
-        fn(y, x, w->data, w->scales, n, w->d_in, d_out, o0, o1);
-    }
-    if (bias)
-        for (int t = 0; t < n; t++)
-            op_add(y + (size_t)t * d_out, bias, (size_t)d_out);
-}
-
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
 {
-    if (w->dtype == DTYPE_F8_E4M3) {
-        op_matmul_fp8(y, x, w, bias, n);
-        return;
-    }
-    const bool mxfp4 = weight_is_mxfp4(w);
-    matmul_fn *fn = mxfp4 ? NULL : matmul_for(w->dtype);
+    /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
+    const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
+    matmul_fn *fn = mxfp4 || fp8 ? NULL : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
     /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
     const int n_chunks = (d_out + 15) / 16;
@@ -104,6 +83,8 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
         int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
         if (mxfp4)
             kern.matmul_mxfp4(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
+        else if (fp8)
+            kern.matmul_fp8(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
         else
             fn(y, x, w->data, n, d_in, d_out, o0, o1);
     }

@@ -1,9 +1,10 @@
-/* backend_cpu_moe.c — the mixture-of-experts ops of ops.h on the CPU: routing, the clamped SwiGLU of
- * GPT-OSS, and expert dispatch (gather each expert's tokens, run them as one batch through op_matmul, add
- * the weighted outputs back).
+/* backend_cpu_moe.c — the mixture-of-experts ops of ops.h on the CPU: routing (Qwen3-MoE, GPT-OSS,
+ * DeepSeek-V3 noaux_tc, DeepSeek-V2 greedy and group-limited), the clamped SwiGLU of GPT-OSS, and expert
+ * dispatch (gather each expert's tokens, run them as one batch through op_matmul, add the weighted outputs
+ * back).
  *
- * Mirrors transformers 5.17's eager experts (Qwen3MoeExperts.forward, GptOssExperts.forward): experts are
- * visited in ascending id, and each token's output is ((0 + w_a*y_a) + w_b*y_b) + ... in that order.
+ * Mirrors transformers 5.17's eager experts (Qwen3MoeExperts, GptOssExperts, DeepseekV3Experts): experts
+ * are visited in ascending id, and each token's output is ((0 + w_a*y_a) + w_b*y_b) + ... in that order.
  */
 #include <math.h>
 #include <string.h>
@@ -27,35 +28,52 @@ static void top_k(int32_t *ids, const float *v, int n, int k)
     }
 }
 
+/* DeepSeek's group-limited selection: keep the topk_group best of n_group groups (consecutive ids), a
+ * group's score being the sum of its two best c (top2) or its best c; every other expert's c becomes
+ * `masked`. c: (n_expert), in place. */
+static void limit_groups(float *c, const struct router_params *p, bool top2, float masked)
+{
+    const int G = p->n_group, per = p->n_expert / G;
+    float gscore[G];
+    int32_t kept[G];
+    for (int g = 0; g < G; g++) {
+        float b1 = -INFINITY, b2 = -INFINITY;
+        for (int e = g * per; e < (g + 1) * per; e++) {
+            if (c[e] > b1) {
+                b2 = b1;
+                b1 = c[e];
+            } else if (c[e] > b2) {
+                b2 = c[e];
+            }
+        }
+        gscore[g] = top2 ? b1 + b2 : b1;
+    }
+    top_k(kept, gscore, G, p->topk_group);
+    for (int g = 0; g < G; g++) {
+        bool keep = false;
+        for (int j = 0; j < p->topk_group; j++)
+            keep |= kept[j] == g;
+        for (int e = g * per; !keep && e < (g + 1) * per; e++)
+            c[e] = masked;
+    }
+}
+
 void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, const struct router_params *p)
 {
-    OWL_ASSERT(p->k >= 1 && p->k <= p->n_expert);
     const int E = p->n_expert, k = p->k;
+    const bool grouped = p->n_group > 1;
+    OWL_ASSERT(k >= 1 && k <= E);
+    OWL_ASSERT(!grouped || (p->kind != ROUTER_TOPK_SOFTMAX && E % p->n_group == 0 && p->topk_group >= 1 &&
+                            p->topk_group <= p->n_group && k <= p->topk_group * (E / p->n_group)));
+    OWL_ASSERT(p->kind != ROUTER_SIGMOID_NOAUX || p->bias);
+    OWL_ASSERT(p->kind == ROUTER_SOFTMAX_TOPK || p->kind == ROUTER_TOPK_SOFTMAX || p->kind == ROUTER_SIGMOID_NOAUX);
+    const bool noaux = p->kind == ROUTER_SIGMOID_NOAUX;
+    float s[E], c[E]; /* the scores weights are taken from, and the scores experts are selected by */
     for (int t = 0; t < n_tok; t++) {
         const float *l = logits + (size_t)t * E;
         int32_t *id = ids + (size_t)t * k;
         float *w = weights + (size_t)t * k;
-        switch (p->kind) {
-        case ROUTER_SOFTMAX_TOPK: {
-            /* softmax over all experts, then the top-k probabilities (selection by logits is the same
-             * order, but ties and the weights come from the probabilities, as in HF) */
-            float m = l[0], sum = 0.0f;
-            for (int e = 1; e < E; e++)
-                m = fmaxf(m, l[e]);
-            for (int e = 0; e < E; e++)
-                sum += expf(l[e] - m);
-            top_k(id, l, E, k);
-            float wsum = 0.0f;
-            for (int j = 0; j < k; j++) {
-                w[j] = expf(l[id[j]] - m) / sum;
-                wsum += w[j];
-            }
-            if (p->norm_topk)
-                for (int j = 0; j < k; j++)
-                    w[j] /= wsum;
-            break;
-        }
-        case ROUTER_TOPK_SOFTMAX: {
+        if (p->kind == ROUTER_TOPK_SOFTMAX) {
             top_k(id, l, E, k);
             const float m = l[id[0]];
             float sum = 0.0f;
@@ -65,11 +83,38 @@ void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, 
             }
             for (int j = 0; j < k; j++)
                 w[j] /= sum;
-            break;
+        } else {
+            if (noaux) {
+                for (int e = 0; e < E; e++) {
+                    s[e] = 1.0f / (1.0f + expf(-l[e]));
+                    c[e] = s[e] + p->bias[e]; /* the bias only selects */
+                }
+            } else {
+                /* softmax over all experts; the top-k of the probabilities (ties and weights come from the
+                 * probabilities, as in HF) */
+                float m = l[0], sum = 0.0f;
+                for (int e = 1; e < E; e++)
+                    m = fmaxf(m, l[e]);
+                for (int e = 0; e < E; e++)
+                    sum += s[e] = expf(l[e] - m);
+                for (int e = 0; e < E; e++)
+                    c[e] = s[e] /= sum;
+            }
+            if (grouped) /* transformers 5.17 masks V3's other groups with -inf, V2's with 0.0 */
+                limit_groups(c, p, noaux, noaux ? -INFINITY : 0.0f);
+            top_k(id, c, E, k);
+            float wsum = 0.0f;
+            for (int j = 0; j < k; j++) {
+                w[j] = s[id[j]];
+                wsum += w[j];
+            }
+            if (p->norm_topk) /* DeepseekV3TopkRouter divides by sum + 1e-20, Qwen3MoeTopKRouter by the sum */
+                for (int j = 0; j < k; j++)
+                    w[j] /= noaux ? wsum + 1e-20f : wsum;
         }
-        default:
-            OWL_ASSERT(!"op_moe_route: unknown router kind");
-        }
+        if (p->scale != 0.0f)
+            for (int j = 0; j < k; j++)
+                w[j] *= p->scale;
     }
 }
 

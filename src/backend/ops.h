@@ -90,26 +90,35 @@ void op_swiglu(float *out, const float *gate, const float *up, size_t n);
 /* x += y, n elements. */
 void op_add(float *x, const float *y, size_t n);
 
-/* ---- Mixture of experts: route, then run the chosen experts (Qwen3-MoE, GPT-OSS; DeepSeek adds a kind). */
+/* ---- Mixture of experts: route, then run the chosen experts (Qwen3-MoE, GPT-OSS, DeepSeek-V3/V2). */
 
-/* How router logits become (expert, weight) pairs. New kinds (DeepSeek-V3's sigmoid scores with a selection
- * bias and group-limited top-k, routed_scaling_factor) extend this enum and struct router_params. */
+/* How router logits become (expert, weight) pairs. */
 enum router_kind {
-    ROUTER_SOFTMAX_TOPK, /* p = softmax(logits) over all experts; top-k of p; if norm_topk, p /= sum of the k
-                            (Qwen3MoeTopKRouter) */
+    ROUTER_SOFTMAX_TOPK, /* p = softmax(logits) over all experts; [groups: keep the topk_group groups with the
+                            largest max p, others' p set to 0 for selection]; top-k of p; if norm_topk,
+                            p /= sum of the k (Qwen3MoeTopKRouter; DeepseekV2TopkRouter greedy and
+                            group_limited_greedy, which never renormalize) */
     ROUTER_TOPK_SOFTMAX, /* top-k of the logits; softmax over those k (GptOssTopKRouter; a router bias is
                             already in the logits: op_matmul's bias) */
+    ROUTER_SIGMOID_NOAUX, /* s = sigmoid(logits), c = s + bias selects: keep the topk_group groups with the
+                             largest sum of their two best c, others' c = -inf; top-k of c; weights s of the
+                             k, if norm_topk s /= (sum + 1e-20) (DeepseekV3TopkRouter, topk_method noaux_tc) */
 };
 
 struct router_params {
     enum router_kind kind;
-    int n_expert; /* logits per token */
-    int k;        /* experts per token, 1..n_expert */
-    bool norm_topk; /* ROUTER_SOFTMAX_TOPK: renormalize the k probabilities (norm_topk_prob) */
+    int n_expert;   /* logits per token */
+    int k;          /* experts per token, 1..n_expert */
+    bool norm_topk; /* ROUTER_SOFTMAX_TOPK, ROUTER_SIGMOID_NOAUX: renormalize the k weights (norm_topk_prob) */
+    float scale;    /* routed_scaling_factor: every weight is multiplied by it last; 0: no scaling */
+    int n_group;    /* n_group: experts in groups of n_expert/n_group consecutive ids; 0 or 1: no groups
+                       (ROUTER_SOFTMAX_TOPK, ROUTER_SIGMOID_NOAUX) */
+    int topk_group; /* groups kept when n_group > 1; k <= topk_group * n_expert/n_group */
+    const float *bias; /* ROUTER_SIGMOID_NOAUX: (n_expert) e_score_correction_bias, used only to select */
 };
 
-/* ids, weights (n_tok, k): each token's experts by descending score (torch.topk order; equal scores: lower
- * id first) and their weights. logits (n_tok, n_expert), fp32. */
+/* ids, weights (n_tok, k): each token's experts by descending selection score (torch.topk order; equal
+ * scores: lower id first) and their weights. logits (n_tok, n_expert), fp32. */
 void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, const struct router_params *p);
 
 enum expert_act {
@@ -119,8 +128,9 @@ enum expert_act {
 };
 
 /* The routed experts of one layer. Each expert is given as its own matrix (views of a stack made with
- * weight_expert, or separate tensors), so checkpoints with per-expert tensors need no copy. Either gate and
- * up are separate, or gate_up is fused with rows alternating gate_0, up_0, gate_1, up_1, ... (GPT-OSS). */
+ * weight_expert, or separate tensors, FP8 ones each with its own block scales), so checkpoints with
+ * per-expert tensors need no copy. Either gate and up are separate, or gate_up is fused with rows
+ * alternating gate_0, up_0, gate_1, up_1, ... (GPT-OSS). */
 struct moe_ffn {
     int n_expert, d_model, d_ff;
     enum expert_act act;
@@ -147,7 +157,7 @@ struct moe_args {
 size_t moe_scratch_floats(const struct moe_ffn *ffn, int n_tok);
 
 /* Run the routed experts. Mirrors the eager experts of transformers (Qwen3MoeExperts.forward,
- * GptOssExperts.forward): the tokens routed to each expert are gathered and run as one batch, experts in
+ * GptOssExperts.forward, DeepseekV3Experts.forward): the tokens routed to each expert are gathered and run as one batch, experts in
  * ascending id; each token's output starts at +0 and gets w*y added per expert in ascending expert id. */
 void op_moe(const struct moe_args *a);
 

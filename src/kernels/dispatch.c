@@ -18,6 +18,7 @@ struct kernel_table kern = {
     .matmul_q5_K = matmul_q5_K_ref,
     .matmul_q6_K = matmul_q6_K_ref,
     .matmul_mxfp4 = matmul_mxfp4_ref,
+    .matmul_fp8 = matmul_fp8_ref,
     .dot_f32 = dot_f32_ref,
     .axpy_f32 = axpy_f32_ref,
 };
@@ -49,6 +50,7 @@ void kernels_init(int force_ref)
         kern.matmul_q5_K = matmul_q5_K_avx512;
         kern.matmul_q6_K = matmul_q6_K_avx512;
         kern.matmul_mxfp4 = matmul_mxfp4_avx512;
+        kern.matmul_fp8 = matmul_fp8_avx512;
         kern.dot_f32 = dot_f32_avx512;
         kern.axpy_f32 = axpy_f32_avx512;
     }

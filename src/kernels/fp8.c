@@ -1,10 +1,7 @@
-/* fp8.c — FP8 E4M3 block-scaled reference kernels and the variant choice (see fp8.h). */
+/* fp8.c — FP8 E4M3 block-scaled reference kernels (see fp8.h). */
 #include <math.h>
-#include <stdlib.h>
-#include <string.h>
 
 #include "kernels/fp8.h"
-#include "kernels/kernels.h"
 
 float fp8_e4m3_to_f32(uint8_t b)
 {
@@ -40,12 +37,4 @@ void matmul_fp8_ref(float *y, const float *x, const void *w, const float *scales
             }
             y[(size_t)t * d_out + o] = acc;
         }
-}
-
-matmul_fp8_fn *fp8_kernels(void)
-{
-    const char *env = getenv("OWL_KERNELS");
-    if (env && strcmp(env, "ref") == 0)
-        return matmul_fp8_ref;
-    return kernels_have_avx512() ? matmul_fp8_avx512 : matmul_fp8_ref;
 }

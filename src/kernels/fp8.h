@@ -5,8 +5,7 @@
  * (`weight_scale_inv` on disk: multiplied, not divided; edge blocks are partial). The value used is the
  * fp32 product e4m3(w[o][k]) * scales[o/128][k/128], rounded once — what DeepSeek's weight_dequant and an
  * fp32 dequantized copy compute. Kernels dequantize in registers; weights stay one byte in memory.
- * Variants: *_ref (the math) and *_avx512, chosen once by fp8_kernels() (OWL_KERNELS=ref forces the
- * references, as for kernels.h).
+ * Variants: *_ref (the math) and *_avx512, chosen once by kernels_init into kern.matmul_fp8 (kernels.h).
  */
 #ifndef OWL_FP8_H
 #define OWL_FP8_H
@@ -32,8 +31,5 @@ void matmul_fp8_avx512(float *y, const float *x, const void *w, const float *sca
 /* out[k] = e4m3(w_row[k]) * scales_row[k/128] for k < n: one row of the matrix, where w_row points at the
  * row's first byte and scales_row at its block row of the scale grid. */
 void dequantize_row_fp8(float *out, const uint8_t *w_row, const float *scales_row, int n);
-
-/* The variant in use (avx512 when the CPU has it, unless OWL_KERNELS=ref). */
-matmul_fp8_fn *fp8_kernels(void);
 
 #endif

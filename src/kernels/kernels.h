@@ -11,6 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "kernels/fp8.h"
+
 /* bf16 -> f32 is exact: the bf16 bits are the high half of the f32. */
 static inline float bf16_to_f32(uint16_t h)
 {
@@ -91,6 +93,7 @@ struct kernel_table {
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
+    matmul_fp8_fn *matmul_fp8;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;
 };

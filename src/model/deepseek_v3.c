@@ -33,14 +33,6 @@
 
 #define PLAIN_DTYPES ((1u << DTYPE_F32) | (1u << DTYPE_F16) | (1u << DTYPE_BF16))
 
-enum ds_router {
-    DS_ROUTER_NOAUX_TC,       /* V3: sigmoid scores, + e_score_correction_bias for selection only, best
-                                 topk_group groups by the sum of their two best biased scores, top-k,
-                                 renormalize if norm_topk_prob, x routed_scaling_factor (DeepseekV3TopkRouter) */
-    DS_ROUTER_GREEDY,         /* V2: softmax, top-k, x routed_scaling_factor (DeepseekV2TopkRouter) */
-    DS_ROUTER_GROUP_LIMITED,  /* V2-236B: softmax, groups by their max, others' scores set to 0, top-k */
-};
-
 struct ds_mlp {           /* SwiGLU: down(silu(gate(x)) * up(x)) */
     struct weight gate;   /* (d_ff, d_model) */
     struct weight up;     /* (d_ff, d_model) */
@@ -63,7 +55,8 @@ struct ds_layer {
     struct ds_mlp shared; /* MoE layers: mlp.shared_experts, width n_shared * moe_intermediate_size */
     struct weight router; /* mlp.gate.weight (n_expert, d_model) */
     float *bias;          /* mlp.gate.e_score_correction_bias (n_expert), fp32 copy; NULL for V2 */
-    struct ds_mlp *experts; /* (n_expert) mlp.experts.{e}, width moe_intermediate_size */
+    struct weight *experts; /* (3, n_expert) owned views: gate, up, down of mlp.experts.{e}.*_proj.weight */
+    struct moe_ffn routed; /* width moe_intermediate_size; points into experts */
 };
 
 /* Multi-token prediction block (layer index num_hidden_layers + i): loaded for speculative decoding,
@@ -89,15 +82,12 @@ struct ds {
     int d_ff;           /* intermediate_size (dense layers) */
     int d_ff_moe;       /* moe_intermediate_size */
     int n_expert;       /* n_routed_experts (v5: num_local_experts) */
-    int n_used;         /* num_experts_per_tok */
     int n_shared;       /* n_shared_experts */
-    int n_group;        /* n_group */
-    int topk_group;     /* topk_group */
     int n_dense;        /* first_k_dense_replace */
     int n_mtp;          /* num_nextn_predict_layers (v5: num_mtp_layers) */
-    bool norm_topk;     /* norm_topk_prob (V3 router only: HF's V2 router never renormalizes) */
-    float route_scale;  /* routed_scaling_factor */
-    enum ds_router router;
+    struct router_params route; /* kind from topk_method; k num_experts_per_tok; norm_topk norm_topk_prob
+                                   (V3 only: HF's V2 router never renormalizes); scale routed_scaling_factor;
+                                   n_group, topk_group (1 for V2 greedy, which ignores them); bias per layer */
     float eps;          /* rms_norm_eps (q_a/kv_a norms use HF's class default 1e-6) */
     double attn_scale;  /* d_qk^-0.5 * mscale(factor, mscale_all_dim)^2 */
     bool fp8;           /* quantization_config fp8 e4m3, blocks 128x128 */
@@ -146,6 +136,7 @@ static enum owl_status ds_read_quant(const struct kv_table *kv, struct ds *d, st
 
 static enum owl_status ds_read_router(const struct kv_table *kv, struct ds *d, struct owl_error *err)
 {
+    struct router_params *r = &d->route;
     const char *method = NULL, *scoring = NULL;
     enum owl_status st;
     if ((st = kv_get_str_opt(kv, "topk_method", &method, err)) ||
@@ -157,23 +148,26 @@ static enum owl_status ds_read_router(const struct kv_table *kv, struct ds *d, s
             return fail(err, OWL_ERR_UNSUPPORTED, "%s: deepseek_v3 routes with topk_method 'noaux_tc' and "
                         "scoring_func 'sigmoid', got '%s' / '%s'", kv->source, method ? method : "(absent)",
                         scoring ? scoring : "(absent)");
-        d->router = DS_ROUTER_NOAUX_TC;
+        r->kind = ROUTER_SIGMOID_NOAUX;
     } else if (!method || strcmp(method, "greedy") == 0) {
-        d->router = DS_ROUTER_GREEDY;
+        r->kind = ROUTER_SOFTMAX_TOPK;
+        r->n_group = r->topk_group = 1; /* greedy ignores the groups */
+        r->norm_topk = false;
     } else if (strcmp(method, "group_limited_greedy") == 0) {
-        d->router = DS_ROUTER_GROUP_LIMITED;
+        r->kind = ROUTER_SOFTMAX_TOPK; /* group score: the group's best probability */
+        r->norm_topk = false;
     } else {
         return fail(err, OWL_ERR_UNSUPPORTED, "%s: field 'topk_method' = '%s', expected 'greedy' or "
                     "'group_limited_greedy'", kv->source, method);
     }
-    if (d->n_expert % d->n_group)
+    if (r->n_expert % r->n_group)
         return fail(err, OWL_ERR_BAD_CONFIG, "%s: n_routed_experts %d is not a multiple of n_group %d", kv->source,
-                    d->n_expert, d->n_group);
-    const int per_group = d->n_expert / d->n_group;
-    if (d->topk_group > d->n_group || d->n_used > d->topk_group * per_group ||
-        (d->router == DS_ROUTER_NOAUX_TC && per_group < 2))
+                    r->n_expert, r->n_group);
+    const int per_group = r->n_expert / r->n_group;
+    if (r->topk_group > r->n_group || r->k > r->topk_group * per_group ||
+        (r->kind == ROUTER_SIGMOID_NOAUX && per_group < 2))
         return fail(err, OWL_ERR_BAD_CONFIG, "%s: topk_group %d of n_group %d groups (%d experts each) cannot "
-                    "hold num_experts_per_tok %d", kv->source, d->topk_group, d->n_group, per_group, d->n_used);
+                    "hold num_experts_per_tok %d", kv->source, r->topk_group, r->n_group, per_group, r->k);
     return OWL_OK;
 }
 
@@ -184,7 +178,7 @@ static enum owl_status ds_read_config(struct model *m, struct ds *d, struct owl_
     int64_t n_ctx = 4096, freq = 1;
     double eps = 1e-6, route_scale = 1.0;
     bool tied = false, flag = false, interleave = true;
-    d->n_group = d->topk_group = 1;
+    d->route.n_group = d->route.topk_group = 1;
     d->n_shared = 0;
     if ((st = kv_get_dim(kv, "vocab_size", 1, 1 << 24, &m->n_vocab, err)) ||
         (st = kv_get_dim(kv, "hidden_size", 1, 1 << 16, &m->d_model, err)) ||
@@ -197,13 +191,13 @@ static enum owl_status ds_read_config(struct model *m, struct ds *d, struct owl_
         (st = kv_get_dim(kv, "intermediate_size", 1, 1 << 20, &d->d_ff, err)) ||
         (st = kv_get_dim(kv, "moe_intermediate_size", 1, 1 << 20, &d->d_ff_moe, err)) ||
         (st = get_dim2(kv, "n_routed_experts", "num_local_experts", 1, 1 << 12, &d->n_expert, err)) ||
-        (st = kv_get_dim(kv, "num_experts_per_tok", 1, d->n_expert, &d->n_used, err)) ||
+        (st = kv_get_dim(kv, "num_experts_per_tok", 1, d->n_expert, &d->route.k, err)) ||
         (st = kv_get_dim(kv, "first_k_dense_replace", 0, d->n_layer, &d->n_dense, err)) ||
         (st = kv_get_int_opt(kv, "max_position_embeddings", &n_ctx, err)) ||
         (st = kv_get_int_opt(kv, "moe_layer_freq", &freq, err)) ||
         (st = kv_get_float_opt(kv, "rms_norm_eps", &eps, err)) ||
         (st = kv_get_float_opt(kv, "routed_scaling_factor", &route_scale, err)) ||
-        (st = kv_get_bool_opt(kv, "norm_topk_prob", &d->norm_topk, err)) ||
+        (st = kv_get_bool_opt(kv, "norm_topk_prob", &d->route.norm_topk, err)) ||
         (st = kv_get_bool_opt(kv, "tie_word_embeddings", &tied, err)) ||
         (st = kv_get_bool_opt(kv, "attention_bias", &flag, err)) ||
         (st = kv_get_bool_opt(kv, "rope_interleave", &interleave, err)))
@@ -211,8 +205,8 @@ static enum owl_status ds_read_config(struct model *m, struct ds *d, struct owl_
     if (kv_has(kv, "q_lora_rank") && (st = kv_get_dim(kv, "q_lora_rank", 1, 1 << 16, &d->q_rank, err)))
         return st;
     if ((kv_has(kv, "n_shared_experts") && (st = kv_get_dim(kv, "n_shared_experts", 0, 64, &d->n_shared, err))) ||
-        (kv_has(kv, "n_group") && (st = kv_get_dim(kv, "n_group", 1, d->n_expert, &d->n_group, err))) ||
-        (kv_has(kv, "topk_group") && (st = kv_get_dim(kv, "topk_group", 1, d->n_expert, &d->topk_group, err))))
+        (kv_has(kv, "n_group") && (st = kv_get_dim(kv, "n_group", 1, d->n_expert, &d->route.n_group, err))) ||
+        (kv_has(kv, "topk_group") && (st = kv_get_dim(kv, "topk_group", 1, d->n_expert, &d->route.topk_group, err))))
         return st;
     if ((kv_has(kv, "num_nextn_predict_layers") || kv_has(kv, "num_mtp_layers")) &&
         (st = get_dim2(kv, "num_nextn_predict_layers", "num_mtp_layers", 0, 16, &d->n_mtp, err)))
@@ -234,11 +228,12 @@ static enum owl_status ds_read_config(struct model *m, struct ds *d, struct owl_
     if (!(eps > 0 && eps < 1) || !(route_scale > 0 && route_scale < 1e6))
         return fail(err, OWL_ERR_BAD_CONFIG, "%s: rms_norm_eps %g, routed_scaling_factor %g out of range",
                     kv->source, eps, route_scale);
+    d->route.n_expert = d->n_expert;
+    d->route.scale = (float)route_scale;
     if ((st = ds_read_router(kv, d, err)) || (st = ds_read_quant(kv, d, err)))
         return st;
     m->n_ctx_train = (int)n_ctx;
     d->eps = (float)eps;
-    d->route_scale = (float)route_scale;
     d->d_qk = d->d_nope + d->d_rope;
     if ((st = rope_init(&d->rope, kv, d->d_rope, n_ctx, err)))
         return st;
@@ -327,7 +322,7 @@ static enum owl_status ds_take_layer(struct model *m, struct ds *d, int l, struc
     const struct tensor_view *b;
     if ((st = model_take_linear(m, NAME("mlp.gate.weight"), d->n_expert, dm, &L->router, err)))
         return st;
-    if (d->router == DS_ROUTER_NOAUX_TC) {
+    if (d->route.kind == ROUTER_SIGMOID_NOAUX) {
         if ((st = model_file_take(&m->file, NAME("mlp.gate.e_score_correction_bias"), PLAIN_DTYPES, 1, n_e, &b, err)))
             return st;
         L->bias = xcalloc((size_t)d->n_expert, sizeof(float));
@@ -338,12 +333,19 @@ static enum owl_status ds_take_layer(struct model *m, struct ds *d, int l, struc
         if ((st = ds_take_mlp(m, d, prefix, d->n_shared * d->d_ff_moe, &L->shared, err)))
             return st;
     }
-    L->experts = xcalloc((size_t)d->n_expert, sizeof *L->experts);
-    for (int e = 0; e < d->n_expert; e++) {
+    const int E = d->n_expert;
+    L->experts = xcalloc((size_t)3 * E, sizeof *L->experts);
+    for (int e = 0; e < E; e++) {
+        struct ds_mlp x;
         snprintf(prefix, sizeof prefix, "model.layers.%d.mlp.experts.%d", l, e);
-        if ((st = ds_take_mlp(m, d, prefix, d->d_ff_moe, &L->experts[e], err)))
+        if ((st = ds_take_mlp(m, d, prefix, d->d_ff_moe, &x, err)))
             return st;
+        L->experts[e] = x.gate;
+        L->experts[E + e] = x.up;
+        L->experts[2 * E + e] = x.down;
     }
+    L->routed = (struct moe_ffn){.n_expert = E, .d_model = dm, .d_ff = d->d_ff_moe, .act = EXPERT_ACT_SILU,
+                                 .gate = L->experts, .up = L->experts + E, .down = L->experts + 2 * E};
 #undef NAME
     return OWL_OK;
 }
@@ -459,7 +461,7 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
             return st;
     }
     /* One decode step reads the attention weights, the dense MLP or the router, the shared expert and
-     * n_used routed experts of each layer, and the output head. */
+     * k routed experts of each layer, and the output head. */
     m->decode_bytes = ds_weight_bytes(&d->head);
     for (int l = 0; l < d->n_layer; l++) {
         const struct ds_layer *L = &d->layers[l];
@@ -469,7 +471,9 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
                 m->decode_bytes += ds_weight_bytes(ws[i]);
         if (L->moe)
             m->decode_bytes += ds_weight_bytes(&L->router) + (d->n_shared ? ds_mlp_bytes(&L->shared) : 0) +
-                               (size_t)d->n_used * ds_mlp_bytes(&L->experts[0]);
+                               (size_t)d->route.k * (ds_weight_bytes(&L->routed.gate[0]) +
+                                                     ds_weight_bytes(&L->routed.up[0]) +
+                                                     ds_weight_bytes(&L->routed.down[0]));
         else
             m->decode_bytes += ds_mlp_bytes(&L->mlp);
     }
@@ -477,80 +481,6 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
      * its first kv_lora_rank floats, so no separate V cache. */
     m->kv = (struct kv_layout){.n_layer = d->n_layer, .d_k = d->kv_rank + d->d_rope, .d_v = 0};
     return OWL_OK;
-}
-
-/* ---- mixture of experts ------------------------------------------------------------------------- */
-
-/* ids, w (n_tok, n_used): each token's experts and weights (DeepseekV3TopkRouter / DeepseekV2TopkRouter).
- * logits (n_tok, n_expert), fp32 as HF computes them. Ties go to the lower expert id. */
-static void ds_route(int32_t *ids, float *w, float *logits, int n_tok, const struct ds *d, const float *bias)
-{
-    const int E = d->n_expert, k = d->n_used, G = d->n_group, per = E / G;
-    for (int t = 0; t < n_tok; t++) {
-        float *s = logits + (size_t)t * E; /* becomes the scores in place */
-        float choice[E], gscore[G];
-        bool gkeep[G];
-        if (d->router == DS_ROUTER_NOAUX_TC) {
-            for (int e = 0; e < E; e++) {
-                s[e] = 1.0f / (1.0f + expf(-s[e]));
-                choice[e] = s[e] + bias[e]; /* the bias only selects */
-            }
-        } else {
-            float mx = -INFINITY, sum = 0.0f;
-            for (int e = 0; e < E; e++)
-                mx = fmaxf(mx, s[e]);
-            for (int e = 0; e < E; e++)
-                sum += s[e] = expf(s[e] - mx);
-            for (int e = 0; e < E; e++)
-                choice[e] = s[e] /= sum;
-        }
-        /* group-limited selection: a group's score is the sum of its two best (V3) or its best (V2) */
-        if (G > 1) {
-            for (int g = 0; g < G; g++) {
-                float b1 = -INFINITY, b2 = -INFINITY;
-                for (int e = g * per; e < (g + 1) * per; e++) {
-                    if (choice[e] > b1) {
-                        b2 = b1;
-                        b1 = choice[e];
-                    } else if (choice[e] > b2) {
-                        b2 = choice[e];
-                    }
-                }
-                gscore[g] = d->router == DS_ROUTER_NOAUX_TC ? b1 + b2 : b1;
-                gkeep[g] = false;
-            }
-            for (int j = 0; j < d->topk_group; j++) {
-                int best = -1;
-                for (int g = 0; g < G; g++)
-                    if (!gkeep[g] && (best < 0 || gscore[g] > gscore[best]))
-                        best = g;
-                gkeep[best] = true;
-            }
-            for (int e = 0; e < E; e++)
-                if (!gkeep[e / per])
-                    choice[e] = d->router == DS_ROUTER_NOAUX_TC ? -INFINITY : 0.0f;
-        }
-        int32_t *id = ids + (size_t)t * k;
-        float *wt = w + (size_t)t * k, sum = 0.0f;
-        for (int j = 0; j < k; j++) {
-            int best = -1;
-            for (int e = 0; e < E; e++) {
-                bool taken = false;
-                for (int i = 0; i < j; i++)
-                    taken |= id[i] == e;
-                if (!taken && (best < 0 || choice[e] > choice[best]))
-                    best = e;
-            }
-            id[j] = best;
-            wt[j] = s[best];
-            sum += wt[j];
-        }
-        for (int j = 0; j < k; j++) {
-            if (d->router == DS_ROUTER_NOAUX_TC && d->norm_topk)
-                wt[j] /= sum + 1e-20f;
-            wt[j] *= d->route_scale;
-        }
-    }
 }
 
 /* y (n, d_model) = SwiGLU MLP of x (n, d_model); gate, up: (n, d_ff) scratch. */
@@ -563,58 +493,40 @@ static void ds_mlp_forward(float *y, const float *x, const struct ds_mlp *p, int
 }
 
 struct ds_moe_scratch {
-    float *logits, *wts, *xg, *yg, *gate, *up, *tw;
-    int32_t *ids, *tok;
+    float *logits, *wts, *y, *gate, *up, *experts;
+    int32_t *ids;
 };
 
-/* out (n, d_model) = routed experts + shared experts of xn. Mirrors DeepseekV3MoE with eager experts:
- * the tokens of each expert run as one batch, experts in ascending id, each token's sum starting at 0. */
+/* out (n, d_model) = routed experts + shared experts of xn (DeepseekV3MoE / DeepseekV2Moe). */
 static void ds_moe_forward(float *out, const float *xn, const struct ds_layer *L, const struct ds *d, int n,
-                           int dm, const struct ds_moe_scratch *s)
+                           const struct ds_moe_scratch *s)
 {
-    const int k = d->n_used;
+    struct router_params route = d->route;
+    route.bias = L->bias;
     op_matmul(s->logits, xn, &L->router, NULL, n);
-    ds_route(s->ids, s->wts, s->logits, n, d, L->bias);
-    memset(out, 0, (size_t)n * dm * sizeof *out);
-    for (int e = 0; e < d->n_expert; e++) {
-        int m = 0;
-        for (int t = 0; t < n; t++)
-            for (int j = 0; j < k; j++)
-                if (s->ids[(size_t)t * k + j] == e) {
-                    s->tok[m] = t;
-                    s->tw[m] = s->wts[(size_t)t * k + j];
-                    memcpy(s->xg + (size_t)m * dm, xn + (size_t)t * dm, (size_t)dm * sizeof(float));
-                    m++;
-                }
-        if (!m)
-            continue;
-        ds_mlp_forward(s->yg, s->xg, &L->experts[e], m, s->gate, s->up);
-        for (int i = 0; i < m; i++) {
-            float *o = out + (size_t)s->tok[i] * dm;
-            const float *y = s->yg + (size_t)i * dm;
-            for (int c = 0; c < dm; c++)
-                o[c] += y[c] * s->tw[i];
-        }
-    }
+    op_moe_route(s->ids, s->wts, s->logits, n, &route);
+    op_moe(&(struct moe_args){.out = out, .x = xn, .ids = s->ids, .weights = s->wts, .n_tok = n, .k = route.k,
+                              .ffn = &L->routed, .scratch = s->experts});
     if (d->n_shared) {
-        ds_mlp_forward(s->yg, xn, &L->shared, n, s->gate, s->up);
-        op_add(out, s->yg, (size_t)n * dm);
+        ds_mlp_forward(s->y, xn, &L->shared, n, s->gate, s->up);
+        op_add(out, s->y, (size_t)n * L->routed.d_model);
     }
 }
 
 /* ---- forward ------------------------------------------------------------------------------------ */
 
+/* Width of the widest plain SwiGLU MLP: dense or shared experts. */
 static int ds_max_ff(const struct ds *d)
 {
-    int f = d->d_ff > d->d_ff_moe ? d->d_ff : d->d_ff_moe;
-    return f > d->n_shared * d->d_ff_moe ? f : d->n_shared * d->d_ff_moe;
+    return d->d_ff > d->n_shared * d->d_ff_moe ? d->d_ff : d->n_shared * d->d_ff_moe;
 }
 
 static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
 {
     const struct ds *d = m->priv;
     const size_t n = (size_t)n_batch, nh = (size_t)d->n_head, d_k = (size_t)m->kv.d_k, ctx = (size_t)n_ctx;
-    size_t f = scratch_round(n * m->d_model) * 5                 /* x, xn, out, xg, yg */
+    const struct moe_ffn routed = {.d_model = m->d_model, .d_ff = d->d_ff_moe};
+    size_t f = scratch_round(n * m->d_model) * 4                 /* x, xn, out, y */
              + scratch_round(n * nh * d->d_qk)                   /* q */
              + scratch_round(n * (d->q_rank ? d->q_rank : 1))    /* cq */
              + scratch_round(n * nh * d_k)                       /* q_abs */
@@ -622,8 +534,8 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
              + scratch_round(n * nh * d->d_v)                    /* att */
              + scratch_round(n * ds_max_ff(d)) * 2               /* gate, up */
              + scratch_round(n * d->n_expert)                    /* router logits */
-             + scratch_round(n * d->n_used) * 2                  /* ids, weights */
-             + scratch_round(n) * 2                              /* tok, tw */
+             + scratch_round(n * d->route.k) * 2                 /* ids, weights */
+             + moe_scratch_floats(&routed, n_batch)              /* op_moe's */
              + scratch_round(n * d->d_rope / 2) * 2              /* cos, sin */
              + scratch_round((size_t)ops_threads() * ctx);       /* attention scores */
     if (d->expanded)
@@ -717,15 +629,14 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
     as.sin = scratch_take(&cur, (size_t)n * d->d_rope / 2);
     as.scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
     struct ds_moe_scratch ms = {0};
-    ms.xg = scratch_take(&cur, (size_t)n * dm);                     /* (n, d_model) one expert's tokens */
-    ms.yg = scratch_take(&cur, (size_t)n * dm);                     /* (n, d_model) their outputs */
-    ms.gate = scratch_take(&cur, (size_t)n * ds_max_ff(d));         /* (n, d_ff) */
+    const struct moe_ffn routed = {.d_model = dm, .d_ff = d->d_ff_moe};
+    ms.y = scratch_take(&cur, (size_t)n * dm);                       /* (n, d_model) shared experts' output */
+    ms.gate = scratch_take(&cur, (size_t)n * ds_max_ff(d));          /* (n, d_ff) */
     ms.up = scratch_take(&cur, (size_t)n * ds_max_ff(d));
-    ms.logits = scratch_take(&cur, (size_t)n * d->n_expert);        /* (n, n_expert) */
-    ms.wts = scratch_take(&cur, (size_t)n * d->n_used);             /* (n, n_used) */
-    ms.ids = (int32_t *)scratch_take(&cur, (size_t)n * d->n_used);  /* (n, n_used) */
-    ms.tok = (int32_t *)scratch_take(&cur, (size_t)n);              /* (n) tokens of one expert */
-    ms.tw = scratch_take(&cur, (size_t)n);                          /* (n) their routing weights */
+    ms.logits = scratch_take(&cur, (size_t)n * d->n_expert);         /* (n, n_expert) */
+    ms.wts = scratch_take(&cur, (size_t)n * d->route.k);             /* (n, k) */
+    ms.ids = (int32_t *)scratch_take(&cur, (size_t)n * d->route.k);  /* (n, k) */
+    ms.experts = scratch_take(&cur, moe_scratch_floats(&routed, n)); /* op_moe's */
     if (d->expanded) {
         const size_t ctx = (size_t)a->n_ctx;
         as.kvx = scratch_take(&cur, ctx * nh * (d->d_nope + d->d_v)); /* (n_ctx, n_head, d_nope + d_v) */
@@ -744,7 +655,7 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
 
         op_rmsnorm(xn, x, L->ffn_norm, n, dm, d->eps);
         if (L->moe)
-            ds_moe_forward(out, xn, L, d, n, dm, &ms);
+            ds_moe_forward(out, xn, L, d, n, &ms);
         else
             ds_mlp_forward(out, xn, &L->mlp, n, ms.gate, ms.up);
         op_add(x, out, (size_t)n * dm);
@@ -765,8 +676,10 @@ static void ds_describe(const struct model *m, char *buf, size_t size)
         snprintf(q, sizeof q, "q_lora_rank %d", d->q_rank);
     else
         snprintf(q, sizeof q, "plain q_proj");
-    static const char *const routers[] = {"sigmoid + correction bias, group top-2 sums (noaux_tc)",
-                                          "softmax top-k (greedy)", "softmax, group max (group_limited_greedy)"};
+    const struct router_params *r = &d->route;
+    const char *router = r->kind == ROUTER_SIGMOID_NOAUX ? "sigmoid + correction bias, group top-2 sums (noaux_tc)"
+                         : r->n_group > 1                ? "softmax, group max (group_limited_greedy)"
+                                                         : "softmax top-k (greedy)";
     snprintf(buf, size,
              "family %s (MLA + MoE)\nlayers %d (%d dense), d_model %d, d_ff %d, vocab %d\n"
              "attention MLA: %d heads, %s, kv_lora_rank %d, qk_nope %d, qk_rope %d, v %d, "
@@ -776,9 +689,8 @@ static void ds_describe(const struct model *m, char *buf, size_t size)
              "weights %s%s, MTP layers %d (loaded, not run)\n",
              m->vt->family, d->n_layer, d->n_dense, m->d_model, d->d_ff, m->n_vocab, d->n_head, q, d->kv_rank,
              d->d_nope, d->d_rope, d->d_v, d->attn_scale, d->expanded ? "expanded" : "absorbed", d->kv_rank,
-             d->d_rope, d->kv_rank + d->d_rope, rope, d->n_expert, d->d_ff_moe, d->n_used, d->n_shared, d->n_group,
-             d->topk_group, routers[d->router], d->route_scale,
-             d->router == DS_ROUTER_NOAUX_TC && d->norm_topk ? ", renormalized" : "",
+             d->d_rope, d->kv_rank + d->d_rope, rope, d->n_expert, d->d_ff_moe, r->k, d->n_shared, r->n_group,
+             r->topk_group, router, r->scale, r->norm_topk ? ", renormalized" : "",
              d->fp8 ? "FP8 e4m3 128x128 blocks + " : "", dtype_name(d->embed.dtype), d->n_mtp);
 }
 

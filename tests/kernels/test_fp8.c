@@ -1,8 +1,10 @@
 /* test_fp8.c — FP8 E4M3 block-scaled kernels: the byte decoding against hand-computed values (all 256
  * bytes: zeros, subnormals, normals, max, NaN), a small matmul worked by hand, partial 128-blocks in both
- * dimensions, and the AVX-512 variant against the reference on awkward sizes. */
+ * dimensions, the AVX-512 variant against the reference on awkward sizes, and the variant kernels_init puts
+ * in the shared table. */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/fp8.h"
 #include "kernels/kernels.h"
@@ -182,11 +184,23 @@ static void test_variants(void)
     }
 }
 
+/* op_matmul takes FP8 from the shared table: the reference until kernels_init, then AVX-512 where the CPU
+ * has it (unless OWL_KERNELS=ref). */
+static void test_dispatch(void)
+{
+    CHECK(kern.matmul_fp8 == matmul_fp8_ref);
+    kernels_init(0);
+    const char *env = getenv("OWL_KERNELS");
+    const bool ref = (env && strcmp(env, "ref") == 0) || !kernels_have_avx512();
+    CHECK(kern.matmul_fp8 == (ref ? matmul_fp8_ref : matmul_fp8_avx512));
+}
+
 int main(void)
 {
     test_decode();
     test_by_hand();
     test_blocks();
     test_variants();
+    test_dispatch();
     return test_done("test_fp8");
 }

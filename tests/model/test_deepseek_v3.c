@@ -2,128 +2,64 @@
  * DeepSeek-V2 against transformers: tiny random checkpoints in the released layouts
  * (tests/fixtures/deepseek_v3/, made by tools/gen_deepseek_fixtures.py) with float64 eager references.
  *
- * Per case: logits of every position of prompt+greedy within 1e-3 x max|ref| in the absorbed form (batched
- * prefill, token-by-token decode, chunks of 3) and in the expanded (transformers-order) form; the two forms
- * agree within 1e-4 x max|ref|; greedy argmax equals the reference's (but at near-ties); the KV cache is
- * kv_lora_rank + qk_rope_head_dim floats per token and layer; every tensor of the checkpoint is taken (the
- * MTP layer included); RoPE tables and the softmax scale equal transformers'.
+ * Per case, the shared checks of tests/model_check.c (logits within 1e-3 x max|ref|, greedy, token-by-token
+ * decode and chunked prefill equal to the batched prefill, cache reuse, bad input, RoPE tables) in the
+ * absorbed form and again in the expanded (transformers-order, OWL_MLA=expanded) form; here also: the two
+ * forms agree within 1e-4 x max|ref|; the KV cache is kv_lora_rank + qk_rope_head_dim floats per token and
+ * layer; every tensor of the checkpoint is taken (the MTP layer included); the softmax scale equals
+ * transformers'. And the DeepSeek router kinds of op_moe_route on worked examples.
  */
 #include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
 #include "model/model.h"
-#include "model/rope.h"
+#include "model_check.h"
 #include "test_util.h"
 
 static const char *const cases[] = {"qlora-mtp", "noqlora-v5-sharded", "fp8-sharded", "v2-lite"};
 
-/* Logits of every position of prompt+greedy, evaluated n_batch tokens per forward (1: token-by-token
- * decode). NULL on failure (counted). */
-static float *all_logits(const char *dir, json_t *ref, int n_batch, int *n_rows, int *n_vocab)
+/* Both attention forms through the shared checks, then against each other. */
+static void test_forms(const char *dir)
 {
-    struct owl_model *m = NULL;
-    struct owl_error err = {0};
-    CHECK_OK(owl_model_open(fixture_path(dir), NULL, &m, &err), &err);
-    if (!m)
-        return NULL;
-    json_t *p = json_object_get(ref, "prompt"), *g = json_object_get(ref, "greedy");
-    const int n = (int)(json_array_size(p) + json_array_size(g)), V = owl_model_n_vocab(m);
-    int32_t *ids = calloc((size_t)n, sizeof *ids);
-    for (int i = 0; i < n; i++) {
-        json_t *a = i < (int)json_array_size(p) ? json_array_get(p, (size_t)i)
-                                               : json_array_get(g, (size_t)i - json_array_size(p));
-        ids[i] = (int32_t)json_integer_value(a);
+    model_check_case(dir);
+    size_t n = 0, n2 = 0;
+    float *absorbed = model_check_logits(dir, &n);
+    setenv("OWL_MLA", "expanded", 1); /* read at load */
+    printf("%s, expanded form (OWL_MLA=expanded):\n", dir);
+    model_check_case(dir);
+    float *expanded = model_check_logits(dir, &n2);
+    unsetenv("OWL_MLA");
+    CHECK_MSG(absorbed && expanded && n == n2, "%s: could not evaluate both forms", dir);
+    if (absorbed && expanded && n == n2) {
+        double max_abs = 0, d_forms = 0;
+        for (size_t i = 0; i < n; i++) {
+            max_abs = fmax(max_abs, fabs(absorbed[i]));
+            d_forms = fmax(d_forms, fabs((double)expanded[i] - absorbed[i]));
+        }
+        printf("%-34s |absorbed - expanded| %.3g (tolerance %.3g)\n", dir, d_forms, 1e-4 * max_abs);
+        CHECK_MSG(d_forms <= 1e-4 * max_abs, "%s: absorbed and expanded forms differ by %g", dir, d_forms);
     }
-    struct owl_session_params sp = owl_session_default_params();
-    sp.n_ctx = 64;
-    sp.n_batch = n_batch;
-    struct owl_session *s = NULL;
-    float *out = calloc((size_t)n * V, sizeof(float));
-    CHECK_OK(owl_session_init(m, &sp, &s, &err), &err);
-    if (s)
-        CHECK_OK(owl_session_eval(s, ids, n, OWL_LOGITS_ALL, out, &err), &err);
-    owl_session_free(s);
-    owl_model_close(m);
-    free(ids);
-    *n_rows = n;
-    *n_vocab = V;
-    return out;
+    free(absorbed);
+    free(expanded);
 }
 
-static void test_case(const char *name)
+/* Loader: every tensor taken (the MTP layer's too), the latent cache layout, the softmax scale. */
+static void test_loader(const char *dir)
 {
-    char dir[256], path[512];
-    snprintf(dir, sizeof dir, "deepseek_v3/%s", name);
+    char path[256];
     snprintf(path, sizeof path, "%s/reference.json", dir);
     json_t *ref = json_load_file(fixture_path(path), 0, NULL);
-    CHECK_MSG(ref != NULL, "%s: reference.json", name);
-    if (!ref)
-        return;
-
-    snprintf(path, sizeof path, "%s/logits.f32", dir);
-    size_t size = 0;
-    float *want = read_file(fixture_path(path), &size);
-    int n = 0, V = 0, n1 = 0, V1 = 0, n3 = 0, V3 = 0, n2 = 0, V2 = 0;
-    float *absorbed = all_logits(dir, ref, 64, &n, &V);
-    float *decode = all_logits(dir, ref, 1, &n1, &V1);
-    float *chunked = all_logits(dir, ref, 3, &n3, &V3);
-    setenv("OWL_MLA", "expanded", 1);
-    float *expanded = all_logits(dir, ref, 64, &n2, &V2);
-    unsetenv("OWL_MLA");
-    if (want && absorbed && decode && chunked && expanded && size == (size_t)n * V * sizeof(float) &&
-        n == n1 && n == n2 && n == n3 && V == V1 && V == V2 && V == V3) {
-        double max_abs = 0, d_abs = 0, d_exp = 0, d_forms = 0, d_dec = 0, d_chunk = 0;
-        for (size_t i = 0; i < (size_t)n * V; i++) {
-            max_abs = fmax(max_abs, fabs(want[i]));
-            d_abs = fmax(d_abs, fabs((double)absorbed[i] - want[i]));
-            d_exp = fmax(d_exp, fabs((double)expanded[i] - want[i]));
-            d_forms = fmax(d_forms, fabs((double)expanded[i] - absorbed[i]));
-            d_dec = fmax(d_dec, fabs((double)decode[i] - absorbed[i]));
-            d_chunk = fmax(d_chunk, fabs((double)chunked[i] - absorbed[i]));
-        }
-        const double tol = 1e-3 * max_abs;
-        printf("%-20s max|ref| %.3f  max|owl - ref|: absorbed %.3g, expanded %.3g; |absorbed - expanded| %.3g; "
-               "decode vs prefill %.3g, chunks of 3 %.3g (tolerance %.3g)\n",
-               name, max_abs, d_abs, d_exp, d_forms, d_dec, d_chunk, tol);
-        CHECK_MSG(d_abs <= tol, "%s: absorbed form differs from the reference by %g", name, d_abs);
-        CHECK_MSG(d_exp <= tol, "%s: expanded form differs from the reference by %g", name, d_exp);
-        CHECK_MSG(d_forms <= 1e-4 * max_abs, "%s: absorbed and expanded forms differ by %g", name, d_forms);
-        CHECK_MSG(d_dec <= 1e-5 * max_abs, "%s: token-by-token decode differs from prefill by %g", name, d_dec);
-        CHECK_MSG(d_chunk <= 1e-5 * max_abs, "%s: chunked prefill differs by %g", name, d_chunk);
-        /* greedy: the row after prompt token P-1+i picks greedy[i] unless the reference's top-2 gap is within
-         * the tolerance */
-        json_t *greedy = json_object_get(ref, "greedy"), *margins = json_object_get(ref, "margins");
-        const int P = n - (int)json_array_size(greedy);
-        for (int i = 0; i < (int)json_array_size(greedy); i++) {
-            const float *row = decode + (size_t)(P - 1 + i) * V;
-            int best = 0;
-            for (int v = 1; v < V; v++)
-                if (row[v] > row[best])
-                    best = v;
-            const int wanted = (int)json_integer_value(json_array_get(greedy, (size_t)i));
-            CHECK_MSG(best == wanted || json_real_value(json_array_get(margins, (size_t)i)) < tol,
-                      "%s: greedy step %d: owl %d, reference %d", name, i, best, wanted);
-        }
-    } else {
-        CHECK_MSG(0, "%s: could not evaluate every form", name);
-    }
-    free(want);
-    free(absorbed);
-    free(decode);
-    free(chunked);
-    free(expanded);
-
-    /* loader: every tensor taken (the MTP layer's too), the latent cache layout, RoPE and softmax scale */
+    CHECK_MSG(ref != NULL, "%s: reference.json", dir);
     struct model m = {0};
     struct owl_error err = {0};
     CHECK_OK(model_file_open(&m.file, fixture_path(dir), &err), &err);
     m.vt = model_lookup(&m.file.config, &err);
     CHECK(m.vt != NULL);
-    if (m.vt) {
+    if (ref && m.vt) {
         ops_set_threads(1);
         CHECK_OK(m.vt->load(&m, &err), &err);
-        CHECK_MSG(model_file_warn_unused(&m.file) == 0, "%s: tensors left untaken", name);
+        CHECK_MSG(model_file_warn_unused(&m.file) == 0, "%s: tensors left untaken", dir);
         json_t *dims = json_object_get(ref, "dims");
         const int kv_rank = (int)json_integer_value(json_object_get(dims, "kv_lora")),
                   d_rope = (int)json_integer_value(json_object_get(dims, "rope")),
@@ -134,26 +70,69 @@ static void test_case(const char *name)
         const char *sc = strstr(desc, "softmax scale ");
         const double scale = sc ? atof(sc + 14) : 0;
         const double want_scale = json_real_value(json_object_get(ref, "softmax_scale"));
-        CHECK_MSG(fabs(scale - want_scale) <= 1e-5 * want_scale, "%s: softmax scale %.9g, transformers %.9g", name,
+        CHECK_MSG(fabs(scale - want_scale) <= 1e-5 * want_scale, "%s: softmax scale %.9g, transformers %.9g", dir,
                   scale, want_scale);
         const bool mtp = json_is_true(json_object_get(ref, "mtp"));
-        CHECK_MSG(strstr(desc, mtp ? "MTP layers 1" : "MTP layers 0") != NULL, "%s: %s", name, desc);
-        struct rope rope;
-        CHECK_OK(rope_init(&rope, &m.file.config, d_rope, m.n_ctx_train, &err), &err);
-        json_t *jr = json_object_get(ref, "rope"), *inv = json_object_get(jr, "inv_freq");
-        double worst = 0;
-        CHECK((size_t)d_rope / 2 == json_array_size(inv));
-        for (size_t i = 0; i < json_array_size(inv) && rope.inv_freq; i++) {
-            const double v = json_real_value(json_array_get(inv, i));
-            worst = fmax(worst, fabs(rope.inv_freq[i] - v) / v);
-        }
-        CHECK_MSG(worst <= 1e-6, "%s: inv_freq relative error %g", name, worst);
-        CHECK(fabs(rope.attention_factor - json_real_value(json_object_get(jr, "attention_scaling"))) <= 1e-12);
-        rope_free(&rope);
+        CHECK_MSG(strstr(desc, mtp ? "MTP layers 1" : "MTP layers 0") != NULL, "%s: %s", dir, desc);
         m.vt->free_priv(&m);
     }
     model_file_close(&m.file);
     json_decref(ref);
+}
+
+static double sigmoid(double x) { return 1.0 / (1.0 + exp(-x)); }
+
+/* One token routed with p; ids and weights against the expected ones (weights within 1e-6 relative). */
+static void check_route(const char *what, const float *logits, const struct router_params *p, const int32_t *want_ids,
+                        const double *want_w)
+{
+    int32_t ids[8];
+    float w[8];
+    op_moe_route(ids, w, logits, 1, p);
+    for (int j = 0; j < p->k; j++)
+        CHECK_MSG(ids[j] == want_ids[j] && fabs(w[j] - want_w[j]) <= 1e-6 * want_w[j],
+                  "%s: choice %d: expert %d weight %.9g, expected %d, %.9g", what, j, ids[j], w[j], want_ids[j],
+                  want_w[j]);
+}
+
+/* DeepSeek's router kinds on worked examples, experts by hand (ARCHITECTURES.md 4.5). */
+static void test_routing(void)
+{
+    /* V3 noaux_tc, 8 experts in 4 groups of 2, top-2 groups, top-2 experts, renormalized, x 2.5.
+     * s = sigmoid(l) = .881 .269 .622 .599 .818 .802 .119 .953; c = s + bias = .881 .269 .622 .799 .718 .802
+     * .619 .453; group sums of the two best c: 1.150 1.421 1.520 1.072, so groups 2 and 1 (experts 2..5):
+     * the best c there, 5 and 3. Expert 0 (the best single c) and 7 (the best s) are in dropped groups; the
+     * bias moved 3 ahead of 4; the weights are the unbiased s. */
+    const float l3[8] = {2.0f, -1.0f, 0.5f, 0.4f, 1.5f, 1.4f, -2.0f, 3.0f};
+    float bias[8] = {0, 0, 0, 0.2f, -0.1f, 0, 0.5f, -0.5f};
+    struct router_params p = {.kind = ROUTER_SIGMOID_NOAUX, .n_expert = 8, .k = 2, .norm_topk = true, .scale = 2.5f,
+                              .n_group = 4, .topk_group = 2, .bias = bias};
+    const double s5 = sigmoid(1.4), s3 = sigmoid(0.4);
+    check_route("noaux_tc", l3, &p, (const int32_t[]){5, 3},
+                (const double[]){s5 / (s5 + s3) * 2.5, s3 / (s5 + s3) * 2.5});
+    /* the dropped groups are -inf, not 0: with every biased score negative the kept groups still win */
+    for (int e = 0; e < 8; e++)
+        bias[e] -= 2.0f;
+    check_route("noaux_tc, negative scores", l3, &p, (const int32_t[]){5, 3},
+                (const double[]){s5 / (s5 + s3) * 2.5, s3 / (s5 + s3) * 2.5});
+    p.norm_topk = false;
+    check_route("noaux_tc, no renormalization", l3, &p, (const int32_t[]){5, 3},
+                (const double[]){s5 * 2.5, s3 * 2.5});
+
+    /* V2: softmax over all 8, no renormalization, x 1.5. Greedy takes the 3 best anywhere (0, 1, 4);
+     * group_limited_greedy with 2 groups of 4 keeps the group with the best single probability (0..3): 0, 1,
+     * then 2 and 3 tie and the lower id goes first. */
+    const float l2[8] = {3.0f, 2.9f, -3.0f, -3.0f, 2.5f, -3.0f, -3.0f, -3.0f};
+    double z = 0, pr[8];
+    for (int e = 0; e < 8; e++)
+        z += exp(l2[e]);
+    for (int e = 0; e < 8; e++)
+        pr[e] = exp(l2[e]) / z * 1.5;
+    p = (struct router_params){.kind = ROUTER_SOFTMAX_TOPK, .n_expert = 8, .k = 3, .scale = 1.5f};
+    check_route("greedy", l2, &p, (const int32_t[]){0, 1, 4}, (const double[]){pr[0], pr[1], pr[4]});
+    p.n_group = 2;
+    p.topk_group = 1;
+    check_route("group_limited_greedy", l2, &p, (const int32_t[]){0, 1, 2}, (const double[]){pr[0], pr[1], pr[2]});
 }
 
 /* The V3 release's latent cache: 61 layers x (512 + 64) floats per token (the MTP layer has none). */
@@ -178,8 +157,14 @@ static void test_v3_kv_bytes(void)
 
 int main(void)
 {
-    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++)
-        test_case(cases[i]);
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        char dir[128];
+        snprintf(dir, sizeof dir, "deepseek_v3/%s", cases[i]);
+        model_check_rope(dir);
+        test_forms(dir);
+        test_loader(dir);
+    }
+    test_routing();
     test_v3_kv_bytes();
     return test_done("test_deepseek_v3");
 }
