@@ -71,7 +71,7 @@ static void test_matmuls(void)
 {
     static const int d_ins[] = {1, 7, 15, 16, 17, 31, 33, 64, 100, 257};
     static const int d_outs[] = {1, 3, 4, 5, 9, 17, 40};
-    static const int ns[] = {1, 2, 3, 4, 5, 9};
+    static const int ns[] = {1, 2, 3, 4, 5, 8, 9, 17}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t b = 0; b < sizeof d_outs / sizeof *d_outs; b++)
             for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
