@@ -77,61 +77,7 @@ static inline __m512 load_f16(const void *p, __mmask16 m)
         }                                                                                               \
     }
 
-/* Prefill (n >= GEMM_MIN_TOKENS): a GEMM micro-kernel. The chunk's (at most 16) weight rows are widened
- * to fp32 once per GEMM_KC-wide slice and stored transposed, k-major (16 floats per k: one per row), in an
- * L1-resident panel; then each group of up to 8 tokens accumulates 16 outputs per zmm with one weight load
- * and 8 FMAs of broadcast activations per k. No horizontal sums, no per-use widening; each output sums
- * over k in index order (like the reference). */
-#define GEMM_MIN_TOKENS 8
-#define GEMM_KC 256
-
-/* In-register 16x16 transpose: c[k] = (r[0][k], ..., r[15][k]). */
-static inline void transpose16(__m512 r[16], __m512 c[16])
-{
-    __m512 t[16], u[16], v[16];
-    for (int i = 0; i < 8; i++) {
-        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
-        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
-    }
-    for (int g = 0; g < 4; g++) {
-        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
-        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xee);
-        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
-        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
-    }
-    for (int j = 0; j < 4; j++) {
-        v[j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
-        v[4 + j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
-        v[8 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
-        v[12 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
-    }
-    for (int j = 0; j < 4; j++) {
-        c[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
-        c[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xdd);
-        c[4 + j] = _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0x88);
-        c[12 + j] = _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0xdd);
-    }
-}
-
-/* y[t, o0 + i] (+)= sum_k panel[k][i] x[t, k0 + k] for NT tokens; rows i < n_rows (mask). */
-static inline __attribute__((always_inline)) void gemm_tile(float *y, const float *x, const float *panel, int kc,
-                                                            int d_in, int d_out, bool accumulate, __mmask16 rows,
-                                                            int NT)
-{
-    __m512 acc[8];
-#pragma GCC unroll 8
-    for (int j = 0; j < NT; j++)
-        acc[j] = accumulate ? _mm512_maskz_loadu_ps(rows, y + (size_t)j * d_out) : _mm512_setzero_ps();
-    for (int k = 0; k < kc; k++) {
-        const __m512 wv = _mm512_load_ps(panel + (size_t)k * 16);
-#pragma GCC unroll 8
-        for (int j = 0; j < NT; j++)
-            acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[(size_t)j * d_in + k]), acc[j]);
-    }
-#pragma GCC unroll 8
-    for (int j = 0; j < NT; j++)
-        _mm512_mask_storeu_ps(y + (size_t)j * d_out, rows, acc[j]);
-}
+#include "kernels/gemm_avx512.h"
 
 #define DEFINE_GEMM(NAME, ESZ, LOAD)                                                                    \
     static void NAME(float *y, const float *x, const char *wb, int n, int d_in, int d_out, int o0, int o1) \
@@ -139,7 +85,6 @@ static inline __attribute__((always_inline)) void gemm_tile(float *y, const floa
         float panel[GEMM_KC * 16] __attribute__((aligned(64)));                                         \
         const size_t rs = (size_t)d_in * ESZ;                                                           \
         const int n_rows = o1 - o0;                                                                     \
-        const __mmask16 rows = (__mmask16)((1u << n_rows) - 1);                                         \
         for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {                                                    \
             const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC;                                   \
             for (int kk = 0; kk < kc; kk += 16) {                                                       \
@@ -153,22 +98,7 @@ static inline __attribute__((always_inline)) void gemm_tile(float *y, const floa
                 for (int j = 0; j < w; j++)                                                             \
                     _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);                               \
             }                                                                                           \
-            const bool acc = k0 > 0;                                                                    \
-            int t = 0;                                                                                  \
-            for (; t + 8 <= n; t += 8)                                                                  \
-                gemm_tile(y + (size_t)t * d_out + o0, x + (size_t)t * d_in + k0, panel, kc, d_in, d_out, acc, rows, 8); \
-            float *yt = y + (size_t)t * d_out + o0;                                                     \
-            const float *xt = x + (size_t)t * d_in + k0;                                                \
-            switch (n - t) {                                                                            \
-            case 7: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 7); break;                     \
-            case 6: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 6); break;                     \
-            case 5: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 5); break;                     \
-            case 4: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 4); break;                     \
-            case 3: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 3); break;                     \
-            case 2: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 2); break;                     \
-            case 1: gemm_tile(yt, xt, panel, kc, d_in, d_out, acc, rows, 1); break;                     \
-            default: break;                                                                             \
-            }                                                                                           \
+            gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);                      \
         }                                                                                               \
     }
 

@@ -4,6 +4,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
 /* The two 16-wide fp32 halves of one block, scale applied. */
@@ -17,8 +18,41 @@ static inline void load_block(const uint8_t *b, __m512 *lo, __m512 *hi)
     *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
 }
 
+/* Prefill: rows o0..o1 (at most 16) dequantized per GEMM_KC slice into the transposed panel. */
+static void gemm_q8_0(float *y, const float *x, const uint8_t *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    float panel[GEMM_KC * 16] __attribute__((aligned(64)));
+    const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
+    const int n_rows = o1 - o0;
+    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
+        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
+        for (int kk = 0; kk < kc; kk += 32) {
+            __m512 lo[16], hi[16], c[16];
+            for (int i = 0; i < 16; i++) {
+                if (i < n_rows)
+                    load_block(w + (size_t)(o0 + i) * row_bytes + (size_t)(k0 + kk) / 32 * Q8_0_BLOCK_BYTES, &lo[i],
+                               &hi[i]);
+                else
+                    lo[i] = hi[i] = _mm512_setzero_ps();
+            }
+            transpose16(lo, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
+            transpose16(hi, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+        }
+        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
+    }
+}
+
 void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    if (n >= GEMM_MIN_TOKENS) {
+        for (int g = o0; g < o1; g += 16)
+            gemm_q8_0(y, x, w, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1);
+        return;
+    }
     const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
     const int n_blocks = d_in / 32;
     for (int o = o0; o < o1; o++) {

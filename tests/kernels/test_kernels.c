@@ -114,10 +114,10 @@ static void test_q8_0(void)
     CHECK_MSG(bad == 0, "Q8_0 dequantization: %d wrong values", bad);
 
     static const int d_ins[] = {32, 64, 96, 320};
-    static const int ns[] = {1, 3, 4, 5, 8};
+    static const int ns[] = {1, 3, 4, 5, 8, 11}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
-            const int d_in = d_ins[a], d_out = 13, n = ns[c];
+            const int d_in = d_ins[a], d_out = 21, n = ns[c];
             const size_t n_blocks = (size_t)d_out * d_in / 32;
             uint8_t *w = malloc(n_blocks * 34);
             for (size_t b = 0; b < n_blocks; b++) {

@@ -1,0 +1,90 @@
+/* gemm_avx512.h — the prefill GEMM micro-kernel shared by the AVX-512 matmuls (internal to src/kernels;
+ * include only from *_avx512.c files, which are compiled with AVX-512 enabled).
+ *
+ * Prefill (n >= GEMM_MIN_TOKENS): a GEMM micro-kernel. The chunk's (at most 16) weight rows are widened
+ * to fp32 once per GEMM_KC-wide slice and stored transposed, k-major (16 floats per k: one per row), in an
+ * L1-resident panel; then each group of up to 8 tokens accumulates 16 outputs per zmm with one weight load
+ * and 8 FMAs of broadcast activations per k. No horizontal sums, no per-use widening; each output sums
+ * over k in index order (like the reference). */
+#ifndef OWL_GEMM_AVX512_H
+#define OWL_GEMM_AVX512_H
+
+#include <immintrin.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#define GEMM_MIN_TOKENS 8
+#define GEMM_KC 256
+
+/* In-register 16x16 transpose: c[k] = (r[0][k], ..., r[15][k]). */
+static inline __attribute__((always_inline)) void transpose16(__m512 r[16], __m512 c[16])
+{
+    __m512 t[16], u[16], v[16];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_ps(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_ps(r[2 * i], r[2 * i + 1]);
+    }
+    for (int g = 0; g < 4; g++) {
+        u[4 * g + 0] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0x44);
+        u[4 * g + 1] = _mm512_shuffle_ps(t[4 * g + 0], t[4 * g + 2], 0xee);
+        u[4 * g + 2] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0x44);
+        u[4 * g + 3] = _mm512_shuffle_ps(t[4 * g + 1], t[4 * g + 3], 0xee);
+    }
+    for (int j = 0; j < 4; j++) {
+        v[j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0x88);
+        v[4 + j] = _mm512_shuffle_f32x4(u[j], u[4 + j], 0xdd);
+        v[8 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0x88);
+        v[12 + j] = _mm512_shuffle_f32x4(u[8 + j], u[12 + j], 0xdd);
+    }
+    for (int j = 0; j < 4; j++) {
+        c[j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0x88);
+        c[8 + j] = _mm512_shuffle_f32x4(v[j], v[8 + j], 0xdd);
+        c[4 + j] = _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0x88);
+        c[12 + j] = _mm512_shuffle_f32x4(v[4 + j], v[12 + j], 0xdd);
+    }
+}
+
+/* y[t, o0 + i] (+)= sum_k panel[k][i] x[t, k0 + k] for NT tokens; rows i < n_rows (mask). */
+static inline __attribute__((always_inline)) void gemm_tile(float *y, const float *x, const float *panel, int kc,
+                                                            int d_in, int d_out, bool accumulate, __mmask16 rows,
+                                                            int NT)
+{
+    __m512 acc[8];
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; j++)
+        acc[j] = accumulate ? _mm512_maskz_loadu_ps(rows, y + (size_t)j * d_out) : _mm512_setzero_ps();
+    for (int k = 0; k < kc; k++) {
+        const __m512 wv = _mm512_load_ps(panel + (size_t)k * 16);
+#pragma GCC unroll 8
+        for (int j = 0; j < NT; j++)
+            acc[j] = _mm512_fmadd_ps(wv, _mm512_set1_ps(x[(size_t)j * d_in + k]), acc[j]);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < NT; j++)
+        _mm512_mask_storeu_ps(y + (size_t)j * d_out, rows, acc[j]);
+}
+
+
+/* Run the tiles of one packed panel (kc values of k for 16 rows, at most n_rows valid) over n tokens. */
+static inline void gemm_panel(float *y, const float *x, const float *panel, int n, int kc, int d_in, int d_out,
+                              bool accumulate, int n_rows)
+{
+    const __mmask16 rows = (__mmask16)((1u << n_rows) - 1);
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        gemm_tile(y + (size_t)t * d_out, x + (size_t)t * d_in, panel, kc, d_in, d_out, accumulate, rows, 8);
+    float *yt = y + (size_t)t * d_out;
+    const float *xt = x + (size_t)t * d_in;
+    switch (n - t) {
+    case 7: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 7); break;
+    case 6: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 6); break;
+    case 5: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 5); break;
+    case 4: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 4); break;
+    case 3: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 3); break;
+    case 2: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 2); break;
+    case 1: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 1); break;
+    default: break;
+    }
+}
+
+#endif
