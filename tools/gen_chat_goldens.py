@@ -46,6 +46,53 @@ def call(name, args):
     return {"type": "function", "function": {"name": name, "arguments": args}}
 
 
+def fn(name, desc, params=None):
+    f = {"name": name, "description": desc}
+    if params is not None:
+        f["parameters"] = params
+    return {"type": "function", "function": f}
+
+
+WEATHER = fn("get_weather", "Get the current weather in a city.", {
+    "type": "object",
+    "properties": {"city": {"type": "string", "description": "City name, e.g. Paris or 東京"},
+                   "unit": {"type": "string", "enum": ["C", "F"], "default": "C"}},
+    "required": ["city"]})
+TIME = fn("get_time", "Current time.", {"type": "object", "properties": {}})
+SEARCH = fn("search", "Search the \"docs\".", {
+    "type": "object",
+    "properties": {
+        "query": {"type": "string", "description": "What to look for"},
+        "limit": {"type": "integer", "default": 10},
+        "score": {"type": "number"},
+        "exact": {"type": "boolean", "default": False},
+        "tags": {"type": "array", "items": {"type": "string"}},
+        "ids": {"type": "array", "items": {"type": "integer"}, "nullable": True},
+        "pairs": {"type": "array", "items": {"type": "array", "items": {"type": "number"}}},
+        "anything": {"type": "array"},
+        "note": {"type": "string", "nullable": True},
+        "mode": {"type": ["string", "null"]},
+        "filters": {"type": "object", "properties": {"lang": {"type": "string"}, "year": {"type": "integer"}},
+                    "required": ["lang"]},
+        "meta": {"type": "object"},
+        "blob": {},
+    },
+    "required": ["query", "tags"]})
+ONEOF = fn("convert", "Convert a value.", {
+    "type": "object",
+    "properties": {
+        "value": {"oneOf": [{"type": "number", "description": "a number"}, {"type": "string", "default": "0"}],
+                  "default": "1"},
+        "points": {"type": "array", "items": {"type": "object", "properties": {"x": {"type": "number"}}}},
+        "shapes": {"type": "array", "items": {"type": "object", "properties": {
+            "kind": {"type": "string", "enum": ["circle", "square"]}, "size": {"type": "number"}}}},
+        "unit": {"type": "string", "enum": ["m", "ft"], "description": "Target unit"},
+        "either": {"oneOf": [{"type": "object"}, {"type": "integer"}]},
+    },
+    "required": ["value"]})
+NOPARAMS = fn("ping", "Check the service.")
+
+
 def cases():
     hi = [u("Hello! What is 2+2?")]
     sys_hi = [s("You are a helpful assistant."), u("Hello! What is 2+2?")]
@@ -71,6 +118,11 @@ def cases():
         ("qwen_system_only", q, [s("Just a system prompt.")], {}),
         ("qwen_tool_call", q, [u("Weather in Paris?"), a("", tool_calls=[call("get_weather", "{\"city\": \"Paris\"}")]),
                                {"role": "tool", "content": "{\"temp\": 21}"}, {"role": "tool", "content": "sunny"}], {}),
+        ("qwen_tools", q, sys_hi, {"tools": [WEATHER, TIME]}),
+        ("qwen_tools_no_system", q, hi, {"tools": [SEARCH, NOPARAMS]}),
+        ("qwen_tools_history", q, [s("Be brief."), u("Weather in Paris?"), a("", tool_calls=[
+            call("get_weather", "{\"city\": \"Paris\"}")]), {"role": "tool", "content": "21C"}],
+         {"tools": [WEATHER], "enable_thinking": False}),
         ("qwen_tool_call_with_content", q, [u("Weather?"), a("Let me check.", tool_calls=[
             call("get_weather", "{\"city\": \"Paris\"}"), call("get_time", "{}")]),
             {"role": "tool", "content": "21C"}, a("It is 21C."), u("Thanks")], {}),
@@ -84,6 +136,7 @@ def cases():
         ("dsv3_multi", d, multi, {}),
         ("dsv3_no_gen_prompt", d, [u("Q"), a("A")], {"add_generation_prompt": False}),
         ("dsv3_unicode", d, unicode_turn, {}),
+        ("dsv3_tools_ignored", d, sys_hi, {"tools": [WEATHER]}),
         ("dsv3_tool", d, [u("Weather?"), a(None, tool_calls=[call("get_weather", "{\"city\": \"Paris\"}"),
                                                             call("get_time", "{}")]),
                           {"role": "tool", "content": "21C"}, {"role": "tool", "content": "noon"}, a("21C at noon.")],
@@ -101,6 +154,7 @@ def cases():
         ("dsv31_unicode", d, unicode_turn, {}),
         ("dsv31_tool", d, [u("Weather?"), a("", tool_calls=[call("get_weather", "{\"city\": \"Paris\"}")]),
                            {"role": "tool", "content": "21C"}, a("It is 21C."), u("Thanks")], {}),
+        ("dsv31_tools_ignored", d, sys_hi, {"tools": [WEATHER], "thinking": True}),
         ("dsv31_tool_last", d, [u("Weather?"), a("", tool_calls=[call("get_weather", "{\"city\": \"Paris\"}")]),
                                 {"role": "tool", "content": "21C"}], {}),
     ]
@@ -116,6 +170,10 @@ def cases():
         ("oss_last_assistant_training", g, [u("Q1"), a("A1", thinking="why")], {"add_generation_prompt": False}),
         ("oss_identity", g, hi, {"model_identity": "You are owl, a small test model."}),
         ("oss_unicode", g, unicode_turn, {"reasoning_effort": "medium"}),
+        ("oss_tools", g, hi, {"tools": [WEATHER, TIME]}),
+        ("oss_tools_dev", g, sys_hi, {"tools": [WEATHER, NOPARAMS], "reasoning_effort": "low"}),
+        ("oss_tools_types", g, hi, {"tools": [SEARCH]}),
+        ("oss_tools_oneof", g, [u("Convert 3 ft")], {"tools": [ONEOF, TIME]}),
         ("oss_tool", g, [u("Weather?"), a("", thinking="need weather",
                                           tool_calls=[call("get_weather", {"city": "Paris", "unit": "C"})]),
                          {"role": "tool", "content": "{\"temp\": 21}"}], {}),

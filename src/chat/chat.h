@@ -39,6 +39,11 @@ struct chat_options {
     const char *date;           /* Harmony "Current date:" (YYYY-MM-DD); NULL = today (UTC) */
     const char *model_identity; /* Harmony; NULL = "You are ChatGPT, a large language model trained by OpenAI." */
     const char *bos;            /* DeepSeek: the bos_token text the template prints; NULL = the released one */
+    /* The request's `tools`: a JSON array of OpenAI tool objects ({"type": "function", "function": {"name",
+     * "description", "parameters": JSON Schema}}), as text; NULL or "[]" = none. Qwen3 prints each as
+     * tojson in its # Tools block; Harmony renders them as TypeScript in the developer message; the
+     * DeepSeek templates print none. Not a JSON array: OWL_ERR_INVALID_ARG. */
+    const char *tools;
 };
 struct chat_options chat_default_options(void);
 

@@ -1,6 +1,7 @@
 /* chat_render.c — the four prompt renderers, each a line-by-line transcription of its Jinja template
  * (tests/fixtures/chat/templates/), including the templates' quirks (DeepSeek-V3 closes the tool-call list
- * only after a second call; V3.1 JSON-encodes string arguments; Harmony drops earlier reasoning).
+ * only after a second call; V3.1 JSON-encodes string arguments; Harmony drops earlier reasoning, and its
+ * TypeScript tool rendering prints nested object properties after a newline and 16 spaces).
  * tojson is Python's json.dumps(ensure_ascii=False) as transformers installs it.
  */
 #include <stdlib.h>
@@ -91,12 +92,41 @@ static const char *rfind(const char *s, size_t n, const char *needle)
     return NULL;
 }
 
+/* json.dumps(v, ensure_ascii=False) with Python's default separators, key order kept. */
+static void put_json(struct sbuf *b, const json_t *v)
+{
+    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
+    OWL_ASSERT(s);
+    put(b, s);
+    free(s);
+}
+
 /* ---- Qwen3 ---- */
 
-static enum owl_status render_qwen3(struct sbuf *b, const struct chat_message *m, int n, const struct chat_options *o,
-                                    struct owl_error *err)
+static void qwen3_tools(struct sbuf *b, const struct chat_message *m, int n, const json_t *tools)
 {
+    put(b, "<|im_start|>system\n");
     if (n > 0 && is(m[0].role, "system")) {
+        put(b, m[0].content);
+        put(b, "\n\n");
+    }
+    put(b, "# Tools\n\nYou may call one or more functions to assist with the user query.\n\nYou are provided with "
+           "function signatures within <tools></tools> XML tags:\n<tools>");
+    for (size_t t = 0; t < json_array_size(tools); t++) {
+        put(b, "\n");
+        put_json(b, json_array_get(tools, t));
+    }
+    put(b, "\n</tools>\n\nFor each function call, return a json object with function name and arguments within "
+           "<tool_call></tool_call> XML tags:\n<tool_call>\n{\"name\": <function-name>, \"arguments\": "
+           "<args-json-object>}\n</tool_call><|im_end|>\n");
+}
+
+static enum owl_status render_qwen3(struct sbuf *b, const struct chat_message *m, int n, const struct chat_options *o,
+                                    const json_t *tools, struct owl_error *err)
+{
+    if (tools) {
+        qwen3_tools(b, m, n, tools);
+    } else if (n > 0 && is(m[0].role, "system")) {
         put(b, "<|im_start|>system\n");
         put(b, m[0].content);
         put(b, "<|im_end|>\n");
@@ -319,8 +349,206 @@ static enum owl_status render_deepseek_v31(struct sbuf *b, const struct chat_mes
 
 /* ---- Harmony ---- */
 
+/* Jinja truthiness of an optional JSON value. */
+static bool truthy(const json_t *v)
+{
+    if (!v || json_is_null(v) || json_is_false(v))
+        return false;
+    if (json_is_string(v))
+        return json_string_length(v) > 0;
+    if (json_is_array(v))
+        return json_array_size(v) > 0;
+    if (json_is_object(v))
+        return json_object_size(v) > 0;
+    if (json_is_integer(v))
+        return json_integer_value(v) != 0;
+    if (json_is_real(v))
+        return json_real_value(v) != 0;
+    return true;
+}
+
+static bool type_is(const json_t *spec, const char *t)
+{
+    return is(json_string_value(json_object_get(spec, "type")), t);
+}
+
+static bool in_list(const json_t *list, const char *s)
+{
+    for (size_t i = 0; i < json_array_size(list); i++)
+        if (is(json_string_value(json_array_get(list, i)), s))
+            return true;
+    return false;
+}
+
+/* A JSON string's text as Jinja prints it; other values as their JSON. */
+static void put_jinja(struct sbuf *b, const json_t *v)
+{
+    if (json_is_string(v))
+        put(b, json_string_value(v));
+    else
+        put_json(b, v);
+}
+
+static size_t utf8_chars(const char *s, size_t n)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += ((unsigned char)s[i] & 0xC0) != 0x80;
+    return k;
+}
+
+/* The template's render_typescript_type macro, whitespace quirks included (a nested object's properties
+ * are printed after "\n" and 16 spaces; a oneOf variant's default after 20 spaces). */
+static void ts_type(struct sbuf *b, const json_t *spec)
+{
+    const json_t *type = json_object_get(spec, "type");
+    bool nullable = truthy(json_object_get(spec, "nullable"));
+    if (type_is(spec, "array")) {
+        const json_t *items = json_object_get(spec, "items");
+        if (truthy(items)) {
+            if (type_is(items, "string")) {
+                put(b, "string[]");
+            } else if (type_is(items, "number") || type_is(items, "integer")) {
+                put(b, "number[]");
+            } else if (type_is(items, "boolean")) {
+                put(b, "boolean[]");
+            } else {
+                struct sbuf inner = {0};
+                put(&inner, "");
+                ts_type(&inner, items);
+                if (strcmp(inner.p, "object | object") == 0 || utf8_chars(inner.p, inner.n) > 50)
+                    put(b, "any[]");
+                else {
+                    put(b, inner.p);
+                    put(b, "[]");
+                }
+                free(inner.p);
+            }
+        } else {
+            put(b, "any[]");
+        }
+        if (nullable)
+            put(b, " | null");
+    } else if (json_is_array(type) && json_array_size(type) > 0) {
+        for (size_t i = 0; i < json_array_size(type); i++) {
+            if (i)
+                put(b, " | ");
+            put_jinja(b, json_array_get(type, i));
+        }
+    } else if (truthy(json_object_get(spec, "oneOf"))) {
+        /* The template's has_object_variants is set inside a for loop, so it never leaves it: always false. */
+        const json_t *variants = json_object_get(spec, "oneOf");
+        for (size_t i = 0; i < json_array_size(variants); i++) {
+            const json_t *v = json_array_get(variants, i);
+            ts_type(b, v);
+            if (truthy(json_object_get(v, "description"))) {
+                put(b, "// ");
+                put_jinja(b, json_object_get(v, "description"));
+            }
+            if (json_object_get(v, "default")) {
+                put(b, "                    // default: ");
+                put_json(b, json_object_get(v, "default"));
+            }
+            if (i + 1 < json_array_size(variants))
+                put(b, " | \n");
+        }
+    } else if (type_is(spec, "string")) {
+        const json_t *e = json_object_get(spec, "enum");
+        if (truthy(e)) {
+            put(b, "\"");
+            for (size_t i = 0; i < json_array_size(e); i++) {
+                if (i)
+                    put(b, "\" | \"");
+                put_jinja(b, json_array_get(e, i));
+            }
+            put(b, "\"");
+        } else {
+            put(b, "string");
+            if (nullable)
+                put(b, " | null");
+        }
+    } else if (type_is(spec, "number") || type_is(spec, "integer")) {
+        put(b, "number");
+    } else if (type_is(spec, "boolean")) {
+        put(b, "boolean");
+    } else if (type_is(spec, "object")) {
+        const json_t *props = json_object_get(spec, "properties"), *req = json_object_get(spec, "required");
+        if (truthy(props)) {
+            put(b, "{\n");
+            const char *key;
+            const json_t *ps;
+            size_t i = 0, np = json_object_size(props);
+            json_object_foreach((json_t *)props, key, ps) {
+                put(b, key);
+                if (!in_list(req, key))
+                    put(b, "?");
+                put(b, ": \n                ");
+                ts_type(b, ps);
+                if (++i < np)
+                    put(b, ", ");
+            }
+            put(b, "}");
+        } else {
+            put(b, "object");
+        }
+    } else {
+        put(b, "any");
+    }
+}
+
+/* The template's render_tool_namespace("functions", tools). */
+static void harmony_tools(struct sbuf *b, const json_t *tools)
+{
+    put(b, "## functions\n\nnamespace functions {\n\n");
+    for (size_t t = 0; t < json_array_size(tools); t++) {
+        const json_t *f = json_object_get(json_array_get(tools, t), "function");
+        const json_t *params = json_object_get(f, "parameters");
+        const json_t *props = json_object_get(params, "properties"), *req = json_object_get(params, "required");
+        put(b, "// ");
+        put_jinja(b, json_object_get(f, "description"));
+        put(b, "\ntype ");
+        put_jinja(b, json_object_get(f, "name"));
+        put(b, " = ");
+        if (!truthy(params) || !truthy(props)) {
+            put(b, "() => any;\n\n");
+            continue;
+        }
+        put(b, "(_: {\n");
+        const char *key;
+        const json_t *ps;
+        json_object_foreach((json_t *)props, key, ps) {
+            if (truthy(json_object_get(ps, "description"))) {
+                put(b, "// ");
+                put_jinja(b, json_object_get(ps, "description"));
+                put(b, "\n");
+            }
+            put(b, key);
+            if (!in_list(req, key))
+                put(b, "?");
+            put(b, ": ");
+            ts_type(b, ps);
+            const json_t *def = json_object_get(ps, "default");
+            if (def) {
+                if (truthy(json_object_get(ps, "enum"))) {
+                    put(b, ", // default: ");
+                    put_jinja(b, def);
+                } else if (truthy(json_object_get(ps, "oneOf"))) {
+                    put(b, "// default: ");
+                    put_jinja(b, def);
+                } else {
+                    put(b, ", // default: ");
+                    put_json(b, def);
+                }
+            }
+            put(b, ",\n");
+        }
+        put(b, "}) => any;\n\n");
+    }
+    put(b, "} // namespace functions");
+}
+
 static enum owl_status render_harmony(struct sbuf *b, const struct chat_message *m, int n,
-                                      const struct chat_options *o, struct owl_error *err)
+                                      const struct chat_options *o, const json_t *tools, struct owl_error *err)
 {
     char today[16];
     const char *date = o->date;
@@ -337,15 +565,28 @@ static enum owl_status render_harmony(struct sbuf *b, const struct chat_message 
     put(b, date);
     put(b, "\n\nReasoning: ");
     put(b, o->reasoning_effort ? o->reasoning_effort : "medium");
-    put(b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.<|end|>");
+    put(b, "\n\n# Valid channels: analysis, commentary, final. Channel must be included for every message.");
+    if (tools)
+        put(b, "\nCalls to these tools must go to the commentary channel: 'functions'.");
+    put(b, "<|end|>");
     int start = 0;
+    const char *dev = NULL;
     if (n > 0 && (is(m[0].role, "developer") || is(m[0].role, "system"))) {
         start = 1;
-        if (m[0].content && *m[0].content) {
-            put(b, "<|start|>developer<|message|># Instructions\n\n");
-            put(b, m[0].content);
-            put(b, "\n\n<|end|>");
+        dev = m[0].content && *m[0].content ? m[0].content : NULL;
+    }
+    if (dev || tools) {
+        put(b, "<|start|>developer<|message|>");
+        if (dev) {
+            put(b, "# Instructions\n\n");
+            put(b, dev);
+            put(b, "\n\n");
         }
+        if (tools) {
+            put(b, "# Tools\n\n");
+            harmony_tools(b, tools);
+        }
+        put(b, "<|end|>");
     }
     const char *last_tool = NULL;
     for (int i = start; i < n; i++) {
@@ -422,15 +663,36 @@ enum owl_status chat_render(enum chat_format format, const struct chat_message *
     for (int i = 0; i < n_msgs; i++)
         if (!msgs[i].role)
             return fail(err, OWL_ERR_INVALID_ARG, "messages[%d].role: expected a string, got none", i);
+    json_t *tools = NULL;
+    if (opt->tools) {
+        json_error_t jerr;
+        tools = json_loads(opt->tools, 0, &jerr);
+        if (!json_is_array(tools)) {
+            json_decref(tools);
+            return fail(err, OWL_ERR_INVALID_ARG, "tools: expected a JSON array, got %s",
+                        jerr.text[0] ? jerr.text : "another JSON value");
+        }
+        for (size_t t = 0; t < json_array_size(tools); t++) {
+            if (!json_is_object(json_object_get(json_array_get(tools, t), "function"))) {
+                json_decref(tools);
+                return fail(err, OWL_ERR_INVALID_ARG, "tools[%zu].function: expected an object, got none", t);
+            }
+        }
+        if (json_array_size(tools) == 0) { /* an empty list is false in the templates */
+            json_decref(tools);
+            tools = NULL;
+        }
+    }
     struct sbuf b = {0};
     put(&b, "");
     enum owl_status st = OWL_ERR_INVALID_ARG;
     switch (format) {
-    case CHAT_QWEN3: st = render_qwen3(&b, msgs, n_msgs, opt, err); break;
+    case CHAT_QWEN3: st = render_qwen3(&b, msgs, n_msgs, opt, tools, err); break;
     case CHAT_DEEPSEEK_V3: st = render_deepseek_v3(&b, msgs, n_msgs, opt, err); break;
     case CHAT_DEEPSEEK_V31: st = render_deepseek_v31(&b, msgs, n_msgs, opt, err); break;
-    case CHAT_HARMONY: st = render_harmony(&b, msgs, n_msgs, opt, err); break;
+    case CHAT_HARMONY: st = render_harmony(&b, msgs, n_msgs, opt, tools, err); break;
     }
+    json_decref(tools);
     if (st) {
         free(b.p);
         return st;

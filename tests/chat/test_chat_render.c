@@ -1,6 +1,7 @@
 /* test_chat_render.c — every conversation in tests/fixtures/chat/goldens.jsonl rendered by owl must equal,
  * byte for byte, what transformers 5.17.0 apply_chat_template produced from the model's own template
- * (tools/gen_chat_goldens.py, run on the GPU machine; date pinned to 2025-08-05). Also: the format is
+ * (tools/gen_chat_goldens.py, run on the GPU machine; date pinned to 2025-08-05), tool definitions included
+ * (Qwen3 # Tools block, Harmony TypeScript namespace with the template's whitespace quirks). Also: the format is
  * chosen from model_type and the tokenizer's think tokens, and bad conversations return a status.
  */
 #include <stdlib.h>
@@ -77,6 +78,9 @@ int main(void)
             o.thinking = json_is_true(v);
         o.reasoning_effort = json_string_value(json_object_get(kw, "reasoning_effort"));
         o.model_identity = json_string_value(json_object_get(kw, "model_identity"));
+        char *tools = NULL;
+        if ((v = json_object_get(kw, "tools")))
+            o.tools = tools = json_dumps(v, JSON_COMPACT | JSON_PRESERVE_ORDER);
         char *text = NULL;
         size_t len = 0;
         struct owl_error err = {0};
@@ -90,6 +94,7 @@ int main(void)
         ok += same;
         n++;
         free(text);
+        free(tools);
         for (int k = 0; k < n_calls; k++)
             free(argbuf[k]);
         free(calls);
@@ -114,6 +119,19 @@ int main(void)
     CHECK(chat_render(CHAT_HARMONY, bad, 2, NULL, &text, &len, &err) == OWL_ERR_INVALID_ARG && !text);
     bad[1].role = "wizard";
     CHECK(chat_render(CHAT_QWEN3, bad, 2, NULL, &text, &len, &err) == OWL_ERR_INVALID_ARG);
+    struct chat_options topt = chat_default_options();
+    topt.tools = "{\"not\": \"a list\"}";
+    CHECK(chat_render(CHAT_QWEN3, bad, 1, &topt, &text, &len, &err) == OWL_ERR_INVALID_ARG && strstr(err.message, "tools"));
+    topt.tools = "[{\"type\": \"function\"}]";
+    CHECK(chat_render(CHAT_HARMONY, bad, 1, &topt, &text, &len, &err) == OWL_ERR_INVALID_ARG &&
+          strstr(err.message, "tools[0].function"));
+    topt.tools = "[";
+    CHECK(chat_render(CHAT_QWEN3, bad, 1, &topt, &text, &len, &err) == OWL_ERR_INVALID_ARG && !text);
+    topt.tools = "[]"; /* an empty list renders as no tools */
+    CHECK_OK(chat_render(CHAT_QWEN3, bad, 1, &topt, &text, &len, &err), &err);
+    CHECK(text && !strstr(text, "# Tools"));
+    free(text);
+    text = NULL;
     bad[1].role = NULL;
     CHECK(chat_render(CHAT_DEEPSEEK_V3, bad, 2, NULL, &text, &len, &err) == OWL_ERR_INVALID_ARG);
     return test_done("test_chat_render");
