@@ -106,26 +106,25 @@ enum owl_status owl_detokenize(const struct owl_tokenizer *t, const int32_t *ids
 int32_t owl_token_id(const struct owl_tokenizer *t, const char *text) { return tokenizer_token_id(t->tok, text); }
 int32_t owl_tokenizer_n_vocab(const struct owl_tokenizer *t) { return tokenizer_n_vocab(t->tok); }
 
+static int32_t lookup_token(void *user, const char *text) { return tokenizer_token_id(user, text); }
+
 int owl_stop_tokens(const struct owl_tokenizer *t, int32_t *ids, int max)
 {
-    /* EOS from tokenizer_config, then each format's end-of-turn markers (ARCHITECTURES.md §5 stop ids). */
-    static const char *const qwen3[] = {"<|im_end|>", "<|endoftext|>", NULL};
-    static const char *const deepseek[] = {"<｜end▁of▁sentence｜>", NULL};
-    static const char *const harmony[] = {"<|return|>", "<|call|>", "<|endoftext|>", NULL};
-    const char *const *names = NULL;
-    if (t->has_format)
-        names = t->format == CHAT_QWEN3 ? qwen3 : t->format == CHAT_HARMONY ? harmony : deepseek;
-    int n = 0;
+    /* EOS from tokenizer_config, then the chat format's end markers (chat_stop_tokens) */
+    int32_t fmt[CHAT_MAX_STOP_TOKENS];
+    int n_fmt = 0, n = 0;
+    struct owl_error err;
+    if (t->has_format && chat_stop_tokens(t->format, lookup_token, t->tok, fmt, &n_fmt, &err) != OWL_OK)
+        n_fmt = 0;
     const int32_t eos = tokenizer_eos_id(t->tok);
     if (eos >= 0 && n < max)
         ids[n++] = eos;
-    for (int i = 0; names && names[i] && n < max; i++) {
-        const int32_t id = tokenizer_token_id(t->tok, names[i]);
-        bool seen = id < 0;
+    for (int i = 0; i < n_fmt && n < max; i++) {
+        bool seen = false;
         for (int j = 0; j < n && !seen; j++)
-            seen = ids[j] == id;
+            seen = ids[j] == fmt[i];
         if (!seen)
-            ids[n++] = id;
+            ids[n++] = fmt[i];
     }
     return n;
 }
