@@ -95,16 +95,9 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)
 {
-    for (int r = 0; r < n_rows; r++) {
-        const float *xr = x + (size_t)r * d;
-        float *yr = out + (size_t)r * d;
-        float ss = 0.0f;
-        for (int i = 0; i < d; i++)
-            ss += xr[i] * xr[i];
-        const float inv = 1.0f / sqrtf(ss / (float)d + eps);
-        for (int i = 0; i < d; i++)
-            yr[i] = w[i] * (xr[i] * inv);
-    }
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && (size_t)n_rows * d >= 16384)
+    for (int r = 0; r < n_rows; r++)
+        kern.rmsnorm_f32(out + (size_t)r * d, x + (size_t)r * d, w, d, eps);
 }
 
 void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, int d_rot,
@@ -159,9 +152,11 @@ void op_attention(const struct attn_args *a)
 
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 {
-    for (size_t i = 0; i < n; i++) {
-        const float g = gate[i];
-        out[i] = g / (1.0f + expf(-g)) * up[i];
+    const size_t chunk = 4096, n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t i = c * chunk;
+        kern.swiglu_f32(out + i, gate + i, up + i, n - i < chunk ? n - i : chunk);
     }
 }
 

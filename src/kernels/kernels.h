@@ -68,6 +68,16 @@ DECLARE_BLOCK_KERNELS(q4_K)
 DECLARE_BLOCK_KERNELS(q5_K)
 DECLARE_BLOCK_KERNELS(q6_K)
 
+/* out[i] = silu(gate[i]) * up[i] (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)); out may alias gate. */
+typedef void swiglu_fn(float *out, const float *gate, const float *up, size_t n);
+void swiglu_f32_ref(float *out, const float *gate, const float *up, size_t n);
+void swiglu_f32_avx512(float *out, const float *gate, const float *up, size_t n);
+
+/* One row of RMSNorm: out = w * (x * rsqrt(mean(x^2) + eps)); out may alias x. */
+typedef void rmsnorm_fn(float *out, const float *x, const float *w, int d, float eps);
+void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float eps);
+void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float eps);
+
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);
 float dot_f32_ref(const float *a, const float *b, int n);
@@ -94,6 +104,8 @@ struct kernel_table {
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
     matmul_fp8_fn *matmul_fp8;
+    swiglu_fn *swiglu_f32;
+    rmsnorm_fn *rmsnorm_f32;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;
 };

@@ -245,6 +245,33 @@ static void test_ggml_blocks(void)
         }
 }
 
+/* SwiGLU and RMSNorm: the AVX-512 rows (polynomial exp, vector sums) against the references. */
+static void test_elementwise(void)
+{
+    for (size_t n = 1; n <= 100; n += 7) {
+        float g[100], u[100], a[100], b[100];
+        for (size_t i = 0; i < n; i++) {
+            g[i] = frand() * (i % 3 == 0 ? 90.0f : 6.0f); /* reach exp's clamps and its accurate middle */
+            u[i] = frand() * 4.0f;
+        }
+        swiglu_f32_ref(a, g, u, n);
+        swiglu_f32_avx512(b, g, u, n);
+        int bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad += !(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(a[i]) + 1e-30f + 1e-7f * fabsf(g[i] * u[i]) * (g[i] < -80.0f));
+        CHECK_MSG(bad == 0, "swiglu n=%zu: %d values differ", n, bad);
+        for (int i = 0; i < (int)n; i++)
+            u[i] = 0.5f + frand();
+        rmsnorm_f32_ref(a, g, u, (int)n, 1e-6f);
+        rmsnorm_f32_avx512(b, g, u, (int)n, 1e-6f);
+        bad = 0;
+        for (size_t i = 0; i < n; i++)
+            bad += !(fabsf(a[i] - b[i]) <= 1e-5f * fabsf(a[i]) + 1e-30f);
+        CHECK_MSG(bad == 0, "rmsnorm n=%zu: %d values differ", n, bad);
+    }
+    swiglu_f32_avx512(NULL, NULL, NULL, 0); /* empty rows are allowed */
+}
+
 static void test_dot_axpy(void)
 {
     for (int n = 0; n < 100; n++) {
@@ -276,6 +303,7 @@ int main(void)
     test_matmuls();
     test_q8_0();
     test_ggml_blocks();
+    test_elementwise();
     test_dot_axpy();
     return test_done("test_kernels");
 }
