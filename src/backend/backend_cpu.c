@@ -121,32 +121,20 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
 
 void op_attention(const struct attn_args *a)
 {
-    const int n_rep = a->n_head / a->n_kv_head;
-    const int n_keys_max = a->n_past + a->n_tok;
-    const int n_pairs = a->n_tok * a->n_head;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_pairs > 1)
-    for (int pair = 0; pair < n_pairs; pair++) {
-        const int t = pair / a->n_head, h = pair % a->n_head, g = h / n_rep;
-        const int pos = a->n_past + t;
-        float *s = a->scratch + (size_t)omp_get_thread_num() * n_keys_max;
-        const float *q = a->q + ((size_t)t * a->n_head + h) * a->d_k;
-        float *o = a->out + ((size_t)t * a->n_head + h) * a->d_v;
-        const int p0 = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-        float m = a->sinks ? a->sinks[h] : -INFINITY;
-        for (int p = p0; p <= pos; p++) {
-            s[p] = kern.dot_f32(q, a->k + (size_t)p * a->k_stride + (size_t)g * a->d_k, a->d_k) * a->scale;
-            if (s[p] > m)
-                m = s[p];
-        }
-        float sum = a->sinks ? expf(a->sinks[h] - m) : 0.0f;
-        for (int p = p0; p <= pos; p++) {
-            s[p] = expf(s[p] - m);
-            sum += s[p];
-        }
-        memset(o, 0, (size_t)a->d_v * sizeof *o);
-        const float inv = 1.0f / sum;
-        for (int p = p0; p <= pos; p++)
-            kern.axpy_f32(o, s[p] * inv, a->v + (size_t)p * a->v_stride + (size_t)g * a->d_v, a->d_v);
+    /* Work items: (query head, block of up to 32 query tokens); rows of one head are a->n_head*d_k apart. */
+    const int n_rep = a->n_head / a->n_kv_head, qb = 32;
+    const int n_blocks = (a->n_tok + qb - 1) / qb, n_items = a->n_head * n_blocks;
+#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
+    for (int item = 0; item < n_items; item++) {
+        const int h = item % a->n_head, b = item / a->n_head, g = h / n_rep;
+        const int t0 = b * qb, nq = a->n_tok - t0 < qb ? a->n_tok - t0 : qb;
+        kern.attention_rows(&(struct attn_rows){
+            .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
+            .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
+            .k = a->k + (size_t)g * a->d_k, .k_stride = a->k_stride,
+            .v = a->v + (size_t)g * a->d_v, .v_stride = a->v_stride,
+            .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
+            .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL});
     }
 }
 

@@ -80,7 +80,7 @@ struct attn_args {
     float scale;
     const float *sinks;   /* (n_head) learned logits that join each softmax denominator, or NULL */
     int window;           /* > 0: key p visible from query position i iff i - window < p <= i */
-    float *scratch;       /* ops_threads() * (n_past + n_tok) floats */
+    float *scratch;       /* unused since the attention kernels keep their blocks on the stack */
 };
 void op_attention(const struct attn_args *a);
 

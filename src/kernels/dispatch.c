@@ -19,6 +19,7 @@ struct kernel_table kern = {
     .matmul_q6_K = matmul_q6_K_ref,
     .matmul_mxfp4 = matmul_mxfp4_ref,
     .matmul_fp8 = matmul_fp8_ref,
+    .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
     .rmsnorm_f32 = rmsnorm_f32_ref,
     .dot_f32 = dot_f32_ref,
@@ -53,6 +54,7 @@ void kernels_init(int force_ref)
         kern.matmul_q6_K = matmul_q6_K_avx512;
         kern.matmul_mxfp4 = matmul_mxfp4_avx512;
         kern.matmul_fp8 = matmul_fp8_avx512;
+        kern.attention_rows = attention_rows_avx512;
         kern.swiglu_f32 = swiglu_f32_avx512;
         kern.rmsnorm_f32 = rmsnorm_f32_avx512;
         kern.dot_f32 = dot_f32_avx512;

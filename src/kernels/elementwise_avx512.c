@@ -1,28 +1,9 @@
-/* elementwise_avx512.c — AVX-512 SwiGLU and RMSNorm (same contracts as elementwise.c). exp is computed as
- * 2^n * p(r) with x = n ln2 + r, |r| <= ln2/2, p a degree-7 Taylor polynomial (relative error below
- * 2e-7, about one ulp), and _mm512_scalef_ps for 2^n (exact over- and underflow to inf and 0). */
+/* elementwise_avx512.c — AVX-512 SwiGLU and RMSNorm (same contracts as elementwise.c); exp from
+ * exp_avx512.h. */
 #include <immintrin.h>
 
+#include "kernels/exp_avx512.h"
 #include "kernels/kernels.h"
-
-static inline __m512 exp512(__m512 x)
-{
-    const __m512 log2e = _mm512_set1_ps(1.44269504088896341f);
-    const __m512 ln2_hi = _mm512_set1_ps(0.693145751953125f), ln2_lo = _mm512_set1_ps(1.428606765330187e-06f);
-    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-104.0f)), _mm512_set1_ps(89.0f));
-    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, log2e), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    __m512 r = _mm512_fnmadd_ps(n, ln2_hi, x);
-    r = _mm512_fnmadd_ps(n, ln2_lo, r);
-    __m512 p = _mm512_set1_ps(1.0f / 5040.0f);
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 720.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 120.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 24.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f / 6.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(0.5f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
-}
 
 void swiglu_f32_avx512(float *out, const float *gate, const float *up, size_t n)
 {

@@ -78,6 +78,24 @@ typedef void rmsnorm_fn(float *out, const float *x, const float *w, int d, float
 void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float eps);
 void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float eps);
 
+/* Attention of one query head for n_rows consecutive query positions pos0 .. pos0+n_rows-1: row r sees
+ * keys lo(r) .. pos0+r, lo(r) = max(0, pos0+r-window+1) when window > 0, else 0 (causal; GPT-OSS sliding
+ * window); softmax(q.k * scale [, sink]) . v (eager_attention_forward, sinks joining the denominator). */
+struct attn_rows {
+    float *out;         /* row r at out + r*out_stride: d_v floats */
+    const float *q;     /* row r at q + r*q_stride: d_k floats */
+    const float *k;     /* key p at k + p*k_stride: d_k floats */
+    const float *v;     /* value p at v + p*v_stride: d_v floats (may alias k: MLA values prefix keys) */
+    int out_stride, q_stride, k_stride, v_stride;
+    int n_rows, pos0, window, d_k, d_v;
+    float scale;
+    float sink;         /* used when has_sink */
+    int has_sink;
+};
+typedef void attention_rows_fn(const struct attn_rows *a);
+void attention_rows_ref(const struct attn_rows *a);
+void attention_rows_avx512(const struct attn_rows *a);
+
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);
 float dot_f32_ref(const float *a, const float *b, int n);
@@ -104,6 +122,7 @@ struct kernel_table {
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
     matmul_fp8_fn *matmul_fp8;
+    attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
     dot_fn *dot_f32;

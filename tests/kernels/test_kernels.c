@@ -272,6 +272,46 @@ static void test_elementwise(void)
     swiglu_f32_avx512(NULL, NULL, NULL, 0); /* empty rows are allowed */
 }
 
+/* Attention: the AVX-512 block path (online softmax over 128-key blocks, GEMM panels) and row path against
+ * the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing keys. */
+static void test_attention(void)
+{
+    static const struct { int n_rows, pos0, window, d_k, d_v, sink, alias; } cases[] = {
+        {1, 0, 0, 16, 16, 0, 0},    {1, 300, 0, 64, 64, 1, 0},  {3, 5, 0, 40, 40, 0, 0},
+        {8, 0, 0, 32, 32, 0, 0},    {33, 0, 0, 64, 64, 0, 0},   {40, 200, 0, 128, 128, 0, 0},
+        {20, 10, 4, 64, 64, 1, 0},  {70, 150, 128, 64, 64, 1, 0}, {12, 3, 0, 40, 32, 0, 1},
+        {17, 130, 0, 576, 512, 0, 1}, {9, 0, 0, 24, 8, 0, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int n_keys = cases[c].pos0 + cases[c].n_rows, d_k = cases[c].d_k, d_v = cases[c].d_v;
+        const int q_stride = d_k + 3, k_stride = d_k + 5, v_stride = d_v + 1, out_stride = d_v + 2;
+        float *q = malloc(sizeof(float) * (size_t)cases[c].n_rows * q_stride);
+        float *k = malloc(sizeof(float) * (size_t)n_keys * k_stride), *v = malloc(sizeof(float) * (size_t)n_keys * v_stride);
+        float *o1 = calloc((size_t)cases[c].n_rows * out_stride, sizeof(float));
+        float *o2 = calloc((size_t)cases[c].n_rows * out_stride, sizeof(float));
+        for (int i = 0; i < cases[c].n_rows * q_stride; i++)
+            q[i] = frand();
+        for (int i = 0; i < n_keys * k_stride; i++)
+            k[i] = frand();
+        for (int i = 0; i < n_keys * v_stride; i++)
+            v[i] = frand();
+        struct attn_rows a = {.out = o1, .q = q, .k = k, .v = cases[c].alias ? k : v, .out_stride = out_stride,
+                              .q_stride = q_stride, .k_stride = k_stride,
+                              .v_stride = cases[c].alias ? k_stride : v_stride, .n_rows = cases[c].n_rows,
+                              .pos0 = cases[c].pos0, .window = cases[c].window, .d_k = d_k, .d_v = d_v,
+                              .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sink = 0.7f, .has_sink = cases[c].sink};
+        attention_rows_ref(&a);
+        a.out = o2;
+        attention_rows_avx512(&a);
+        int bad = 0;
+        for (int r = 0; r < cases[c].n_rows; r++)
+            for (int i = 0; i < d_v; i++)
+                bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
+        CHECK_MSG(bad == 0, "attention case %zu: %d values differ", c, bad);
+        free(q), free(k), free(v), free(o1), free(o2);
+    }
+}
+
 static void test_dot_axpy(void)
 {
     for (int n = 0; n < 100; n++) {
@@ -304,6 +344,7 @@ int main(void)
     test_q8_0();
     test_ggml_blocks();
     test_elementwise();
+    test_attention();
     test_dot_axpy();
     return test_done("test_kernels");
 }
