@@ -33,7 +33,7 @@ static void rows_path(const struct attn_rows *a)
             float mb = m;
             for (int j = 0; j < nk; j++) {
                 s[j] = dot_f32_avx512(q, a->k + (size_t)(p0 + j) * a->k_stride, a->d_k) * a->scale;
-                mb = fmaxf(mb, s[j]);
+                mb = s[j] > mb ? s[j] : mb;
             }
             const float corr = expf(m - mb);
             sum *= corr;
@@ -94,7 +94,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
             for (int j = 0; j < nk; j++) {
                 const int p = p0 + j;
                 sr[j] = p < lo || p > pos ? -INFINITY : sr[j] * a->scale;
-                mb = fmaxf(mb, sr[j]);
+                mb = sr[j] > mb ? sr[j] : mb;
             }
             if (mb == -INFINITY) { /* nothing visible yet in this block for this row */
                 memset(sr, 0, sizeof(float) * (size_t)nk);
