@@ -80,7 +80,6 @@ struct attn_args {
     float scale;
     const float *sinks;   /* (n_head) learned logits that join each softmax denominator, or NULL */
     int window;           /* > 0: key p visible from query position i iff i - window < p <= i */
-    float *scratch;       /* unused since the attention kernels keep their blocks on the stack */
 };
 void op_attention(const struct attn_args *a);
 

@@ -536,8 +536,7 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
              + scratch_round(n * d->n_expert)                    /* router logits */
              + scratch_round(n * d->route.k) * 2                 /* ids, weights */
              + moe_scratch_floats(&routed, n_batch)              /* op_moe's */
-             + scratch_round(n * d->d_rope / 2) * 2              /* cos, sin */
-             + scratch_round((size_t)ops_threads() * ctx);       /* attention scores */
+             + scratch_round(n * d->d_rope / 2) * 2;             /* cos, sin */
     if (d->expanded)
         f += scratch_round(ctx * nh * (d->d_nope + d->d_v)) + scratch_round(ctx * nh * d->d_qk) +
              scratch_round(ctx * nh * d->d_v);
@@ -546,7 +545,7 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
 
 /* Attention of one layer: xn (n, d_model) -> att (n, n_head*d_v); appends the n new latent rows. */
 struct ds_attn_scratch {
-    float *q, *cq, *q_abs, *o_lat, *att, *cos, *sin, *scores, *kvx, *kx, *vx;
+    float *q, *cq, *q_abs, *o_lat, *att, *cos, *sin, *kvx, *kx, *vx;
 };
 
 static void ds_attention(const struct ds *d, const struct ds_layer *L, const struct forward_args *a, int l,
@@ -584,7 +583,7 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
         op_attention(&(struct attn_args){
             .out = s->o_lat, .q = s->q_abs, .k = kc, .v = kc, .k_stride = d_k, .v_stride = d_k, .n_tok = n,
             .n_past = a->n_past, .n_head = nh, .n_kv_head = 1, .d_k = d_k, .d_v = r,
-            .scale = (float)d->attn_scale, .scratch = s->scores});
+            .scale = (float)d->attn_scale});
         /* att[t,h] = W_uv_h o_lat[t,h] */
         op_matmul_heads(&(struct heads_matmul_args){
             .y = s->att, .x = s->o_lat, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = d->d_nope,
@@ -608,7 +607,7 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
     op_attention(&(struct attn_args){
         .out = s->att, .q = s->q, .k = s->kx, .v = s->vx, .k_stride = nh * d_qk, .v_stride = nh * d->d_v,
         .n_tok = n, .n_past = a->n_past, .n_head = nh, .n_kv_head = nh, .d_k = d_qk, .d_v = d->d_v,
-        .scale = (float)d->attn_scale, .scratch = s->scores});
+        .scale = (float)d->attn_scale});
 }
 
 static void ds_forward(const struct model *m, const struct forward_args *a)
@@ -627,7 +626,6 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
     as.att = scratch_take(&cur, (size_t)n * nh * d->d_v);                 /* (n, n_head, d_v) */
     as.cos = scratch_take(&cur, (size_t)n * d->d_rope / 2);               /* (n, d_rope/2) */
     as.sin = scratch_take(&cur, (size_t)n * d->d_rope / 2);
-    as.scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
     struct ds_moe_scratch ms = {0};
     const struct moe_ffn routed = {.d_model = dm, .d_ff = d->d_ff_moe};
     ms.y = scratch_take(&cur, (size_t)n * dm);                       /* (n, d_model) shared experts' output */

@@ -348,7 +348,6 @@ static size_t gpt_oss_scratch_floats(const struct model *m, int n_batch, int n_c
     return scratch_round(n * m->d_model) * 3                 /* x, xn, moe_out */
          + scratch_round(n * g->n_head * g->d_head) * 2      /* q, attn */
          + scratch_round(n * g->d_head / 2) * 2              /* cos, sin */
-         + scratch_round((size_t)ops_threads() * n_ctx)      /* attention scores */
          + scratch_round(n * g->n_expert)                    /* router logits */
          + scratch_round(n * g->n_expert_used) * 2           /* expert ids, weights */
          + moe_scratch_floats(&shape, n_batch);
@@ -368,7 +367,6 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     float *att = scratch_take(&cur, (size_t)n * dq);         /* (n, n_head, d_head) attention output */
     float *cos = scratch_take(&cur, (size_t)n * g->d_head / 2); /* (n, d_head/2), times the YaRN factor */
     float *sin = scratch_take(&cur, (size_t)n * g->d_head / 2);
-    float *scores = scratch_take(&cur, (size_t)ops_threads() * a->n_ctx);
     float *r_logits = scratch_take(&cur, (size_t)n * E);     /* (n, n_expert) */
     int32_t *r_ids = (int32_t *)scratch_take(&cur, (size_t)n * k); /* (n, k) */
     float *r_w = scratch_take(&cur, (size_t)n * k);          /* (n, k) */
@@ -391,7 +389,7 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
             .out = att, .q = qb, .k = kc, .v = vc, .k_stride = dkv, .v_stride = dkv, .n_tok = n,
             .n_past = a->n_past, .n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_k = g->d_head,
             .d_v = g->d_head, .scale = (float)(1.0 / sqrt((double)g->d_head)), .sinks = L->sinks,
-            .window = L->window, .scratch = scores});
+            .window = L->window});
         op_matmul(xn, att, &L->wo, L->bo, n);
         op_add(x, xn, (size_t)n * d);
 
