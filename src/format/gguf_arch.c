@@ -5,6 +5,8 @@
  * Keys: "<arch>.embedding_length" -> "hidden_size", ...; vocab_size comes from the embedding's rows,
  * tie_word_embeddings from the absence of output.weight. Tensors: "blk.N.attn_q.weight" ->
  * "model.layers.N.self_attn.q_proj.weight", ... Qwen3 needs no weight permutation (NeoX RoPE in both).
+ * qwen3moe's stacked experts "blk.N.ffn_gate_exps.weight" (E, out, in) become per-expert views
+ * "model.layers.N.mlp.experts.E.gate_proj.weight" (no copy).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -15,6 +17,15 @@
 struct key_map {
     const char *gguf; /* after "<arch>." */
     const char *hf;
+};
+
+/* Qwen3-MoE (GGUF "qwen3moe"): the qwen3 keys plus these. llama.cpp always renormalizes the top-k weights
+ * for this architecture (norm_topk_prob true, the released value) unless expert_weights_norm says otherwise. */
+static const struct key_map qwen3moe_keys[] = {
+    {"expert_count", "num_experts"},
+    {"expert_used_count", "num_experts_per_tok"},
+    {"expert_feed_forward_length", "moe_intermediate_size"},
+    {"expert_weights_norm", "norm_topk_prob"},
 };
 
 static const struct key_map qwen3_keys[] = {
@@ -46,6 +57,14 @@ static const struct key_map qwen3_layer_tensors[] = {
     {"ffn_gate.weight", "mlp.gate_proj.weight"},
     {"ffn_up.weight", "mlp.up_proj.weight"},
     {"ffn_down.weight", "mlp.down_proj.weight"},
+    {"ffn_gate_inp.weight", "mlp.gate.weight"},
+};
+
+/* Stacked experts (E, out, in) in GGUF -> one (out, in) view per expert, named as transformers saves them. */
+static const struct key_map expert_tensors[] = {
+    {"ffn_gate_exps.weight", "gate_proj.weight"},
+    {"ffn_up_exps.weight", "up_proj.weight"},
+    {"ffn_down_exps.weight", "down_proj.weight"},
 };
 
 static const struct key_map global_tensors[] = {
@@ -93,9 +112,10 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
         return st;
     if (!arch)
         return fail(err, OWL_ERR_BAD_FILE, "%s: missing key 'general.architecture'", kv->source);
-    if (strcmp(arch, "qwen3") != 0)
-        return fail(err, OWL_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not supported (owl reads qwen3 GGUF "
-                    "files; the others arrive with their families)", kv->source, arch);
+    const bool moe = strcmp(arch, "qwen3moe") == 0;
+    if (strcmp(arch, "qwen3") != 0 && !moe)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not supported (owl reads qwen3 and "
+                    "qwen3moe GGUF files; the other families read their Hugging Face checkpoints)", kv->source, arch);
 
     /* Keys: the GGUF ones stay (tokenizer.*, general.*) and HF spellings are added beside them. Lookups
      * need the sorted table, so the additions are collected first and appended after. */
@@ -107,6 +127,21 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
         if (v)
             kv_add(&add, qwen3_keys[i].hf, copy_value(v));
     }
+    for (size_t i = 0; moe && i < sizeof qwen3moe_keys / sizeof *qwen3moe_keys; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, qwen3moe_keys[i].gguf);
+        const struct kv_value *v = kv_find(kv, key);
+        if (v)
+            kv_add(&add, qwen3moe_keys[i].hf, copy_value(v));
+        else if (!strcmp(qwen3moe_keys[i].hf, "norm_topk_prob"))
+            kv_add(&add, "norm_topk_prob", (struct kv_value){.type = KV_BOOL, .b = true, .i = 1, .f = 1});
+    }
+    snprintf(key, sizeof key, "%s.feed_forward_length", arch);
+    if (moe && !kv_find(kv, key)) { /* no dense layers: intermediate_size is unused but read */
+        snprintf(key, sizeof key, "%s.expert_feed_forward_length", arch);
+        const struct kv_value *v = kv_find(kv, key);
+        if (v)
+            kv_add(&add, "intermediate_size", copy_value(v));
+    }
     snprintf(key, sizeof key, "%s.rope.scaling.type", arch);
     const char *scaling = NULL;
     if ((st = kv_get_str_opt(kv, key, &scaling, err))) {
@@ -115,16 +150,60 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
     }
     if (scaling && strcmp(scaling, "none") != 0)
         kv_add(&add, "rope_scaling.rope_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(scaling)});
-    kv_add(&add, "model_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(arch)});
+    kv_add(&add, "model_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(moe ? "qwen3_moe" : arch)});
     kv_add(&add, "hidden_act", (struct kv_value){.type = KV_STRING, .s = xstrdup("silu")});
 
-    /* Tensors: rebuild the table under HF names. */
+    /* Tensors: rebuild the table under HF names; stacked experts become per-expert views. Layers of a MoE
+     * file that carry a dense FFN instead (transformers' mlp_only_layers / decoder_sparse_step) are listed. */
     struct tensor_table renamed = {0};
+    struct kv_value dense = {.type = KV_ARRAY};
     for (int i = 0; i < table->n; i++) {
         struct tensor_view v = table->tensors[i];
+        int layer, off = 0, e;
+        const char *rest;
+        if (moe && sscanf(v.name, "blk.%d.%n", &layer, &off) == 1 && off > 0 && layer >= 0) {
+            rest = v.name + off;
+            if (!strcmp(rest, "ffn_gate.weight")) {
+                dense.items = xrealloc(dense.items, sizeof *dense.items * (size_t)(dense.n_items + 1));
+                dense.items[dense.n_items++] = (struct kv_value){.type = KV_INT, .i = layer, .f = layer};
+            }
+            for (e = 0; e < (int)(sizeof expert_tensors / sizeof *expert_tensors); e++)
+                if (!strcmp(rest, expert_tensors[e].gguf))
+                    break;
+            if (e < (int)(sizeof expert_tensors / sizeof *expert_tensors)) {
+                size_t per = 0;
+                if (v.n_dim != 3 || v.shape[0] < 1 || !dtype_bytes(v.dtype, (uint64_t)(v.shape[1] * v.shape[2]), &per)) {
+                    tensor_table_free(&renamed);
+                    kv_table_free(&add);
+                    kv_value_free(&dense);
+                    return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': expected 3 dimensions (experts, out, in)",
+                                kv->source, v.name);
+                }
+                for (int64_t x = 0; x < v.shape[0]; x++) {
+                    char name[256];
+                    snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%lld.%s", layer, (long long)x,
+                             expert_tensors[e].hf);
+                    struct tensor_view ev = v;
+                    ev.name = xstrdup(name);
+                    ev.n_dim = 2;
+                    ev.shape[0] = v.shape[1];
+                    ev.shape[1] = v.shape[2];
+                    ev.data = (const uint8_t *)v.data + (size_t)x * per;
+                    ev.n_bytes = per;
+                    if (!tensor_table_add(&renamed, &ev)) {
+                        tensor_table_free(&renamed);
+                        kv_table_free(&add);
+                        kv_value_free(&dense);
+                        return fail(err, OWL_ERR_BAD_FILE, "%s: expert tensor '%s' appears twice", kv->source, name);
+                    }
+                }
+                continue;
+            }
+        }
         char *hf = hf_tensor_name(v.name);
         v.name = hf ? hf : xstrdup(v.name);
         if (!tensor_table_add(&renamed, &v)) { /* e.g. both output.weight and a tensor named lm_head.weight */
+            kv_value_free(&dense);
             tensor_table_free(&renamed);
             kv_table_free(&add);
             return fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s' appears twice after renaming to Hugging Face names",
@@ -133,6 +212,10 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
     }
     tensor_table_free(table);
     *table = renamed;
+    if (moe)
+        kv_add(&add, "mlp_only_layers", dense);
+    else
+        kv_value_free(&dense);
 
     const struct tensor_view *embd = tensor_table_find(table, "model.embed_tokens.weight");
     if (!embd || embd->n_dim != 2) {
