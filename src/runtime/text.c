@@ -5,8 +5,11 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include <jansson.h>
+
 #include "base/file_map.h"
 #include "chat/chat.h"
+#include "format/gguf.h"
 #include "format/kv.h"
 #include "owl.h"
 #include "tokenizer/tokenizer.h"
@@ -21,6 +24,139 @@ struct owl_tokenizer {
 struct owl_detok {
     struct detok_stream s;
 };
+
+/* ---- GGUF: the tokenizer from tokenizer.ggml.* --------------------------------------------------------
+ * llama.cpp's converter stores the vocabulary (tokens by id, token types, merges "a b", BOS/EOS ids,
+ * add_bos_token) and only the NAME of the pre-tokenizer (tokenizer.ggml.pre). The name stands for the
+ * pipeline the model's tokenizer.json defines; these are the three families' (copied from their files). */
+struct gguf_pretok {
+    const char *name;       /* tokenizer.ggml.pre */
+    const char *pre;        /* tokenizer.json pre_tokenizer */
+    const char *normalizer; /* tokenizer.json normalizer, or NULL */
+    bool ignore_merges;
+};
+
+static const struct gguf_pretok gguf_pretoks[] = {
+    {"qwen2",
+     "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"(?i:'s|'t|'re|'ve|"
+     "'m|'ll|'d)|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?\\\\p{L}+|\\\\p{N}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n]*|\\\\s*[\\\\r\\\\n]+|"
+     "\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":"
+     "false,\"trim_offsets\":false,\"use_regex\":false}]}",
+     "{\"type\":\"NFC\"}", false},
+    {"deepseek-v3",
+     "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"\\\\p{N}{1,3}\"},"
+     "\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[\u4e00-\u9fa5\u3040-"
+     "\u309f\u30a0-\u30ff]+\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"Split\",\"pattern\":{\"Regex\""
+     ":\"[!\\\"#$%&'()*+,\\\\-./:;<=>?@\\\\[\\\\\\\\\\\\]^_`{|}~][A-Za-z]+|[^\\r\\n\\\\p{L}\\\\p{P}\\\\p{S}]?[\\\\p{L}"
+     "\\\\p{M}]+| ?[\\\\p{P}\\\\p{S}]+[\\r\\n]*|\\\\s*[\\r\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\","
+     "\"invert\":false},{\"type\":\"ByteLevel\",\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}",
+     NULL, false},
+    {"gpt-4o",
+     "{\"type\":\"Sequence\",\"pretokenizers\":[{\"type\":\"Split\",\"pattern\":{\"Regex\":\"[^\\\\r\\\\n\\\\p{L}"
+     "\\\\p{N}]?[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]*[\\\\p{Ll}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]+(?i:'s|'t|'re|"
+     "'ve|'m|'ll|'d)?|[^\\\\r\\\\n\\\\p{L}\\\\p{N}]?[\\\\p{Lu}\\\\p{Lt}\\\\p{Lm}\\\\p{Lo}\\\\p{M}]+[\\\\p{Ll}\\\\p{Lm}"
+     "\\\\p{Lo}\\\\p{M}]*(?i:'s|'t|'re|'ve|'m|'ll|'d)?|\\\\p{N}{1,3}| ?[^\\\\s\\\\p{L}\\\\p{N}]+[\\\\r\\\\n/]*|"
+     "\\\\s*[\\\\r\\\\n]+|\\\\s+(?!\\\\S)|\\\\s+\"},\"behavior\":\"Isolated\",\"invert\":false},{\"type\":\"ByteLevel\","
+     "\"add_prefix_space\":false,\"trim_offsets\":true,\"use_regex\":false}]}",
+     NULL, true},
+};
+
+/* tokenizer.json and tokenizer_config.json text equivalent to a GGUF file's tokenizer.ggml.* keys. */
+static enum owl_status tokenizer_json_from_gguf(const struct kv_table *kv, char **json, char **config,
+                                                const char **model_type, struct owl_error *err)
+{
+    const char *model = NULL, *pre = NULL, *arch = NULL;
+    kv_get_str_opt(kv, "tokenizer.ggml.model", &model, err);
+    kv_get_str_opt(kv, "tokenizer.ggml.pre", &pre, err);
+    kv_get_str_opt(kv, "general.architecture", &arch, err);
+    const struct kv_value *tokens = kv_find(kv, "tokenizer.ggml.tokens"), *types = kv_find(kv, "tokenizer.ggml.token_type"),
+                          *merges = kv_find(kv, "tokenizer.ggml.merges");
+    if (!model || strcmp(model, "gpt2") != 0)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: tokenizer.ggml.model '%s', owl reads byte-level BPE ('gpt2')",
+                    kv->source, model ? model : "(absent)");
+    if (!tokens || tokens->type != KV_ARRAY || !merges || merges->type != KV_ARRAY)
+        return fail(err, OWL_ERR_BAD_FILE, "%s: missing tokenizer.ggml.tokens or tokenizer.ggml.merges", kv->source);
+    const struct gguf_pretok *pt = NULL;
+    for (size_t i = 0; pre && i < sizeof gguf_pretoks / sizeof *gguf_pretoks; i++)
+        if (!strcmp(pre, gguf_pretoks[i].name))
+            pt = &gguf_pretoks[i];
+    if (!pt)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: tokenizer.ggml.pre '%s' is not one owl knows (qwen2, deepseek-v3, "
+                    "gpt-4o)", kv->source, pre ? pre : "(absent)");
+    json_t *vocab = json_object(), *added = json_array(), *mlist = json_array();
+    for (int i = 0; i < tokens->n_items; i++) {
+        const struct kv_value *t = &tokens->items[i];
+        const int64_t type = types && types->type == KV_ARRAY && i < types->n_items ? types->items[i].i : 1;
+        if (t->type != KV_STRING)
+            continue;
+        if (type == 3 || type == 4) /* control and user-defined: added tokens, matched before BPE */
+            json_array_append_new(added, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", i, "content", t->s,
+                                                   "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
+                                                   "special", type == 3));
+        else
+            json_object_set_new(vocab, t->s, json_integer(i));
+    }
+    for (int i = 0; i < merges->n_items; i++)
+        if (merges->items[i].type == KV_STRING)
+            json_array_append_new(mlist, json_string(merges->items[i].s));
+    json_error_t je;
+    json_t *pre_json = json_loads(pt->pre, 0, &je), *norm = pt->normalizer ? json_loads(pt->normalizer, 0, &je) : json_null();
+    OWL_ASSERT(pre_json && norm);
+    json_t *root = json_pack("{s:o, s:o, s:o, s:{s:s, s:o, s:o, s:b}, s:{s:s, s:b, s:b, s:b}}", "added_tokens", added,
+                             "normalizer", norm, "pre_tokenizer", pre_json, "model", "type", "BPE", "vocab", vocab,
+                             "merges", mlist, "ignore_merges", pt->ignore_merges, "decoder", "type", "ByteLevel",
+                             "add_prefix_space", 0, "trim_offsets", 0, "use_regex", 0);
+    *json = json_dumps(root, JSON_COMPACT);
+    json_decref(root);
+    int64_t bos = -1, eos = -1;
+    bool add_bos = false;
+    kv_get_int_opt(kv, "tokenizer.ggml.bos_token_id", &bos, err);
+    kv_get_int_opt(kv, "tokenizer.ggml.eos_token_id", &eos, err);
+    kv_get_bool_opt(kv, "tokenizer.ggml.add_bos_token", &add_bos, err);
+    json_t *cfg = json_pack("{s:b}", "add_bos_token", add_bos);
+    if (bos >= 0 && bos < tokens->n_items && tokens->items[bos].type == KV_STRING)
+        json_object_set_new(cfg, "bos_token", json_string(tokens->items[bos].s));
+    if (eos >= 0 && eos < tokens->n_items && tokens->items[eos].type == KV_STRING)
+        json_object_set_new(cfg, "eos_token", json_string(tokens->items[eos].s));
+    *config = json_dumps(cfg, JSON_COMPACT);
+    json_decref(cfg);
+    /* the chat format follows the architecture, as config.json's model_type does for safetensors */
+    static const char *const arch_types[][2] = {{"qwen3", "qwen3"}, {"qwen3moe", "qwen3_moe"},
+                                                {"gpt-oss", "gpt_oss"}, {"deepseek2", "deepseek_v3"}};
+    *model_type = NULL;
+    for (size_t i = 0; arch && i < sizeof arch_types / sizeof *arch_types; i++)
+        if (!strcmp(arch, arch_types[i][0]))
+            *model_type = arch_types[i][1];
+    return *json && *config ? OWL_OK : fail(err, OWL_ERR_OUT_OF_MEMORY, "%s: building the tokenizer", kv->source);
+}
+
+static enum owl_status tokenizer_open_gguf(struct owl_tokenizer *t, const char *path, struct owl_error *err)
+{
+    struct file_map map;
+    struct kv_table kv = {0};
+    struct tensor_table table = {0};
+    enum owl_status st = file_map_open(&map, path, err);
+    if (st)
+        return st;
+    char *json = NULL, *config = NULL;
+    const char *model_type = NULL;
+    if (!(st = gguf_parse(map.data, map.size, map.path, &kv, &table, err)) &&
+        !(st = tokenizer_json_from_gguf(&kv, &json, &config, &model_type, err)) &&
+        !(st = tokenizer_load(&t->tok, json, strlen(json), config, strlen(config), path, err))) {
+        struct owl_error e2 = {0};
+        if (model_type &&
+            chat_format_for_model(model_type, tokenizer_token_id(t->tok, "<think>") >= 0, &t->format, &e2) == OWL_OK)
+            t->has_format = true;
+        else
+            t->format_error = xstrdup(model_type ? e2.message : "the GGUF architecture has no chat format in owl");
+    }
+    free(json);
+    free(config);
+    kv_table_free(&kv);
+    tensor_table_free(&table);
+    file_map_close(&map);
+    return st;
+}
 
 /* The directory of path: path itself when it is a directory, else its parent. Malloc'd. */
 static char *dir_of_path(const char *path)
@@ -41,6 +177,17 @@ enum owl_status owl_tokenizer_open(const char *path, struct owl_tokenizer **out,
     *out = NULL;
     if (!path)
         return fail(err, OWL_ERR_INVALID_ARG, "owl_tokenizer_open: path is NULL");
+    const size_t plen = strlen(path);
+    if (plen > 5 && !strcmp(path + plen - 5, ".gguf")) {
+        struct owl_tokenizer *g = xcalloc(1, sizeof *g);
+        enum owl_status st = tokenizer_open_gguf(g, path, err);
+        if (st) {
+            owl_tokenizer_free(g);
+            return st;
+        }
+        *out = g;
+        return OWL_OK;
+    }
     char *dir = dir_of_path(path);
     struct owl_tokenizer *t = xcalloc(1, sizeof *t);
     enum owl_status st = tokenizer_open(&t->tok, dir, err);
