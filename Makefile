@@ -32,9 +32,12 @@ test-asan: setup testdata
 	cmake --build $(BUILD)-asan -j $(JOBS)
 	cd $(BUILD)-asan && ctest --output-on-failure -j $(JOBS) -LE slow
 
-# The README's first command: build owl and run it on the bundled model.
+# The README's first command: build owl and continue a prompt with the bundled demo model (models/demo: a
+# 6.8M-parameter Qwen3 with its own tokenizer, trained on the Brown corpus by tools/train_demo.py).
+DEMO_PROMPT ?= The old man
 demo: build
-	./$(BUILD)/owl run tests/fixtures/qwen3/gqa-tied --tokens 113,434,44,365,446 -n 12 --print-ids --stats
+	@printf '\n%s' "$(DEMO_PROMPT)"
+	@./$(BUILD)/owl run models/demo -p "$(DEMO_PROMPT)" -n 60 --temperature 0.8 --top-p 0.95 --seed 2
 
 clean:
 	rm -rf $(BUILD) $(BUILD)-asan
