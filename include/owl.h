@@ -40,6 +40,7 @@ struct owl_session; /* KV cache + scratch; borrows one model; one thread at a ti
 struct owl_model_params {
     int n_threads; /* threads for the forward; <= 0 means all cores */
     int verbose;   /* 1: warnings (e.g. unexpected tensors) go to stderr */
+    const char *quant; /* NULL: weights as shipped; "q8_0": quantize bf16/f16/f32 matrices at load */
 };
 struct owl_model_params owl_model_default_params(void);
 
@@ -63,6 +64,84 @@ int owl_model_n_threads(const struct owl_model *model);
 
 /* Multi-line human-readable summary of the hyper-parameters into buf (always NUL-terminated). */
 void owl_model_describe(const struct owl_model *model, char *buf, size_t size);
+
+/* ---- Architecture description (owl inspect, owl compare) ------------------------------------------------ */
+
+/* What a model is, as its family defines it: plain numbers and short strings, filled from config.json alone
+ * (parameter counts from the hyper-parameters) or, for a checkpoint, with the counts and bytes summed over
+ * its actual tensors. Fields that do not apply are 0 or "". */
+#define OWL_INFO_MAX_DTYPES 8
+struct owl_model_info {
+    char family[24];          /* model_type: "qwen3", "qwen3_moe", "gpt_oss", "deepseek_v3", "deepseek_v2" */
+    char variant[40];         /* the family's name for the shape: "dense", "MoE", "MLA + MoE" */
+    int n_layer;              /* num_hidden_layers (multi-token-prediction layers not included) */
+    int d_model;              /* hidden_size */
+    int n_vocab;              /* vocab_size */
+    int d_ff;                 /* width of the dense feed-forward layers; 0 when every layer is MoE */
+    int tied_embeddings;      /* 1: the output head is the input embedding */
+    /* attention */
+    char attention[8];        /* "GQA" (grouped-query; MHA/MQA are its edge cases) or "MLA" */
+    int n_head;               /* query heads */
+    int n_kv_head;            /* KV heads (GQA); MLA: 1, the shared latent */
+    int d_head;               /* query/key width per head (MLA: qk_nope_head_dim + qk_rope_head_dim) */
+    int d_v;                  /* value width per head */
+    int q_lora_rank;          /* MLA: 0 = plain q_proj */
+    int kv_lora_rank;         /* MLA */
+    int d_rope;               /* rotated dims per head (MLA: qk_rope_head_dim) */
+    int qk_norm;              /* 1: RMSNorm on q and k per head (Qwen3) */
+    int attn_bias;            /* 1: q/k/v/o projections have biases */
+    int sinks;                /* 1: one learned softmax sink logit per head */
+    int sliding_window;       /* keys a sliding-window layer sees; 0 = none */
+    int n_sliding_layers;     /* layers with the window */
+    char sliding_layers[24];  /* which: "even", "odd", "all", or "N of M" */
+    /* experts */
+    int n_moe_layers;         /* layers with routed experts */
+    int n_expert;             /* routed experts per MoE layer */
+    int n_expert_used;        /* routed experts per token */
+    int n_shared_expert;      /* always-on shared experts */
+    int d_ff_expert;          /* width of one expert */
+    char router[72];          /* scoring and selection, e.g. "softmax, top-8, renormalized" */
+    /* parameters */
+    int64_t n_params;         /* the main model's parameters (a tied table once; MTP excluded) */
+    int64_t n_params_embedding; /* input embedding + output head (once when tied) */
+    int64_t n_params_active;  /* used per token: all but the unchosen routed experts and the input
+                                 embedding table (a lookup; counted when tied, being the head) */
+    int64_t n_params_experts; /* routed experts, all of them */
+    int64_t n_params_mtp;     /* multi-token-prediction layers (DeepSeek), as stored */
+    char params_from[8];      /* "tensors" (counted from the checkpoint) or "config" (from hyper-parameters) */
+    /* weights */
+    uint64_t weight_bytes;    /* stored bytes of every tensor (from config: the released dtypes' size) */
+    struct owl_dtype_bytes {
+        char dtype[12];       /* "BF16", "F8_E4M3", "MXFP4", "Q4_K", ... */
+        uint64_t bytes;
+    } weight_dtypes[OWL_INFO_MAX_DTYPES]; /* largest first; the rest folded into the last */
+    int n_weight_dtypes;
+    char quantization[56];    /* "none", "MXFP4 experts", "FP8 e4m3, 128x128 block scales", "GGUF Q4_K", ... */
+    /* KV cache as owl allocates it */
+    char kv_dtype[8];         /* "f32" */
+    uint64_t kv_bytes_per_token; /* all layers; equals owl_model_kv_bytes_per_token */
+    uint64_t kv_bytes_context; /* at n_ctx tokens */
+    /* context */
+    int n_ctx;                /* max_position_embeddings */
+    char rope[8];             /* "default" or "yarn" */
+    double rope_theta;
+    double yarn_factor;       /* 0 without YaRN */
+    int yarn_original_ctx;    /* original_max_position_embeddings */
+    char context_extension[16]; /* where YaRN is applied: "pre-training", "inference" or "none" */
+};
+
+/* Describe the model at path (directory, .safetensors, .safetensors.index.json or .gguf as for
+ * owl_model_open, or a config.json alone) without loading it: files are mapped and headers read, no weight
+ * is touched. Counts and bytes come from the tensors when there are any (params_from "tensors"), else from
+ * the config. Errors as owl_model_open's. */
+enum owl_status owl_inspect(const char *path, struct owl_model_info *info, struct owl_error *err);
+
+/* Released models built into owl (their config.json embedded): the name of the i-th (e.g. "Qwen3-8B"),
+ * NULL past the last. */
+const char *owl_released_name(int i);
+/* Describe a released model from its built-in config alone (params_from "config"). An unknown name
+ * (case-insensitive match) is OWL_ERR_INVALID_ARG. */
+enum owl_status owl_inspect_released(const char *name, struct owl_model_info *info, struct owl_error *err);
 
 struct owl_session_params {
     int n_ctx;   /* KV cache capacity in tokens; <= 0: min(model's n_ctx_train, 4096) */

@@ -18,6 +18,8 @@ static const char usage[] =
     "                                  write the logits of every position (float32, n_tokens x vocab)\n"
     "  bench MODEL [-p 512] [-n 128]   prompt-processing and generation speed\n"
     "  info MODEL                      print the model's hyper-parameters\n"
+    "  inspect MODEL [--json]          architecture, parameters (total, active), weight and KV-cache bytes\n"
+    "  compare [MODEL ...] [--json]    the inspect table side by side for the built-in releases (+ MODELs)\n"
     "  tokenize MODEL --text TEXT      token ids of a text (--jsonl FILE: one JSON string per line)\n"
     "  detokenize MODEL --ids IDS      text of token ids (--jsonl FILE: one JSON array per line)\n"
     "  template MODEL --messages FILE  the prompt the model's chat template makes of a conversation\n"
@@ -50,6 +52,10 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "info"))
         return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "inspect"))
+        return cmd_inspect(argc - 2, argv + 2);
+    if (!strcmp(cmd, "compare"))
+        return cmd_compare(argc - 2, argv + 2);
     if (!strcmp(cmd, "tokenize"))
         return cmd_tokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "detokenize"))

@@ -692,6 +692,152 @@ static void ds_describe(const struct model *m, char *buf, size_t size)
              d->fp8 ? "FP8 e4m3 128x128 blocks + " : "", dtype_name(d->embed.dtype), d->n_mtp);
 }
 
+/* ---- inspect: the architecture and its parameter counts from the config alone ---------------------- */
+
+/* Parameters and stored bytes of one block, with fp8: matrices in F8_E4M3 plus fp32 128x128 block scales. */
+struct ds_count {
+    bool fp8;
+    int64_t params;
+    int64_t fp8_bytes, scale_bytes, plain; /* plain: values stored in the config's dtype */
+};
+
+static void ds_count_matrix(struct ds_count *c, int64_t d_out, int64_t d_in)
+{
+    c->params += d_out * d_in;
+    if (!c->fp8) {
+        c->plain += d_out * d_in;
+        return;
+    }
+    c->fp8_bytes += d_out * d_in;
+    c->scale_bytes += ((d_out + FP8_BLOCK - 1) / FP8_BLOCK) * ((d_in + FP8_BLOCK - 1) / FP8_BLOCK) * 4;
+}
+
+static void ds_count_plain(struct ds_count *c, int64_t n)
+{
+    c->params += n;
+    c->plain += n;
+}
+
+/* One decoder layer (attention, norms, dense MLP or router + shared experts); routed experts apart. */
+static void ds_count_layer(struct ds_count *c, struct ds_count *experts, const struct ds *d, int64_t dm, bool moe)
+{
+    const int64_t nh = d->n_head;
+    if (d->q_rank) {
+        ds_count_matrix(c, d->q_rank, dm);
+        ds_count_plain(c, d->q_rank); /* q_a_layernorm */
+        ds_count_matrix(c, nh * d->d_qk, d->q_rank);
+    } else {
+        ds_count_matrix(c, nh * d->d_qk, dm);
+    }
+    ds_count_matrix(c, d->kv_rank + d->d_rope, dm);
+    ds_count_plain(c, d->kv_rank); /* kv_a_layernorm */
+    ds_count_matrix(c, nh * (d->d_nope + d->d_v), d->kv_rank);
+    ds_count_matrix(c, dm, nh * d->d_v);
+    ds_count_plain(c, 2 * dm); /* input_layernorm, post_attention_layernorm */
+    if (!moe) {
+        for (int i = 0; i < 3; i++)
+            ds_count_matrix(c, i == 2 ? dm : d->d_ff, i == 2 ? d->d_ff : dm);
+        return;
+    }
+    ds_count_plain(c, (int64_t)d->n_expert * dm); /* router, bf16 in FP8 releases */
+    if (d->route.kind == ROUTER_SIGMOID_NOAUX) {
+        c->params += d->n_expert; /* e_score_correction_bias, fp32 */
+        c->scale_bytes += (int64_t)d->n_expert * 4;
+    }
+    const int64_t sh = (int64_t)d->n_shared * d->d_ff_moe;
+    if (sh)
+        for (int i = 0; i < 3; i++)
+            ds_count_matrix(c, i == 2 ? dm : sh, i == 2 ? sh : dm);
+    for (int e = 0; e < d->n_expert; e++)
+        for (int i = 0; i < 3; i++)
+            ds_count_matrix(experts, i == 2 ? dm : d->d_ff_moe, i == 2 ? d->d_ff_moe : dm);
+}
+
+static enum owl_status ds_describe_config(const struct kv_table *kv, struct owl_model_info *info,
+                                          struct owl_error *err)
+{
+    struct model m = {0};
+    m.file.config = *kv; /* borrowed for ds_read_config; never closed */
+    struct ds d = {0};
+    d.v2 = strcmp(info->family, "deepseek_v2") == 0;
+    enum owl_status st = ds_read_config(&m, &d, err);
+    if (st) {
+        rope_free(&d.rope);
+        return st;
+    }
+    const int64_t dm = m.d_model, V = m.n_vocab;
+    struct ds_count main = {.fp8 = d.fp8}, experts = {.fp8 = d.fp8}, mtp = {.fp8 = d.fp8};
+    ds_count_plain(&main, 2 * V * dm + dm); /* embed_tokens, lm_head, model.norm */
+    for (int l = 0; l < d.n_layer; l++)
+        ds_count_layer(&main, &experts, &d, dm, l >= d.n_dense);
+    /* MTP block as released: a MoE layer, enorm, hnorm, shared_head.norm, eh_proj, its own copies of the
+     * embedding and head */
+    for (int i = 0; i < d.n_mtp; i++) {
+        ds_count_layer(&mtp, &mtp, &d, dm, true);
+        ds_count_plain(&mtp, 3 * dm + 2 * dm * dm + 2 * V * dm);
+    }
+    info->n_params = main.params + experts.params;
+    info->n_params_embedding = 2 * V * dm;
+    info->n_params_experts = experts.params;
+    info->n_params_active = info->n_params - V * dm - experts.params + experts.params / d.n_expert * d.route.k;
+    info->n_params_mtp = mtp.params;
+    model_info_add_bytes(info, "F8_E4M3", (uint64_t)(main.fp8_bytes + experts.fp8_bytes + mtp.fp8_bytes));
+    model_info_add_bytes(info, "F32", (uint64_t)(main.scale_bytes + experts.scale_bytes + mtp.scale_bytes));
+    model_info_plain_bytes(kv, info, main.plain + experts.plain + mtp.plain);
+    snprintf(info->quantization, sizeof info->quantization, "%s",
+             d.fp8 ? "FP8 e4m3, 128x128 block scales" : "none");
+
+    snprintf(info->variant, sizeof info->variant, "MLA + MoE");
+    info->n_layer = d.n_layer;
+    info->d_model = m.d_model;
+    info->n_vocab = m.n_vocab;
+    info->d_ff = d.n_dense ? d.d_ff : 0;
+    snprintf(info->attention, sizeof info->attention, "MLA");
+    info->n_head = d.n_head;
+    info->n_kv_head = 1; /* the latent, shared by all heads */
+    info->d_head = d.d_qk;
+    info->d_v = d.d_v;
+    info->q_lora_rank = d.q_rank;
+    info->kv_lora_rank = d.kv_rank;
+    info->d_rope = d.d_rope;
+    info->n_moe_layers = d.n_layer - d.n_dense;
+    info->n_expert = d.n_expert;
+    info->n_expert_used = d.route.k;
+    info->n_shared_expert = d.n_shared;
+    info->d_ff_expert = d.d_ff_moe;
+    const struct router_params *r = &d.route;
+    char groups[32] = "";
+    if (r->n_group > 1)
+        snprintf(groups, sizeof groups, "%d groups (top %d), ", r->n_group, r->topk_group);
+    snprintf(info->router, sizeof info->router, "%s, %stop-%d%s, x%g",
+             r->kind == ROUTER_SIGMOID_NOAUX ? "sigmoid + bias" : "softmax", groups, r->k,
+             r->norm_topk ? ", renormalized" : "", (double)r->scale);
+    /* the latent cache: kv_lora_rank + qk_rope_head_dim floats per layer and token */
+    info->kv_bytes_per_token = (uint64_t)d.n_layer * (uint64_t)(d.kv_rank + d.d_rope) * sizeof(float);
+    info->n_ctx = m.n_ctx_train;
+    /* DeepSeek-V2/V3 extend 4096 -> 128K with YaRN in a training stage (technical reports) */
+    model_info_rope(info, &d.rope, "pre-training");
+    rope_free(&d.rope);
+    return OWL_OK;
+}
+
+/* Tensors: layers at index >= num_hidden_layers are the MTP block(s); *_scale_inv are FP8 block scales. */
+static void ds_classify(const struct owl_model_info *info, const struct tensor_view *t, struct tensor_class *c)
+{
+    const size_t n = strlen(t->name);
+    int l = -1;
+    if (n > 10 && strcmp(t->name + n - 10, "_scale_inv") == 0)
+        c->role = TENSOR_SCALE;
+    else if (sscanf(t->name, "model.layers.%d.", &l) == 1 && l >= info->n_layer)
+        c->role = TENSOR_MTP;
+    else if (strcmp(t->name, "model.embed_tokens.weight") == 0)
+        c->role = TENSOR_EMBED;
+    else if (strcmp(t->name, "lm_head.weight") == 0)
+        c->role = TENSOR_HEAD;
+    else if (strstr(t->name, ".mlp.experts."))
+        c->role = TENSOR_EXPERT;
+}
+
 const struct model_vtable deepseek_v3_vtable = {
     .family = "deepseek_v3",
     .load = ds_load,
@@ -699,6 +845,8 @@ const struct model_vtable deepseek_v3_vtable = {
     .scratch_floats = ds_scratch_floats,
     .forward = ds_forward,
     .describe = ds_describe,
+    .describe_config = ds_describe_config,
+    .classify = ds_classify,
 };
 
 /* DeepSeek-V2 / V2-Lite: the same file with the V2 router (ARCHITECTURES.md 4.12). */
@@ -709,4 +857,6 @@ const struct model_vtable deepseek_v2_vtable = {
     .scratch_floats = ds_scratch_floats,
     .forward = ds_forward,
     .describe = ds_describe,
+    .describe_config = ds_describe_config,
+    .classify = ds_classify,
 };

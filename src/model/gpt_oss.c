@@ -427,6 +427,112 @@ static void gpt_oss_describe(const struct model *m, char *buf, size_t size)
              dtype_name(g->embed.dtype));
 }
 
+/* ---- inspect: the architecture and its parameter counts from the config alone ---------------------- */
+
+static enum owl_status gpt_oss_describe_config(const struct kv_table *kv, struct owl_model_info *info,
+                                               struct owl_error *err)
+{
+    struct model m = {0};
+    m.file.config = *kv; /* borrowed for gpt_oss_read_config; never closed */
+    struct gpt_oss g = {0};
+    bool bias = true, tied = false;
+    enum owl_status st = gpt_oss_read_config(&m, &g, err);
+    if (!st && !(st = kv_get_bool_opt(kv, "attention_bias", &bias, err)))
+        st = kv_get_bool_opt(kv, "tie_word_embeddings", &tied, err);
+    int n_sliding = 0, n_even = 0;
+    for (int l = 0; !st && l < g.n_layer; l++) {
+        int window;
+        if ((st = gpt_oss_layer_window(&m, &g, l, &window, err)))
+            break;
+        n_sliding += window > 0;
+        n_even += window > 0 && l % 2 == 0;
+    }
+    if (st) {
+        rope_free(&g.rope);
+        return st;
+    }
+    const int64_t d = m.d_model, V = m.n_vocab, dq = g.n_head * g.d_head, dkv = g.n_kv_head * g.d_head;
+    const int64_t E = g.n_expert, f = g.d_ff;
+    /* per layer: q, k, v, o (+ biases), sinks, two norms, router + bias; per expert: gate_up and down with
+     * their biases */
+    const int64_t attn = 2 * d * dq + 2 * d * dkv + (bias ? dq + 2 * dkv + d : 0) + g.n_head + 2 * d;
+    const int64_t router = E * d + E, expert = 3 * f * d + 2 * f + d;
+    const int64_t embed = V * d, head = tied ? 0 : V * d, experts = g.n_layer * E * expert;
+    info->n_params = embed + head + d + g.n_layer * (attn + router) + experts;
+    info->n_params_embedding = embed + head;
+    info->n_params_experts = experts;
+    info->n_params_active = info->n_params - (tied ? 0 : embed) - experts + experts / E * g.n_expert_used;
+    const char *quant = NULL;
+    if ((st = kv_get_str_opt(kv, "quantization_config.quant_method", &quant, err))) {
+        rope_free(&g.rope);
+        return st;
+    }
+    if (quant) { /* released: expert matrices MXFP4 (half a byte a value + a scale byte per 32), rest bf16 */
+        const int64_t packed = g.n_layer * E * 3 * f * d;
+        model_info_add_bytes(info, "MXFP4", (uint64_t)(packed / 2 + packed / 32));
+        model_info_plain_bytes(kv, info, info->n_params - packed);
+        snprintf(info->quantization, sizeof info->quantization, "MXFP4 experts (4.25 bits per weight)");
+    } else {
+        model_info_plain_bytes(kv, info, info->n_params);
+        snprintf(info->quantization, sizeof info->quantization, "none");
+    }
+
+    snprintf(info->variant, sizeof info->variant, "MoE");
+    info->n_layer = g.n_layer;
+    info->d_model = m.d_model;
+    info->n_vocab = m.n_vocab;
+    info->tied_embeddings = tied;
+    snprintf(info->attention, sizeof info->attention, "GQA");
+    info->n_head = g.n_head;
+    info->n_kv_head = g.n_kv_head;
+    info->d_head = info->d_v = info->d_rope = g.d_head;
+    info->attn_bias = bias;
+    info->sinks = 1;
+    info->n_sliding_layers = n_sliding;
+    if (n_sliding) {
+        const int n_even_layers = (g.n_layer + 1) / 2;
+        info->sliding_window = g.window;
+        if (n_sliding == g.n_layer)
+            snprintf(info->sliding_layers, sizeof info->sliding_layers, "all");
+        else if (n_even == n_sliding && n_sliding == n_even_layers)
+            snprintf(info->sliding_layers, sizeof info->sliding_layers, "even");
+        else if (n_even == 0 && n_sliding == g.n_layer - n_even_layers)
+            snprintf(info->sliding_layers, sizeof info->sliding_layers, "odd");
+        else
+            snprintf(info->sliding_layers, sizeof info->sliding_layers, "%d of %d", n_sliding, g.n_layer);
+    }
+    info->n_moe_layers = g.n_layer;
+    info->n_expert = g.n_expert;
+    info->n_expert_used = g.n_expert_used;
+    info->d_ff_expert = g.d_ff;
+    snprintf(info->router, sizeof info->router, "top-%d of logits + bias, softmax over them", g.n_expert_used);
+    info->kv_bytes_per_token = (uint64_t)g.n_layer * 2 * (uint64_t)dkv * sizeof(float);
+    info->n_ctx = m.n_ctx_train;
+    /* gpt-oss was trained with YaRN from 4096 to 131072 positions (model card): part of pre-training */
+    model_info_rope(info, &g.rope, "pre-training");
+    rope_free(&g.rope);
+    return OWL_OK;
+}
+
+/* Released tensors: MXFP4 experts as *_blocks (two values a byte) + *_scales; or the bf16 stacks. */
+static void gpt_oss_classify(const struct owl_model_info *info, const struct tensor_view *t, struct tensor_class *c)
+{
+    const size_t n = strlen(t->name);
+    if (strcmp(t->name, "model.embed_tokens.weight") == 0)
+        c->role = TENSOR_EMBED;
+    else if (strcmp(t->name, "lm_head.weight") == 0)
+        c->role = info->tied_embeddings ? TENSOR_UNUSED : TENSOR_HEAD;
+    else if (strstr(t->name, ".mlp.experts."))
+        c->role = TENSOR_EXPERT;
+    if (n > 7 && strcmp(t->name + n - 7, "_blocks") == 0 && t->dtype == DTYPE_U8) {
+        c->n_params *= 2;
+        c->format = "MXFP4";
+    } else if (n > 7 && strcmp(t->name + n - 7, "_scales") == 0 && t->dtype == DTYPE_U8) {
+        c->role = TENSOR_SCALE;
+        c->format = "MXFP4";
+    }
+}
+
 const struct model_vtable gpt_oss_vtable = {
     .family = "gpt_oss",
     .load = gpt_oss_load,
@@ -434,4 +540,6 @@ const struct model_vtable gpt_oss_vtable = {
     .scratch_floats = gpt_oss_scratch_floats,
     .forward = gpt_oss_forward,
     .describe = gpt_oss_describe,
+    .describe_config = gpt_oss_describe_config,
+    .classify = gpt_oss_classify,
 };

@@ -32,6 +32,23 @@ struct forward_args {
 
 struct model;
 
+/* What a stored tensor is to the parameter counts of owl inspect (see info.c). */
+enum tensor_role {
+    TENSOR_DENSE,   /* used by every token */
+    TENSOR_EMBED,   /* the input embedding table (a lookup: active only when tied, being the head) */
+    TENSOR_HEAD,    /* the output head */
+    TENSOR_EXPERT,  /* a routed expert's weights or biases: active k of n_expert */
+    TENSOR_MTP,     /* multi-token-prediction layers: counted apart */
+    TENSOR_SCALE,   /* quantization scales: bytes, no parameters */
+    TENSOR_UNUSED,  /* stored but not a parameter of the model (a tied head saved anyway): bytes only */
+};
+
+struct tensor_class {
+    enum tensor_role role;
+    int64_t n_params;   /* values it holds; preset to its element count (MXFP4 blocks hold 2 per byte) */
+    const char *format; /* name its bytes are listed under; preset NULL = the dtype's name */
+};
+
 struct model_vtable {
     const char *family;
     /* Read hyper-parameters and take weights from m->file; fill m's common fields and m->priv. */
@@ -42,6 +59,13 @@ struct model_vtable {
     void (*forward)(const struct model *m, const struct forward_args *a);
     /* Append a human-readable description of the hyper-parameters. */
     void (*describe)(const struct model *m, char *buf, size_t size);
+    /* Fill info from config alone (info->family is set, the rest zeroed): the architecture, and the
+     * parameter counts and KV bytes computed from the hyper-parameters. Reads the config as load does
+     * (same checks, same errors). */
+    enum owl_status (*describe_config)(const struct kv_table *config, struct owl_model_info *info,
+                                       struct owl_error *err);
+    /* Classify a stored tensor for the counts from a checkpoint; info is describe_config's. */
+    void (*classify)(const struct owl_model_info *info, const struct tensor_view *t, struct tensor_class *c);
 };
 
 struct model {
@@ -52,6 +76,9 @@ struct model {
     int d_model;             /* hidden_size */
     struct kv_layout kv;
     size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
+    bool quant_q8_0;         /* owl_model_params.quant "q8_0": take_linear requantizes plain matrices */
+    void **owned;            /* (n_owned) buffers of requantized weights, owned */
+    int n_owned;
     void *priv;              /* family-private: hyper-parameters and weights, owned */
 };
 
@@ -59,9 +86,26 @@ struct model {
  * model_type and the supported ones) when owl does not run it. */
 const struct model_vtable *model_lookup(const struct kv_table *config, struct owl_error *err);
 
+/* Describe the model of a config (describe_config, plus the KV bytes at full context); then, with the
+ * checkpoint's tensors, replace the counts and bytes by sums over them (info.c). */
+enum owl_status model_info_config(const struct kv_table *config, struct owl_model_info *info, struct owl_error *err);
+void model_info_tensors(const struct kv_table *config, const struct tensor_table *tensors,
+                        struct owl_model_info *info);
+/* For describe_config: add bytes under a dtype name to info's list and total; n_params values stored in
+ * the config's torch_dtype (v5: dtype; bf16 when absent); the RoPE fields, yarn_applied saying where a
+ * YaRN setting comes from ("pre-training" or "inference"). */
+void model_info_add_bytes(struct owl_model_info *info, const char *dtype, uint64_t bytes);
+void model_info_plain_bytes(const struct kv_table *config, struct owl_model_info *info, int64_t n_params);
+struct rope;
+void model_info_rope(struct owl_model_info *info, const struct rope *rope, const char *yarn_applied);
+
 /* Helpers shared by family files. */
 
-/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16). */
+/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16, GGML blocks, ...). With
+ * m->quant_q8_0, a plain (F32/F16/BF16) matrix whose rows are whole Q8_0 blocks is quantized at load into an
+ * owned Q8_0 copy (0.53 bytes per weight; the mapped original is then never read), except routers
+ * (names ending "mlp.gate.weight" or "mlp.router.weight"), which stay exact as llama.cpp keeps ffn_gate_inp.
+ * Returns OWL_ERR_OUT_OF_MEMORY when the copy does not fit. */
 enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
                                   struct owl_error *err);
 /* Take a 1-D vector of n (norm weight, bias) and convert it to an owned fp32 array (tiny: no copy of

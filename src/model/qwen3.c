@@ -371,6 +371,82 @@ static void qwen3_describe(const struct model *m, char *buf, size_t size)
              q->n_kv_head, q->d_head, rope, m->n_ctx_train, q->tied ? "yes" : "no", dtype_name(q->embed.dtype));
 }
 
+/* ---- inspect: the architecture and its parameter counts from the config alone ---------------------- */
+
+static enum owl_status qwen3_describe_config(const struct kv_table *kv, struct owl_model_info *info,
+                                             struct owl_error *err)
+{
+    struct model m = {0};
+    m.file.config = *kv; /* borrowed for qwen3_read_config; never closed */
+    struct qwen3 q = {0};
+    q.moe = strcmp(info->family, "qwen3_moe") == 0;
+    enum owl_status st = qwen3_read_config(&m, &q, err);
+    if (st) {
+        rope_free(&q.rope);
+        return st;
+    }
+    const int64_t d = m.d_model, V = m.n_vocab, dh = q.d_head, dq = q.n_head * dh, dkv = q.n_kv_head * dh;
+    /* per layer: q, k, v, o projections, q_norm and k_norm (d_head each), the two block norms */
+    const int64_t attn = 2 * d * dq + 2 * d * dkv + 2 * dh + 2 * d;
+    const int64_t mlp = 3 * d * q.d_ff, expert = 3 * d * q.d_ff_moe, router = (int64_t)q.n_expert * d;
+    int64_t layers = 0, experts = 0;
+    int n_sparse = 0;
+    for (int l = 0; l < q.n_layer; l++) {
+        const bool sparse = qwen3_layer_sparse(&m, &q, l);
+        n_sparse += sparse;
+        layers += attn + (sparse ? router : mlp);
+        experts += sparse ? q.n_expert * expert : 0;
+    }
+    const int64_t embed = V * d, head = q.tied ? 0 : V * d;
+    info->n_params = embed + head + d /* model.norm */ + layers + experts;
+    info->n_params_embedding = embed + head;
+    info->n_params_experts = experts;
+    /* the input table is a lookup; tied, it is the head */
+    info->n_params_active =
+        info->n_params - (q.tied ? 0 : embed) - experts + (q.moe ? experts / q.n_expert * q.n_expert_used : 0);
+    model_info_plain_bytes(kv, info, info->n_params);
+
+    snprintf(info->variant, sizeof info->variant, "%s", q.moe ? "MoE" : "dense");
+    info->n_layer = q.n_layer;
+    info->d_model = m.d_model;
+    info->n_vocab = m.n_vocab;
+    info->d_ff = n_sparse < q.n_layer ? q.d_ff : 0;
+    info->tied_embeddings = q.tied;
+    snprintf(info->attention, sizeof info->attention, "GQA");
+    info->n_head = q.n_head;
+    info->n_kv_head = q.n_kv_head;
+    info->d_head = info->d_v = info->d_rope = q.d_head;
+    info->qk_norm = 1;
+    if (q.moe) {
+        info->n_moe_layers = n_sparse;
+        info->n_expert = q.n_expert;
+        info->n_expert_used = q.n_expert_used;
+        info->d_ff_expert = q.d_ff_moe;
+        snprintf(info->router, sizeof info->router, "softmax, top-%d%s", q.n_expert_used,
+                 q.norm_topk ? ", renormalized" : "");
+    }
+    snprintf(info->quantization, sizeof info->quantization, "none");
+    info->kv_bytes_per_token = (uint64_t)q.n_layer * 2 * (uint64_t)dkv * sizeof(float);
+    info->n_ctx = m.n_ctx_train;
+    /* Released Qwen3 configs have no rope_scaling; the model cards add YaRN x4 for long inputs at
+     * deployment, so a YaRN setting here is an inference-time choice. */
+    model_info_rope(info, &q.rope, "inference");
+    rope_free(&q.rope);
+    return OWL_OK;
+}
+
+/* The tensors a loaded Qwen3 takes: embedding, head (a tied file may store one anyway: not a parameter),
+ * per-expert weights, the rest used by every token. */
+static void qwen3_classify(const struct owl_model_info *info, const struct tensor_view *t, struct tensor_class *c)
+{
+    if (strcmp(t->name, "model.embed_tokens.weight") == 0)
+        c->role = TENSOR_EMBED;
+    else if (strcmp(t->name, "lm_head.weight") == 0)
+        c->role = info->tied_embeddings ? TENSOR_UNUSED : TENSOR_HEAD;
+    else if (strstr(t->name, ".mlp.experts."))
+        c->role = TENSOR_EXPERT;
+}
+
 const struct model_vtable qwen3_vtable = {
     .family = "qwen3",
     .load = qwen3_load,
@@ -378,6 +454,8 @@ const struct model_vtable qwen3_vtable = {
     .scratch_floats = qwen3_scratch_floats,
     .forward = qwen3_forward,
     .describe = qwen3_describe,
+    .describe_config = qwen3_describe_config,
+    .classify = qwen3_classify,
 };
 
 const struct model_vtable qwen3_moe_vtable = {
@@ -387,4 +465,6 @@ const struct model_vtable qwen3_moe_vtable = {
     .scratch_floats = qwen3_scratch_floats,
     .forward = qwen3_forward,
     .describe = qwen3_describe,
+    .describe_config = qwen3_describe_config,
+    .classify = qwen3_classify,
 };
