@@ -40,6 +40,7 @@ struct owl_session; /* KV cache + scratch; borrows one model; one thread at a ti
 struct owl_model_params {
     int n_threads; /* threads for the forward; <= 0 means all cores */
     int verbose;   /* 1: warnings (e.g. unexpected tensors) go to stderr */
+    const char *quant; /* NULL: weights as shipped; "q8_0": quantize bf16/f16/f32 matrices at load */
 };
 struct owl_model_params owl_model_default_params(void);
 

@@ -20,6 +20,7 @@ static inline float bf16_to_f32(uint16_t h)
     return v.f;
 }
 float f16_to_f32(uint16_t h); /* exact, handles subnormals, inf, nan */
+uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnormals kept */
 
 /* y[t, o] = sum_k x[t, k] * w[o, k] for t in [0, n), o in [o0, o1).
  * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype. */
@@ -51,6 +52,9 @@ void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scal
 void matmul_q8_0_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void dequantize_row_q8_0(float *out, const void *w, int n);
+/* n (a multiple of 32) fp32 values to Q8_0 blocks as ggml's quantize_row_q8_0_ref does: d = max|x| / 127
+ * stored as f16, q = round(x / d). */
+void quantize_row_q8_0(void *out, const float *x, int n);
 
 /* The other GGML block formats (ggml_quants.c): Q4_0 / Q4_1 / Q5_0 / Q5_1 (32 weights, 18 / 20 / 22 / 24
  * bytes a block) and Q4_K / Q5_K / Q6_K (256 weights, 144 / 176 / 210 bytes). dequantize_block_T writes one

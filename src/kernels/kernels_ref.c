@@ -25,6 +25,26 @@ float f16_to_f32(uint16_t h)
     return v.f;
 }
 
+uint16_t f32_to_f16(float f)
+{
+    union { float f; uint32_t u; } v = {.f = f};
+    const uint32_t sign = (v.u >> 16) & 0x8000u, abs = v.u & 0x7fffffffu;
+    if (abs >= 0x7f800000u) /* inf or nan (nan keeps a quiet payload bit) */
+        return (uint16_t)(sign | 0x7c00u | (abs > 0x7f800000u ? 0x200u : 0));
+    if (abs >= 0x477ff000u) /* rounds to >= 65520: overflow */
+        return (uint16_t)(sign | 0x7c00u);
+    if (abs < 0x38800000u) { /* below 2^-14: f16 subnormal (or zero), round to nearest even */
+        const uint32_t mant = (abs & 0x7fffffu) | 0x800000u;
+        const int shift = 126 - (int)(abs >> 23); /* 14 + 113 - exp - 1 */
+        if (shift > 24)
+            return (uint16_t)sign;
+        const uint32_t q = mant >> shift, rem = mant & ((1u << shift) - 1), half = 1u << (shift - 1);
+        return (uint16_t)(sign | (q + (rem > half || (rem == half && (q & 1)))));
+    }
+    const uint32_t r = abs + 0xfffu + ((abs >> 13) & 1u); /* round the 13 dropped bits to nearest even */
+    return (uint16_t)(sign | (((r >> 23) - 112) << 10) | ((r >> 13) & 0x3ffu));
+}
+
 void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
     const float *wf = w;

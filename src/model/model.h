@@ -76,6 +76,9 @@ struct model {
     int d_model;             /* hidden_size */
     struct kv_layout kv;
     size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
+    bool quant_q8_0;         /* owl_model_params.quant "q8_0": take_linear requantizes plain matrices */
+    void **owned;            /* (n_owned) buffers of requantized weights, owned */
+    int n_owned;
     void *priv;              /* family-private: hyper-parameters and weights, owned */
 };
 
@@ -98,7 +101,11 @@ void model_info_rope(struct owl_model_info *info, const struct rope *rope, const
 
 /* Helpers shared by family files. */
 
-/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16). */
+/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16, GGML blocks, ...). With
+ * m->quant_q8_0, a plain (F32/F16/BF16) matrix whose rows are whole Q8_0 blocks is quantized at load into an
+ * owned Q8_0 copy (0.53 bytes per weight; the mapped original is then never read), except routers
+ * (names ending "mlp.gate.weight" or "mlp.router.weight"), which stay exact as llama.cpp keeps ffn_gate_inp.
+ * Returns OWL_ERR_OUT_OF_MEMORY when the copy does not fit. */
 enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
                                   struct owl_error *err);
 /* Take a 1-D vector of n (norm weight, bias) and convert it to an owned fp32 array (tiny: no copy of

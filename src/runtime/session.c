@@ -51,6 +51,11 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
         goto fail;
     }
     om->n_threads = ops_set_threads(p.n_threads);
+    if (p.quant && strcmp(p.quant, "q8_0") != 0) {
+        st = fail(err, OWL_ERR_INVALID_ARG, "quant '%s' is not supported (owl quantizes at load to: q8_0)", p.quant);
+        goto fail;
+    }
+    m->quant_q8_0 = p.quant != NULL;
     if ((st = m->vt->load(m, err)))
         goto fail;
     model_file_warn_unused(&m->file);
@@ -67,6 +72,9 @@ void owl_model_close(struct owl_model *om)
         return;
     if (om->m.vt && om->m.vt->free_priv)
         om->m.vt->free_priv(&om->m);
+    for (int i = 0; i < om->m.n_owned; i++)
+        big_free(om->m.owned[i]);
+    free(om->m.owned);
     model_file_close(&om->m.file);
     free(om);
 }
