@@ -261,3 +261,43 @@ void model_check_meta(const char *dir, const char *family, size_t decode_bytes, 
     CHECK_MSG(strstr(desc, describe_has) != NULL, "%s: description lacks '%s':\n%s", dir, describe_has, desc);
     owl_model_close(m);
 }
+
+float *model_logits(const char *path, const struct owl_model_params *params, const int32_t *tokens, int n,
+                    int *n_vocab)
+{
+    struct owl_model *m = NULL;
+    struct owl_session *s = NULL;
+    struct owl_error err = {0};
+    CHECK_OK(owl_model_open(path, params, &m, &err), &err);
+    if (!m)
+        return NULL;
+    CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
+    *n_vocab = owl_model_n_vocab(m);
+    float *out = s ? calloc((size_t)n * *n_vocab, sizeof(float)) : NULL;
+    if (out && owl_session_eval(s, tokens, n, OWL_LOGITS_ALL, out, &err) != OWL_OK) {
+        CHECK_MSG(0, "%s: %s", path, err.message);
+        free(out);
+        out = NULL;
+    }
+    owl_session_free(s);
+    owl_model_close(m);
+    return out;
+}
+
+double mean_kl(const float *p, const float *q, int rows, int n_vocab)
+{
+    double total = 0;
+    for (int r = 0; r < rows; r++) {
+        const float *a = p + (size_t)r * n_vocab, *b = q + (size_t)r * n_vocab;
+        double ma = a[0], mb = b[0], za = 0, zb = 0;
+        for (int v = 1; v < n_vocab; v++)
+            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
+        for (int v = 0; v < n_vocab; v++)
+            za += exp(a[v] - ma), zb += exp(b[v] - mb);
+        for (int v = 0; v < n_vocab; v++) {
+            const double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
+            total += exp(la) * (la - lb);
+        }
+    }
+    return total / rows;
+}

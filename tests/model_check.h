@@ -13,6 +13,9 @@
 #define OWL_MODEL_CHECK_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+#include "owl.h"
 
 /* dir: fixture directory relative to tests/fixtures ("gpt_oss/mxfp4-released"). Returns max|owl - ref|
  * over all logits (or -1 when the case could not be run; the failure is counted). */
@@ -28,5 +31,13 @@ float *model_check_logits(const char *dir, size_t *n_values);
 /* Open the fixture and check its family name, owl_model_decode_bytes (== decode_bytes) and that the
  * description contains describe_has. */
 void model_check_meta(const char *dir, const char *family, size_t decode_bytes, const char *describe_has);
+
+/* Logits of tokens (n) from one batched forward of the model at path (a directory or .gguf), opened with
+ * params (NULL: defaults): n x *n_vocab floats, owned by the caller; NULL when it could not run (counted). */
+float *model_logits(const char *path, const struct owl_model_params *params, const int32_t *tokens, int n,
+                    int *n_vocab);
+
+/* Mean over rows of KL(softmax(p) || softmax(q)) in nats: how far q's next-token distributions are from p's. */
+double mean_kl(const float *p, const float *q, int rows, int n_vocab);
 
 #endif

@@ -9,6 +9,7 @@
 
 #include "format/safetensors.h"
 #include "kernels/kernels.h"
+#include "model_check.h"
 #include "owl.h"
 #include "test_util.h"
 
@@ -82,23 +83,6 @@ static bool convert(const char *dir, const char *out_dir, const char *dtype)
     return ok;
 }
 
-static float *run_logits(const char *dir, const int32_t *tokens, int n, int *n_vocab)
-{
-    struct owl_model *m = NULL;
-    struct owl_session *s = NULL;
-    struct owl_error err = {0};
-    CHECK_OK(owl_model_open(dir, NULL, &m, &err), &err);
-    if (!m)
-        return NULL;
-    CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
-    *n_vocab = owl_model_n_vocab(m);
-    float *logits = calloc((size_t)n * *n_vocab, sizeof(float));
-    CHECK_OK(owl_session_eval(s, tokens, n, OWL_LOGITS_ALL, logits, &err), &err);
-    owl_session_free(s);
-    owl_model_close(m);
-    return logits;
-}
-
 int main(void)
 {
     if (!__builtin_cpu_supports("f16c")) {
@@ -120,8 +104,8 @@ int main(void)
     int32_t tokens[32] = {113, 434, 44, 365, 446, 396, 293, 117, 68, 424, 116, 94, 90, 242, 181, 505,
                           370, 161, 480, 214, 143, 266, 83, 357, 308, 308, 308, 308, 308, 308, 308, 308};
     int V = 0, V32 = 0, V16 = 0;
-    float *l_bf16 = run_logits(base, tokens, n, &V), *l_f32 = run_logits(f32_dir, tokens, n, &V32),
-          *l_f16 = run_logits(f16_dir, tokens, n, &V16);
+    float *l_bf16 = model_logits(base, NULL, tokens, n, &V), *l_f32 = model_logits(f32_dir, NULL, tokens, n, &V32),
+          *l_f16 = model_logits(f16_dir, NULL, tokens, n, &V16);
     CHECK(l_bf16 && l_f32 && l_f16 && V == V32 && V == V16);
     CHECK(ref && ref_size == (size_t)n * V * sizeof(float));
     if (l_bf16 && l_f32 && l_f16 && ref && ref_size == (size_t)n * V * sizeof(float)) {

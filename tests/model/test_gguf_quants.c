@@ -13,6 +13,7 @@
 #include "base/file_map.h"
 #include "format/gguf.h"
 #include "gguf_writer.h"
+#include "model_check.h"
 #include "owl.h"
 #include "test_util.h"
 
@@ -62,41 +63,6 @@ static void tensors_hash(const uint8_t *data, size_t size, char out[17])
     tensor_table_free(&t);
 }
 
-static float *logits_of(const char *path, const int32_t *tokens, int n, int *V)
-{
-    struct owl_model *m = NULL;
-    struct owl_session *s = NULL;
-    struct owl_error err = {0};
-    CHECK_OK(owl_model_open(path, NULL, &m, &err), &err);
-    if (!m)
-        return NULL;
-    CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
-    *V = owl_model_n_vocab(m);
-    float *out = calloc((size_t)n * *V, sizeof(float));
-    CHECK_OK(owl_session_eval(s, tokens, n, OWL_LOGITS_ALL, out, &err), &err);
-    owl_session_free(s);
-    owl_model_close(m);
-    return out;
-}
-
-static double mean_kl(const float *p, const float *q, int rows, int V)
-{
-    double total = 0;
-    for (int r = 0; r < rows; r++) {
-        const float *a = p + (size_t)r * V, *b = q + (size_t)r * V;
-        double ma = a[0], mb = b[0], za = 0, zb = 0;
-        for (int v = 1; v < V; v++)
-            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
-        for (int v = 0; v < V; v++)
-            za += exp(a[v] - ma), zb += exp(b[v] - mb);
-        for (int v = 0; v < V; v++) {
-            const double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
-            total += exp(la) * (la - lb);
-        }
-    }
-    return total / rows;
-}
-
 int main(void)
 {
     size_t size;
@@ -114,7 +80,7 @@ int main(void)
     for (int i = 0; i < 16; i++)
         tokens[i] = (i * 53 + 11) % 288;
     int V = 0, Vq = 0;
-    float *ref = logits_of(f32_path, tokens, 16, &V);
+    float *ref = model_logits(f32_path, NULL, tokens, 16, &V);
     for (size_t c = 0; c < sizeof cases / sizeof *cases && ref; c++) {
         char rel[128];
         snprintf(rel, sizeof rel, "gguf/synth-qwen3-%s.gguf", cases[c].type);
@@ -127,7 +93,7 @@ int main(void)
         file_map_close(&map);
         CHECK_MSG(strcmp(h, cases[c].llama_dequant_hash) == 0, "%s: owl's dequantization differs from llama.cpp's",
                   cases[c].type);
-        float *q = logits_of(fixture_path(rel), tokens, 16, &Vq);
+        float *q = model_logits(fixture_path(rel), NULL, tokens, 16, &Vq);
         if (!q || Vq != V) {
             CHECK(0);
             free(q);

@@ -10,6 +10,7 @@
 
 #include "format/model_file.h"
 #include "gguf_writer.h"
+#include "model_check.h"
 #include "kernels/kernels.h"
 #include "owl.h"
 #include "test_util.h"
@@ -180,43 +181,6 @@ static const char *write_gguf(const char *name, enum variant var)
     return path;
 }
 
-static float *logits_of(const char *model_path, const int32_t *tokens, int n, int *n_vocab)
-{
-    struct owl_model *m = NULL;
-    struct owl_session *s = NULL;
-    struct owl_error err = {0};
-    CHECK_OK(owl_model_open(model_path, NULL, &m, &err), &err);
-    if (!m)
-        return NULL;
-    CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
-    *n_vocab = owl_model_n_vocab(m);
-    float *out = calloc((size_t)n * *n_vocab, sizeof(float));
-    CHECK_OK(owl_session_eval(s, tokens, n, OWL_LOGITS_ALL, out, &err), &err);
-    owl_session_free(s);
-    owl_model_close(m);
-    return out;
-}
-
-/* mean over rows of KL(softmax(p) || softmax(q)) */
-static double mean_kl(const float *p, const float *q, int rows, int V)
-{
-    double total = 0;
-    for (int r = 0; r < rows; r++) {
-        const float *a = p + (size_t)r * V, *b = q + (size_t)r * V;
-        double ma = a[0], mb = b[0], za = 0, zb = 0, kl = 0;
-        for (int v = 1; v < V; v++)
-            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
-        for (int v = 0; v < V; v++)
-            za += exp(a[v] - ma), zb += exp(b[v] - mb);
-        for (int v = 0; v < V; v++) {
-            double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
-            kl += exp(la) * (la - lb);
-        }
-        total += kl;
-    }
-    return total / rows;
-}
-
 static void test_case(const char *name, bool q8)
 {
     char dir[512];
@@ -226,13 +190,13 @@ static void test_case(const char *name, bool q8)
     for (int i = 0; i < 12; i++)
         tokens[i] = (i * 37 + 5) % 300;
     int V = 0, V2 = 0;
-    float *ref = logits_of(fixture_path(dir), tokens, 12, &V);
+    float *ref = model_logits(fixture_path(dir), NULL, tokens, 12, &V);
     for (int var = AS_F32; var <= (q8 ? AS_Q8_0 : AS_BF16); var++) {
         const char *path = write_gguf(name, (enum variant)var);
         CHECK_MSG(path != NULL, "%s: writing GGUF", name);
         if (!path || !ref)
             continue;
-        float *got = logits_of(path, tokens, 12, &V2);
+        float *got = model_logits(path, NULL, tokens, 12, &V2);
         CHECK(got && V2 == V);
         if (!got || V2 != V) {
             free(got);

@@ -13,6 +13,7 @@
 #include "format/gguf.h"
 #include "gguf_writer.h"
 #include "kernels/kernels.h"
+#include "model_check.h"
 #include "owl.h"
 #include "test_util.h"
 
@@ -49,24 +50,6 @@ static void test_bytes_equal_llama_cpp(void)
     kv_table_free(&kv_f), kv_table_free(&kv_q), tensor_table_free(&t_f), tensor_table_free(&t_q);
     file_map_close(&map);
     free(f32);
-}
-
-static double mean_kl(const float *p, const float *q, int rows, int V)
-{
-    double total = 0;
-    for (int r = 0; r < rows; r++) {
-        const float *a = p + (size_t)r * V, *b = q + (size_t)r * V;
-        double ma = a[0], mb = b[0], za = 0, zb = 0;
-        for (int v = 1; v < V; v++)
-            ma = fmax(ma, a[v]), mb = fmax(mb, b[v]);
-        for (int v = 0; v < V; v++)
-            za += exp(a[v] - ma), zb += exp(b[v] - mb);
-        for (int v = 0; v < V; v++) {
-            const double la = a[v] - ma - log(za), lb = b[v] - mb - log(zb);
-            total += exp(la) * (la - lb);
-        }
-    }
-    return total / rows;
 }
 
 struct reference {
