@@ -5,8 +5,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/term.h"
 #include "sample/sample.h"
 
 static double now_s(void)
@@ -193,7 +195,9 @@ int cmd_run(int argc, char **argv)
         "stop it) and prints their ids, comma-separated, on one line.\n"
         "With -p: tokenizes TEXT with the model's tokenizer.json (--chat: as a user message rendered by the\n"
         "model's chat template), streams the generated text to stdout and stops at an end-of-turn token or\n"
-        "after N tokens.\n"
+        "after N tokens. On a terminal (and without NO_COLOR) a --chat reply shows its reasoning dimmed and\n"
+        "tool calls in colour; elsewhere the text is printed as the model wrote it. Ctrl-C stops generation and\n"
+        "prints the summary; a second Ctrl-C ends owl at once.\n"
         "\n"
         "  --tokens IDS              prompt as comma-separated token ids\n"
         "  -p, --prompt TEXT         prompt as text\n"
@@ -209,7 +213,8 @@ int cmd_run(int argc, char **argv)
         "  --min-p P                 drop tokens below P x the top probability (0 = off)\n"
         "  --seed S                  sampling seed (default 0)\n"
         "  --print-ids               print generated ids instead of text (always so with --tokens)\n"
-        "  --stats                   print prompt and generation speed on stderr\n" COMMON_HELP;
+        "  --stats                   print prompt and generation speed and peak memory on stderr (always\n"
+        "                            so when stderr is a terminal)\n" COMMON_HELP;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
@@ -286,6 +291,10 @@ int cmd_run(int argc, char **argv)
     float *logits = malloc((size_t)n_vocab * sizeof(float));
     struct sampler smp = {0};
     struct owl_detok *detok = NULL;
+    struct term_reply reply;
+    term_reply_init(&reply, stdout, chat ? owl_chat_format_name(tok) : NULL, think, effort,
+                    !print_ids && term_colour(stdout));
+    term_catch_sigint();
     struct sampler_params sp = {.temperature = (float)temp, .top_k = (int)top_k, .top_p = (float)top_p,
                                 .min_p = (float)min_p, .seed = (uint64_t)seed};
     double t0 = now_s(), t_prompt = 0;
@@ -297,7 +306,7 @@ int cmd_run(int argc, char **argv)
     }
     t_prompt = now_s() - t0;
     long n_gen = 0;
-    for (long i = 0; i < n_predict; i++) {
+    for (long i = 0; i < n_predict && !term_interrupted(); i++) {
         int32_t next = sampler_pick(&smp, logits);
         bool stop = false;
         for (int k = 0; k < n_stops; k++)
@@ -314,7 +323,7 @@ int cmd_run(int argc, char **argv)
                 fprintf(stderr, "\nowl run: %s\n", err.message);
                 goto done;
             }
-            fwrite(piece, 1, len, stdout);
+            term_reply_write(&reply, piece, len);
         }
         fflush(stdout);
         if (i + 1 < n_predict && owl_session_eval(s.session, &next, 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK) {
@@ -326,16 +335,17 @@ int cmd_run(int argc, char **argv)
         const char *piece;
         size_t len;
         owl_detok_flush(detok, &piece, &len);
-        fwrite(piece, 1, len, stdout);
+        term_reply_write(&reply, piece, len);
     }
+    term_reply_finish(&reply);
     putchar('\n');
+    fflush(stdout);
     rc = 0;
-    if (cli_get(opts, n_opts, "--stats")) {
-        double t_gen = now_s() - t0 - t_prompt;
-        fprintf(stderr, "prompt: %d tokens in %.3f s (%.2f tok/s); generation: %ld tokens in %.3f s (%.2f tok/s)\n",
-                n, t_prompt, n / t_prompt, n_gen, t_gen, n_gen > 1 ? (n_gen - 1) / t_gen : 0.0);
-    }
+    if (cli_get(opts, n_opts, "--stats") || isatty(fileno(stderr)))
+        term_summary(stderr, n, t_prompt, n_gen, now_s() - t0 - t_prompt, term_interrupted());
 done:
+    term_reply_finish(&reply);
+    term_release_sigint();
     owl_detok_free(detok);
     sampler_free(&smp);
     free(logits);
