@@ -315,29 +315,26 @@ int cmd_compare(int argc, char **argv)
     int n_builtin = 0;
     while (owl_released_name(n_builtin))
         n_builtin++;
-    /* columns: the named releases, or all when none is named, then the paths, in order */
-    const int cap = n_builtin + n_pos;
-    struct owl_model_info *infos = calloc((size_t)cap, sizeof *infos);
-    const char **names = calloc((size_t)cap, sizeof *names);
-    bool *is_release = calloc((size_t)n_pos + 1, sizeof *is_release);
+    /* columns: every built-in release unless one is named, then the arguments in the order given */
+    struct owl_model_info *infos = calloc((size_t)(n_builtin + n_pos), sizeof *infos);
+    const char **names = calloc((size_t)(n_builtin + n_pos), sizeof *names);
+    struct owl_model_info *given = infos + n_builtin;
     int n = 0, n_named = 0, rc = 0;
     struct owl_error err = {0};
-    for (int i = 0; i < n_pos; i++) {
-        struct owl_model_info tmp;
-        is_release[i] = owl_inspect_released(pos[i], &tmp, &err) == OWL_OK;
-        n_named += is_release[i];
-    }
-    if (n_named == 0)
-        for (int i = 0; i < n_builtin; i++)
-            if (owl_inspect_released(owl_released_name(i), &infos[n], &err) == OWL_OK)
-                names[n++] = owl_released_name(i);
     for (int i = 0; i < n_pos && rc == 0; i++) {
-        enum owl_status st = is_release[i] ? owl_inspect_released(pos[i], &infos[n], &err)
-                                           : owl_inspect(pos[i], &infos[n], &err);
-        if (st != OWL_OK) {
+        if (owl_inspect_released(pos[i], &given[i], &err) == OWL_OK) {
+            n_named++;
+        } else if (owl_inspect(pos[i], &given[i], &err) != OWL_OK) {
             fprintf(stderr, "owl: %s\n", err.message);
             rc = 1;
         }
+    }
+    if (n_named == 0)
+        for (int i = 0; i < n_builtin && rc == 0; i++)
+            if (owl_inspect_released(owl_released_name(i), &infos[n], &err) == OWL_OK)
+                names[n++] = owl_released_name(i);
+    for (int i = 0; i < n_pos; i++) {
+        infos[n] = given[i]; /* n <= n_builtin + i: never past given[i] */
         names[n++] = pos[i];
     }
     if (rc == 0 && cli_get(opts, 1, "--json")) {
@@ -373,7 +370,6 @@ int cmd_compare(int argc, char **argv)
     }
     free(infos);
     free(names);
-    free(is_release);
     free(pos);
     return rc;
 }

@@ -63,7 +63,7 @@ void model_info_tensors(const struct kv_table *config, const struct tensor_table
 {
     const struct model_vtable *vt = model_lookup(config, NULL);
     OWL_ASSERT(vt); /* model_info_config found it */
-    int64_t total = 0, embed = 0, head = 0, experts = 0, mtp = 0, dense = 0;
+    int64_t embed = 0, head = 0, experts = 0, mtp = 0, dense = 0;
     info->n_weight_dtypes = 0;
     info->weight_bytes = 0;
     bool ggml = false;
@@ -83,8 +83,7 @@ void model_info_tensors(const struct kv_table *config, const struct tensor_table
         case TENSOR_UNUSED: break;
         }
     }
-    total = dense + embed + head + experts;
-    info->n_params = total;
+    info->n_params = dense + embed + head + experts;
     info->n_params_embedding = embed + head;
     info->n_params_experts = experts;
     info->n_params_mtp = mtp;
