@@ -62,6 +62,11 @@ size_t owl_model_kv_bytes_per_token(const struct owl_model *model);
 const char *owl_kernels_isa(void);
 int owl_model_n_threads(const struct owl_model *model);
 
+/* Bring the model's mapped weights into memory now (instead of at first use), reading one byte per page
+ * after madvise(WILLNEED). progress (may be NULL) is called with the bytes done and the total every 64 MiB
+ * and at the end. Cheap when the files are already in the page cache. */
+void owl_model_touch(struct owl_model *model, void (*progress)(size_t done, size_t total, void *user), void *user);
+
 /* Multi-line human-readable summary of the hyper-parameters into buf (always NUL-terminated). */
 void owl_model_describe(const struct owl_model *model, char *buf, size_t size);
 

@@ -43,6 +43,21 @@ struct setup {
     struct owl_session *session;
 };
 
+/* A one-line progress bar on stderr while the weights are brought into memory (a terminal only). */
+static void touch_progress(size_t done, size_t total, void *user)
+{
+    (void)user;
+    const int width = 30, filled = total ? (int)((double)done / (double)total * width) : width;
+    fprintf(stderr, "\rloading weights [");
+    for (int i = 0; i < width; i++)
+        fputc(i < filled ? '#' : '.', stderr);
+    fprintf(stderr, "] %3d%% %.2f / %.2f GB", total ? (int)(100.0 * (double)done / (double)total) : 100, done / 1e9,
+            total / 1e9);
+    if (done == total)
+        fprintf(stderr, "\r\033[K");
+    fflush(stderr);
+}
+
 /* Open the model and a session with room for at least need_ctx tokens. Prints errors. */
 static bool setup_open(struct setup *s, const char *path, const struct cli_opt *opts, int n_opts, long need_ctx)
 {
@@ -62,6 +77,8 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
         fprintf(stderr, "owl: %s\n", err.message);
         return false;
     }
+    if (isatty(STDERR_FILENO)) /* scripts get no progress output */
+        owl_model_touch(s->model, touch_progress, NULL);
     struct owl_session_params sp = owl_session_default_params();
     if (ctx == 0) {
         ctx = owl_model_n_ctx_train(s->model) < 4096 ? owl_model_n_ctx_train(s->model) : 4096;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "kernels/kernels.h"
 #include "model/model.h"
@@ -82,6 +83,33 @@ void owl_model_close(struct owl_model *om)
 int owl_model_n_vocab(const struct owl_model *om) { return om->m.n_vocab; }
 int owl_model_n_ctx_train(const struct owl_model *om) { return om->m.n_ctx_train; }
 const char *owl_model_family(const struct owl_model *om) { return om->m.vt->family; }
+
+void owl_model_touch(struct owl_model *om, void (*progress)(size_t done, size_t total, void *user), void *user)
+{
+    const struct model_file *mf = &om->m.file;
+    size_t total = 0, done = 0, next = 0;
+    const size_t step = (size_t)64 << 20, page = 4096;
+    for (int k = 0; k < mf->n_maps; k++)
+        total += mf->maps[k].size;
+    for (int k = 0; k < mf->n_maps; k++) {
+        const struct file_map *map = &mf->maps[k];
+        if (!map->data)
+            continue;
+        madvise((void *)map->data, map->size, MADV_WILLNEED);
+        volatile uint8_t sink = 0;
+        for (size_t off = 0; off < map->size; off += page) {
+            sink ^= map->data[off];
+            if (progress && done + off >= next) {
+                progress(done + off, total, user);
+                next = done + off + step;
+            }
+        }
+        (void)sink;
+        done += map->size;
+    }
+    if (progress)
+        progress(total, total, user);
+}
 
 size_t owl_model_decode_bytes(const struct owl_model *om) { return om->m.decode_bytes; }
 size_t owl_model_kv_bytes_per_token(const struct owl_model *om)

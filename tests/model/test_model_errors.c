@@ -70,6 +70,14 @@ static void expect_error(const char *what, const char *dir, enum owl_status stat
     owl_model_close(m);
 }
 
+static void touch_seen(size_t done, size_t total, void *user)
+{
+    size_t *last = user;
+    OWL_ASSERT(done >= last[0] && done <= total);
+    last[0] = done;
+    last[1] = total;
+}
+
 int main(void)
 {
     g_config = read_file(fixture_path("qwen3/gqa-tied/config.json"), &g_config_size);
@@ -78,10 +86,14 @@ int main(void)
     if (!g_config || !g_model)
         return test_done("test_model_errors");
 
-    /* the unmodified copy opens */
+    /* the unmodified copy opens, and touching its weights reports progress up to the file's size */
     struct owl_model *m = NULL;
     struct owl_error err = {0};
     CHECK_OK(owl_model_open(make_dir("ok", g_config, g_model, g_model_size), NULL, &m, &err), &err);
+    size_t last[2] = {0, 1};
+    if (m)
+        owl_model_touch(m, touch_seen, last);
+    CHECK(last[0] == g_model_size && last[1] == g_model_size);
     owl_model_close(m);
 
     char *c;
