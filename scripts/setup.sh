@@ -9,6 +9,7 @@ PACKAGES=(
   libjansson-dev   # JSON (config.json, safetensors headers)
   libpcre2-dev     # tokenizer pre-tokenizer regexes (Unicode properties, JIT)
   libutf8proc-dev  # tokenizer NFC normalizer
+  libmicrohttpd-dev # owl serve: HTTP server
   libomp-dev       # OpenMP runtime for clang builds (gcc uses libgomp from build-essential)
   clang            # libFuzzer builds (optional target)
 )

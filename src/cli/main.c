@@ -23,6 +23,7 @@ static const char usage[] =
     "  tokenize MODEL --text TEXT      token ids of a text (--jsonl FILE: one JSON string per line)\n"
     "  detokenize MODEL --ids IDS      text of token ids (--jsonl FILE: one JSON array per line)\n"
     "  template MODEL --messages FILE  the prompt the model's chat template makes of a conversation\n"
+    "  serve MODEL [--port 8080]       OpenAI-compatible HTTP server (chat/completions, completions)\n"
     "\n"
     "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
     "or a GGUF file.\n"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
         return cmd_detokenize(argc - 2, argv + 2);
     if (!strcmp(cmd, "template"))
         return cmd_template(argc - 2, argv + 2);
+    if (!strcmp(cmd, "serve"))
+        return cmd_serve(argc - 2, argv + 2);
     fprintf(stderr, "owl: unknown command '%s'\n\n%s", cmd, usage);
     return EXIT_USAGE;
 }
