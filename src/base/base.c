@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <time.h>
 
 enum owl_status fail(struct owl_error *err, enum owl_status status, const char *fmt, ...)
@@ -81,10 +82,15 @@ char *xstrdup(const char *s)
 
 void *big_alloc(size_t size)
 {
-    size_t rounded = (size + 63) & ~(size_t)63;
+    /* Buffers of 2 MiB or more are 2 MiB-aligned and asked for transparent huge pages (on machines where THP
+     * is "madvise"), so the KV cache, scratch slabs and requantized weights take few TLB entries. */
+    const size_t huge = (size_t)2 << 20, align = size >= huge ? huge : 64;
+    size_t rounded = (size + align - 1) & ~(align - 1);
     if (rounded < size)
         return NULL;
-    void *p = aligned_alloc(64, rounded ? rounded : 64);
+    void *p = aligned_alloc(align, rounded ? rounded : align);
+    if (p && align == huge)
+        madvise(p, rounded, MADV_HUGEPAGE);
     if (p)
         memset(p, 0, rounded);
     return p;
