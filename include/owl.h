@@ -67,6 +67,11 @@ int owl_model_n_threads(const struct owl_model *model);
  * and at the end. Cheap when the files are already in the page cache. */
 void owl_model_touch(struct owl_model *model, void (*progress)(size_t done, size_t total, void *user), void *user);
 
+/* The machine's read bandwidth in bytes/s as n_threads threads (<= 0: all cores) see it streaming a 512 MiB
+ * buffer with the widest vector loads owl uses (best of 5 passes); the denominator of the decode bound.
+ * Returns 0 when the buffer cannot be allocated. */
+double owl_read_bandwidth(int n_threads);
+
 /* Multi-line human-readable summary of the hyper-parameters into buf (always NUL-terminated). */
 void owl_model_describe(const struct owl_model *model, char *buf, size_t size);
 

@@ -390,8 +390,9 @@ int cmd_bench(int argc, char **argv)
         "\n"
         "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
-        "and prints tokens/s as mean +- sd, the weight bytes read per generated token and the bandwidth that\n"
-        "implies.\n"
+        "and prints tokens/s as mean +- sd, the weight bytes read per generated token, the bandwidth that\n"
+        "implies, and the machine's read bandwidth (vector loads, same threads) with the fraction of that\n"
+        "bound the generation reaches.\n"
         "\n"
         "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
         "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
@@ -466,6 +467,11 @@ int cmd_bench(int argc, char **argv)
         if (n_gen > 0) {
             mean_sd(tg, (int)reps, &m, &sd);
             printf("tg%ld: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, m, sd, m * gb);
+            /* the decode bound: weight bytes per token over the read bandwidth the same threads get */
+            const double bw = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
+            if (bw > 0)
+                printf("read bandwidth %.1f GB/s (%d threads, vector loads): bound %.1f tokens/s, tg at %.0f%% of it\n",
+                       bw, owl_model_n_threads(s.model), bw / gb, 100.0 * m * gb / bw);
         }
         rc = 0;
     }

@@ -22,6 +22,7 @@ struct kernel_table kern = {
     .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
     .rmsnorm_f32 = rmsnorm_f32_ref,
+    .sum_f32 = sum_f32_ref,
     .dot_f32 = dot_f32_ref,
     .axpy_f32 = axpy_f32_ref,
 };
@@ -57,6 +58,7 @@ void kernels_init(int force_ref)
         kern.attention_rows = attention_rows_avx512;
         kern.swiglu_f32 = swiglu_f32_avx512;
         kern.rmsnorm_f32 = rmsnorm_f32_avx512;
+        kern.sum_f32 = sum_f32_avx512;
         kern.dot_f32 = dot_f32_avx512;
         kern.axpy_f32 = axpy_f32_avx512;
     }

@@ -100,6 +100,12 @@ typedef void attention_rows_fn(const struct attn_rows *a);
 void attention_rows_ref(const struct attn_rows *a);
 void attention_rows_avx512(const struct attn_rows *a);
 
+/* sum of n floats (a read-bandwidth probe: AVX-512 loads stream at the memory's speed, a scalar loop does
+ * not). n must be a multiple of 64. */
+typedef float sum_fn(const float *x, size_t n);
+float sum_f32_ref(const float *x, size_t n);
+float sum_f32_avx512(const float *x, size_t n);
+
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);
 float dot_f32_ref(const float *a, const float *b, int n);
@@ -129,6 +135,7 @@ struct kernel_table {
     attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
+    sum_fn *sum_f32;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;
 };

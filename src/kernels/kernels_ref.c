@@ -81,6 +81,14 @@ void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, in
         }
 }
 
+float sum_f32_ref(const float *x, size_t n)
+{
+    float acc = 0.0f;
+    for (size_t i = 0; i < n; i++)
+        acc += x[i];
+    return acc;
+}
+
 float dot_f32_ref(const float *a, const float *b, int n)
 {
     float acc = 0.0f;

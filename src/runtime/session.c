@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <omp.h>
 #include <sys/mman.h>
 
 #include "kernels/kernels.h"
@@ -109,6 +110,35 @@ void owl_model_touch(struct owl_model *om, void (*progress)(size_t done, size_t 
     }
     if (progress)
         progress(total, total, user);
+}
+
+double owl_read_bandwidth(int n_threads)
+{
+    const size_t n = (size_t)128 << 20; /* floats: 512 MiB */
+    float *buf = big_alloc(n * sizeof(float));
+    if (!buf)
+        return 0.0;
+    const int threads = n_threads > 0 ? n_threads : omp_get_num_procs();
+    kernels_init(0);
+    for (size_t i = 0; i < n; i += 1024)
+        buf[i] = 1.0f;
+    double best = 0.0;
+    volatile float sink = 0.0f;
+    for (int rep = 0; rep < 5; rep++) {
+        const double t0 = time_now();
+        float total = 0.0f;
+#pragma omp parallel num_threads(threads) reduction(+ : total)
+        {
+            const size_t per = n / (size_t)omp_get_num_threads() / 64 * 64;
+            total += kern.sum_f32(buf + per * (size_t)omp_get_thread_num(), per);
+        }
+        const double bw = (double)(n * sizeof(float)) / (time_now() - t0);
+        sink += total;
+        best = bw > best ? bw : best;
+    }
+    (void)sink;
+    big_free(buf);
+    return best;
 }
 
 size_t owl_model_decode_bytes(const struct owl_model *om) { return om->m.decode_bytes; }

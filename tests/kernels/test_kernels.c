@@ -327,6 +327,14 @@ static void test_attention(void)
 
 static void test_dot_axpy(void)
 {
+    for (size_t n = 64; n <= 64 * 40; n += 64 * 13) { /* the bandwidth probe's sum */
+        float *x = malloc(n * sizeof(float));
+        double scale = 0;
+        for (size_t i = 0; i < n; i++)
+            x[i] = frand(), scale += fabs(x[i]);
+        CHECK(fabs(sum_f32_avx512(x, n) - sum_f32_ref(x, n)) <= 1e-5 * scale);
+        free(x);
+    }
     for (int n = 0; n < 100; n++) {
         float a[100], b[100], y1[100], y2[100];
         double scale = 0;
