@@ -2,8 +2,10 @@
 // status codes, headers or a cut connection). Run by test_server_e2e.c:
 //   node e2e.mjs OWL_BINARY MODEL_DIR OPENAI_PACKAGE_DIR
 // Starts two servers on loopback (port 0: the server prints the port it got): a main one (4 slots, an API key,
-// a small body cap, 2 ms per engine step so a stream can be cut mid-way) and a tiny one (1 slot, queue 1) for
-// 429s. Exits non-zero on the first failed check; both servers must exit 0 on SIGTERM.
+// a small body cap, 2 ms per engine step) and a small one (1 slot, queue 1, 5 ms per step so that a long
+// request takes far longer than the test waits) for disconnects and 429s. One forward thread each: the
+// fixture model is tiny, and ctest runs other tests beside this one. Exits non-zero on the first failed check;
+// both servers must exit 0 on SIGTERM.
 import { spawn } from 'node:child_process';
 import { createRequire } from 'node:module';
 import assert from 'node:assert/strict';
@@ -96,8 +98,10 @@ async function check(name, fn) {
 }
 
 const main = await startServer(['--parallel', '4', '--api-key', KEY, '--max-body', '65536', '--ctx', '4096',
-  '--step-delay-ms', '2']);
-const small = await startServer(['--parallel', '1', '--queue', '1', '--step-delay-ms', '5', '--alias', 'tiny']);
+  '--step-delay-ms', '2', '--threads', '1']);
+const small = await startServer(['--parallel', '1', '--queue', '1', '--step-delay-ms', '5', '--alias', 'tiny',
+  '--threads', '1']);
+const tiny = new OpenAI({ baseURL: small.url + '/v1', apiKey: 'none', maxRetries: 0, timeout: 60000 });
 const client = new OpenAI({ baseURL: main.url + '/v1', apiKey: KEY, maxRetries: 0, timeout: 60000 });
 let modelId;
 try {
@@ -228,11 +232,19 @@ try {
     assert.equal(await metric(main.url, 'requests_total'), before + 16);
   });
 
+  // 3500 tokens at >= 5 ms per step take > 17 s: a slot free within 10 s was freed by the disconnect
+  const waitIdle = async (url) => {
+    const t0 = Date.now();
+    let h;
+    do { await sleep(50); h = await health(url); } while (h.slots_busy > 0 && Date.now() - t0 < 10000);
+    return h;
+  };
+
   await check('a stream cut mid-way frees its slot', async () => {
-    const cancelled = await metric(main.url, 'requests_cancelled_total');
+    const cancelled = await metric(small.url, 'requests_cancelled_total');
     const ac = new AbortController();
-    const stream = await client.chat.completions.create({ ...chatBody(), max_tokens: 3500, ignore_eos: true, stream: true },
-      { signal: ac.signal });
+    const stream = await tiny.chat.completions.create({ model: 'tiny', messages: chatBody().messages, max_tokens: 3500,
+      ignore_eos: true, stream: true }, { signal: ac.signal });
     let n = 0;
     try {
       for await (const chunk of stream) { // eslint-disable-line no-unused-vars
@@ -241,28 +253,22 @@ try {
     } catch (e) {
       assert.ok(e.name === 'AbortError' || /abort/i.test(String(e)), String(e));
     }
-    const t0 = Date.now();
-    let h;
-    do { await sleep(50); h = await health(main.url); } while (h.slots_busy > 0 && Date.now() - t0 < 3000);
-    assert.equal(h.slots_busy, 0, 'slot still busy 3 s after the disconnect (3500 tokens take > 7 s)');
-    assert.equal(await metric(main.url, 'requests_cancelled_total'), cancelled + 1);
-    assert.equal(await metric(main.url, 'kv_cache_used_tokens'), 0);
+    assert.equal((await waitIdle(small.url)).slots_busy, 0, 'slot still busy 10 s after the disconnect');
+    assert.equal(await metric(small.url, 'requests_cancelled_total'), cancelled + 1);
+    assert.equal(await metric(small.url, 'kv_cache_used_tokens'), 0);
   });
 
   await check('a non-stream request whose client goes away frees its slot', async () => {
-    const cancelled = await metric(main.url, 'requests_cancelled_total');
+    const cancelled = await metric(small.url, 'requests_cancelled_total');
     const ac = new AbortController();
-    const p = fetch(main.url + '/v1/completions', { method: 'POST', signal: ac.signal,
-      headers: { Authorization: 'Bearer ' + KEY, 'Content-Type': 'application/json' },
+    const p = fetch(small.url + '/v1/completions', { method: 'POST', signal: ac.signal,
+      headers: { 'Content-Type': 'application/json' },
       body: JSON.stringify({ prompt: 'the cat', max_tokens: 3500, ignore_eos: true }) }).catch((e) => e);
     await sleep(300);
     ac.abort();
     await p;
-    const t0 = Date.now();
-    let h;
-    do { await sleep(50); h = await health(main.url); } while (h.slots_busy > 0 && Date.now() - t0 < 3000);
-    assert.equal(h.slots_busy, 0);
-    assert.equal(await metric(main.url, 'requests_cancelled_total'), cancelled + 1);
+    assert.equal((await waitIdle(small.url)).slots_busy, 0, 'slot still busy 10 s after the disconnect');
+    assert.equal(await metric(small.url, 'requests_cancelled_total'), cancelled + 1);
   });
 
   await check('bad requests: 400/401/404/405/413 with OpenAI error JSON', async () => {
@@ -314,7 +320,6 @@ try {
       checkError(r, 429, '429');
       assert.equal(r.headers.get('retry-after'), '1');
     }
-    const tiny = new OpenAI({ baseURL: small.url + '/v1', apiKey: 'none', maxRetries: 0 });
     const many = await Promise.allSettled(Array.from({ length: 6 }, () =>
       tiny.completions.create({ model: 'tiny', ...body })));
     assert.ok(many.some((r) => r.status === 'rejected' && r.reason.status === 429));
