@@ -1,6 +1,9 @@
 /* test_util.c — see test_util.h. */
 #include "test_util.h"
 
+#include <jansson.h>
+#include <sys/stat.h>
+
 #include <ftw.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -73,3 +76,74 @@ void *read_file(const char *path, size_t *size)
         *size = n;
     return buf;
 }
+
+const char *testdata_path(const char *rel)
+{
+    static char buf[4096];
+    const char *env = getenv("OWL_TESTDATA");
+    if (env && *env)
+        snprintf(buf, sizeof buf, "%s/%s", env, rel);
+    else
+        snprintf(buf, sizeof buf, "%s/../../.testdata/%s", OWL_FIXTURES, rel);
+    return buf;
+}
+
+static void copy_file(const char *from, const char *to)
+{
+    size_t n;
+    char *d = read_file(from, &n);
+    OWL_ASSERT(d && write_file(to, d, n) == 0);
+    free(d);
+}
+
+bool make_text_model(const char *qwen3_dir, const char *dir)
+{
+    char path[1200];
+    snprintf(path, sizeof path, "%s/tokenizer.json", qwen3_dir);
+    json_t *t = json_load_file(path, 0, NULL);
+    if (!t)
+        return false;
+    json_t *model = json_object_get(t, "model"), *vocab = json_object_get(model, "vocab"), *small = json_object();
+    const char *key;
+    json_t *val;
+    json_object_foreach(vocab, key, val)
+        if (json_integer_value(val) < 448)
+            json_object_set(small, key, val);
+    json_t *merges = json_object_get(model, "merges"), *kept = json_array();
+    for (size_t i = 0; i < json_array_size(merges); i++) {
+        json_t *m = json_array_get(merges, i);
+        char a[256], b[256], ab[512];
+        if (json_is_string(m)) {
+            if (sscanf(json_string_value(m), "%255s %255s", a, b) != 2)
+                continue;
+        } else {
+            snprintf(a, sizeof a, "%s", json_string_value(json_array_get(m, 0)));
+            snprintf(b, sizeof b, "%s", json_string_value(json_array_get(m, 1)));
+        }
+        snprintf(ab, sizeof ab, "%s%s", a, b);
+        if (json_object_get(small, a) && json_object_get(small, b) && json_object_get(small, ab))
+            json_array_append(kept, m);
+    }
+    json_object_set_new(model, "vocab", small);
+    json_object_set_new(model, "merges", kept);
+    static const char *const added[] = {"<|im_start|>", "<|im_end|>", "<|endoftext|>", "<think>", "</think>"};
+    json_t *adds = json_array();
+    for (int i = 0; i < 5; i++)
+        json_array_append_new(adds, json_pack("{s:i, s:s, s:b, s:b, s:b, s:b, s:b}", "id", 448 + i, "content",
+                                              added[i], "single_word", 0, "lstrip", 0, "rstrip", 0, "normalized", 0,
+                                              "special", i < 3));
+    json_object_set_new(t, "added_tokens", adds);
+    mkdir(dir, 0700);
+    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
+    bool ok = json_dump_file(t, path, 0) == 0;
+    json_decref(t);
+    snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
+    const char *cfg = "{\"eos_token\": \"<|im_end|>\", \"bos_token\": null, \"add_bos_token\": false}";
+    ok = ok && write_file(path, cfg, strlen(cfg)) == 0;
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    copy_file(fixture_path("qwen3/gqa-tied/config.json"), path);
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    copy_file(fixture_path("qwen3/gqa-tied/model.safetensors"), path);
+    return ok;
+}
+

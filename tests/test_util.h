@@ -53,4 +53,13 @@ int write_file(const char *path, const void *data, size_t size);
 /* Read a whole file (malloc'd, NUL-terminated); NULL on failure. */
 void *read_file(const char *path, size_t *size);
 
+/* Path under the fetched test data (scripts/fetch-testdata.sh: $OWL_TESTDATA or .testdata/ beside tests/),
+ * in a static buffer valid until the next call. */
+const char *testdata_path(const char *rel);
+
+/* Write a tiny model with a real tokenizer into dir: the qwen3/gqa-tied fixture (vocab 512) with a 453-token
+ * tokenizer cut from Qwen3's tokenizer.json in qwen3_dir (its first 448 tokens and the merges among them,
+ * plus <|im_start|> <|im_end|> <|endoftext|> <think> </think>). false when the tokenizer cannot be read. */
+bool make_text_model(const char *qwen3_dir, const char *dir);
+
 #endif

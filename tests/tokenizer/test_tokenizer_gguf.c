@@ -12,17 +12,6 @@
 #include "owl.h"
 #include "test_util.h"
 
-static const char *data_dir(const char *family)
-{
-    static char dir[1024];
-    const char *env = getenv("OWL_TESTDATA");
-    if (env)
-        snprintf(dir, sizeof dir, "%s/tokenizers/%s", env, family);
-    else
-        snprintf(dir, sizeof dir, "%s/../../.testdata/tokenizers/%s", OWL_FIXTURES, family);
-    return dir;
-}
-
 /* Write a GGUF holding the tokenizer of DIR (tokenizer.json + tokenizer_config.json) as llama.cpp stores it. */
 static bool write_tokenizer_gguf(const char *dir, const char *arch, const char *pre, const char *out)
 {
@@ -109,7 +98,9 @@ static bool write_tokenizer_gguf(const char *dir, const char *arch, const char *
 static void check_family(const char *family, const char *arch, const char *pre, bool add_bos_default)
 {
     char dir[1024], gguf[1200];
-    snprintf(dir, sizeof dir, "%s", data_dir(family));
+    char data_rel[64];
+    snprintf(data_rel, sizeof data_rel, "tokenizers/%s", family);
+    snprintf(dir, sizeof dir, "%s", testdata_path(data_rel));
     struct stat st;
     char probe[1100];
     snprintf(probe, sizeof probe, "%s/tokenizer.json", dir);
