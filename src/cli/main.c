@@ -13,7 +13,7 @@ static const char usage[] =
     "usage: owl COMMAND [ARGS]\n"
     "\n"
     "commands:\n"
-    "  run MODEL --tokens IDS -n N     generate N tokens after the given token ids\n"
+    "  run MODEL -p TEXT [--chat]      generate text (--tokens IDS -n N: ids in, ids out)\n"
     "  logits MODEL --tokens IDS --out FILE\n"
     "                                  write the logits of every position (float32, n_tokens x vocab)\n"
     "  bench MODEL [-p 512] [-n 128]   prompt-processing and generation speed\n"
