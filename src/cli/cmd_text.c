@@ -49,12 +49,101 @@ static FILE *open_input(const char *path)
     return f;
 }
 
+/* Call fn on each non-empty line of path (- for stdin) parsed as JSON (NULL when it is not JSON), until fn
+ * returns non-zero; returns that, or 1 when the file cannot be read. */
+static int jsonl_each(const char *path, int (*fn)(json_t *j, const char *path, long line, void *user), void *user)
+{
+    FILE *f = open_input(path);
+    if (!f)
+        return 1;
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t got;
+    long line_no = 0;
+    int rc = 0;
+    while (rc == 0 && (got = getline(&line, &cap, f)) > 0) {
+        line_no++;
+        if (strspn(line, " \t\r\n") == (size_t)got)
+            continue;
+        json_t *j = json_loadb(line, (size_t)got, JSON_DECODE_ANY, NULL);
+        rc = fn(j, path, line_no, user);
+        json_decref(j);
+    }
+    free(line);
+    if (f != stdin)
+        fclose(f);
+    return rc;
+}
+
 static void print_ids(const int32_t *ids, size_t n, bool json)
 {
     fputs(json ? "[" : "", stdout);
     for (size_t i = 0; i < n; i++)
         printf(i ? ",%d" : "%d", ids[i]);
     fputs(json ? "]\n" : "\n", stdout);
+}
+
+struct encode_line {
+    struct owl_tokenizer *tok;
+    int bos;
+};
+
+/* One line of `tokenize --jsonl`: a JSON string in, a JSON array of ids out. */
+static int encode_line(json_t *j, const char *path, long line, void *user)
+{
+    const struct encode_line *c = user;
+    struct owl_error err = {0};
+    int32_t *ids = NULL;
+    size_t n = 0;
+    if (!json_is_string(j)) {
+        fprintf(stderr, "owl tokenize: %s line %ld: expected a JSON string\n", path, line);
+        return 1;
+    }
+    if (owl_tokenize(c->tok, json_string_value(j), json_string_length(j), c->bos, &ids, &n, &err) != OWL_OK) {
+        fprintf(stderr, "owl tokenize: %s line %ld: %s\n", path, line, err.message);
+        return 1;
+    }
+    print_ids(ids, n, true);
+    free(ids);
+    return 0;
+}
+
+struct decode_line {
+    const struct owl_tokenizer *tok;
+    int skip;
+};
+
+/* One line of `detokenize --jsonl`: a JSON array of ids in, a JSON string out. */
+static int decode_line(json_t *j, const char *path, long line, void *user)
+{
+    const struct decode_line *c = user;
+    const size_t m = json_is_array(j) ? json_array_size(j) : 0;
+    int32_t *v = calloc(m + 1, sizeof *v);
+    bool ok = json_is_array(j);
+    for (size_t i = 0; ok && i < m; i++) {
+        json_t *e = json_array_get(j, i);
+        ok = json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) <= INT32_MAX;
+        v[i] = ok ? (int32_t)json_integer_value(e) : 0;
+    }
+    struct owl_error err = {0};
+    char *text = NULL;
+    size_t len = 0;
+    int rc = 1;
+    if (!ok) {
+        fprintf(stderr, "owl detokenize: %s line %ld: expected a JSON array of token ids\n", path, line);
+    } else if (owl_detokenize(c->tok, v, m, c->skip, &text, &len, &err) != OWL_OK) {
+        fprintf(stderr, "owl detokenize: %s line %ld: %s\n", path, line, err.message);
+    } else {
+        json_t *s = json_stringn(text, len);
+        char *dump = json_dumps(s, JSON_ENCODE_ANY);
+        printf("%s\n", dump);
+        free(dump);
+        json_decref(s);
+        rc = 0;
+    }
+    free(text);
+    free(v);
+    return rc;
 }
 
 int cmd_tokenize(int argc, char **argv)
@@ -104,34 +193,8 @@ int cmd_tokenize(int argc, char **argv)
         }
         free(ids);
     } else {
-        FILE *f = open_input(jsonl);
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t got;
-        long line_no = 0;
-        while (f && rc == 0 && (got = getline(&line, &cap, f)) > 0) {
-            line_no++;
-            if (strspn(line, " \t\r\n") == (size_t)got)
-                continue;
-            json_error_t jerr;
-            json_t *j = json_loadb(line, (size_t)got, JSON_DECODE_ANY, &jerr);
-            if (!json_is_string(j)) {
-                fprintf(stderr, "owl tokenize: %s line %ld: expected a JSON string%s%s\n", jsonl, line_no,
-                        j ? "" : ": ", j ? "" : jerr.text);
-                rc = 1;
-            } else if (owl_tokenize(tok, json_string_value(j), json_string_length(j), bos, &ids, &n, &err) != OWL_OK) {
-                fprintf(stderr, "owl tokenize: %s line %ld: %s\n", jsonl, line_no, err.message);
-                rc = 1;
-            } else {
-                print_ids(ids, n, true);
-                free(ids);
-            }
-            json_decref(j);
-        }
-        free(line);
-        rc |= !f;
-        if (f && f != stdin)
-            fclose(f);
+        struct encode_line ctx = {.tok = tok, .bos = bos};
+        rc = jsonl_each(jsonl, encode_line, &ctx);
     }
     owl_tokenizer_free(tok);
     return rc;
@@ -184,45 +247,8 @@ int cmd_detokenize(int argc, char **argv)
         }
         free(text);
     } else {
-        FILE *f = open_input(jsonl);
-        char *line = NULL;
-        size_t cap = 0;
-        ssize_t got;
-        long line_no = 0;
-        while (f && rc == 0 && (got = getline(&line, &cap, f)) > 0) {
-            line_no++;
-            if (strspn(line, " \t\r\n") == (size_t)got)
-                continue;
-            json_t *j = json_loadb(line, (size_t)got, JSON_DECODE_ANY, NULL);
-            size_t m = json_is_array(j) ? json_array_size(j) : 0;
-            int32_t *v = calloc(m + 1, sizeof *v);
-            bool ok = json_is_array(j);
-            for (size_t i = 0; ok && i < m; i++) {
-                json_t *e = json_array_get(j, i);
-                ok = json_is_integer(e) && json_integer_value(e) >= 0 && json_integer_value(e) <= INT32_MAX;
-                v[i] = ok ? (int32_t)json_integer_value(e) : 0;
-            }
-            if (!ok) {
-                fprintf(stderr, "owl detokenize: %s line %ld: expected a JSON array of token ids\n", jsonl, line_no);
-                rc = 1;
-            } else if (owl_detokenize(tok, v, m, skip, &text, &len, &err) != OWL_OK) {
-                fprintf(stderr, "owl detokenize: %s line %ld: %s\n", jsonl, line_no, err.message);
-                rc = 1;
-            } else {
-                json_t *s = json_stringn(text, len);
-                char *dump = json_dumps(s, JSON_ENCODE_ANY);
-                printf("%s\n", dump);
-                free(dump);
-                json_decref(s);
-                free(text);
-            }
-            free(v);
-            json_decref(j);
-        }
-        free(line);
-        rc |= !f;
-        if (f && f != stdin)
-            fclose(f);
+        struct decode_line ctx = {.tok = tok, .skip = skip};
+        rc = jsonl_each(jsonl, decode_line, &ctx);
     }
     free(ids);
     owl_tokenizer_free(tok);
