@@ -23,7 +23,8 @@ static void put_n(struct sbuf *b, const char *s, size_t n)
         b->cap = (b->n + n + 1) * 2;
         b->p = xrealloc(b->p, b->cap);
     }
-    memcpy(b->p + b->n, s, n);
+    if (n) /* s may be NULL when n is 0 (an absent field) */
+        memcpy(b->p + b->n, s, n);
     b->n += n;
     b->p[b->n] = 0;
 }
@@ -95,8 +96,10 @@ static const char *rfind(const char *s, size_t n, const char *needle)
 /* json.dumps(v, ensure_ascii=False) with Python's default separators, key order kept. */
 static void put_json(struct sbuf *b, const json_t *v)
 {
-    char *s = json_dumps(v, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER);
-    OWL_ASSERT(s);
+    /* v is NULL for a field the client left out: Jinja prints an undefined value as nothing */
+    char *s = v ? json_dumps(v, JSON_ENCODE_ANY | JSON_PRESERVE_ORDER) : NULL;
+    if (!s)
+        return;
     put(b, s);
     free(s);
 }
