@@ -467,6 +467,8 @@ static void run(struct chat_parser *p, const struct out *o, bool end)
     }
     if (p->state == PS_DONE)
         at = p->n;
+    if (at == 0) /* nothing consumed (buf may still be NULL) */
+        return;
     memmove(p->buf, p->buf + at, p->n - at);
     p->n -= at;
 }
