@@ -153,6 +153,32 @@ const char *owl_released_name(int i);
  * (case-insensitive match) is OWL_ERR_INVALID_ARG. */
 enum owl_status owl_inspect_released(const char *name, struct owl_model_info *info, struct owl_error *err);
 
+/* ---- owl synth: random-weight checkpoints with a released model's real shapes ------------------------ */
+enum owl_synth_format { OWL_SYNTH_SAFETENSORS, OWL_SYNTH_GGUF };
+enum owl_synth_type { OWL_SYNTH_BF16, OWL_SYNTH_Q8_0 }; /* GGUF matrix type (MXFP4 experts stay MXFP4) */
+
+struct owl_synth_params {
+    const char *like;          /* a released name (owl_released_name, case-insensitive), or NULL ... */
+    const char *config_path;   /* ... a config.json of a supported family to synthesize instead */
+    const char *out;           /* safetensors: a directory; GGUF: a file */
+    const char *tokenizer_dir; /* holds tokenizer.json [+ tokenizer_config.json, chat_template.jinja] */
+    enum owl_synth_format format;
+    enum owl_synth_type type;
+    int n_layers;              /* > 0: this many layers instead of the config's */
+    int n_mtp;                 /* >= 0: DeepSeek multi-token-prediction layers (default -1: the config's) */
+    uint64_t seed;
+    int force;                 /* overwrite an existing non-empty out */
+    void (*progress)(uint64_t done, uint64_t total, void *user); /* bytes written so far; may be NULL */
+    void *user;
+};
+struct owl_synth_params owl_synth_default_params(void);
+/* Write the checkpoint: config.json (the release's, with num_hidden_layers and what depends on it
+ * adjusted), the weights in their shipped dtypes (bf16; MXFP4 experts for gpt-oss; FP8 128x128 blocks for
+ * DeepSeek-V3) with seeded random values, and the tokenizer files; or one GGUF file with llama.cpp's names,
+ * keys and tokenizer metadata. The same seed gives the same values in both formats. Streams to disk;
+ * refuses an existing non-empty out unless force; removes what it wrote on failure. */
+enum owl_status owl_synth(const struct owl_synth_params *params, struct owl_error *err);
+
 struct owl_session_params {
     int n_ctx;   /* KV cache capacity in tokens; <= 0: min(model's n_ctx_train, 4096) */
     int n_batch; /* most tokens per forward chunk; <= 0: 256. eval splits longer inputs */

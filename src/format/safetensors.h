@@ -36,4 +36,18 @@ const struct tensor_view *tensor_table_find(const struct tensor_table *table, co
 enum owl_status safetensors_parse(const uint8_t *data, size_t size, const char *file,
                                   struct tensor_table *table, struct owl_error *err);
 
+/* ---- Writing (safetensors_write.c) ------------------------------------------------------------------ */
+struct safetensors_entry {
+    const char *name; /* borrowed */
+    enum dtype dtype; /* a plain (non-block) dtype */
+    int n_dim;
+    int64_t shape[TENSOR_MAX_DIMS];
+};
+
+/* The header of a file holding the n tensors back to back in the given order: u64 length, then the JSON
+ * ({"__metadata__":{"format":"pt"}, name: {dtype, shape, data_offsets}} in that order) padded with spaces
+ * to a multiple of 8 bytes, as huggingface/safetensors writes it. Returns it malloc'd with its size, and
+ * the data section's size. */
+uint8_t *safetensors_header_build(const struct safetensors_entry *t, int n, size_t *header_size, uint64_t *data_size);
+
 #endif
