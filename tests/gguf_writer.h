@@ -1,8 +1,9 @@
 /* gguf_writer.h — a small GGUF v3 writer for tests (static functions; include where needed).
  *
- * Independent of the parser under test: writes the layout of ggml/docs/gguf.md directly. Usage:
- * gw_init, gw_kv_* for metadata, gw_tensor for each tensor (ne innermost first, raw bytes), gw_finish to
- * get the image. Also a Q8_0 quantizer that matches ggml's quantize_row_q8_0_ref.
+ * The layout comes from the library's writer (src/format/gguf_write.c, which owl synth uses and llama.cpp
+ * loads); it is independent of the parser under test. Usage: gw_init, gw_kv_* for metadata, gw_tensor
+ * for each tensor (ne innermost first, raw bytes), gw_finish to get the image. gw_put & co. write raw
+ * bytes for corrupt files. Also a Q8_0 quantizer that matches ggml's quantize_row_q8_0_ref.
  */
 #ifndef OWL_TEST_GGUF_WRITER_H
 #define OWL_TEST_GGUF_WRITER_H
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "format/gguf.h"
 
 struct gw_buf {
     uint8_t *p;
@@ -38,81 +41,56 @@ static inline void gw_str(struct gw_buf *b, const char *s)
     gw_put(b, s, strlen(s));
 }
 
-struct gguf_writer {
-    struct gw_buf kv, info, data;
-    uint64_t n_kv, n_tensors;
-    uint32_t alignment;
+/* A whole GGUF image in memory on top of the library's streaming writer (src/format/gguf_write.c): metadata
+ * and tensor infos through it, the data buffered here. */
+struct gw_file {
+    struct gguf_writer meta;
+    struct gw_buf data;
 };
 
-static inline void gw_init(struct gguf_writer *w) { memset(w, 0, sizeof *w), w->alignment = 32; }
-static inline void gw_kv_u32(struct gguf_writer *w, const char *key, uint32_t v)
+static inline void gw_init(struct gw_file *w) { memset(w, 0, sizeof *w), gguf_writer_init(&w->meta); }
+static inline void gw_kv_u32(struct gw_file *w, const char *key, uint32_t v) { gguf_writer_u32(&w->meta, key, v); }
+static inline void gw_kv_f32(struct gw_file *w, const char *key, float v) { gguf_writer_f32(&w->meta, key, v); }
+static inline void gw_kv_str(struct gw_file *w, const char *key, const char *v) { gguf_writer_str(&w->meta, key, v); }
+static inline void gw_kv_bool(struct gw_file *w, const char *key, int v) { gguf_writer_bool(&w->meta, key, v != 0); }
+static inline void gw_kv_i32_array(struct gw_file *w, const char *key, const int32_t *v, uint64_t n)
 {
-    gw_str(&w->kv, key), gw_u32(&w->kv, 4), gw_u32(&w->kv, v), w->n_kv++;
+    gguf_writer_i32_array(&w->meta, key, v, n);
 }
-static inline void gw_kv_f32(struct gguf_writer *w, const char *key, float v)
+static inline void gw_kv_str_array(struct gw_file *w, const char *key, const char *const *v, uint64_t n)
 {
-    gw_str(&w->kv, key), gw_u32(&w->kv, 6), gw_put(&w->kv, &v, 4), w->n_kv++;
-}
-static inline void gw_kv_str(struct gguf_writer *w, const char *key, const char *v)
-{
-    gw_str(&w->kv, key), gw_u32(&w->kv, 8), gw_str(&w->kv, v), w->n_kv++;
-}
-static inline void gw_kv_bool(struct gguf_writer *w, const char *key, int v)
-{
-    uint8_t b = (uint8_t)(v != 0);
-    gw_str(&w->kv, key), gw_u32(&w->kv, 7), gw_put(&w->kv, &b, 1), w->n_kv++;
-}
-/* An array of n int32 values. */
-static inline void gw_kv_i32_array(struct gguf_writer *w, const char *key, const int32_t *v, uint64_t n)
-{
-    gw_str(&w->kv, key), gw_u32(&w->kv, 9), gw_u32(&w->kv, 5), gw_u64(&w->kv, n);
-    gw_put(&w->kv, v, n * 4);
-    w->n_kv++;
-}
-static inline void gw_kv_str_array(struct gguf_writer *w, const char *key, const char *const *v, uint64_t n)
-{
-    gw_str(&w->kv, key), gw_u32(&w->kv, 9), gw_u32(&w->kv, 8), gw_u64(&w->kv, n);
-    for (uint64_t i = 0; i < n; i++)
-        gw_str(&w->kv, v[i]);
-    w->n_kv++;
+    gguf_writer_str_array(&w->meta, key, v, n);
 }
 
 /* A tensor of ggml type `type` with n_dims sizes ne (innermost first) and its raw bytes. */
-static inline void gw_tensor(struct gguf_writer *w, const char *name, uint32_t type, int n_dims, const uint64_t *ne,
+static inline void gw_tensor(struct gw_file *w, const char *name, uint32_t type, int n_dims, const uint64_t *ne,
                              const void *bytes, size_t n_bytes)
 {
-    while (w->data.n % w->alignment) {
+    while (w->data.n % w->meta.alignment) {
         uint8_t z = 0;
         gw_put(&w->data, &z, 1);
     }
-    gw_str(&w->info, name);
-    gw_u32(&w->info, (uint32_t)n_dims);
-    for (int d = 0; d < n_dims; d++)
-        gw_u64(&w->info, ne[d]);
-    gw_u32(&w->info, type);
-    gw_u64(&w->info, w->data.n);
+    gguf_writer_tensor(&w->meta, name, type, n_dims, ne, n_bytes);
     gw_put(&w->data, bytes, n_bytes);
-    w->n_tensors++;
 }
 
 /* The whole file: header, metadata, tensor infos, padding, data. Frees the writer's buffers. */
-static inline uint8_t *gw_finish(struct gguf_writer *w, size_t *size)
+static inline uint8_t *gw_finish(struct gw_file *w, size_t *size)
 {
-    struct gw_buf out = {0};
-    gw_put(&out, "GGUF", 4);
-    gw_u32(&out, 3);
-    gw_u64(&out, w->n_tensors);
-    gw_u64(&out, w->n_kv);
-    gw_put(&out, w->kv.p, w->kv.n);
-    gw_put(&out, w->info.p, w->info.n);
-    while (out.n % w->alignment) {
-        uint8_t z = 0;
-        gw_put(&out, &z, 1);
+    char *image = NULL;
+    size_t n = 0;
+    FILE *f = open_memstream(&image, &n);
+    struct owl_error err;
+    if (!f || gguf_writer_header(&w->meta, f, "memory", &err) != OWL_OK ||
+        (w->data.n && fwrite(w->data.p, 1, w->data.n, f) != w->data.n)) {
+        fprintf(stderr, "gw_finish: cannot build the image\n");
+        abort();
     }
-    gw_put(&out, w->data.p, w->data.n);
-    free(w->kv.p), free(w->info.p), free(w->data.p);
-    *size = out.n;
-    return out.p;
+    fclose(f);
+    gguf_writer_free(&w->meta);
+    free(w->data.p);
+    *size = n;
+    return (uint8_t *)image;
 }
 
 /* ggml quantize_row_q8_0_ref: per 32 values d = max|x| / 127 (stored as f16), q = round(x / d). */
@@ -137,7 +115,7 @@ __attribute__((target("f16c"))) static inline void gw_quantize_q8_0(const float 
 static inline uint8_t *gw_synth_qwen3_f32(uint64_t seed, size_t *size)
 {
     enum { H = 256, NH = 4, NKV = 2, HD = 64, FF = 256, NL = 1, V = 288 };
-    struct gguf_writer w;
+    struct gw_file w;
     gw_init(&w);
     gw_kv_str(&w, "general.architecture", "qwen3");
     gw_kv_u32(&w, "qwen3.block_count", NL);

@@ -55,7 +55,7 @@ static double cfg_f(const struct kv_table *kv, const char *a, const char *b, dou
 }
 
 /* Write the experts of every MoE layer stacked, as llama.cpp's converter does (F32 or BF16). */
-static void write_stacked_experts(struct gguf_writer *w, struct model_file *mf, enum variant var)
+static void write_stacked_experts(struct gw_file *w, struct model_file *mf, enum variant var)
 {
     static const char *const proj[3][2] = {{"gate_proj", "ffn_gate_exps"}, {"up_proj", "ffn_up_exps"},
                                            {"down_proj", "ffn_down_exps"}};
@@ -113,7 +113,7 @@ static const char *write_gguf(const char *name, enum variant var)
     const bool moe = model_type && !strcmp(model_type, "qwen3_moe");
     const char *arch = moe ? "qwen3moe" : "qwen3";
     char key[128];
-    struct gguf_writer w;
+    struct gw_file w;
     gw_init(&w);
 #define KEY(k) (snprintf(key, sizeof key, "%s.%s", arch, k), key)
     gw_kv_str(&w, "general.architecture", arch);

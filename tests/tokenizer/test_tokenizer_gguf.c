@@ -64,7 +64,7 @@ static bool write_tokenizer_gguf(const char *dir, const char *arch, const char *
             sprintf(mstr[i], "%s %s", a, b);
         }
     }
-    struct gguf_writer w;
+    struct gw_file w;
     gw_init(&w);
     gw_kv_str(&w, "general.architecture", arch);
     gw_kv_str(&w, "tokenizer.ggml.model", "gpt2");

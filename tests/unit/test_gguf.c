@@ -10,7 +10,7 @@
 
 static uint8_t *good_file(size_t *size)
 {
-    struct gguf_writer w;
+    struct gw_file w;
     gw_init(&w);
     gw_kv_str(&w, "general.architecture", "qwen3");
     gw_kv_u32(&w, "qwen3.block_count", 2);
@@ -183,7 +183,7 @@ static void test_corrupt(void)
     expect("partial Q8_0 block", img, size, OWL_ERR_BAD_FILE, "blocks", "48");
     free(img);
 
-    struct gguf_writer w;
+    struct gw_file w;
     gw_init(&w);
     float f[8] = {0};
     uint64_t ne1[1] = {8};
