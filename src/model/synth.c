@@ -415,6 +415,10 @@ static enum owl_status synth_setup(struct synth *s, const struct owl_synth_param
             (st = cfg_int(s, "moe_layer_freq", 1, 1, 1, &sparse_step, err)) ||
             (st = cfg_int(s, "num_nextn_predict_layers", 0, 0, 16, &s->n_mtp, err)))
             return st;
+        if (s->n_dense_lead > s->n_layer) { /* fewer layers than the dense lead: all dense, said consistently */
+            s->n_dense_lead = s->n_layer;
+            json_object_set_new(s->config, "first_k_dense_replace", json_integer(s->n_layer));
+        }
         if (p->n_mtp >= 0) {
             s->n_mtp = p->n_mtp;
             json_object_set_new(s->config, "num_nextn_predict_layers", json_integer(s->n_mtp));

@@ -91,6 +91,16 @@ int main(void)
     check_run("run --help", 0, "--tokens", NULL);
     check_run("logits --help", 0, "float32", NULL);
     check_run("bench --help", 0, "--n-prompt", NULL);
+    check_run("synth --help", 0, "--like NAME", NULL);
+    check_run("synth --like qwen3-0.6b", 2, NULL, "need --out");
+    check_run("synth --like qwen3-0.6b --config c.json --out x", 2, NULL, "one of --like or --config");
+    check_run("synth --like qwen3-0.6b --out x --format npz", 2, NULL, "--format");
+    check_run("synth --like qwen3-0.6b --out x --type q8_0", 2, NULL, "--type q8_0 is for --format gguf");
+    check_run("synth --like qwen3-0.6b --out x --layers 0", 2, NULL, "--layers");
+    snprintf(args, sizeof args, "synth --like qwen3-0.6b --out '%s/none' --tokenizer '%s'", test_tmpdir(), dir);
+    check_run(args, 1, NULL, "tokenizer.json");
+    snprintf(args, sizeof args, "synth --like qwen3-0.7b --out '%s/none' --tokenizer '%s'", test_tmpdir(), dir);
+    check_run(args, 1, NULL, "unknown model 'qwen3-0.7b'");
     check_run("", 2, NULL, "usage");
     check_run("frobnicate", 2, NULL, "unknown command 'frobnicate'");
     snprintf(args, sizeof args, "run '%s' --tokens 1,2 --bogus", model);
