@@ -194,34 +194,50 @@ static void add_linear(struct synth *s, const char *prefix, const char *name, in
     s->t[w].scale = sc;
 }
 
-static void plan_qwen3(struct synth *s)
+/* A SwiGLU MLP under prefix: gate_proj, up_proj [d_ff, d_model], down_proj [d_model, d_ff]. */
+static void add_mlp(struct synth *s, const char *prefix, int64_t d_ff, bool fp8)
+{
+    add_linear(s, prefix, "gate_proj.weight", d_ff, s->d_model, fp8);
+    add_linear(s, prefix, "up_proj.weight", d_ff, s->d_model, fp8);
+    add_linear(s, prefix, "down_proj.weight", s->d_model, d_ff, fp8);
+}
+
+/* GQA projections (Qwen3, gpt-oss), each followed by its bias when the layer has them. */
+static void add_gqa(struct synth *s, const char *p, bool bias)
 {
     const int64_t H = s->d_model, dq = (int64_t)s->n_head * s->d_head, dkv = (int64_t)s->n_kv_head * s->d_head;
+    static const char *const proj[] = {"q", "k", "v", "o"};
+    for (int i = 0; i < 4; i++) {
+        char name[64];
+        snprintf(name, sizeof name, "self_attn.%s_proj.weight", proj[i]);
+        add_linear(s, p, name, i == 0 ? dq : i == 3 ? H : dkv, i == 3 ? dq : H, false);
+        snprintf(name, sizeof name, "self_attn.%s_proj.bias", proj[i]);
+        if (bias)
+            add_vec(s, p, name, i == 0 ? dq : i == 3 ? H : dkv, FILL_NORMAL);
+    }
+}
+
+static void plan_qwen3(struct synth *s)
+{
+    const int64_t H = s->d_model;
     add(s, DTYPE_BF16, FILL_NORMAL, 2, SHAPE(s->n_vocab, H), "model.embed_tokens.weight");
     for (int l = 0; l < s->n_layer; l++) {
-        char p[64];
+        char p[64], pm[96];
         snprintf(p, sizeof p, "model.layers.%d.", l);
         add_vec(s, p, "input_layernorm.weight", H, FILL_ONES);
-        add_linear(s, p, "self_attn.q_proj.weight", dq, H, false);
-        add_linear(s, p, "self_attn.k_proj.weight", dkv, H, false);
-        add_linear(s, p, "self_attn.v_proj.weight", dkv, H, false);
-        add_linear(s, p, "self_attn.o_proj.weight", H, dq, false);
+        add_gqa(s, p, false);
         add_vec(s, p, "self_attn.q_norm.weight", s->d_head, FILL_ONES);
         add_vec(s, p, "self_attn.k_norm.weight", s->d_head, FILL_ONES);
         add_vec(s, p, "post_attention_layernorm.weight", H, FILL_ONES);
+        snprintf(pm, sizeof pm, "%smlp.", p);
         if (!s->moe_layer[l]) {
-            add_linear(s, p, "mlp.gate_proj.weight", s->d_ff, H, false);
-            add_linear(s, p, "mlp.up_proj.weight", s->d_ff, H, false);
-            add_linear(s, p, "mlp.down_proj.weight", H, s->d_ff, false);
+            add_mlp(s, pm, s->d_ff, false);
             continue;
         }
         add_linear(s, p, "mlp.gate.weight", s->n_expert, H, false);
         for (int e = 0; e < s->n_expert; e++) {
-            char pe[96];
-            snprintf(pe, sizeof pe, "%smlp.experts.%d.", p, e);
-            add_linear(s, pe, "gate_proj.weight", s->d_ff_exp, H, false);
-            add_linear(s, pe, "up_proj.weight", s->d_ff_exp, H, false);
-            add_linear(s, pe, "down_proj.weight", H, s->d_ff_exp, false);
+            snprintf(pm, sizeof pm, "%smlp.experts.%d.", p, e);
+            add_mlp(s, pm, s->d_ff_exp, false);
         }
     }
     add_vec(s, "model.", "norm.weight", H, FILL_ONES);
@@ -231,21 +247,13 @@ static void plan_qwen3(struct synth *s)
 
 static void plan_gpt_oss(struct synth *s)
 {
-    const int64_t H = s->d_model, I = s->d_ff, E = s->n_expert, dq = (int64_t)s->n_head * s->d_head,
-                  dkv = (int64_t)s->n_kv_head * s->d_head;
+    const int64_t H = s->d_model, I = s->d_ff, E = s->n_expert;
     add(s, DTYPE_BF16, FILL_NORMAL, 2, SHAPE(s->n_vocab, H), "model.embed_tokens.weight");
     for (int l = 0; l < s->n_layer; l++) {
         char p[64];
         snprintf(p, sizeof p, "model.layers.%d.", l);
         add_vec(s, p, "input_layernorm.weight", H, FILL_ONES);
-        add_linear(s, p, "self_attn.q_proj.weight", dq, H, false);
-        add_vec(s, p, "self_attn.q_proj.bias", dq, FILL_NORMAL);
-        add_linear(s, p, "self_attn.k_proj.weight", dkv, H, false);
-        add_vec(s, p, "self_attn.k_proj.bias", dkv, FILL_NORMAL);
-        add_linear(s, p, "self_attn.v_proj.weight", dkv, H, false);
-        add_vec(s, p, "self_attn.v_proj.bias", dkv, FILL_NORMAL);
-        add_linear(s, p, "self_attn.o_proj.weight", H, dq, false);
-        add_vec(s, p, "self_attn.o_proj.bias", H, FILL_NORMAL);
+        add_gqa(s, p, true);
         add_vec(s, p, "self_attn.sinks", s->n_head, FILL_NORMAL);
         add_vec(s, p, "post_attention_layernorm.weight", H, FILL_ONES);
         add_linear(s, p, "mlp.router.weight", E, H, false);
@@ -290,28 +298,22 @@ static void plan_deepseek(struct synth *s)
         add_linear(s, p, "self_attn.kv_b_proj.weight", nh * (s->d_nope + s->d_v), s->kv_rank, f8);
         add_linear(s, p, "self_attn.o_proj.weight", H, nh * s->d_v, f8);
         add_vec(s, p, "post_attention_layernorm.weight", H, FILL_ONES);
+        char pm[96];
+        snprintf(pm, sizeof pm, "%smlp.", p);
         if (!s->moe_layer[l]) {
-            add_linear(s, p, "mlp.gate_proj.weight", s->d_ff, H, f8);
-            add_linear(s, p, "mlp.up_proj.weight", s->d_ff, H, f8);
-            add_linear(s, p, "mlp.down_proj.weight", H, s->d_ff, f8);
+            add_mlp(s, pm, s->d_ff, f8);
             continue;
         }
         add_linear(s, p, "mlp.gate.weight", s->n_expert, H, false);
         if (s->noaux_bias)
             add(s, DTYPE_F32, FILL_NORMAL, 1, SHAPE(s->n_expert), "%smlp.gate.e_score_correction_bias", p);
         for (int e = 0; e < s->n_expert; e++) {
-            char pe[96];
-            snprintf(pe, sizeof pe, "%smlp.experts.%d.", p, e);
-            add_linear(s, pe, "gate_proj.weight", s->d_ff_exp, H, f8);
-            add_linear(s, pe, "up_proj.weight", s->d_ff_exp, H, f8);
-            add_linear(s, pe, "down_proj.weight", H, s->d_ff_exp, f8);
+            snprintf(pm, sizeof pm, "%smlp.experts.%d.", p, e);
+            add_mlp(s, pm, s->d_ff_exp, f8);
         }
-        if (s->n_shared) {
-            const int64_t ds = (int64_t)s->n_shared * s->d_ff_exp;
-            add_linear(s, p, "mlp.shared_experts.gate_proj.weight", ds, H, f8);
-            add_linear(s, p, "mlp.shared_experts.up_proj.weight", ds, H, f8);
-            add_linear(s, p, "mlp.shared_experts.down_proj.weight", H, ds, f8);
-        }
+        snprintf(pm, sizeof pm, "%smlp.shared_experts.", p);
+        if (s->n_shared)
+            add_mlp(s, pm, (int64_t)s->n_shared * s->d_ff_exp, f8);
     }
     add_vec(s, "model.", "norm.weight", H, FILL_ONES);
     add(s, DTYPE_BF16, FILL_NORMAL, 2, SHAPE(s->n_vocab, H), "lm_head.weight");
