@@ -469,6 +469,7 @@ static void synth_free(struct synth *s)
     free(s->t);
     free(s->moe_layer);
     json_decref(s->config);
+    json_decref(s->tokenizer);
 }
 
 /* ---- writing ----------------------------------------------------------------------------------------- */
@@ -560,7 +561,7 @@ static enum owl_status write_tensor(const struct synth *s, const struct synth_te
     enum owl_status st = OWL_OK;
     for (int64_t r0 = 0; r0 < t->n_rows && !st; r0 += chunk) {
         const int64_t nr = t->n_rows - r0 < chunk ? t->n_rows - r0 : chunk;
-#pragma omp parallel for schedule(static)
+#pragma omp parallel for schedule(static) if ((size_t)nr * row_bytes > (1u << 20))
         for (int64_t r = 0; r < nr; r++)
             synth_fill_row(s, t, r0 + r, buf + (size_t)r * row_bytes);
         st = synth_write(f, buf, (size_t)nr * row_bytes, path, err);
@@ -646,12 +647,28 @@ static enum owl_status write_safetensors(struct synth *s, const struct owl_synth
     return st;
 }
 
-/* The tokenizer's vocabulary must fit the embedding: its highest id below vocab_size. */
-static enum owl_status check_tokenizer(const struct synth *s, const char *dir, struct owl_error *err)
+json_t *synth_load_json(const char *path, size_t flags, json_error_t *je)
+{
+    char *text = NULL;
+    size_t size = 0;
+    struct owl_error err;
+    if (file_read_all(path, &text, &size, &err) != OWL_OK) {
+        memset(je, 0, sizeof *je);
+        snprintf(je->text, sizeof je->text, "%.150s", strerror(errno));
+        return NULL;
+    }
+    json_t *j = json_loadb(text, size, flags, je);
+    free(text);
+    return j;
+}
+
+/* Parse tokenizer.json into s->tokenizer; its vocabulary must fit the embedding: the highest id below
+ * vocab_size. */
+static enum owl_status load_tokenizer(struct synth *s, const char *dir, struct owl_error *err)
 {
     char *path = join(dir, "tokenizer.json");
     json_error_t je;
-    json_t *tok = json_load_file(path, 0, &je);
+    json_t *tok = s->tokenizer = synth_load_json(path, 0, &je);
     enum owl_status st = OWL_OK;
     if (!tok) {
         st = fail(err, access(path, F_OK) ? OWL_ERR_IO : OWL_ERR_BAD_FILE, "%s: %s", path, je.text);
@@ -670,7 +687,6 @@ static enum owl_status check_tokenizer(const struct synth *s, const char *dir, s
             st = fail(err, OWL_ERR_INVALID_ARG, "%s: token id %lld does not fit vocab_size %d of the config: not this "
                       "family's tokenizer?", path, (long long)max_id, s->n_vocab);
     }
-    json_decref(tok);
     free(path);
     return st;
 }
@@ -710,7 +726,7 @@ enum owl_status owl_synth(const struct owl_synth_params *p, struct owl_error *er
         if (!s.config)
             return fail(err, OWL_ERR_INVALID_ARG, "unknown model '%s' (owl compare --help lists the releases owl knows)",
                         p->like);
-    } else if (!(s.config = json_load_file(p->config_path, JSON_REJECT_DUPLICATES, &je))) {
+    } else if (!(s.config = synth_load_json(p->config_path, JSON_REJECT_DUPLICATES, &je))) {
         return fail(err, access(p->config_path, F_OK) ? OWL_ERR_IO : OWL_ERR_BAD_FILE, "%s:%d:%d: %s", p->config_path,
                     je.line, je.column, je.text);
     }
@@ -722,7 +738,7 @@ enum owl_status owl_synth(const struct owl_synth_params *p, struct owl_error *er
     struct written w = {0};
     enum owl_status st = synth_setup(&s, p, err);
     if (!st)
-        st = check_tokenizer(&s, p->tokenizer_dir, err);
+        st = load_tokenizer(&s, p->tokenizer_dir, err);
     if (!st && out_nonempty(p->out) && !p->force)
         st = fail(err, OWL_ERR_INVALID_ARG, "%s exists and is not empty (--force overwrites it)", p->out);
     if (!st && p->format == OWL_SYNTH_GGUF) {

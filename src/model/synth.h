@@ -42,6 +42,7 @@ struct synth_tensor {
 struct synth {
     enum synth_family family;
     json_t *config;      /* owned: the config.json written */
+    json_t *tokenizer;   /* owned: tokenizer.json, parsed */
     const char *like;    /* the release's name, or NULL */
     uint64_t seed;
     struct synth_tensor *t;
@@ -76,6 +77,8 @@ int synth_find(const struct synth *s, const char *name);
 /* Write the GGUF file of the plan to f (synth_gguf.c). tok_dir holds the tokenizer. */
 enum owl_status synth_write_gguf(const struct synth *s, const struct owl_synth_params *p, FILE *f, const char *path,
                                  struct owl_error *err);
+/* Parse a JSON file (read whole, then parsed: jansson's own file reader goes a character at a time). */
+json_t *synth_load_json(const char *path, size_t flags, json_error_t *je);
 /* fwrite with a message naming path. */
 enum owl_status synth_write(FILE *f, const void *p, size_t n, const char *path, struct owl_error *err);
 

@@ -287,7 +287,7 @@ static enum owl_status write_gtensor(const struct synth *s, const struct gtensor
     enum owl_status st = OWL_OK;
     for (int64_t u0 = 0; u0 < units && !st; u0 += chunk) {
         const int64_t nu = units - u0 < chunk ? units - u0 : chunk;
-#pragma omp parallel
+#pragma omp parallel if ((uint64_t)nu * rb > (1u << 20))
         {
             float *tmp = xcalloc(tmp_floats, sizeof *tmp);
 #pragma omp for schedule(static)
@@ -418,13 +418,10 @@ static enum owl_status put_tokenizer(struct gguf_writer *w, const struct synth *
                                      struct owl_error *err)
 {
     char path[4096];
-    snprintf(path, sizeof path, "%s/tokenizer.json", dir);
     json_error_t je;
-    json_t *tok = json_load_file(path, 0, &je);
-    if (!tok)
-        return fail(err, OWL_ERR_BAD_FILE, "%s: %s", path, je.text);
+    json_t *tok = s->tokenizer;
     snprintf(path, sizeof path, "%s/tokenizer_config.json", dir);
-    json_t *tcfg = json_load_file(path, 0, &je); /* optional */
+    json_t *tcfg = synth_load_json(path, 0, &je); /* optional */
     const int V = s->n_vocab;
     const char **tokens = xcalloc((size_t)V, sizeof *tokens);
     int32_t *types = xcalloc((size_t)V, sizeof *types);
@@ -507,7 +504,6 @@ static enum owl_status put_tokenizer(struct gguf_writer *w, const struct synth *
     free(types);
     free(tokens);
     json_decref(tcfg);
-    json_decref(tok);
     return OWL_OK;
 }
 
