@@ -21,6 +21,9 @@ int ops_set_threads(int n_threads)
 
 int ops_threads(void) { return g_threads; }
 
+static bool g_row_exact;
+void ops_set_row_exact(bool on) { g_row_exact = on; }
+
 static matmul_fn *matmul_for(enum dtype dtype)
 {
     switch (dtype) {
@@ -81,12 +84,18 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
         int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
-        if (mxfp4)
-            kern.matmul_mxfp4(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
-        else if (fp8)
-            kern.matmul_fp8(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
-        else
-            fn(y, x, w->data, n, d_in, d_out, o0, o1);
+        const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
+        for (int t = 0; t < n; t += group) {
+            const int nt = n - t < group ? n - t : group;
+            float *yt = y + (size_t)t * d_out;
+            const float *xt = x + (size_t)t * d_in;
+            if (mxfp4)
+                kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+            else if (fp8)
+                kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+            else
+                fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
+        }
     }
     if (bias)
         for (int t = 0; t < n; t++)

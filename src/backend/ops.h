@@ -46,6 +46,13 @@ static inline struct weight weight_expert(const struct weight *stack, int e)
 int ops_set_threads(int n_threads);
 int ops_threads(void);
 
+/* Row-exact mode (off by default): while on, every op gives each token's row bitwise what it gives that
+ * token alone (op_matmul runs its kernels on at most KERN_ROW_EXACT_TOKENS tokens at a time, never the
+ * prefill GEMM), so one forward over several sequences' decode steps equals each sequence's own forward.
+ * The weights are still read from memory once per step: a call's token groups share each L1/L2-resident
+ * chunk of rows. Set by the runtime around a batched decode step. */
+void ops_set_row_exact(bool on);
+
 /* out (n, d) = rows tokens[0..n) of emb (n_vocab, d). Token ids must be checked by the caller. */
 void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n);
 

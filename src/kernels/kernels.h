@@ -23,7 +23,11 @@ float f16_to_f32(uint16_t h); /* exact, handles subnormals, inf, nan */
 uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnormals kept */
 
 /* y[t, o] = sum_k x[t, k] * w[o, k] for t in [0, n), o in [o0, o1).
- * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype. */
+ * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype.
+ * Row-exact contract, for every matmul kernel of every table: with n <= KERN_ROW_EXACT_TOKENS, row t of y
+ * is bitwise what the same kernel gives for token t alone (n = 1), so a batch of sequences' decode steps
+ * computes each sequence exactly as it would alone (tests/kernels checks it per dtype). */
+#define KERN_ROW_EXACT_TOKENS 4
 typedef void matmul_fn(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);

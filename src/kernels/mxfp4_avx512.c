@@ -3,8 +3,8 @@
  * Weights stay packed (4.25 bits each) and are expanded in registers, one 32-input block at a time: the
  * 16-entry E2M1 table is scaled by the block's 2^(s − 127) with vscalefps (exact, like ldexp: overflow to
  * inf and subnormals as the reference), the nibbles are interleaved into input order with byte unpacks,
- * and vpermps looks the 32 values up. Decode (one token) streams each row with two blocks in flight;
- * prefill expands a block once and uses it for up to 4 tokens. Results differ from the reference only in
+ * and vpermps looks the 32 values up. Each row is streamed once for up to 4 tokens with two blocks in
+ * flight, every token computed bitwise as alone. Results differ from the reference only in
  * summation order.
  */
 #include <immintrin.h>
@@ -23,54 +23,40 @@ static inline __attribute__((always_inline)) void block_values(const uint8_t *b,
     *w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), scaled);
 }
 
-/* One row against NT tokens (NT a compile-time constant at every call). */
-static inline __attribute__((always_inline)) void row_tile(float *y, const float *x, const uint8_t *wb,
-                                                           const uint8_t *ws, int d_in, int d_out, __m512 lut,
-                                                           int NT)
+/* One row against NT tokens (a compile-time constant at every call), streamed front to back two blocks
+ * per step on four accumulator chains per token (a lone last block into the first two), summed
+ * (a0 + a1) + (a2 + a3). Every token's result is the same operation sequence whatever NT is (row-exact: a
+ * token of a batch computes bitwise as alone). */
+static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint8_t *wb,
+                                                       const uint8_t *ws, int d_in, int d_out, __m512 lut, int NT)
 {
-    __m512 acc[4][2];
+    const int n_blocks = d_in / 32;
+    __m512 a[4][4];
     for (int j = 0; j < NT; j++)
-        acc[j][0] = acc[j][1] = _mm512_setzero_ps();
-    for (int g = 0; g < d_in / 32; g++) {
+        a[j][0] = a[j][1] = a[j][2] = a[j][3] = _mm512_setzero_ps();
+    int g = 0;
+    for (; g + 2 <= n_blocks; g += 2) {
+        __m512 w[4];
+        block_values(wb + (size_t)g * 16, ws[g], lut, &w[0], &w[1]);
+        block_values(wb + (size_t)(g + 1) * 16, ws[g + 1], lut, &w[2], &w[3]);
+        for (int j = 0; j < NT; j++) {
+            const float *xg = x + (size_t)j * d_in + (size_t)g * 32;
+            for (int c = 0; c < 4; c++)
+                a[j][c] = _mm512_fmadd_ps(w[c], _mm512_loadu_ps(xg + 16 * c), a[j][c]);
+        }
+    }
+    if (g < n_blocks) {
         __m512 w0, w1;
         block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
         for (int j = 0; j < NT; j++) {
-            const float *xj = x + (size_t)j * d_in + (size_t)g * 32;
-            acc[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xj), acc[j][0]);
-            acc[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xj + 16), acc[j][1]);
+            const float *xg = x + (size_t)j * d_in + (size_t)g * 32;
+            a[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xg), a[j][0]);
+            a[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xg + 16), a[j][1]);
         }
     }
     for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(acc[j][0], acc[j][1]));
-}
-
-/* One token: each row front to back, two blocks per step on four accumulators. */
-static void matvec(float *y, const float *x, const uint8_t *w, const uint8_t *scales, int d_in, int o0, int o1,
-                   __m512 lut)
-{
-    const int n_blocks = d_in / 32;
-    for (int o = o0; o < o1; o++) {
-        const uint8_t *wb = w + (size_t)o * (d_in / 2), *ws = scales + (size_t)o * n_blocks;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
-        int g = 0;
-        for (; g + 2 <= n_blocks; g += 2) {
-            __m512 w0, w1, w2, w3;
-            block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
-            block_values(wb + (size_t)(g + 1) * 16, ws[g + 1], lut, &w2, &w3);
-            const float *xg = x + (size_t)g * 32;
-            a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xg), a0);
-            a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(xg + 16), a1);
-            a2 = _mm512_fmadd_ps(w2, _mm512_loadu_ps(xg + 32), a2);
-            a3 = _mm512_fmadd_ps(w3, _mm512_loadu_ps(xg + 48), a3);
-        }
-        if (g < n_blocks) {
-            __m512 w0, w1;
-            block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
-            a0 = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)g * 32), a0);
-            a1 = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)g * 32 + 16), a1);
-        }
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));
-    }
+        y[(size_t)j * d_out] =
+            _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
 }
 
 void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
@@ -78,22 +64,18 @@ void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *sc
 {
     const __m512 lut = _mm512_loadu_ps(mxfp4_e2m1);
     const uint8_t *wb = w, *ws = scales;
-    if (n == 1) {
-        matvec(y, x, wb, ws, d_in, o0, o1, lut);
-        return;
-    }
     const size_t row_bytes = (size_t)d_in / 2, row_scales = (size_t)d_in / 32;
     for (int o = o0; o < o1; o++) {
         const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws + (size_t)o * row_scales;
         int t = 0;
         for (; t + 4 <= n; t += 4)
-            row_tile(y + (size_t)t * d_out + o, x + (size_t)t * d_in, rb, rs, d_in, d_out, lut, 4);
+            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, rb, rs, d_in, d_out, lut, 4);
         float *yt = y + (size_t)t * d_out + o;
         const float *xt = x + (size_t)t * d_in;
         switch (n - t) {
-        case 3: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 3); break;
-        case 2: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 2); break;
-        case 1: row_tile(yt, xt, rb, rs, d_in, d_out, lut, 1); break;
+        case 3: rows(yt, xt, rb, rs, d_in, d_out, lut, 3); break;
+        case 2: rows(yt, xt, rb, rs, d_in, d_out, lut, 2); break;
+        case 1: rows(yt, xt, rb, rs, d_in, d_out, lut, 1); break;
         default: break;
         }
     }
