@@ -183,6 +183,16 @@ enum owl_logits_mode {
 enum owl_status owl_session_eval(struct owl_session *session, const int32_t *tokens, int n_tokens,
                                  enum owl_logits_mode mode, float *logits, struct owl_error *err);
 
+/* One decode step of n sessions of one model in a single forward (continuous batching): session i
+ * evaluates tokens[i] at its next position and gets that token's logits at logits + i * n_vocab. Every
+ * session's cache and logits are bitwise those of owl_session_eval(sessions[i], &tokens[i], 1,
+ * OWL_LOGITS_LAST, ...): the step runs in row-exact mode (each token's arithmetic is what it would be
+ * alone), while the weights are read from memory once for all n. The sessions must be distinct and share
+ * a model and an n_ctx; sessions[0]'s scratch is used, in groups of its n_batch. On error (a bad token id,
+ * a full session, mismatched sessions) no session changes. */
+enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, const int32_t *tokens, int n,
+                                       float *logits, struct owl_error *err);
+
 /* ---- Text: the model's tokenizer and chat format ---------------------------------------------------- */
 
 struct owl_tokenizer; /* tokenizer.json (+ tokenizer_config.json) and the chat format of a model directory */

@@ -128,15 +128,28 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
     }
 }
 
-void op_attention(const struct attn_args *a)
+void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
+
+void op_attention_batch(const struct attn_args *args, int n)
 {
-    /* Work items: (query head, block of up to 32 query tokens); rows of one head are a->n_head*d_k apart. */
-    const int n_rep = a->n_head / a->n_kv_head, qb = 32;
-    const int n_blocks = (a->n_tok + qb - 1) / qb, n_items = a->n_head * n_blocks;
+    /* Work items: (attention, query head, block of up to 32 query tokens); rows of one head are
+     * n_head*d_k apart. first[i]: the first item of attention i. */
+    enum { QB = 32 };
+    OWL_ASSERT(n >= 1 && n <= 65536);
+    int first[n + 1];
+    first[0] = 0;
+    for (int i = 0; i < n; i++)
+        first[i + 1] = first[i] + args[i].n_head * ((args[i].n_tok + QB - 1) / QB);
+    const int n_items = first[n];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
     for (int item = 0; item < n_items; item++) {
-        const int h = item % a->n_head, b = item / a->n_head, g = h / n_rep;
-        const int t0 = b * qb, nq = a->n_tok - t0 < qb ? a->n_tok - t0 : qb;
+        int i = 0;
+        while (item >= first[i + 1])
+            i++;
+        const struct attn_args *a = &args[i];
+        const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
+        const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
+        const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
         kern.attention_rows(&(struct attn_rows){
             .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
             .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,

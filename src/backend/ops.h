@@ -89,6 +89,8 @@ struct attn_args {
     int window;           /* > 0: key p visible from query position i iff i - window < p <= i */
 };
 void op_attention(const struct attn_args *a);
+/* n independent attentions (one per sequence of a batch) in one parallel pass. */
+void op_attention_batch(const struct attn_args *a, int n);
 
 /* out = silu(gate) ⊙ up, n elements (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)). */
 void op_swiglu(float *out, const float *gate, const float *up, size_t n);

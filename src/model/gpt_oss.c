@@ -347,6 +347,7 @@ static size_t gpt_oss_scratch_floats(const struct model *m, int n_batch, int n_c
     const struct moe_ffn shape = {.d_model = m->d_model, .d_ff = g->d_ff};
     return scratch_round(n * m->d_model) * 3                 /* x, xn, moe_out */
          + scratch_round(n * g->n_head * g->d_head) * 2      /* q, attn */
+         + scratch_round(n * m->kv.d_k) * 2                  /* new keys, values */
          + scratch_round(n * g->d_head / 2) * 2              /* cos, sin */
          + scratch_round(n * g->n_expert)                    /* router logits */
          + scratch_round(n * g->n_expert_used) * 2           /* expert ids, weights */
@@ -365,6 +366,8 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     float *moe_out = scratch_take(&cur, (size_t)n * d);      /* (n, d_model) */
     float *qb = scratch_take(&cur, (size_t)n * dq);          /* (n, n_head, d_head) */
     float *att = scratch_take(&cur, (size_t)n * dq);         /* (n, n_head, d_head) attention output */
+    float *k_new = scratch_take(&cur, (size_t)n * dkv);      /* (n, n_kv_head, d_head) */
+    float *v_new = scratch_take(&cur, (size_t)n * dkv);
     float *cos = scratch_take(&cur, (size_t)n * g->d_head / 2); /* (n, d_head/2), times the YaRN factor */
     float *sin = scratch_take(&cur, (size_t)n * g->d_head / 2);
     float *r_logits = scratch_take(&cur, (size_t)n * E);     /* (n, n_expert) */
@@ -373,23 +376,20 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     float *moe_scratch = scratch_take(&cur, moe_scratch_floats(&shape, n));
 
     op_embed(x, &g->embed, a->tokens, n);
-    rope_tables(&g->rope, a->n_past, n, cos, sin);
+    forward_rope_tables(&g->rope, a, cos, sin);
     for (int l = 0; l < g->n_layer; l++) {
         const struct gpt_oss_layer *L = &g->layers[l];
-        float *kc = a->k_cache + (size_t)l * a->n_ctx * dkv, *vc = a->v_cache + (size_t)l * a->n_ctx * dkv;
-        float *k_new = kc + (size_t)a->n_past * dkv, *v_new = vc + (size_t)a->n_past * dkv;
-
         op_rmsnorm(xn, x, L->attn_norm, n, d, g->eps);
         op_matmul(qb, xn, &L->wq, L->bq, n);
         op_matmul(k_new, xn, &L->wk, L->bk, n);
         op_matmul(v_new, xn, &L->wv, L->bv, n);
         op_rope(qb, n, g->n_head, dq, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
         op_rope(k_new, n, g->n_kv_head, dkv, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
-        op_attention(&(struct attn_args){
-            .out = att, .q = qb, .k = kc, .v = vc, .k_stride = dkv, .v_stride = dkv, .n_tok = n,
-            .n_past = a->n_past, .n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_k = g->d_head,
-            .d_v = g->d_head, .scale = (float)(1.0 / sqrt((double)g->d_head)), .sinks = L->sinks,
-            .window = L->window});
+        forward_store_kv(a, l, k_new, dkv, v_new, dkv);
+        forward_attention(a, l, &(struct attn_args){
+            .out = att, .q = qb, .k_stride = dkv, .v_stride = dkv, .n_head = g->n_head, .n_kv_head = g->n_kv_head,
+            .d_k = g->d_head, .d_v = g->d_head, .scale = (float)(1.0 / sqrt((double)g->d_head)),
+            .sinks = L->sinks, .window = L->window}, false);
         op_matmul(xn, att, &L->wo, L->bo, n);
         op_add(x, xn, (size_t)n * d);
 
@@ -403,8 +403,7 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     }
     if (!a->logits)
         return;
-    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
-    op_rmsnorm(xn, x + (size_t)first * d, g->out_norm, rows, d, g->eps);
+    const int rows = forward_head_rows(a, xn, x, d, g->out_norm, g->eps);
     op_matmul(a->logits, xn, &g->head, NULL, rows);
 }
 
