@@ -2,14 +2,15 @@
  * step per active slot per loop.
  *
  * A step of a slot is a prefill chunk (up to n_batch prompt tokens; the last chunk returns logits) or one
- * decode token; then a token is sampled, detokenized, parsed into reasoning / content / tool-call deltas
+ * decode token (all slots' together, below); then a token is sampled, detokenized, parsed into reasoning / content / tool-call deltas
  * (src/chat's streaming parser), stop strings are matched on content, and the reply (api.c) turns deltas
  * into SSE chunks or the final body. New jobs join between steps; cancelled ones leave between steps.
  *
- * Not done yet (issue 8, next step): one batched forward per step over all active slots. Today each slot
- * runs its own owl_session_eval, so N streams cost N forwards per step. Each sequence depends only on its
- * own session and its prompt's fixed chunking, so greedy outputs do not depend on which other requests are
- * running (tests/server checks 16 concurrent streams against the same requests run one at a time).
+ * Continuous batching: a step runs the prompt chunks of slots still reading their prompt one slot at a
+ * time, then one forward for every slot that decodes (owl_session_eval_batch: the weights are read once
+ * for all of them, and each sequence's numbers are bitwise those it would get alone), then samples. So
+ * greedy outputs never depend on which other requests are running (tests/server checks 16 concurrent
+ * streams against the same requests run one at a time).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -52,6 +53,11 @@ struct engine {
     int32_t stop_ids[8];
     int n_stop_ids;
     struct slot *slots;   /* (n_parallel) owned */
+    /* the batched decode of a step, (n_parallel) each, owned: slot index, session, token, logits rows */
+    int *dec_slot;
+    struct owl_session **dec_sess;
+    int32_t *dec_tok;
+    float *dec_logits;    /* (n_parallel, n_vocab) */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t mu;
@@ -232,28 +238,32 @@ static int32_t slot_pick(struct engine *e, struct slot *s)
     return sampler_pick(&s->sampler, l);
 }
 
-/* One step of a slot. Returns true when the job finished (output complete in s->pending). */
-static bool slot_step(struct engine *e, struct slot *s)
+/* The prompt part of a slot's step: its next prompt chunk (up to n_batch tokens; the same chunking as
+ * `owl run`, so a prompt's numbers do not depend on other requests). Returns STEP_SAMPLE once the last
+ * chunk gave logits, STEP_WAIT while prompt is left, STEP_DONE after an error (reply written). */
+enum step { STEP_WAIT, STEP_SAMPLE, STEP_DONE };
+
+static enum step slot_prefill(struct engine *e, struct slot *s)
 {
     struct job *job = s->job;
     struct owl_error err = {0};
-    enum owl_status st;
-    if (s->n_fed < job->n_prompt) {
-        const int left = job->n_prompt - s->n_fed, n = left < e->p.n_batch ? left : e->p.n_batch;
-        const bool last = n == left;
-        st = owl_session_eval(s->sess, job->prompt + s->n_fed, n, last ? OWL_LOGITS_LAST : OWL_LOGITS_NONE,
-                              s->logits, &err);
-        if (st == OWL_OK)
-            s->n_fed += n;
-        if (st == OWL_OK && !last)
-            return false;
-    } else {
-        st = owl_session_eval(s->sess, &s->next, 1, OWL_LOGITS_LAST, s->logits, &err);
-    }
-    if (st != OWL_OK) {
+    const int left = job->n_prompt - s->n_fed, n = left < e->p.n_batch ? left : e->p.n_batch;
+    const bool last = n == left;
+    if (owl_session_eval(s->sess, job->prompt + s->n_fed, n, last ? OWL_LOGITS_LAST : OWL_LOGITS_NONE, s->logits,
+                         &err) != OWL_OK) {
         finish_error(s, 500, err.message);
-        return true;
+        return STEP_DONE;
     }
+    s->n_fed += n;
+    return last ? STEP_SAMPLE : STEP_WAIT;
+}
+
+/* The sampling part of a slot's step, once s->logits hold its next-token logits. Returns true when the job
+ * finished (output complete in s->pending). */
+static bool slot_take(struct engine *e, struct slot *s)
+{
+    struct job *job = s->job;
+    struct owl_error err = {0};
     const int32_t tok = slot_pick(e, s);
     const bool eos = is_stop_token(e, tok);
     if (eos && !job->req.ignore_eos) {
@@ -367,12 +377,17 @@ static void *engine_main(void *arg)
         }
         pthread_mutex_unlock(&e->mu);
 
+        /* The step: prompt chunks slot by slot, then one batched forward for every slot that decodes
+         * (owl_session_eval_batch: each sequence bitwise as alone), then sampling. */
         const double t0 = now_s();
         bool finished[n_slots];
+        enum step step[n_slots];
+        int n_dec = 0;
         long long gen_before = 0, gen_after = 0;
         for (int i = 0; i < n_slots; i++) {
             struct slot *s = &e->slots[i];
             finished[i] = false;
+            step[i] = STEP_WAIT;
             if (!s->job)
                 continue;
             if (starting[i] && !slot_begin(e, s, starting[i])) {
@@ -380,9 +395,39 @@ static void *engine_main(void *arg)
                 continue;
             }
             gen_before += s->n_gen;
-            finished[i] = slot_step(e, s);
+            if (s->n_fed < s->job->n_prompt) {
+                step[i] = slot_prefill(e, s);
+                finished[i] = step[i] == STEP_DONE;
+            } else {
+                e->dec_slot[n_dec] = i;
+                e->dec_sess[n_dec] = s->sess;
+                e->dec_tok[n_dec++] = s->next;
+            }
+        }
+        if (n_dec > 0) {
+            struct owl_error err = {0};
+            const bool ok = owl_session_eval_batch(e->dec_sess, e->dec_tok, n_dec, e->dec_logits, &err) == OWL_OK;
+            for (int j = 0; j < n_dec; j++) {
+                struct slot *s = &e->slots[e->dec_slot[j]];
+                if (ok) {
+                    memcpy(s->logits, e->dec_logits + (size_t)j * e->n_vocab, (size_t)e->n_vocab * sizeof(float));
+                    step[e->dec_slot[j]] = STEP_SAMPLE;
+                } else {
+                    finish_error(s, 500, err.message);
+                    finished[e->dec_slot[j]] = true;
+                }
+            }
+        }
+        for (int i = 0; i < n_slots; i++) {
+            struct slot *s = &e->slots[i];
+            if (!s->job || step[i] != STEP_SAMPLE)
+                continue;
+            finished[i] = slot_take(e, s);
             gen_after += s->n_gen;
         }
+        for (int i = 0; i < n_slots; i++)
+            if (e->slots[i].job && step[i] != STEP_SAMPLE)
+                gen_after += e->slots[i].n_gen;
         if (e->p.step_delay_ms > 0)
             usleep((useconds_t)e->p.step_delay_ms * 1000);
         const double dt = now_s() - t0;
@@ -390,6 +435,8 @@ static void *engine_main(void *arg)
         pthread_mutex_lock(&e->mu);
         e->st.busy_seconds += dt;
         e->st.completion_tokens_total += gen_after - gen_before;
+        e->st.decode_steps += n_dec > 0;
+        e->st.decode_batch_tokens += n_dec;
         for (int i = 0; i < n_slots; i++) {
             struct slot *s = &e->slots[i];
             if (!s->job)
@@ -428,6 +475,9 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
     e->n_stop_ids = owl_stop_tokens(p->tokenizer, e->stop_ids, 8);
     e->slots = xcalloc((size_t)p->n_parallel, sizeof *e->slots);
     e->queue = xcalloc((size_t)p->n_queue, sizeof *e->queue);
+    e->dec_slot = xcalloc((size_t)p->n_parallel, sizeof *e->dec_slot);
+    e->dec_sess = xcalloc((size_t)p->n_parallel, sizeof *e->dec_sess);
+    e->dec_tok = xcalloc((size_t)p->n_parallel, sizeof *e->dec_tok);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->out_cv, NULL);
@@ -449,6 +499,11 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
             engine_stop(e);
             return fail(err, OWL_ERR_OUT_OF_MEMORY, "logits buffers for %d slots", p->n_parallel);
         }
+    }
+    e->dec_logits = big_alloc((size_t)p->n_parallel * (size_t)e->n_vocab * sizeof(float));
+    if (!e->dec_logits) {
+        engine_stop(e);
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "batched logits for %d slots", p->n_parallel);
     }
     e->n_ctx = owl_session_n_ctx(e->slots[0].sess);
     e->st.slots_total = p->n_parallel;
@@ -493,6 +548,10 @@ void engine_stop(struct engine *e)
     pthread_cond_destroy(&e->out_cv);
     free(e->slots);
     free(e->queue);
+    free(e->dec_slot);
+    free(e->dec_sess);
+    free(e->dec_tok);
+    big_free(e->dec_logits);
     free(e);
 }
 

@@ -305,6 +305,10 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
            s.busy_seconds);
     METRIC("generation_tokens_per_second", "gauge", "Completion tokens per busy engine second since start.",
            "%.3f", s.decode_tokens_per_second);
+    METRIC("decode_steps_total", "counter", "Batched decode forwards (one per engine step with decoding slots).",
+           "%lld", s.decode_steps);
+    METRIC("decode_batch_tokens_total", "counter", "Sequences decoded by those forwards (mean batch size = this / "
+           "decode_steps_total).", "%lld", s.decode_batch_tokens);
     METRIC("slots_total", "gauge", "Sequence slots (--parallel).", "%d", s.slots_total);
     METRIC("slots_busy", "gauge", "Slots running a request.", "%d", s.slots_busy);
     METRIC("queue_depth", "gauge", "Requests waiting for a slot.", "%d", s.queue_depth);

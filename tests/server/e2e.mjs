@@ -97,7 +97,7 @@ async function check(name, fn) {
   console.log(`ok ${checks.length} - ${name} (${Date.now() - t0} ms)`);
 }
 
-const main = await startServer(['--parallel', '4', '--api-key', KEY, '--max-body', '65536', '--ctx', '4096',
+const main = await startServer(['--parallel', '16', '--api-key', KEY, '--max-body', '65536', '--ctx', '4096',
   '--step-delay-ms', '2', '--threads', '1']);
 const small = await startServer(['--parallel', '1', '--queue', '1', '--step-delay-ms', '5', '--alias', 'tiny',
   '--threads', '1']);
@@ -112,8 +112,8 @@ try {
     assert.equal(models.data[0].object, 'model');
     const h = await health(main.url);
     assert.equal(h.status, 'ok');
-    assert.equal(h.slots_total, 4);
-    assert.equal(await metric(main.url, 'slots_total'), 4);
+    assert.equal(h.slots_total, 16);
+    assert.equal(await metric(main.url, 'slots_total'), 16);
   });
 
   const chatBody = () => ({ model: modelId, messages: [{ role: 'system', content: 'be brief' },
@@ -223,7 +223,15 @@ try {
     const serial = [];
     for (const b of bodies) serial.push(await streamChat(client, b));
     const before = await metric(main.url, 'requests_total');
+    const steps0 = await metric(main.url, 'decode_steps_total');
+    const seqs0 = await metric(main.url, 'decode_batch_tokens_total');
     const concurrent = await Promise.all(bodies.map((b) => streamChat(client, b)));
+    // continuous batching: the 16 streams shared decode forwards (16 slots: batches past the 8 tokens
+    // where a matmul would take the prefill GEMM, so this also proves the row-exact batched decode)
+    const steps = (await metric(main.url, 'decode_steps_total')) - steps0;
+    const seqs = (await metric(main.url, 'decode_batch_tokens_total')) - seqs0;
+    assert.ok(steps > 0 && seqs / steps >= 4, `mean decode batch ${seqs}/${steps}`);
+    console.log(`# concurrent phase: ${seqs} sequence-steps in ${steps} decode forwards (mean batch ${(seqs / steps).toFixed(1)})`);
     for (let i = 0; i < 16; i++) {
       assert.equal(concurrent[i].content, serial[i].content, `request ${i}`);
       assert.equal(concurrent[i].reasoning, serial[i].reasoning, `request ${i}`);
