@@ -91,6 +91,10 @@ int main(void)
     check_run("run --help", 0, "--tokens", NULL);
     check_run("logits --help", 0, "float32", NULL);
     check_run("bench --help", 0, "--n-prompt", NULL);
+    snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 -r 1 --parallel 3 -t 2", model);
+    check_run(args, 0, "tg3 x 3 sequences batched: ", NULL);
+    snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 --parallel 0", model);
+    check_run(args, 2, NULL, "--parallel");
     check_run("", 2, NULL, "usage");
     check_run("frobnicate", 2, NULL, "unknown command 'frobnicate'");
     snprintf(args, sizeof args, "run '%s' --tokens 1,2 --bogus", model);
