@@ -17,6 +17,8 @@ static const char serve_usage[] =
     "  --parallel N       sequences generated at once, one KV cache each (default 4)\n"
     "  --queue N          requests that may wait for a slot; more get 429 (default 64)\n"
     "  --ctx N            context per sequence in tokens (default min(model's, 4096))\n"
+    "  --batch N          prompt tokens per forward (default 256); a new prompt reuses the longest prefix\n"
+    "                     of a slot's cache that is whole chunks of N, which never changes an output\n"
     "  --threads N        threads for the forward (default: all cores)\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
@@ -30,7 +32,7 @@ int cmd_serve(int argc, char **argv)
         {"--host", NULL, true, NULL},     {"--port", NULL, true, NULL},     {"--api-key", NULL, true, NULL},
         {"--parallel", "-np", true, NULL}, {"--queue", NULL, true, NULL},   {"--ctx", "-c", true, NULL},
         {"--threads", "-t", true, NULL},  {"--alias", NULL, true, NULL},    {"--max-body", NULL, true, NULL},
-        {"--step-delay-ms", NULL, true, NULL}, {"--help", "-h", false, NULL},
+        {"--step-delay-ms", NULL, true, NULL}, {"--batch", "-b", true, NULL}, {"--help", "-h", false, NULL},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
     const char *pos[1];
@@ -74,6 +76,11 @@ int cmd_serve(int argc, char **argv)
         if (!cli_int("--ctx", s, 1, 1 << 24, &v))
             return EXIT_USAGE;
         o.n_ctx = (int)v;
+    }
+    if ((s = cli_get(opts, n_opts, "--batch"))) {
+        if (!cli_int("--batch", s, 1, 1 << 16, &v))
+            return EXIT_USAGE;
+        o.n_batch = (int)v;
     }
     if ((s = cli_get(opts, n_opts, "--threads"))) {
         if (!cli_int("--threads", s, 1, 4096, &v))

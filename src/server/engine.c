@@ -25,11 +25,13 @@
 struct slot {
     struct owl_session *sess; /* owned; its KV cache is this slot's */
     float *logits;            /* (n_vocab) owned */
+    int32_t *cache_ids;       /* (n_ctx) owned: the tokens in the session's cache, in order (kept between jobs) */
     float *work;              /* (n_vocab) owned: logits after penalties */
     int32_t *counts;          /* (n_vocab) owned: how often each token was generated (penalties) */
     struct job *job;          /* the running job, NULL when free */
     /* per job */
     int n_fed;                /* prompt tokens already in the cache */
+    int n_reused;             /* of which were in the cache when the job started (prefix reuse) */
     int32_t next;             /* sampled token not yet evaluated */
     int n_gen, n_reasoning;
     bool has_sampler, has_parser;
@@ -101,8 +103,9 @@ static void slot_reset(struct slot *s)
     sbuf_free(&s->pending);
     struct owl_session *sess = s->sess;
     float *logits = s->logits, *work = s->work;
-    int32_t *counts = s->counts;
-    *s = (struct slot){.sess = sess, .logits = logits, .work = work, .counts = counts, .http_status = 200};
+    int32_t *counts = s->counts, *cache_ids = s->cache_ids;
+    *s = (struct slot){.sess = sess, .logits = logits, .work = work, .counts = counts, .cache_ids = cache_ids,
+                       .http_status = 200};
 }
 
 /* Text that goes to the client as content, through the stop strings. */
@@ -178,7 +181,7 @@ static void slot_finish(struct slot *s, const char *reason)
         sbuf_free(&rest);
     }
     struct api_usage u = {.prompt_tokens = s->job->n_prompt, .completion_tokens = s->n_gen,
-                          .reasoning_tokens = s->n_reasoning};
+                          .reasoning_tokens = s->n_reasoning, .cached_tokens = s->n_reused};
     reply_finish(&s->reply, reason, &u, &s->pending);
     if (s->pending.failed)
         finish_error(s, 500, "out of memory while building the reply");
@@ -189,7 +192,8 @@ static bool slot_begin(struct engine *e, struct slot *s, struct job *job)
 {
     s->job = job;
     const struct gen_request *r = &job->req;
-    owl_session_truncate(s->sess, 0);
+    owl_session_truncate(s->sess, s->n_reused); /* the reusable prefix stays (slot_reuse) */
+    s->n_fed = s->n_reused;
     memset(s->counts, 0, (size_t)e->n_vocab * sizeof *s->counts);
     struct sampler_params sp = r->sp;
     if (!r->seeded)
@@ -254,6 +258,7 @@ static enum step slot_prefill(struct engine *e, struct slot *s)
         finish_error(s, 500, err.message);
         return STEP_DONE;
     }
+    memcpy(s->cache_ids + s->n_fed, job->prompt + s->n_fed, (size_t)n * sizeof *s->cache_ids);
     s->n_fed += n;
     return last ? STEP_SAMPLE : STEP_WAIT;
 }
@@ -302,6 +307,19 @@ static bool slot_take(struct engine *e, struct slot *s)
 
 /* ---- the engine thread ---- */
 
+/* Prompt tokens a free slot can keep for job: the longest common prefix of its cache and the prompt, but
+ * at least one prompt token is left to evaluate (its logits start the reply), rounded down to whole
+ * n_batch chunks. The rounding keeps the prompt's chunk boundaries where a fresh slot puts them, so the
+ * reused rows and the rest are bitwise what a fresh slot computes: reuse never changes an output. */
+static int slot_reuse(const struct engine *e, const struct slot *s, const struct job *job)
+{
+    const int n_cached = owl_session_n_past(s->sess), limit = job->n_prompt - 1;
+    int n = 0;
+    while (n < n_cached && n < limit && s->cache_ids[n] == job->prompt[n])
+        n++;
+    return n / e->p.n_batch * e->p.n_batch;
+}
+
 /* [lock] Output and completion of a job handed over; frees it when the HTTP side let go already. */
 static void job_complete_locked(struct engine *e, struct job *job, struct sbuf *out, int http_status)
 {
@@ -339,21 +357,34 @@ static void *engine_main(void *arg)
                 s->job = NULL;
                 slot_reset(s);
             }
-            if (!s->job && e->q_len > 0 && !e->stopping) {
-                struct job *j = e->queue[e->q_head];
-                e->q_head = (e->q_head + 1) % e->p.n_queue;
-                e->q_len--;
-                if (j->cancelled) {
-                    e->st.requests_cancelled++;
-                    job_complete_locked(e, j, NULL, 200);
-                    i--; /* try the next queued job for this slot */
-                    continue;
-                }
-                starting[i] = j;
-                s->job = j;
-            }
-            n_active += s->job != NULL;
         }
+        /* queued jobs into free slots, each into the one whose cache holds most of its prompt */
+        while (e->q_len > 0 && !e->stopping) {
+            struct job *j = e->queue[e->q_head];
+            int best = -1, best_reuse = -1;
+            for (int i = 0; i < n_slots; i++) {
+                const int r = e->slots[i].job ? -1 : slot_reuse(e, &e->slots[i], j);
+                if (r > best_reuse) {
+                    best = i;
+                    best_reuse = r;
+                }
+            }
+            if (best < 0)
+                break;
+            e->q_head = (e->q_head + 1) % e->p.n_queue;
+            e->q_len--;
+            if (j->cancelled) {
+                e->st.requests_cancelled++;
+                job_complete_locked(e, j, NULL, 200);
+                continue;
+            }
+            starting[best] = j;
+            e->slots[best].job = j;
+            e->slots[best].n_reused = best_reuse;
+            e->st.prompt_tokens_cached += best_reuse;
+        }
+        for (int i = 0; i < n_slots; i++)
+            n_active += e->slots[i].job != NULL;
         if (e->stopping) {
             while (e->q_len > 0) {
                 struct job *j = e->queue[e->q_head];
@@ -411,6 +442,7 @@ static void *engine_main(void *arg)
                 struct slot *s = &e->slots[e->dec_slot[j]];
                 if (ok) {
                     memcpy(s->logits, e->dec_logits + (size_t)j * e->n_vocab, (size_t)e->n_vocab * sizeof(float));
+                    s->cache_ids[owl_session_n_past(s->sess) - 1] = e->dec_tok[j];
                     step[e->dec_slot[j]] = STEP_SAMPLE;
                 } else {
                     finish_error(s, 500, err.message);
@@ -495,7 +527,8 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
         s->logits = big_alloc((size_t)e->n_vocab * sizeof(float));
         s->work = big_alloc((size_t)e->n_vocab * sizeof(float));
         s->counts = big_alloc((size_t)e->n_vocab * sizeof(int32_t));
-        if (!s->logits || !s->work || !s->counts) {
+        s->cache_ids = big_alloc((size_t)owl_session_n_ctx(s->sess) * sizeof(int32_t));
+        if (!s->logits || !s->work || !s->counts || !s->cache_ids) {
             engine_stop(e);
             return fail(err, OWL_ERR_OUT_OF_MEMORY, "logits buffers for %d slots", p->n_parallel);
         }
@@ -542,6 +575,7 @@ void engine_stop(struct engine *e)
         big_free(s->logits);
         big_free(s->work);
         big_free(s->counts);
+        big_free(s->cache_ids);
     }
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work_cv);

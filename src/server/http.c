@@ -300,6 +300,9 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
     METRIC("requests_cancelled_total", "counter", "Requests whose client went away before the end.", "%lld",
            s.requests_cancelled);
     METRIC("prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", "%lld", s.prompt_tokens_total);
+    METRIC("prompt_tokens_cached_total", "counter",
+           "Prompt tokens reused from a slot's cache (common prefix in whole --batch chunks) instead of evaluated.",
+           "%lld", s.prompt_tokens_cached);
     METRIC("completion_tokens_total", "counter", "Tokens generated.", "%lld", s.completion_tokens_total);
     METRIC("engine_busy_seconds_total", "counter", "Seconds the engine thread spent stepping.", "%.6f",
            s.busy_seconds);
@@ -459,7 +462,8 @@ int server_run(const struct server_options *o)
             sv.mi.has_format = true;
         }
     struct engine_params ep = {.model = model, .tokenizer = sv.tok, .mi = &sv.mi, .n_parallel = o->n_parallel,
-                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .step_delay_ms = o->step_delay_ms};
+                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
+                               .step_delay_ms = o->step_delay_ms};
     if (engine_start(&ep, &sv.engine, &err) != OWL_OK) {
         fprintf(stderr, "owl serve: %s: %s\n", owl_status_name(err.status), err.message);
         goto fail;

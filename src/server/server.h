@@ -15,6 +15,7 @@ struct server_options {
     int n_parallel;       /* slots */
     int n_queue;          /* waiting requests at most; beyond: 429 */
     int n_ctx;            /* per slot; <= 0: the session default */
+    int n_batch;          /* prompt chunk per forward; <= 0: 256 */
     int n_threads;        /* forward threads; <= 0: all cores */
     size_t max_body;      /* request body cap in bytes; beyond: 413 */
     int step_delay_ms;    /* testing only */
