@@ -26,6 +26,8 @@ struct slot {
     struct owl_session *sess; /* owned; its KV cache is this slot's */
     float *logits;            /* (n_vocab) owned */
     int32_t *cache_ids;       /* (n_ctx) owned: the tokens in the session's cache, in order (kept between jobs) */
+    int n_exact;              /* leading cache rows computed as whole n_batch prompt chunks from position 0: the
+                                 rows a later prompt may reuse (kept between jobs) */
     float *work;              /* (n_vocab) owned: logits after penalties */
     int32_t *counts;          /* (n_vocab) owned: how often each token was generated (penalties) */
     struct job *job;          /* the running job, NULL when free */
@@ -104,8 +106,9 @@ static void slot_reset(struct slot *s)
     struct owl_session *sess = s->sess;
     float *logits = s->logits, *work = s->work;
     int32_t *counts = s->counts, *cache_ids = s->cache_ids;
+    const int n_exact = s->n_exact;
     *s = (struct slot){.sess = sess, .logits = logits, .work = work, .counts = counts, .cache_ids = cache_ids,
-                       .http_status = 200};
+                       .n_exact = n_exact, .http_status = 200};
 }
 
 /* Text that goes to the client as content, through the stop strings. */
@@ -194,6 +197,7 @@ static bool slot_begin(struct engine *e, struct slot *s, struct job *job)
     const struct gen_request *r = &job->req;
     owl_session_truncate(s->sess, s->n_reused); /* the reusable prefix stays (slot_reuse) */
     s->n_fed = s->n_reused;
+    s->n_exact = s->n_reused;
     memset(s->counts, 0, (size_t)e->n_vocab * sizeof *s->counts);
     struct sampler_params sp = r->sp;
     if (!r->seeded)
@@ -259,6 +263,8 @@ static enum step slot_prefill(struct engine *e, struct slot *s)
         return STEP_DONE;
     }
     memcpy(s->cache_ids + s->n_fed, job->prompt + s->n_fed, (size_t)n * sizeof *s->cache_ids);
+    if (n == e->p.n_batch && s->n_exact == s->n_fed)
+        s->n_exact += n;
     s->n_fed += n;
     return last ? STEP_SAMPLE : STEP_WAIT;
 }
@@ -308,12 +314,13 @@ static bool slot_take(struct engine *e, struct slot *s)
 /* ---- the engine thread ---- */
 
 /* Prompt tokens a free slot can keep for job: the longest common prefix of its cache and the prompt, but
- * at least one prompt token is left to evaluate (its logits start the reply), rounded down to whole
- * n_batch chunks. The rounding keeps the prompt's chunk boundaries where a fresh slot puts them, so the
- * reused rows and the rest are bitwise what a fresh slot computes: reuse never changes an output. */
+ * at least one prompt token is left to evaluate (its logits start the reply), within the rows that were
+ * computed as whole n_batch prompt chunks from position 0 (not decode steps, not a short last chunk), and
+ * rounded down to whole chunks. Those rows are bitwise what a fresh slot computes for the same tokens,
+ * and the rest of the prompt is chunked where a fresh slot chunks it: reuse never changes an output. */
 static int slot_reuse(const struct engine *e, const struct slot *s, const struct job *job)
 {
-    const int n_cached = owl_session_n_past(s->sess), limit = job->n_prompt - 1;
+    const int n_cached = s->n_exact, limit = job->n_prompt - 1;
     int n = 0;
     while (n < n_cached && n < limit && s->cache_ids[n] == job->prompt[n])
         n++;
