@@ -38,6 +38,7 @@ static matmul_fn *matmul_for(enum dtype dtype)
     case DTYPE_Q4_K: return kern.matmul_q4_K;
     case DTYPE_Q5_K: return kern.matmul_q5_K;
     case DTYPE_Q6_K: return kern.matmul_q6_K;
+    case DTYPE_MXFP4: return kern.matmul_mxfp4g;
     default: break;
     }
     OWL_ASSERT(!"matmul: weight dtype without a kernel (the loader must refuse it)");
@@ -58,6 +59,10 @@ void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
     case DTYPE_Q4_K: dequantize_row_q4_K(out, data, (int)n); return;
     case DTYPE_Q5_K: dequantize_row_q5_K(out, data, (int)n); return;
     case DTYPE_Q6_K: dequantize_row_q6_K(out, data, (int)n); return;
+    case DTYPE_MXFP4:
+        for (size_t i = 0; i < n; i += 32)
+            dequantize_block_mxfp4(out + i, (const uint8_t *)data + i / 32 * 17);
+        return;
     default: OWL_ASSERT(!"weight_to_f32: unsupported dtype");
     }
 }

@@ -18,6 +18,7 @@ struct kernel_table kern = {
     .matmul_q5_K = matmul_q5_K_ref,
     .matmul_q6_K = matmul_q6_K_ref,
     .matmul_mxfp4 = matmul_mxfp4_ref,
+    .matmul_mxfp4g = matmul_mxfp4g_ref,
     .matmul_fp8 = matmul_fp8_ref,
     .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
@@ -54,6 +55,7 @@ void kernels_init(int force_ref)
         kern.matmul_q5_K = matmul_q5_K_avx512;
         kern.matmul_q6_K = matmul_q6_K_avx512;
         kern.matmul_mxfp4 = matmul_mxfp4_avx512;
+        kern.matmul_mxfp4g = matmul_mxfp4g_avx512;
         kern.matmul_fp8 = matmul_fp8_avx512;
         kern.attention_rows = attention_rows_avx512;
         kern.swiglu_f32 = swiglu_f32_avx512;

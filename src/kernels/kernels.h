@@ -46,6 +46,11 @@ void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scale
                       int o0, int o1);
 void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
                          int o0, int o1);
+/* GGML MXFP4 (DTYPE_MXFP4): 17-byte blocks {e8m0 scale; 16 bytes: low nibbles inputs 0..15, high 16..31};
+ * a matmul_fn. */
+void dequantize_block_mxfp4(float *y, const uint8_t *block);
+void matmul_mxfp4g_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_mxfp4g_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 extern const float mxfp4_e2m1[16]; /* E2M1 code -> value: 0, .5, 1, 1.5, 2, 3, 4, 6, then the negatives */
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
@@ -135,6 +140,7 @@ struct kernel_table {
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
+    matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;

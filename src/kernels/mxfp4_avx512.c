@@ -23,6 +23,26 @@ static inline __attribute__((always_inline)) void block_values(const uint8_t *b,
     *w1 = _mm512_permutexvar_ps(_mm512_cvtepu8_epi32(_mm_unpackhi_epi8(lo, hi)), scaled);
 }
 
+/* GGML's block (17 bytes: scale, then 16 bytes whose low nibbles are inputs 0..15, high nibbles 16..31). */
+static inline __attribute__((always_inline)) void block_values_ggml(const uint8_t *b, __m512 lut, __m512 *w0,
+                                                                    __m512 *w1)
+{
+    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps((float)((int)b[0] - 127)));
+    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 1)));
+    *w0 = _mm512_permutexvar_ps(_mm512_and_si512(q, _mm512_set1_epi32(0x0f)), scaled);
+    *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), scaled);
+}
+
+/* Block g of a row in either layout: HF (codes wb + 16g, scale ws[g]) or GGML (ws NULL, wb + 17g). */
+static inline __attribute__((always_inline)) void block_at(const uint8_t *wb, const uint8_t *ws, int g, __m512 lut,
+                                                           __m512 *w0, __m512 *w1)
+{
+    if (ws)
+        block_values(wb + (size_t)g * 16, ws[g], lut, w0, w1);
+    else
+        block_values_ggml(wb + (size_t)g * 17, lut, w0, w1);
+}
+
 /* One row against NT tokens (a compile-time constant at every call), streamed front to back two blocks
  * per step on four accumulator chains per token (a lone last block into the first two), summed
  * (a0 + a1) + (a2 + a3). Every token's result is the same operation sequence whatever NT is (row-exact: a
@@ -37,8 +57,8 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
     int g = 0;
     for (; g + 2 <= n_blocks; g += 2) {
         __m512 w[4];
-        block_values(wb + (size_t)g * 16, ws[g], lut, &w[0], &w[1]);
-        block_values(wb + (size_t)(g + 1) * 16, ws[g + 1], lut, &w[2], &w[3]);
+        block_at(wb, ws, g, lut, &w[0], &w[1]);
+        block_at(wb, ws, g + 1, lut, &w[2], &w[3]);
         for (int j = 0; j < NT; j++) {
             const float *xg = x + (size_t)j * d_in + (size_t)g * 32;
             for (int c = 0; c < 4; c++)
@@ -47,7 +67,7 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
     }
     if (g < n_blocks) {
         __m512 w0, w1;
-        block_values(wb + (size_t)g * 16, ws[g], lut, &w0, &w1);
+        block_at(wb, ws, g, lut, &w0, &w1);
         for (int j = 0; j < NT; j++) {
             const float *xg = x + (size_t)j * d_in + (size_t)g * 32;
             a[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(xg), a[j][0]);
@@ -59,14 +79,16 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
             _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
 }
 
-void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
-                         int o0, int o1)
+/* Both layouts: scales NULL for GGML's 17-byte blocks. Each token's arithmetic is the same in both, so a
+ * GGUF gpt-oss computes bitwise what its safetensors original does. */
+static inline __attribute__((always_inline)) void matmul_any(float *y, const float *x, const uint8_t *wb,
+                                                             const uint8_t *ws, int n, int d_in, int d_out, int o0,
+                                                             int o1)
 {
     const __m512 lut = _mm512_loadu_ps(mxfp4_e2m1);
-    const uint8_t *wb = w, *ws = scales;
-    const size_t row_bytes = (size_t)d_in / 2, row_scales = (size_t)d_in / 32;
+    const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
     for (int o = o0; o < o1; o++) {
-        const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws + (size_t)o * row_scales;
+        const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws ? ws + (size_t)o * row_scales : NULL;
         int t = 0;
         for (; t + 4 <= n; t += 4)
             rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, rb, rs, d_in, d_out, lut, 4);
@@ -79,4 +101,15 @@ void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *sc
         default: break;
         }
     }
+}
+
+void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                         int o0, int o1)
+{
+    matmul_any(y, x, w, scales, n, d_in, d_out, o0, o1);
+}
+
+void matmul_mxfp4g_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_any(y, x, w, NULL, n, d_in, d_out, o0, o1);
 }

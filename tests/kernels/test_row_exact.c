@@ -70,6 +70,11 @@ static void *random_weight(enum dtype dt, bool mxfp4, int d_out, int d_in, void 
      * random f16 could be inf or NaN). Field offsets per block type. */
     for (size_t i = 0; i < (size_t)d_out * row; i++)
         w[i] = (uint8_t)next_u32();
+    if (dt == DTYPE_MXFP4) { /* scale bytes kept moderate */
+        for (size_t b = 0; b < (size_t)d_out * row / 17; b++)
+            w[b * 17] = (uint8_t)(120 + next_u32() % 10);
+        return w;
+    }
     const int block_bytes = dt == DTYPE_Q8_0 ? 34 : dt == DTYPE_Q4_0 ? 18 : dt == DTYPE_Q4_1 ? 20
                           : dt == DTYPE_Q5_0 ? 22 : dt == DTYPE_Q5_1 ? 24 : dt == DTYPE_Q4_K ? 144
                           : dt == DTYPE_Q5_K ? 176 : 210;
@@ -96,7 +101,8 @@ static void call(const struct kernel_table *kt, enum dtype dt, bool mxfp4, float
                       : dt == DTYPE_F16 ? kt->matmul_f16 : dt == DTYPE_Q8_0 ? kt->matmul_q8_0
                       : dt == DTYPE_Q4_0 ? kt->matmul_q4_0 : dt == DTYPE_Q4_1 ? kt->matmul_q4_1
                       : dt == DTYPE_Q5_0 ? kt->matmul_q5_0 : dt == DTYPE_Q5_1 ? kt->matmul_q5_1
-                      : dt == DTYPE_Q4_K ? kt->matmul_q4_K : dt == DTYPE_Q5_K ? kt->matmul_q5_K : kt->matmul_q6_K;
+                      : dt == DTYPE_Q4_K ? kt->matmul_q4_K : dt == DTYPE_Q5_K ? kt->matmul_q5_K
+                      : dt == DTYPE_MXFP4 ? kt->matmul_mxfp4g : kt->matmul_q6_K;
         fn(y, x, w, n, d_in, d_out, 0, d_out);
     }
 }
@@ -111,7 +117,7 @@ static const struct kind kinds[] = {
     {"q8_0", DTYPE_Q8_0, false}, {"q4_0", DTYPE_Q4_0, false}, {"q4_1", DTYPE_Q4_1, false},
     {"q5_0", DTYPE_Q5_0, false}, {"q5_1", DTYPE_Q5_1, false}, {"q4_K", DTYPE_Q4_K, false},
     {"q5_K", DTYPE_Q5_K, false}, {"q6_K", DTYPE_Q6_K, false}, {"mxfp4", DTYPE_U8, true},
-    {"fp8", DTYPE_F8_E4M3, false},
+    {"fp8", DTYPE_F8_E4M3, false},    {"mxfp4 (GGML blocks)", DTYPE_MXFP4, false},
 };
 
 /* Every token of an n-token call against the same token alone, bitwise. */
