@@ -148,6 +148,8 @@ struct moe_ffn {
     const struct weight *gate_up; /* (n_expert) matrices (2*d_ff, d_model) interleaved, or NULL */
     const struct weight *down;   /* (n_expert) matrices (d_model, d_ff) */
     const float *gate_up_bias;   /* (n_expert, 2*d_ff) interleaved like gate_up, or NULL */
+    const float *gate_bias;      /* (n_expert, d_ff) with separate gate and up (GGUF gpt-oss), or NULL */
+    const float *up_bias;        /* (n_expert, d_ff), or NULL */
     const float *down_bias;      /* (n_expert, d_model), or NULL */
 };
 
@@ -169,8 +171,11 @@ size_t moe_scratch_floats(const struct moe_ffn *ffn, int n_tok);
  * ascending id; each token's output starts at +0 and gets w*y added per expert in ascending expert id. */
 void op_moe(const struct moe_args *a);
 
-/* GPT-OSS's clamped SwiGLU on interleaved pairs: out (n, d_ff) from gate_up (n, 2*d_ff) (EXPERT_ACT_SWIGLU_OAI). */
-void op_swiglu_oai(float *out, const float *gate_up, int n, int d_ff, float alpha, float limit);
+/* GPT-OSS's clamped SwiGLU (EXPERT_ACT_SWIGLU_OAI): out (n, d_ff) from gate and up values, element c of
+ * token t at gate[t*row + c*step] and up[t*row + c*step]: interleaved pairs (up = gate + 1, step 2, row
+ * 2*d_ff) or separate arrays (step 1, row d_ff; out may alias up). */
+void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int row, int n, int d_ff, float alpha,
+                   float limit);
 
 /* Per-head products with row slices of one weight (MLA's absorbed kv_b_proj). Head h uses rows
  * r(h, i) = row0 + h*row_stride + i, i < n_rows, of w, and token t's vectors at x + t*x_tok_stride +

@@ -5,8 +5,9 @@
  * Keys: "<arch>.embedding_length" -> "hidden_size", ...; vocab_size comes from the embedding's rows,
  * tie_word_embeddings from the absence of output.weight. Tensors: "blk.N.attn_q.weight" ->
  * "model.layers.N.self_attn.q_proj.weight", ... Qwen3 needs no weight permutation (NeoX RoPE in both).
- * qwen3moe's stacked experts "blk.N.ffn_gate_exps.weight" (E, out, in) become per-expert views
- * "model.layers.N.mlp.experts.E.gate_proj.weight" (no copy).
+ * Stacked experts "blk.N.ffn_gate_exps.weight" (E, out, in) become per-expert views
+ * "model.layers.N.mlp.experts.E.gate_proj.weight" (no copy): qwen3moe, and gpt-oss, whose converter splits
+ * the interleaved gate_up into gate and up (weights in GGML's MXFP4 blocks, biases apart).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,7 +29,16 @@ static const struct key_map qwen3moe_keys[] = {
     {"expert_weights_norm", "norm_topk_prob"},
 };
 
-static const struct key_map qwen3_keys[] = {
+/* GPT-OSS (GGUF "gpt-oss", llama.cpp's LLM_ARCH_OPENAI_MOE). */
+static const struct key_map gpt_oss_keys[] = {
+    {"expert_count", "num_local_experts"},
+    {"expert_used_count", "num_experts_per_tok"},
+    {"expert_feed_forward_length", "intermediate_size"},
+    {"attention.sliding_window", "sliding_window"},
+};
+
+/* Every architecture's. */
+static const struct key_map common_keys[] = {
     {"block_count", "num_hidden_layers"},
     {"context_length", "max_position_embeddings"},
     {"embedding_length", "hidden_size"},
@@ -42,9 +52,29 @@ static const struct key_map qwen3_keys[] = {
     {"rope.scaling.original_context_length", "rope_scaling.original_max_position_embeddings"},
     {"rope.scaling.yarn_beta_fast", "rope_scaling.beta_fast"},
     {"rope.scaling.yarn_beta_slow", "rope_scaling.beta_slow"},
+    {"rope.scaling.yarn_attn_factor", "rope_scaling.attention_factor"},
 };
 
 /* Per-layer tensor names: "blk.N.<gguf>" -> "model.layers.N.<hf>". */
+static const struct key_map gpt_oss_layer_tensors[] = {
+    {"attn_norm.weight", "input_layernorm.weight"},
+    {"post_attention_norm.weight", "post_attention_layernorm.weight"},
+    {"attn_q.weight", "self_attn.q_proj.weight"},
+    {"attn_q.bias", "self_attn.q_proj.bias"},
+    {"attn_k.weight", "self_attn.k_proj.weight"},
+    {"attn_k.bias", "self_attn.k_proj.bias"},
+    {"attn_v.weight", "self_attn.v_proj.weight"},
+    {"attn_v.bias", "self_attn.v_proj.bias"},
+    {"attn_output.weight", "self_attn.o_proj.weight"},
+    {"attn_output.bias", "self_attn.o_proj.bias"},
+    {"attn_sinks.weight", "self_attn.sinks"},
+    {"ffn_gate_inp.weight", "mlp.router.weight"},
+    {"ffn_gate_inp.bias", "mlp.router.bias"},
+    {"ffn_gate_exps.bias", "mlp.experts.gate_proj_bias"}, /* (E, d_ff): gate_up_proj_bias's even columns */
+    {"ffn_up_exps.bias", "mlp.experts.up_proj_bias"},     /* its odd columns */
+    {"ffn_down_exps.bias", "mlp.experts.down_proj_bias"},
+};
+
 static const struct key_map qwen3_layer_tensors[] = {
     {"attn_norm.weight", "input_layernorm.weight"},
     {"ffn_norm.weight", "post_attention_layernorm.weight"},
@@ -86,8 +116,27 @@ static struct kv_value copy_value(const struct kv_value *v)
     return c;
 }
 
+/* What differs between the architectures owl reads from GGUF. */
+struct arch {
+    const char *name;       /* general.architecture */
+    const char *model_type; /* config.json's */
+    const struct key_map *keys; /* beside common_keys */
+    size_t n_keys;
+    const struct key_map *layer_tensors;
+    size_t n_layer_tensors;
+    bool experts;           /* stacked expert tensors to per-expert views */
+};
+
+#define ARRAY(a) a, sizeof a / sizeof *a
+static const struct arch arches[] = {
+    {"qwen3", "qwen3", NULL, 0, ARRAY(qwen3_layer_tensors), false},
+    {"qwen3moe", "qwen3_moe", ARRAY(qwen3moe_keys), ARRAY(qwen3_layer_tensors), true},
+    {"gpt-oss", "gpt_oss", ARRAY(gpt_oss_keys), ARRAY(gpt_oss_layer_tensors), true},
+};
+#undef ARRAY
+
 /* The HF name of a GGUF tensor name, malloc'd; NULL when it has no mapping (kept as it is). */
-static char *hf_tensor_name(const char *name)
+static char *hf_tensor_name(const struct arch *a, const char *name)
 {
     for (size_t i = 0; i < sizeof global_tensors / sizeof *global_tensors; i++)
         if (strcmp(name, global_tensors[i].gguf) == 0)
@@ -95,10 +144,10 @@ static char *hf_tensor_name(const char *name)
     int layer, n = 0;
     if (sscanf(name, "blk.%d.%n", &layer, &n) != 1 || n == 0 || layer < 0)
         return NULL;
-    for (size_t i = 0; i < sizeof qwen3_layer_tensors / sizeof *qwen3_layer_tensors; i++)
-        if (strcmp(name + n, qwen3_layer_tensors[i].gguf) == 0) {
+    for (size_t i = 0; i < a->n_layer_tensors; i++)
+        if (strcmp(name + n, a->layer_tensors[i].gguf) == 0) {
             char buf[256];
-            snprintf(buf, sizeof buf, "model.layers.%d.%s", layer, qwen3_layer_tensors[i].hf);
+            snprintf(buf, sizeof buf, "model.layers.%d.%s", layer, a->layer_tensors[i].hf);
             return xstrdup(buf);
         }
     return NULL;
@@ -112,27 +161,31 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
         return st;
     if (!arch)
         return fail(err, OWL_ERR_BAD_FILE, "%s: missing key 'general.architecture'", kv->source);
-    const bool moe = strcmp(arch, "qwen3moe") == 0;
-    if (strcmp(arch, "qwen3") != 0 && !moe)
-        return fail(err, OWL_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not supported (owl reads qwen3 and "
-                    "qwen3moe GGUF files; the other families read their Hugging Face checkpoints)", kv->source, arch);
+    const struct arch *a = NULL;
+    for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
+        if (strcmp(arch, arches[i].name) == 0)
+            a = &arches[i];
+    if (!a)
+        return fail(err, OWL_ERR_UNSUPPORTED, "%s: GGUF architecture '%s' is not supported (owl reads qwen3, "
+                    "qwen3moe and gpt-oss GGUF files; DeepSeek reads its Hugging Face checkpoints)", kv->source, arch);
+    const bool moe = strcmp(arch, "qwen3moe") == 0, oss = strcmp(arch, "gpt-oss") == 0;
 
     /* Keys: the GGUF ones stay (tokenizer.*, general.*) and HF spellings are added beside them. Lookups
      * need the sorted table, so the additions are collected first and appended after. */
     struct kv_table add = {0};
     char key[256];
-    for (size_t i = 0; i < sizeof qwen3_keys / sizeof *qwen3_keys; i++) {
-        snprintf(key, sizeof key, "%s.%s", arch, qwen3_keys[i].gguf);
+    for (size_t i = 0; i < sizeof common_keys / sizeof *common_keys; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, common_keys[i].gguf);
         const struct kv_value *v = kv_find(kv, key);
-        if (v)
-            kv_add(&add, qwen3_keys[i].hf, copy_value(v));
+        if (v && !(oss && !strcmp(common_keys[i].hf, "intermediate_size"))) /* gpt-oss: the experts' width */
+            kv_add(&add, common_keys[i].hf, copy_value(v));
     }
-    for (size_t i = 0; moe && i < sizeof qwen3moe_keys / sizeof *qwen3moe_keys; i++) {
-        snprintf(key, sizeof key, "%s.%s", arch, qwen3moe_keys[i].gguf);
+    for (size_t i = 0; i < a->n_keys; i++) {
+        snprintf(key, sizeof key, "%s.%s", arch, a->keys[i].gguf);
         const struct kv_value *v = kv_find(kv, key);
         if (v)
-            kv_add(&add, qwen3moe_keys[i].hf, copy_value(v));
-        else if (!strcmp(qwen3moe_keys[i].hf, "norm_topk_prob"))
+            kv_add(&add, a->keys[i].hf, copy_value(v));
+        else if (!strcmp(a->keys[i].hf, "norm_topk_prob"))
             kv_add(&add, "norm_topk_prob", (struct kv_value){.type = KV_BOOL, .b = true, .i = 1, .f = 1});
     }
     snprintf(key, sizeof key, "%s.feed_forward_length", arch);
@@ -150,8 +203,14 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
     }
     if (scaling && strcmp(scaling, "none") != 0)
         kv_add(&add, "rope_scaling.rope_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(scaling)});
-    kv_add(&add, "model_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(moe ? "qwen3_moe" : arch)});
-    kv_add(&add, "hidden_act", (struct kv_value){.type = KV_STRING, .s = xstrdup("silu")});
+    kv_add(&add, "model_type", (struct kv_value){.type = KV_STRING, .s = xstrdup(a->model_type)});
+    if (oss) { /* gpt-oss's YaRN never truncates the correction range (its config says truncate: false) */
+        if (scaling && !strcmp(scaling, "yarn"))
+            kv_add(&add, "rope_scaling.truncate", (struct kv_value){.type = KV_BOOL, .b = false});
+        kv_add(&add, "attention_bias", (struct kv_value){.type = KV_BOOL, .b = true, .i = 1, .f = 1});
+    } else {
+        kv_add(&add, "hidden_act", (struct kv_value){.type = KV_STRING, .s = xstrdup("silu")});
+    }
 
     /* Tensors: rebuild the table under HF names; stacked experts become per-expert views. Layers of a MoE
      * file that carry a dense FFN instead (transformers' mlp_only_layers / decoder_sparse_step) are listed. */
@@ -161,9 +220,9 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
         struct tensor_view v = table->tensors[i];
         int layer, off = 0, e;
         const char *rest;
-        if (moe && sscanf(v.name, "blk.%d.%n", &layer, &off) == 1 && off > 0 && layer >= 0) {
+        if (a->experts && sscanf(v.name, "blk.%d.%n", &layer, &off) == 1 && off > 0 && layer >= 0) {
             rest = v.name + off;
-            if (!strcmp(rest, "ffn_gate.weight")) {
+            if (moe && !strcmp(rest, "ffn_gate.weight")) {
                 dense.items = xrealloc(dense.items, sizeof *dense.items * (size_t)(dense.n_items + 1));
                 dense.items[dense.n_items++] = (struct kv_value){.type = KV_INT, .i = layer, .f = layer};
             }
@@ -200,7 +259,7 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
                 continue;
             }
         }
-        char *hf = hf_tensor_name(v.name);
+        char *hf = hf_tensor_name(a, v.name);
         v.name = hf ? hf : xstrdup(v.name);
         if (!tensor_table_add(&renamed, &v)) { /* e.g. both output.weight and a tensor named lm_head.weight */
             kv_value_free(&dense);
