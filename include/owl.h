@@ -193,6 +193,27 @@ enum owl_status owl_session_eval(struct owl_session *session, const int32_t *tok
 enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, const int32_t *tokens, int n,
                                        float *logits, struct owl_error *err);
 
+/* ---- Random-weight checkpoints (owl synth) -------------------------------------------------------- */
+
+struct owl_synth_params {
+    const char *like;      /* a released model owl knows ("Qwen3-0.6B", "gpt-oss-20b", "DeepSeek-V3"; any case),
+                              or the path of a config.json */
+    int n_layers;          /* > 0: that many layers instead of the release's */
+    const char *out;       /* the model directory (safetensors) or the .gguf file to write */
+    int gguf;              /* GGUF (qwen3, qwen3moe, gpt-oss) instead of safetensors */
+    int q8_0;              /* GGUF: matrices in Q8_0 (routers and vectors stay exact), else BF16 */
+    const char *tokenizer; /* directory with tokenizer.json (+ tokenizer_config.json) to include, or NULL */
+    uint64_t seed;
+    int force;             /* overwrite a non-empty out */
+    void (*progress)(uint64_t done, uint64_t total, void *user);
+    void *user;
+};
+
+/* Write a random-weight checkpoint with the real shapes and shipped dtypes (bf16; MXFP4 experts for gpt-oss;
+ * FP8 128x128 blocks for DeepSeek-V3, whose GGUF is refused: GGUF has no FP8 type), streamed to disk. One
+ * seed gives the same values in both containers. On failure the file being written is removed. */
+enum owl_status owl_synth(const struct owl_synth_params *params, struct owl_error *err);
+
 /* ---- Text: the model's tokenizer and chat format ---------------------------------------------------- */
 
 struct owl_tokenizer; /* tokenizer.json (+ tokenizer_config.json) and the chat format of a model directory */

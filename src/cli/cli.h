@@ -41,6 +41,7 @@ int cmd_compare(int argc, char **argv);
 int cmd_tokenize(int argc, char **argv);
 int cmd_detokenize(int argc, char **argv);
 int cmd_template(int argc, char **argv);
+int cmd_synth(int argc, char **argv);
 int cmd_serve(int argc, char **argv); /* src/server/cmd_serve.c */
 
 #endif

@@ -24,6 +24,7 @@ static const char usage[] =
     "  detokenize MODEL --ids IDS      text of token ids (--jsonl FILE: one JSON array per line)\n"
     "  template MODEL --messages FILE  the prompt the model's chat template makes of a conversation\n"
     "  serve MODEL [--port 8080]       OpenAI-compatible HTTP server (chat/completions, completions)\n"
+    "  synth --like NAME --out PATH    a random-weight checkpoint with a release's shapes (safetensors, GGUF)\n"
     "\n"
     "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
     "or a GGUF file.\n"
@@ -53,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "info"))
         return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "synth"))
+        return cmd_synth(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "compare"))

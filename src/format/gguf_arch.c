@@ -292,3 +292,52 @@ enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, stru
     kv_table_free(&add);
     return kv_finish(kv, err);
 }
+
+static const struct arch *find_arch(const char *name)
+{
+    for (size_t i = 0; i < sizeof arches / sizeof *arches; i++)
+        if (strcmp(name, arches[i].name) == 0)
+            return &arches[i];
+    return NULL;
+}
+
+bool gguf_name_of_hf(const char *arch, const char *hf, char *buf, size_t size)
+{
+    const struct arch *a = find_arch(arch);
+    if (!a)
+        return false;
+    for (size_t i = 0; i < sizeof global_tensors / sizeof *global_tensors; i++)
+        if (strcmp(hf, global_tensors[i].hf) == 0)
+            return snprintf(buf, size, "%s", global_tensors[i].gguf) < (int)size;
+    int layer, n = 0, e, m = 0;
+    if (sscanf(hf, "model.layers.%d.%n", &layer, &n) != 1 || n == 0)
+        return false;
+    for (size_t i = 0; i < a->n_layer_tensors; i++)
+        if (strcmp(hf + n, a->layer_tensors[i].hf) == 0)
+            return snprintf(buf, size, "blk.%d.%s", layer, a->layer_tensors[i].gguf) < (int)size;
+    if (a->experts && sscanf(hf + n, "mlp.experts.%d.%n", &e, &m) == 1 && m > 0)
+        for (size_t i = 0; i < sizeof expert_tensors / sizeof *expert_tensors; i++)
+            if (strcmp(hf + n + m, expert_tensors[i].hf) == 0)
+                return snprintf(buf, size, "blk.%d.%s", layer, expert_tensors[i].gguf) < (int)size;
+    return false;
+}
+
+void gguf_keys_of_config(const char *arch, const struct kv_table *config,
+                         void (*put)(void *user, const char *key, const struct kv_value *v), void *user)
+{
+    const struct arch *a = find_arch(arch);
+    if (!a)
+        return;
+    char key[256];
+    for (int pass = 0; pass < 2; pass++) {
+        const struct key_map *k = pass ? a->keys : common_keys;
+        const size_t n = pass ? a->n_keys : sizeof common_keys / sizeof *common_keys;
+        for (size_t i = 0; i < n; i++) {
+            const struct kv_value *v = kv_find(config, k[i].hf);
+            if (!v || v->type == KV_NULL || v->type == KV_ARRAY)
+                continue;
+            snprintf(key, sizeof key, "%s.%s", arch, k[i].gguf);
+            put(user, key, v);
+        }
+    }
+}
