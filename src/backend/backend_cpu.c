@@ -21,8 +21,9 @@ int ops_set_threads(int n_threads)
 
 int ops_threads(void) { return g_threads; }
 
-static bool g_row_exact;
+static bool g_row_exact, g_act_bf16;
 void ops_set_row_exact(bool on) { g_row_exact = on; }
+void ops_set_act_bf16(bool on) { g_act_bf16 = on; }
 
 static matmul_fn *matmul_for(enum dtype dtype)
 {
@@ -82,7 +83,8 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 {
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
-    matmul_fn *fn = mxfp4 || fp8 ? NULL : matmul_for(w->dtype);
+    matmul_fn *fn = mxfp4 || fp8 ? NULL : g_act_bf16 && w->dtype == DTYPE_BF16 ? kern.matmul_bf16_act
+                                                                             : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
     /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
     const int n_chunks = (d_out + 15) / 16;

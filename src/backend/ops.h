@@ -53,6 +53,12 @@ int ops_threads(void);
  * chunk of rows. Set by the runtime around a batched decode step. */
 void ops_set_row_exact(bool on);
 
+/* Reduced-precision activations (opt-in, off by default): matmuls over BF16 weights round each activation
+ * to bf16 and use bf16 dot products (AVX512-BF16; the reference elsewhere), prefill and decode, row-exact
+ * kept. About twice the multiply-adds per instruction, at a cost in accuracy measured as KL divergence
+ * (docs/BENCHMARKS.md). Set from owl_model_params.act. */
+void ops_set_act_bf16(bool on);
+
 /* out (n, d) = rows tokens[0..n) of emb (n_vocab, d). Token ids must be checked by the caller. */
 void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n);
 

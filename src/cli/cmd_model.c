@@ -28,7 +28,7 @@ static bool wants_help(int argc, char **argv)
 
 #define COMMON_OPTS                                                                                     \
     {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
-    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}
+    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL}
 #define COMMON_HELP                                                                                     \
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
@@ -36,7 +36,9 @@ static bool wants_help(int argc, char **argv)
     "  -b, --batch N     most tokens per forward pass (default 256)\n"                                     \
     "  -v, --verbose     more messages on stderr\n"                                                     \
     "  -q, --quant q8_0  quantize bf16/f16/f32 matrices to Q8_0 at load (about 4x less memory than fp32,\n" \
-    "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n"
+    "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n" \
+    "      --act bf16    round activations to bf16 for matmuls over BF16 weights (AVX512-BF16 dot products:\n" \
+    "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n"
 
 struct setup {
     struct owl_model *model;
@@ -72,6 +74,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     mp.n_threads = (int)threads;
     mp.verbose = cli_get(opts, n_opts, "--verbose") != NULL;
     mp.quant = cli_get(opts, n_opts, "--quant");
+    mp.act = cli_get(opts, n_opts, "--act");
     struct owl_error err = {0};
     if (owl_model_open(path, &mp, &s->model, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);

@@ -19,6 +19,7 @@ struct kernel_table kern = {
     .matmul_q6_K = matmul_q6_K_ref,
     .matmul_mxfp4 = matmul_mxfp4_ref,
     .matmul_mxfp4g = matmul_mxfp4g_ref,
+    .matmul_bf16_act = matmul_bf16_act_ref,
     .matmul_fp8 = matmul_fp8_ref,
     .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
@@ -34,6 +35,12 @@ int kernels_have_avx512(void)
     return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
            __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512dq");
     /* every AVX-512 CPU has FMA and F16C (and clang 14 does not know the "f16c" feature name) */
+}
+
+int kernels_have_avx512_bf16(void)
+{
+    __builtin_cpu_init();
+    return kernels_have_avx512() && __builtin_cpu_supports("avx512bf16");
 }
 
 void kernels_init(int force_ref)
@@ -56,6 +63,8 @@ void kernels_init(int force_ref)
         kern.matmul_q6_K = matmul_q6_K_avx512;
         kern.matmul_mxfp4 = matmul_mxfp4_avx512;
         kern.matmul_mxfp4g = matmul_mxfp4g_avx512;
+        if (kernels_have_avx512_bf16())
+            kern.matmul_bf16_act = matmul_bf16_act_avx512;
         kern.matmul_fp8 = matmul_fp8_avx512;
         kern.attention_rows = attention_rows_avx512;
         kern.swiglu_f32 = swiglu_f32_avx512;

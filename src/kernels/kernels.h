@@ -19,6 +19,14 @@ static inline float bf16_to_f32(uint16_t h)
     union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};
     return v.f;
 }
+/* f32 -> bf16 rounded to nearest even (as VCVTNE2PS2BF16 for normal values; NaN stays NaN). */
+static inline uint16_t f32_to_bf16(float f)
+{
+    union { float f; uint32_t u; } v = {.f = f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)(v.u >> 16 | 0x40);
+    return (uint16_t)((v.u + 0x7fffu + (v.u >> 16 & 1)) >> 16);
+}
 float f16_to_f32(uint16_t h); /* exact, handles subnormals, inf, nan */
 uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnormals kept */
 
@@ -36,6 +44,10 @@ void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, in
 void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision mode, ops_set_act_bf16):
+ * y = sum_k w[o,k] * bf16(x[t,k]) in fp32 (products exact). The AVX-512 one needs AVX512-BF16. */
+void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 /* MXFP4 (mxfp4.c): w is (d_out, d_in/32, 16) bytes of E2M1 pairs (low nibble first), scales (d_out, d_in/32)
  * E8M0 bytes; value = mxfp4_e2m1[code] * 2^(s - 127). d_in must be a multiple of 32. Same contract as
@@ -136,6 +148,7 @@ struct kernel_table {
     const char *isa;          /* "avx512" or "ref" */
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
+    matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act_bf16) */
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
@@ -155,5 +168,7 @@ extern struct kernel_table kern;
 void kernels_init(int force_ref);
 /* True if this CPU can run the avx512 variants. */
 int kernels_have_avx512(void);
+/* True if it also has AVX512-BF16 (matmul_bf16_act_avx512). */
+int kernels_have_avx512_bf16(void);
 
 #endif

@@ -69,6 +69,18 @@ void matmul_bf16_ref(float *y, const float *x, const void *w, int n, int d_in, i
         }
 }
 
+void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const uint16_t *wh = w;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += bf16_to_f32(f32_to_bf16(x[(size_t)t * d_in + k])) * bf16_to_f32(wh[(size_t)o * d_in + k]);
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
 void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
     const uint16_t *wh = w;

@@ -102,6 +102,9 @@ static void test_matmuls(void)
                 compare_matmul("f32", matmul_f32_avx512, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
                 compare_matmul("bf16", matmul_bf16_avx512, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
                 compare_matmul("f16", matmul_f16_avx512, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+                if (kernels_have_avx512_bf16()) /* activations rounded to bf16 in both */
+                    compare_matmul("bf16 act", matmul_bf16_act_avx512, matmul_bf16_act_ref, wb, n, d_in, d_out, x,
+                                   wval_bf16);
                 free(x);
                 free(wf);
                 free(wb);

@@ -191,5 +191,14 @@ int main(void)
             check_table(kern.isa, &kern, &kinds[i], d_in, d_out);
             check_op(&kinds[i], d_in, d_out);
         }
+    /* the reduced-precision bf16-activation kernels keep the contract too */
+    static const struct kind act = {"bf16 act", DTYPE_BF16, false};
+    struct kernel_table ref_act = ref, fast_act = kern;
+    ref_act.matmul_bf16 = ref.matmul_bf16_act;
+    fast_act.matmul_bf16 = kern.matmul_bf16_act;
+    for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
+        check_table("ref", &ref_act, &act, shapes[s][0], shapes[s][1]);
+        check_table(kern.isa, &fast_act, &act, shapes[s][0], shapes[s][1]);
+    }
     return test_done("test_row_exact");
 }

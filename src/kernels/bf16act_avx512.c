@@ -1,0 +1,126 @@
+/* bf16act_avx512.c — BF16 weights against activations rounded to bf16, with AVX512-BF16 dot products
+ * (vdpbf16ps: 32 products per instruction, twice fp32 FMAs). The opt-in reduced-precision mode
+ * (ops_set_act_bf16); the default path keeps fp32 activations. Same math as matmul_bf16_act_ref
+ * (kernels_ref.c): each activation rounded to bf16 (nearest even), products exact in fp32, fp32 sums; only
+ * the summation order differs. Fewer than GEMM_MIN_TOKENS tokens: each row streamed once for up to 4
+ * tokens, row-exact (every token as alone); prefill: a panel of 16 rows x KC inputs packed as bf16 pairs
+ * (one 32-bit lane per row and pair of inputs) and tiles of 8 tokens whose bf16 pairs are broadcast.
+ * Compiled with -mavx512bf16 (the dispatcher checks the CPU has it). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/gemm_avx512.h"
+#include "kernels/kernels.h"
+
+static inline __mmask32 mask32(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
+static inline __mmask16 mask16(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
+/* 32 activations from k (fewer at the tail, zeros after) as bf16, input order. */
+static inline __m512bh x_bf16(const float *x, int k, int d_in)
+{
+    const __m512 lo = _mm512_maskz_loadu_ps(mask16(d_in - k), x + k);
+    const __m512 hi = _mm512_maskz_loadu_ps(mask16(d_in - k - 16), x + k + 16);
+    return _mm512_cvtne2ps_pbh(hi, lo);
+}
+
+/* One row against NT tokens, two chains per token alternating by 32-input block. */
+static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *wr, int d_in,
+                                                       int d_out, int NT)
+{
+    __m512 a[4][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm512_setzero_ps();
+    int c = 0;
+    for (int k = 0; k < d_in; k += 32, c ^= 1) {
+        const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
+        for (int j = 0; j < NT; j++)
+            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, x_bf16(x + (size_t)j * d_in, k, d_in));
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+}
+
+/* Prefill: rows o0..o1 (at most 16) of one GEMM_KC slice packed as pairs, then tiles of 8 tokens. */
+static inline __attribute__((always_inline)) void tile(float *y, const uint16_t *xb, const float *panel, int n_pairs,
+                                                       int d_out, bool accumulate, __mmask16 rmask, int NT)
+{
+    __m512 acc[8];
+    for (int j = 0; j < NT; j++)
+        acc[j] = accumulate ? _mm512_maskz_loadu_ps(rmask, y + (size_t)j * d_out) : _mm512_setzero_ps();
+    for (int p = 0; p < n_pairs; p++) {
+        const __m512bh wv = (__m512bh)_mm512_load_ps(panel + (size_t)p * 16);
+        for (int j = 0; j < NT; j++) {
+            int32_t pair;
+            memcpy(&pair, xb + (size_t)j * GEMM_KC + 2 * p, 4);
+            acc[j] = _mm512_dpbf16_ps(acc[j], wv, (__m512bh)_mm512_set1_epi32(pair));
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        _mm512_mask_storeu_ps(y + (size_t)j * d_out, rmask, acc[j]);
+}
+
+static void gemm(float *y, const float *x, const uint16_t *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    float panel[GEMM_KC / 2 * 16] __attribute__((aligned(64)));
+    uint16_t xb[8 * GEMM_KC] __attribute__((aligned(64)));
+    const int n_rows = o1 - o0;
+    const __mmask16 rmask = (__mmask16)((1u << n_rows) - 1);
+    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
+        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC, n_pairs = (kc + 1) / 2;
+        for (int kk = 0; kk < kc; kk += 32) { /* 16 rows x 32 inputs = 16 x 16 pairs, transposed */
+            __m512 r[16], c[16];
+            for (int i = 0; i < 16; i++)
+                r[i] = i < n_rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
+                                        mask32(kc - kk), w + (size_t)(o0 + i) * d_in + k0 + kk))
+                                  : _mm512_setzero_ps();
+            transpose16(r, c);
+            for (int j = 0; j < 16 && kk / 2 + j < n_pairs; j++)
+                _mm512_store_ps(panel + (size_t)(kk / 2 + j) * 16, c[j]);
+        }
+        for (int t = 0; t < n; t += 8) {
+            const int nt = n - t < 8 ? n - t : 8;
+            for (int j = 0; j < nt; j++) /* this tile's activations of the slice, as bf16 (zeros past kc) */
+                for (int kk = 0; kk < kc; kk += 32)
+                    _mm512_store_si512((__m512i *)(xb + (size_t)j * GEMM_KC + kk),
+                                       (__m512i)x_bf16(x + (size_t)(t + j) * d_in + k0, kk, kc));
+            float *yt = y + (size_t)t * d_out + o0;
+            switch (nt) {
+            case 8: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 8); break;
+            case 7: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 7); break;
+            case 6: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 6); break;
+            case 5: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 5); break;
+            case 4: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 4); break;
+            case 3: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 3); break;
+            case 2: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 2); break;
+            default: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 1); break;
+            }
+        }
+    }
+}
+
+void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const uint16_t *wb = w;
+    if (n >= GEMM_MIN_TOKENS) {
+        for (int g = o0; g < o1; g += 16)
+            gemm(y, x, wb, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        const uint16_t *wr = wb + (size_t)o * d_in;
+        int t = 0;
+        for (; t + 4 <= n; t += 4)
+            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 4);
+        float *yt = y + (size_t)t * d_out + o;
+        const float *xt = x + (size_t)t * d_in;
+        switch (n - t) {
+        case 3: rows(yt, xt, wr, d_in, d_out, 3); break;
+        case 2: rows(yt, xt, wr, d_in, d_out, 2); break;
+        case 1: rows(yt, xt, wr, d_in, d_out, 1); break;
+        default: break;
+        }
+    }
+}
