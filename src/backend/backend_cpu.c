@@ -86,11 +86,13 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     matmul_fn *fn = mxfp4 || fp8 ? NULL : g_act_bf16 && w->dtype == DTYPE_BF16 ? kern.matmul_bf16_act
                                                                              : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
-    /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
-    const int n_chunks = (d_out + 15) / 16;
+    /* Chunks of 16 rows keep each thread's tiles whole (48 for the bf16-activation GEMM, whose tiles are three
+     * panels); static schedule, disjoint rows. */
+    const int rows = fn == kern.matmul_bf16_act && n >= 8 && !g_row_exact ? 48 : 16;
+    const int n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
-        int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
+        int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
         const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
         for (int t = 0; t < n; t += group) {
             const int nt = n - t < group ? n - t : group;

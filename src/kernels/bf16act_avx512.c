@@ -3,8 +3,10 @@
  * (ops_set_act_bf16); the default path keeps fp32 activations. Same math as matmul_bf16_act_ref
  * (kernels_ref.c): each activation rounded to bf16 (nearest even), products exact in fp32, fp32 sums; only
  * the summation order differs. Fewer than GEMM_MIN_TOKENS tokens: each row streamed once for up to 4
- * tokens, row-exact (every token as alone); prefill: a panel of 16 rows x KC inputs packed as bf16 pairs
- * (one 32-bit lane per row and pair of inputs) and tiles of 8 tokens whose bf16 pairs are broadcast.
+ * tokens, row-exact (every token as alone); prefill: panels of 16 rows x KC inputs packed as bf16 pairs
+ * (one 32-bit lane per row and pair of inputs), up to three at a time, against tiles of 8 tokens whose
+ * bf16 pairs are broadcast (24 accumulators: 11 loads feed 24 dot products; measured pp512 on the
+ * Qwen3-0.6B shape: 1 panel 1.2x, 2 panels 1.55x, 3 panels 1.63x the fp32 path).
  * Compiled with -mavx512bf16 (the dispatcher checks the CPU has it). */
 #include <immintrin.h>
 #include <string.h>
@@ -43,43 +45,71 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
         y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
 }
 
-/* Prefill: rows o0..o1 (at most 16) of one GEMM_KC slice packed as pairs, then tiles of 8 tokens. */
+/* Prefill: y[t, o0 + 16r + i] (+)= sum over the slice's pairs, for NT tokens and R panels of 16 rows (their
+ * masks in rmask[r]): per pair, R panel loads and NT broadcasts feed R*NT dot products. */
 static inline __attribute__((always_inline)) void tile(float *y, const uint16_t *xb, const float *panel, int n_pairs,
-                                                       int d_out, bool accumulate, __mmask16 rmask, int NT)
+                                                       int d_out, bool accumulate, const __mmask16 *rmask, int R,
+                                                       int NT)
 {
-    __m512 acc[8];
-    for (int j = 0; j < NT; j++)
-        acc[j] = accumulate ? _mm512_maskz_loadu_ps(rmask, y + (size_t)j * d_out) : _mm512_setzero_ps();
+    __m512 acc[3][8];
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NT; j++)
+            acc[r][j] = accumulate ? _mm512_maskz_loadu_ps(rmask[r], y + (size_t)j * d_out + 16 * r)
+                                   : _mm512_setzero_ps();
     for (int p = 0; p < n_pairs; p++) {
-        const __m512bh wv = (__m512bh)_mm512_load_ps(panel + (size_t)p * 16);
+        __m512bh wv[3];
+        for (int r = 0; r < R; r++)
+            wv[r] = (__m512bh)_mm512_load_ps(panel + ((size_t)r * (GEMM_KC / 2) + p) * 16);
         for (int j = 0; j < NT; j++) {
             int32_t pair;
             memcpy(&pair, xb + (size_t)j * GEMM_KC + 2 * p, 4);
-            acc[j] = _mm512_dpbf16_ps(acc[j], wv, (__m512bh)_mm512_set1_epi32(pair));
+            const __m512bh xv = (__m512bh)_mm512_set1_epi32(pair);
+            for (int r = 0; r < R; r++)
+                acc[r][j] = _mm512_dpbf16_ps(acc[r][j], wv[r], xv);
         }
     }
-    for (int j = 0; j < NT; j++)
-        _mm512_mask_storeu_ps(y + (size_t)j * d_out, rmask, acc[j]);
+    for (int r = 0; r < R; r++)
+        for (int j = 0; j < NT; j++)
+            _mm512_mask_storeu_ps(y + (size_t)j * d_out + 16 * r, rmask[r], acc[r][j]);
 }
 
+#define TILE_CASES(R)                                                                                   \
+    switch (nt) {                                                                                       \
+    case 8: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 8); break;                          \
+    case 7: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 7); break;                          \
+    case 6: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 6); break;                          \
+    case 5: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 5); break;                          \
+    case 4: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 4); break;                          \
+    case 3: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 3); break;                          \
+    case 2: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 2); break;                          \
+    default: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, R, 1); break;                         \
+    }
+
+/* Rows o0..o1 (at most 48: three panels of 16) over every token, slice by slice of GEMM_KC inputs. */
 static void gemm(float *y, const float *x, const uint16_t *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    float panel[GEMM_KC / 2 * 16] __attribute__((aligned(64)));
+    float panel[3 * GEMM_KC / 2 * 16] __attribute__((aligned(64)));
     uint16_t xb[8 * GEMM_KC] __attribute__((aligned(64)));
-    const int n_rows = o1 - o0;
-    const __mmask16 rmask = (__mmask16)((1u << n_rows) - 1);
+    const int n_rows = o1 - o0, R = (n_rows + 15) / 16;
+    __mmask16 rmask[3];
+    for (int r = 0; r < 3; r++) {
+        const int left = n_rows - 16 * r;
+        rmask[r] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    }
     for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
         const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC, n_pairs = (kc + 1) / 2;
-        for (int kk = 0; kk < kc; kk += 32) { /* 16 rows x 32 inputs = 16 x 16 pairs, transposed */
-            __m512 r[16], c[16];
-            for (int i = 0; i < 16; i++)
-                r[i] = i < n_rows ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
-                                        mask32(kc - kk), w + (size_t)(o0 + i) * d_in + k0 + kk))
-                                  : _mm512_setzero_ps();
-            transpose16(r, c);
-            for (int j = 0; j < 16 && kk / 2 + j < n_pairs; j++)
-                _mm512_store_ps(panel + (size_t)(kk / 2 + j) * 16, c[j]);
-        }
+        for (int r = 0; r < R; r++)
+            for (int kk = 0; kk < kc; kk += 32) { /* 16 rows x 32 inputs = 16 x 16 pairs, transposed */
+                __m512 rv[16], c[16];
+                for (int i = 0; i < 16; i++)
+                    rv[i] = 16 * r + i < n_rows
+                                ? _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(
+                                      mask32(kc - kk), w + (size_t)(o0 + 16 * r + i) * d_in + k0 + kk))
+                                : _mm512_setzero_ps();
+                transpose16(rv, c);
+                for (int j = 0; j < 16 && kk / 2 + j < n_pairs; j++)
+                    _mm512_store_ps(panel + ((size_t)r * (GEMM_KC / 2) + kk / 2 + j) * 16, c[j]);
+            }
         for (int t = 0; t < n; t += 8) {
             const int nt = n - t < 8 ? n - t : 8;
             for (int j = 0; j < nt; j++) /* this tile's activations of the slice, as bf16 (zeros past kc) */
@@ -87,26 +117,24 @@ static void gemm(float *y, const float *x, const uint16_t *w, int n, int d_in, i
                     _mm512_store_si512((__m512i *)(xb + (size_t)j * GEMM_KC + kk),
                                        (__m512i)x_bf16(x + (size_t)(t + j) * d_in + k0, kk, kc));
             float *yt = y + (size_t)t * d_out + o0;
-            switch (nt) {
-            case 8: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 8); break;
-            case 7: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 7); break;
-            case 6: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 6); break;
-            case 5: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 5); break;
-            case 4: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 4); break;
-            case 3: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 3); break;
-            case 2: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 2); break;
-            default: tile(yt, xb, panel, n_pairs, d_out, k0 > 0, rmask, 1); break;
+            if (R == 3) {
+                TILE_CASES(3)
+            } else if (R == 2) {
+                TILE_CASES(2)
+            } else {
+                TILE_CASES(1)
             }
         }
     }
 }
+#undef TILE_CASES
 
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
     const uint16_t *wb = w;
     if (n >= GEMM_MIN_TOKENS) {
-        for (int g = o0; g < o1; g += 16)
-            gemm(y, x, wb, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1);
+        for (int g = o0; g < o1; g += 48)
+            gemm(y, x, wb, n, d_in, d_out, g, g + 48 < o1 ? g + 48 : o1);
         return;
     }
     for (int o = o0; o < o1; o++) {
