@@ -83,12 +83,16 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 {
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
-    matmul_fn *fn = mxfp4 || fp8 ? NULL : g_act_bf16 && w->dtype == DTYPE_BF16 ? kern.matmul_bf16_act
-                                                                             : matmul_for(w->dtype);
+    /* the bf16-activation mode: BF16 weights always, Q8_0 ones in prefill (never in row-exact mode, where a
+     * token's numbers must not depend on its neighbours) */
+    matmul_fn *fn = mxfp4 || fp8                                ? NULL
+                  : g_act_bf16 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
+                  : g_act_bf16 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
+                                                               : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
     /* Chunks of 16 rows keep each thread's tiles whole (48 for the bf16-activation GEMM, whose tiles are three
      * panels); static schedule, disjoint rows. */
-    const int rows = fn == kern.matmul_bf16_act && n >= 8 && !g_row_exact ? 48 : 16;
+    const int rows = (fn == kern.matmul_bf16_act || fn == kern.matmul_q8_0_act) && n >= 8 && !g_row_exact ? 48 : 16;
     const int n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {

@@ -20,6 +20,7 @@ struct kernel_table kern = {
     .matmul_mxfp4 = matmul_mxfp4_ref,
     .matmul_mxfp4g = matmul_mxfp4g_ref,
     .matmul_bf16_act = matmul_bf16_act_ref,
+    .matmul_q8_0_act = matmul_q8_0_act_ref,
     .matmul_fp8 = matmul_fp8_ref,
     .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
@@ -63,8 +64,10 @@ void kernels_init(int force_ref)
         kern.matmul_q6_K = matmul_q6_K_avx512;
         kern.matmul_mxfp4 = matmul_mxfp4_avx512;
         kern.matmul_mxfp4g = matmul_mxfp4g_avx512;
-        if (kernels_have_avx512_bf16())
+        if (kernels_have_avx512_bf16()) {
             kern.matmul_bf16_act = matmul_bf16_act_avx512;
+            kern.matmul_q8_0_act = matmul_q8_0_act_avx512;
+        }
         kern.matmul_fp8 = matmul_fp8_avx512;
         kern.attention_rows = attention_rows_avx512;
         kern.swiglu_f32 = swiglu_f32_avx512;

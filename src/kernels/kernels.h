@@ -48,6 +48,9 @@ void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in,
  * y = sum_k w[o,k] * bf16(x[t,k]) in fp32 (products exact). The AVX-512 one needs AVX512-BF16. */
 void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* Q8_0 weights in that mode (prefill): y = sum_k bf16(d * q[o,k]) * bf16(x[t,k]) in fp32. */
+void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 /* MXFP4 (mxfp4.c): w is (d_out, d_in/32, 16) bytes of E2M1 pairs (low nibble first), scales (d_out, d_in/32)
  * E8M0 bytes; value = mxfp4_e2m1[code] * 2^(s - 127). d_in must be a multiple of 32. Same contract as
@@ -149,6 +152,7 @@ struct kernel_table {
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
     matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act_bf16) */
+    matmul_fn *matmul_q8_0_act; /* the same for Q8_0 weights (prefill) */
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;

@@ -161,6 +161,22 @@ static void test_q8_0(void)
                 }
             }
             CHECK_MSG(bad_mm == 0, "q8_0 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+            if (kernels_have_avx512_bf16()) { /* bf16-activation mode: weights and activations rounded alike */
+                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 0, 5);
+                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 5, d_out);
+                matmul_q8_0_act_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
+                bad_mm = 0;
+                for (int o = 0; o < d_out; o++) {
+                    dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
+                    for (int t = 0; t < n; t++) {
+                        double scale = 0;
+                        for (int k = 0; k < d_in; k++)
+                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                        bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+                    }
+                }
+                CHECK_MSG(bad_mm == 0, "q8_0 act n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+            }
             free(w), free(x), free(y), free(y_ref), free(wf);
         }
 }
