@@ -3,12 +3,14 @@
  * Weights stay packed (4.25 bits each) and are expanded in registers, one 32-input block at a time: the
  * 16-entry E2M1 table is scaled by the block's 2^(s − 127) with vscalefps (exact, like ldexp: overflow to
  * inf and subnormals as the reference), the nibbles are interleaved into input order with byte unpacks,
- * and vpermps looks the 32 values up. Each row is streamed once for up to 4 tokens with two blocks in
- * flight, every token computed bitwise as alone. Results differ from the reference only in
+ * and vpermps looks the 32 values up. Fewer than GEMM_MIN_TOKENS tokens: each row streamed once for up to 4
+ * tokens with two blocks in flight, every token computed bitwise as alone; more (prefill, experts with many
+ * tokens): blocks expanded into the GEMM micro-kernel's fp32 panel. Results differ from the reference only in
  * summation order.
  */
 #include <immintrin.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
 /* The 32 weights of one block, in input order: w0 = inputs 0..15, w1 = 16..31. */
@@ -79,6 +81,37 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
             _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
 }
 
+/* Prefill: rows o0..o1 (at most 16) expanded exactly into the transposed fp32 panel of gemm_avx512.h, one
+ * GEMM_KC slice at a time, then the GEMM micro-kernel over every token. */
+static inline __attribute__((always_inline)) void gemm(float *y, const float *x, const uint8_t *wb,
+                                                       const uint8_t *ws, int n, int d_in, int d_out, int o0, int o1,
+                                                       __m512 lut)
+{
+    float panel[GEMM_KC * 16] __attribute__((aligned(64)));
+    const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
+    const int n_rows = o1 - o0;
+    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
+        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
+        for (int kk = 0; kk < kc; kk += 32) {
+            __m512 lo[16], hi[16], c[16];
+            for (int i = 0; i < 16; i++) {
+                if (i < n_rows)
+                    block_at(wb + (size_t)(o0 + i) * row_bytes, ws ? ws + (size_t)(o0 + i) * row_scales : NULL,
+                             (k0 + kk) / 32, lut, &lo[i], &hi[i]);
+                else
+                    lo[i] = hi[i] = _mm512_setzero_ps();
+            }
+            transpose16(lo, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
+            transpose16(hi, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+        }
+        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
+    }
+}
+
 /* Both layouts: scales NULL for GGML's 17-byte blocks. Each token's arithmetic is the same in both, so a
  * GGUF gpt-oss computes bitwise what its safetensors original does. */
 static inline __attribute__((always_inline)) void matmul_any(float *y, const float *x, const uint8_t *wb,
@@ -86,6 +119,11 @@ static inline __attribute__((always_inline)) void matmul_any(float *y, const flo
                                                              int o1)
 {
     const __m512 lut = _mm512_loadu_ps(mxfp4_e2m1);
+    if (n >= GEMM_MIN_TOKENS) {
+        for (int g = o0; g < o1; g += 16)
+            gemm(y, x, wb, ws, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, lut);
+        return;
+    }
     const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
     for (int o = o0; o < o1; o++) {
         const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws ? ws + (size_t)o * row_scales : NULL;
