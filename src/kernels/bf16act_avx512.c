@@ -29,6 +29,25 @@ static inline __m512bh x_bf16(const float *x, int k, int d_in)
     return _mm512_cvtne2ps_pbh(hi, lo);
 }
 
+/* One row against NT tokens whose activations are already bf16 (xb: NT rows of xs values, zeros past d_in),
+ * two chains per token alternating by 32-input block: one weight load, NT activation loads and NT dot
+ * products per 32 inputs (the same arithmetic as rows() below, which converts on the fly). */
+static inline __attribute__((always_inline)) void rows_pre(float *y, const uint16_t *xb, int xs, const uint16_t *wr,
+                                                           int d_in, int d_out, int NT)
+{
+    __m512 a[4][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm512_setzero_ps();
+    int c = 0;
+    for (int k = 0; k < d_in; k += 32, c ^= 1) {
+        const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
+        for (int j = 0; j < NT; j++)
+            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k));
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+}
+
 /* One row against NT tokens, two chains per token alternating by 32-input block. */
 static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *wr, int d_in,
                                                        int d_out, int NT)
@@ -150,6 +169,29 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
     if (n >= GEMM_MIN_TOKENS) {
         for (int g = o0; g < o1; g += 48)
             gemm(y, x, wb, false, n, d_in, d_out, g, g + 48 < o1 ? g + 48 : o1);
+        return;
+    }
+    enum { PRE_MAX = 8192 }; /* activations converted once per call when they fit this (64 KB of stack) */
+    if (d_in <= PRE_MAX) {
+        uint16_t xb[4 * PRE_MAX] __attribute__((aligned(64)));
+        const int xs = (d_in + 31) / 32 * 32;
+        for (int t0 = 0; t0 < n; t0 += 4) {
+            const int nt = n - t0 < 4 ? n - t0 : 4;
+            for (int j = 0; j < nt; j++)
+                for (int k = 0; k < d_in; k += 32)
+                    _mm512_store_si512((__m512i *)(xb + (size_t)j * xs + k),
+                                       (__m512i)x_bf16(x + (size_t)(t0 + j) * d_in, k, d_in));
+            for (int o = o0; o < o1; o++) {
+                float *yt = y + (size_t)t0 * d_out + o;
+                const uint16_t *wr = wb + (size_t)o * d_in;
+                switch (nt) {
+                case 4: rows_pre(yt, xb, xs, wr, d_in, d_out, 4); break;
+                case 3: rows_pre(yt, xb, xs, wr, d_in, d_out, 3); break;
+                case 2: rows_pre(yt, xb, xs, wr, d_in, d_out, 2); break;
+                default: rows_pre(yt, xb, xs, wr, d_in, d_out, 1); break;
+                }
+            }
+        }
         return;
     }
     for (int o = o0; o < o1; o++) {

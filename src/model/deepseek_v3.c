@@ -32,6 +32,10 @@
 #include "model/rope.h"
 
 #define PLAIN_DTYPES ((1u << DTYPE_F32) | (1u << DTYPE_F16) | (1u << DTYPE_BF16))
+/* Matrices: plain, FP8 blocks (safetensors) or GGML blocks (GGUF) */
+#define LINEAR_DTYPES                                                                                   \
+    (PLAIN_DTYPES | (1u << DTYPE_F8_E4M3) | (1u << DTYPE_Q8_0) | (1u << DTYPE_Q4_0) | (1u << DTYPE_Q4_1) |  \
+     (1u << DTYPE_Q5_0) | (1u << DTYPE_Q5_1) | (1u << DTYPE_Q4_K) | (1u << DTYPE_Q5_K) | (1u << DTYPE_Q6_K))
 
 struct ds_mlp {           /* SwiGLU: down(silu(gate(x)) * up(x)) */
     struct weight gate;   /* (d_ff, d_model) */
@@ -49,6 +53,9 @@ struct ds_layer {
     struct weight wq;     /* q_proj (n_head*d_qk, d_model) when q_lora_rank is null */
     struct weight wkv_a;  /* kv_a_proj_with_mqa (kv_lora_rank + d_rope, d_model) */
     struct weight wkv_b;  /* kv_b_proj (n_head*(d_nope + d_v), kv_lora_rank): per head [k_nope rows | v rows] */
+    struct weight wk_b;   /* or split as llama.cpp's newer GGUF has it (then wkv_b is empty): k_b_proj
+                             (n_head*kv_lora_rank, d_nope), each head's W_uk transposed, */
+    struct weight wv_b;   /* and v_b_proj (n_head*d_v, kv_lora_rank), each head's W_uv */
     struct weight wo;     /* o_proj (d_model, n_head*d_v) */
     bool moe;
     struct ds_mlp mlp;    /* dense layers: mlp.{gate,up,down}_proj with intermediate_size */
@@ -256,7 +263,7 @@ static enum owl_status ds_take_linear(struct model *m, const struct ds *d, const
 {
     const int64_t shape[2] = {d_out, d_in};
     const struct tensor_view *t, *s;
-    enum owl_status st = model_file_take(&m->file, name, PLAIN_DTYPES | (1u << DTYPE_F8_E4M3), 2, shape, &t, err);
+    enum owl_status st = model_file_take(&m->file, name, LINEAR_DTYPES, 2, shape, &t, err);
     if (st)
         return st;
     *w = (struct weight){.dtype = t->dtype, .d_out = d_out, .d_in = d_in, .data = t->data};
@@ -301,10 +308,19 @@ static enum owl_status ds_take_layer(struct model *m, struct ds *d, int l, struc
         (st = model_take_vector(m, NAME("self_attn.kv_a_layernorm.weight"), d->kv_rank, &L->kv_a_norm, err)) ||
         (st = ds_take_linear(m, d, NAME("self_attn.kv_a_proj_with_mqa.weight"), d->kv_rank + d->d_rope, dm,
                              &L->wkv_a, err)) ||
-        (st = ds_take_linear(m, d, NAME("self_attn.kv_b_proj.weight"), nh * (d->d_nope + d->d_v), d->kv_rank,
-                             &L->wkv_b, err)) ||
         (st = ds_take_linear(m, d, NAME("self_attn.o_proj.weight"), dm, nh * d->d_v, &L->wo, err)))
         return st;
+    if (tensor_table_find(&m->file.tensors, NAME("self_attn.k_b_proj.weight"))) {
+        if (d->expanded)
+            return fail(err, OWL_ERR_UNSUPPORTED, "%s: OWL_MLA=expanded needs kv_b_proj; this file has it split into "
+                        "k_b_proj and v_b_proj (the absorbed form runs them)", m->file.dir);
+        if ((st = ds_take_linear(m, d, NAME("self_attn.k_b_proj.weight"), nh * d->kv_rank, d->d_nope, &L->wk_b, err)) ||
+            (st = ds_take_linear(m, d, NAME("self_attn.v_b_proj.weight"), nh * d->d_v, d->kv_rank, &L->wv_b, err)))
+            return st;
+    } else if ((st = ds_take_linear(m, d, NAME("self_attn.kv_b_proj.weight"), nh * (d->d_nope + d->d_v), d->kv_rank,
+                                    &L->wkv_b, err))) {
+        return st;
+    }
     if (d->q_rank) {
         if ((st = ds_take_linear(m, d, NAME("self_attn.q_a_proj.weight"), d->q_rank, dm, &L->wq_a, err)) ||
             (st = model_take_vector(m, NAME("self_attn.q_a_layernorm.weight"), d->q_rank, &L->q_a_norm, err)) ||
@@ -465,7 +481,7 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
     m->decode_bytes = ds_weight_bytes(&d->head);
     for (int l = 0; l < d->n_layer; l++) {
         const struct ds_layer *L = &d->layers[l];
-        const struct weight *ws[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wo};
+        const struct weight *ws[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wk_b, &L->wv_b, &L->wo};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
             if (ws[i]->data)
                 m->decode_bytes += ds_weight_bytes(ws[i]);
@@ -571,11 +587,12 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
     const int row_stride = d->d_nope + d->d_v;
 
     if (!d->expanded) {
-        /* q_abs[t,h] = [W_uk_hᵀ q_nope[t,h] | q_rope[t,h]] */
+        /* q_abs[t,h] = [W_uk_hᵀ q_nope[t,h] | q_rope[t,h]]: kv_b's k rows transposed, or k_b's rows as they are */
+        const bool split = L->wk_b.data != NULL;
         op_matmul_heads(&(struct heads_matmul_args){
-            .y = s->q_abs, .x = s->q, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = 0,
-            .row_stride = row_stride, .n_rows = d->d_nope, .x_tok_stride = nh * d_qk, .x_head_stride = d_qk,
-            .y_tok_stride = nh * d_k, .y_head_stride = d_k, .transposed = true});
+            .y = s->q_abs, .x = s->q, .w = split ? &L->wk_b : &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = 0,
+            .row_stride = split ? r : row_stride, .n_rows = split ? r : d->d_nope, .x_tok_stride = nh * d_qk,
+            .x_head_stride = d_qk, .y_tok_stride = nh * d_k, .y_head_stride = d_k, .transposed = !split});
         for (int t = 0; t < n; t++)
             for (int h = 0; h < nh; h++)
                 memcpy(s->q_abs + ((size_t)t * nh + h) * d_k + r, s->q + ((size_t)t * nh + h) * d_qk + d->d_nope,
@@ -586,8 +603,9 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
             .d_k = d_k, .d_v = r, .scale = (float)d->attn_scale}, true);
         /* att[t,h] = W_uv_h o_lat[t,h] */
         op_matmul_heads(&(struct heads_matmul_args){
-            .y = s->att, .x = s->o_lat, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = d->d_nope,
-            .row_stride = row_stride, .n_rows = d->d_v, .x_tok_stride = nh * r, .x_head_stride = r,
+            .y = s->att, .x = s->o_lat, .w = split ? &L->wv_b : &L->wkv_b, .n_tok = n, .n_head = nh,
+            .row0 = split ? 0 : d->d_nope, .row_stride = split ? d->d_v : row_stride, .n_rows = d->d_v,
+            .x_tok_stride = nh * r, .x_head_stride = r,
             .y_tok_stride = nh * d->d_v, .y_head_stride = d->d_v, .transposed = false});
         return;
     }
