@@ -44,6 +44,13 @@ void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, in
 void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* AVX2 + FMA + F16C (kernels_avx2.c): the matmuls, dot and axpy, for CPUs without AVX-512. */
+void matmul_f32_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+float dot_f32_avx2(const float *a, const float *b, int n);
+void axpy_f32_avx2(float *y, float a, const float *x, int n);
 /* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision mode, ops_set_act_bf16):
  * y = sum_k w[o,k] * bf16(x[t,k]) in fp32 (products exact). The AVX-512 one needs AVX512-BF16. */
 void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
@@ -145,10 +152,11 @@ void dequantize_row_bf16(float *out, const void *w, int n);
 void dequantize_row_f16(float *out, const void *w, int n);
 void dequantize_row_f32(float *out, const void *w, int n);
 
-/* The variants in use, filled by kernels_init from CPU features (or OWL_KERNELS=ref in the environment,
- * which forces the references: a debugging switch). */
+/* The variants in use, filled by kernels_init from CPU features: AVX-512 (with AVX512-BF16 for the bf16
+ * activation kernels), else AVX2 + FMA + F16C, else the references. OWL_KERNELS=ref|avx2|avx512 in the
+ * environment forces one (avx2 and avx512 only where the CPU has them): for tests and debugging. */
 struct kernel_table {
-    const char *isa;          /* "avx512" or "ref" */
+    const char *isa;          /* "avx512", "avx2" or "ref" */
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
     matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act_bf16) */
@@ -174,5 +182,9 @@ void kernels_init(int force_ref);
 int kernels_have_avx512(void);
 /* True if it also has AVX512-BF16 (matmul_bf16_act_avx512). */
 int kernels_have_avx512_bf16(void);
+/* True if this CPU can run the avx2 variants (AVX2, FMA, F16C). */
+int kernels_have_avx2(void);
+/* Fill t with the variants of isa ("ref", "avx2", "avx512"); false (t untouched) if the CPU lacks it. */
+int kernels_table(const char *isa, struct kernel_table *t);
 
 #endif

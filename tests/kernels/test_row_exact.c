@@ -180,7 +180,9 @@ int main(void)
 {
     const struct kernel_table ref = kern; /* before kernels_init: the references */
     ops_set_threads(2);                    /* kernels_init: the table in use */
-    static const int shapes[][2] = {{256, 40}, {512, 17}, {288, 33}}; /* d_in (a multiple of 256, or not), d_out */
+    static const int shapes[][2] = {{256, 40}, {512, 17}, {288, 33}};
+    struct kernel_table avx2;
+    const bool have_avx2 = kernels_table("avx2", &avx2); /* d_in (a multiple of 256, or not), d_out */
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
         for (size_t s = 0; s < sizeof shapes / sizeof *shapes; s++) {
             const int d_in = shapes[s][0], d_out = shapes[s][1];
@@ -189,6 +191,8 @@ int main(void)
                 continue; /* K-quants need d_in a multiple of 256 */
             check_table("ref", &ref, &kinds[i], d_in, d_out);
             check_table(kern.isa, &kern, &kinds[i], d_in, d_out);
+            if (have_avx2)
+                check_table("avx2", &avx2, &kinds[i], d_in, d_out);
             check_op(&kinds[i], d_in, d_out);
         }
     /* the reduced-precision bf16-activation kernels keep the contract too */
