@@ -28,8 +28,8 @@ static const char usage[] =
     "\n"
     "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
     "or a GGUF file.\n"
-    "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref forces the plain\n"
-    "reference kernels (for debugging); OMP_* variables are honoured by the thread pool.\n";
+    "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref|avx2|avx512 forces a\n"
+    "kernel set (for debugging); OMP_* variables are honoured by the thread pool.\n";
 
 int main(int argc, char **argv)
 {
