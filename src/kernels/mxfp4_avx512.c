@@ -13,11 +13,21 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
+/* s - 127 as a float for every E8M0 byte: one load instead of an integer-to-float conversion per block. */
+static const float exponent[256] = {
+#define E4(i) (float)(i) - 127, (float)(i) - 126, (float)(i) - 125, (float)(i) - 124
+#define E16(i) E4(i), E4(i + 4), E4(i + 8), E4(i + 12)
+    E16(0), E16(16), E16(32), E16(48), E16(64), E16(80), E16(96), E16(112),
+    E16(128), E16(144), E16(160), E16(176), E16(192), E16(208), E16(224), E16(240),
+#undef E16
+#undef E4
+};
+
 /* The 32 weights of one block, in input order: w0 = inputs 0..15, w1 = 16..31. */
 static inline __attribute__((always_inline)) void block_values(const uint8_t *b, uint8_t s, __m512 lut, __m512 *w0,
                                                                __m512 *w1)
 {
-    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps((float)((int)s - 127)));
+    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps(exponent[s]));
     const __m128i bytes = _mm_loadu_si128((const __m128i *)b);
     const __m128i mask = _mm_set1_epi8(0x0f);
     const __m128i lo = _mm_and_si128(bytes, mask), hi = _mm_and_si128(_mm_srli_epi16(bytes, 4), mask);
@@ -29,7 +39,7 @@ static inline __attribute__((always_inline)) void block_values(const uint8_t *b,
 static inline __attribute__((always_inline)) void block_values_ggml(const uint8_t *b, __m512 lut, __m512 *w0,
                                                                     __m512 *w1)
 {
-    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps((float)((int)b[0] - 127)));
+    const __m512 scaled = _mm512_scalef_ps(lut, _mm512_set1_ps(exponent[b[0]]));
     const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 1)));
     *w0 = _mm512_permutexvar_ps(_mm512_and_si512(q, _mm512_set1_epi32(0x0f)), scaled);
     *w1 = _mm512_permutexvar_ps(_mm512_srli_epi32(q, 4), scaled);
