@@ -41,6 +41,9 @@ struct owl_model_params {
     int n_threads; /* threads for the forward; <= 0 means all cores */
     int verbose;   /* 1: warnings (e.g. unexpected tensors) go to stderr */
     const char *quant; /* NULL: weights as shipped; "q8_0": quantize bf16/f16/f32 matrices at load */
+    const char *act;   /* NULL or "fp32": exact fp32 activations; "bf16": matmuls over BF16 weights round the
+                          activations to bf16 and use bf16 dot products (AVX512-BF16), faster and less exact
+                          (KL divergence in docs/BENCHMARKS.md) */
 };
 struct owl_model_params owl_model_default_params(void);
 
@@ -161,7 +164,9 @@ struct owl_synth_params {
     const char *like;          /* a released name (owl_released_name, case-insensitive), or NULL ... */
     const char *config_path;   /* ... a config.json of a supported family to synthesize instead */
     const char *out;           /* safetensors: a directory; GGUF: a file */
-    const char *tokenizer_dir; /* holds tokenizer.json [+ tokenizer_config.json, chat_template.jinja] */
+    const char *tokenizer_dir; /* holds tokenizer.json [+ tokenizer_config.json, chat_template.jinja]; NULL:
+                                * no tokenizer (any vocab_size; a GGUF then lacks tokenizer.ggml.*, which
+                                * llama.cpp needs) */
     enum owl_synth_format format;
     enum owl_synth_type type;
     int n_layers;              /* > 0: this many layers instead of the config's */
@@ -208,6 +213,16 @@ enum owl_logits_mode {
  * logits must hold what mode asks for. On error (bad token id, context full) the session is unchanged. */
 enum owl_status owl_session_eval(struct owl_session *session, const int32_t *tokens, int n_tokens,
                                  enum owl_logits_mode mode, float *logits, struct owl_error *err);
+
+/* One decode step of n sessions of one model in a single forward (continuous batching): session i
+ * evaluates tokens[i] at its next position and gets that token's logits at logits + i * n_vocab. Every
+ * session's cache and logits are bitwise those of owl_session_eval(sessions[i], &tokens[i], 1,
+ * OWL_LOGITS_LAST, ...): the step runs in row-exact mode (each token's arithmetic is what it would be
+ * alone), while the weights are read from memory once for all n. The sessions must be distinct and share
+ * a model and an n_ctx; sessions[0]'s scratch is used, in groups of its n_batch. On error (a bad token id,
+ * a full session, mismatched sessions) no session changes. */
+enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, const int32_t *tokens, int n,
+                                       float *logits, struct owl_error *err);
 
 /* ---- Text: the model's tokenizer and chat format ---------------------------------------------------- */
 

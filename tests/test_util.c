@@ -6,6 +6,7 @@
 
 #include <ftw.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <sys/stat.h>
 
@@ -147,3 +148,29 @@ bool make_text_model(const char *qwen3_dir, const char *dir)
     return ok;
 }
 
+int owl_cli(const char *args, char **out, char **err)
+{
+    char cmd[16384], out_path[1100], err_path[1100];
+    snprintf(out_path, sizeof out_path, "%s/stdout", test_tmpdir());
+    snprintf(err_path, sizeof err_path, "%s/stderr", test_tmpdir());
+    snprintf(cmd, sizeof cmd, "'%s' %s >'%s' 2>'%s'", OWL_BINARY, args, out_path, err_path);
+    const int rc = system(cmd);
+    if (out)
+        *out = read_file(out_path, NULL);
+    if (err)
+        *err = read_file(err_path, NULL);
+    return WIFEXITED(rc) ? WEXITSTATUS(rc) : -1;
+}
+
+void owl_check(const char *args, int want_rc, const char *want_out, const char *want_err)
+{
+    char *out, *err;
+    const int rc = owl_cli(args, &out, &err);
+    CHECK_MSG(rc == want_rc, "owl %s: exit %d, expected %d (stderr: %s)", args, rc, want_rc, err ? err : "");
+    CHECK_MSG(!want_out || (out && strstr(out, want_out)), "owl %s: stdout lacks '%s': %s", args, want_out,
+              out ? out : "");
+    CHECK_MSG(!want_err || (err && strstr(err, want_err)), "owl %s: stderr lacks '%s': %s", args, want_err,
+              err ? err : "");
+    free(out);
+    free(err);
+}

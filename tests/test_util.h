@@ -62,4 +62,10 @@ const char *testdata_path(const char *rel);
  * plus <|im_start|> <|im_end|> <|endoftext|> <think> </think>). false when the tokenizer cannot be read. */
 bool make_text_model(const char *qwen3_dir, const char *dir);
 
+/* Run the built `owl ARGS` (a shell command line), capturing stdout and stderr into *out / *err (malloc'd,
+ * either may be NULL to drop it); returns the exit status. */
+int owl_cli(const char *args, char **out, char **err);
+/* owl_cli, then check the exit status and that stdout / stderr contain the given text (NULL: anything). */
+void owl_check(const char *args, int want_rc, const char *want_out, const char *want_err);
+
 #endif

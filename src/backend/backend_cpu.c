@@ -21,6 +21,10 @@ int ops_set_threads(int n_threads)
 
 int ops_threads(void) { return g_threads; }
 
+static bool g_row_exact, g_act_bf16;
+void ops_set_row_exact(bool on) { g_row_exact = on; }
+void ops_set_act_bf16(bool on) { g_act_bf16 = on; }
+
 static matmul_fn *matmul_for(enum dtype dtype)
 {
     switch (dtype) {
@@ -35,6 +39,7 @@ static matmul_fn *matmul_for(enum dtype dtype)
     case DTYPE_Q4_K: return kern.matmul_q4_K;
     case DTYPE_Q5_K: return kern.matmul_q5_K;
     case DTYPE_Q6_K: return kern.matmul_q6_K;
+    case DTYPE_MXFP4: return kern.matmul_mxfp4g;
     default: break;
     }
     OWL_ASSERT(!"matmul: weight dtype without a kernel (the loader must refuse it)");
@@ -55,6 +60,10 @@ void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
     case DTYPE_Q4_K: dequantize_row_q4_K(out, data, (int)n); return;
     case DTYPE_Q5_K: dequantize_row_q5_K(out, data, (int)n); return;
     case DTYPE_Q6_K: dequantize_row_q6_K(out, data, (int)n); return;
+    case DTYPE_MXFP4:
+        for (size_t i = 0; i < n; i += 32)
+            dequantize_block_mxfp4(out + i, (const uint8_t *)data + i / 32 * 17);
+        return;
     default: OWL_ASSERT(!"weight_to_f32: unsupported dtype");
     }
 }
@@ -74,19 +83,32 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 {
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
-    matmul_fn *fn = mxfp4 || fp8 ? NULL : matmul_for(w->dtype);
+    /* the bf16-activation mode: BF16 weights always, Q8_0 ones in prefill (never in row-exact mode, where a
+     * token's numbers must not depend on its neighbours) */
+    matmul_fn *fn = mxfp4 || fp8                                ? NULL
+                  : g_act_bf16 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
+                  : g_act_bf16 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
+                                                               : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
-    /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
-    const int n_chunks = (d_out + 15) / 16;
+    /* Chunks of 16 rows keep each thread's tiles whole (48 for the bf16-activation GEMM, whose tiles are three
+     * panels); static schedule, disjoint rows. */
+    const int rows = (fn == kern.matmul_bf16_act || fn == kern.matmul_q8_0_act) && n >= 8 && !g_row_exact ? 48 : 16;
+    const int n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
-        int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
-        if (mxfp4)
-            kern.matmul_mxfp4(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
-        else if (fp8)
-            kern.matmul_fp8(y, x, w->data, w->scales, n, d_in, d_out, o0, o1);
-        else
-            fn(y, x, w->data, n, d_in, d_out, o0, o1);
+        int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+        const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
+        for (int t = 0; t < n; t += group) {
+            const int nt = n - t < group ? n - t : group;
+            float *yt = y + (size_t)t * d_out;
+            const float *xt = x + (size_t)t * d_in;
+            if (mxfp4)
+                kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+            else if (fp8)
+                kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+            else
+                fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
+        }
     }
     if (bias)
         for (int t = 0; t < n; t++)
@@ -119,15 +141,28 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
     }
 }
 
-void op_attention(const struct attn_args *a)
+void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
+
+void op_attention_batch(const struct attn_args *args, int n)
 {
-    /* Work items: (query head, block of up to 32 query tokens); rows of one head are a->n_head*d_k apart. */
-    const int n_rep = a->n_head / a->n_kv_head, qb = 32;
-    const int n_blocks = (a->n_tok + qb - 1) / qb, n_items = a->n_head * n_blocks;
+    /* Work items: (attention, query head, block of up to 32 query tokens); rows of one head are
+     * n_head*d_k apart. first[i]: the first item of attention i. */
+    enum { QB = 32 };
+    OWL_ASSERT(n >= 1 && n <= 65536);
+    int first[n + 1];
+    first[0] = 0;
+    for (int i = 0; i < n; i++)
+        first[i + 1] = first[i] + args[i].n_head * ((args[i].n_tok + QB - 1) / QB);
+    const int n_items = first[n];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
     for (int item = 0; item < n_items; item++) {
-        const int h = item % a->n_head, b = item / a->n_head, g = h / n_rep;
-        const int t0 = b * qb, nq = a->n_tok - t0 < qb ? a->n_tok - t0 : qb;
+        int i = 0;
+        while (item >= first[i + 1])
+            i++;
+        const struct attn_args *a = &args[i];
+        const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
+        const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
+        const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
         kern.attention_rows(&(struct attn_rows){
             .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
             .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,

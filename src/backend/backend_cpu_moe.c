@@ -118,14 +118,15 @@ void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, 
     }
 }
 
-void op_swiglu_oai(float *out, const float *gate_up, int n, int d_ff, float alpha, float limit)
+void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int row, int n, int d_ff, float alpha,
+                   float limit)
 {
     for (int t = 0; t < n; t++) {
-        const float *z = gate_up + (size_t)t * 2 * d_ff;
+        const float *zg = gate + (size_t)t * row, *zu = up + (size_t)t * row;
         float *o = out + (size_t)t * d_ff;
         for (int c = 0; c < d_ff; c++) {
-            const float g = fminf(z[2 * c], limit);                 /* gate: even columns, clamped above */
-            const float u = fminf(fmaxf(z[2 * c + 1], -limit), limit); /* up: odd columns, clamped both ways */
+            const float g = fminf(zg[(size_t)c * step], limit);                 /* gate: clamped above */
+            const float u = fminf(fmaxf(zu[(size_t)c * step], -limit), limit); /* up: clamped both ways */
             const float glu = g * (1.0f / (1.0f + expf(-(g * alpha))));
             o[c] = (u + 1.0f) * glu;
         }
@@ -173,12 +174,14 @@ void op_moe(const struct moe_args *a)
         if (f->gate_up) {
             op_matmul(h, xg, &f->gate_up[e], f->gate_up_bias ? f->gate_up_bias + (size_t)e * 2 * d_ff : NULL, n_e);
             OWL_ASSERT(f->act == EXPERT_ACT_SWIGLU_OAI);
-            op_swiglu_oai(u, h, n_e, d_ff, f->alpha, f->limit);
+            op_swiglu_oai(u, h, h + 1, 2, 2 * d_ff, n_e, d_ff, f->alpha, f->limit);
         } else {
-            op_matmul(h, xg, &f->gate[e], NULL, n_e);
-            op_matmul(u, xg, &f->up[e], NULL, n_e);
-            OWL_ASSERT(f->act == EXPERT_ACT_SILU);
-            op_swiglu(u, h, u, (size_t)n_e * d_ff);
+            op_matmul(h, xg, &f->gate[e], f->gate_bias ? f->gate_bias + (size_t)e * d_ff : NULL, n_e);
+            op_matmul(u, xg, &f->up[e], f->up_bias ? f->up_bias + (size_t)e * d_ff : NULL, n_e);
+            if (f->act == EXPERT_ACT_SWIGLU_OAI)
+                op_swiglu_oai(u, h, u, 1, d_ff, n_e, d_ff, f->alpha, f->limit);
+            else
+                op_swiglu(u, h, u, (size_t)n_e * d_ff);
         }
         op_matmul(y, u, &f->down[e], f->down_bias ? f->down_bias + (size_t)e * d : NULL, n_e);
         for (int i = 0; i < n_e; i++) {

@@ -46,6 +46,19 @@ static inline struct weight weight_expert(const struct weight *stack, int e)
 int ops_set_threads(int n_threads);
 int ops_threads(void);
 
+/* Row-exact mode (off by default): while on, every op gives each token's row bitwise what it gives that
+ * token alone (op_matmul runs its kernels on at most KERN_ROW_EXACT_TOKENS tokens at a time, never the
+ * prefill GEMM), so one forward over several sequences' decode steps equals each sequence's own forward.
+ * The weights are still read from memory once per step: a call's token groups share each L1/L2-resident
+ * chunk of rows. Set by the runtime around a batched decode step. */
+void ops_set_row_exact(bool on);
+
+/* Reduced-precision activations (opt-in, off by default): matmuls over BF16 weights round each activation
+ * to bf16 and use bf16 dot products (AVX512-BF16; the reference elsewhere), prefill and decode, row-exact
+ * kept. About twice the multiply-adds per instruction, at a cost in accuracy measured as KL divergence
+ * (docs/BENCHMARKS.md). Set from owl_model_params.act. */
+void ops_set_act_bf16(bool on);
+
 /* out (n, d) = rows tokens[0..n) of emb (n_vocab, d). Token ids must be checked by the caller. */
 void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n);
 
@@ -82,6 +95,8 @@ struct attn_args {
     int window;           /* > 0: key p visible from query position i iff i - window < p <= i */
 };
 void op_attention(const struct attn_args *a);
+/* n independent attentions (one per sequence of a batch) in one parallel pass. */
+void op_attention_batch(const struct attn_args *a, int n);
 
 /* out = silu(gate) ⊙ up, n elements (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)). */
 void op_swiglu(float *out, const float *gate, const float *up, size_t n);
@@ -139,6 +154,8 @@ struct moe_ffn {
     const struct weight *gate_up; /* (n_expert) matrices (2*d_ff, d_model) interleaved, or NULL */
     const struct weight *down;   /* (n_expert) matrices (d_model, d_ff) */
     const float *gate_up_bias;   /* (n_expert, 2*d_ff) interleaved like gate_up, or NULL */
+    const float *gate_bias;      /* (n_expert, d_ff) with separate gate and up (GGUF gpt-oss), or NULL */
+    const float *up_bias;        /* (n_expert, d_ff), or NULL */
     const float *down_bias;      /* (n_expert, d_model), or NULL */
 };
 
@@ -160,8 +177,11 @@ size_t moe_scratch_floats(const struct moe_ffn *ffn, int n_tok);
  * ascending id; each token's output starts at +0 and gets w*y added per expert in ascending expert id. */
 void op_moe(const struct moe_args *a);
 
-/* GPT-OSS's clamped SwiGLU on interleaved pairs: out (n, d_ff) from gate_up (n, 2*d_ff) (EXPERT_ACT_SWIGLU_OAI). */
-void op_swiglu_oai(float *out, const float *gate_up, int n, int d_ff, float alpha, float limit);
+/* GPT-OSS's clamped SwiGLU (EXPERT_ACT_SWIGLU_OAI): out (n, d_ff) from gate and up values, element c of
+ * token t at gate[t*row + c*step] and up[t*row + c*step]: interleaved pairs (up = gate + 1, step 2, row
+ * 2*d_ff) or separate arrays (step 1, row d_ff; out may alias up). */
+void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int row, int n, int d_ff, float alpha,
+                   float limit);
 
 /* Per-head products with row slices of one weight (MLA's absorbed kv_b_proj). Head h uses rows
  * r(h, i) = row0 + h*row_stride + i, i < n_rows, of w, and token t's vectors at x + t*x_tok_stride +

@@ -28,7 +28,7 @@ static bool wants_help(int argc, char **argv)
 
 #define COMMON_OPTS                                                                                     \
     {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
-    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}
+    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL}
 #define COMMON_HELP                                                                                     \
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
@@ -36,7 +36,9 @@ static bool wants_help(int argc, char **argv)
     "  -b, --batch N     most tokens per forward pass (default 256)\n"                                     \
     "  -v, --verbose     more messages on stderr\n"                                                     \
     "  -q, --quant q8_0  quantize bf16/f16/f32 matrices to Q8_0 at load (about 4x less memory than fp32,\n" \
-    "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n"
+    "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n" \
+    "      --act bf16    round activations to bf16 for matmuls over BF16 weights (AVX512-BF16 dot products:\n" \
+    "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n"
 
 struct setup {
     struct owl_model *model;
@@ -72,6 +74,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     mp.n_threads = (int)threads;
     mp.verbose = cli_get(opts, n_opts, "--verbose") != NULL;
     mp.quant = cli_get(opts, n_opts, "--quant");
+    mp.act = cli_get(opts, n_opts, "--act");
     struct owl_error err = {0};
     if (owl_model_open(path, &mp, &s->model, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
@@ -392,17 +395,19 @@ int cmd_bench(int argc, char **argv)
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
         "and prints tokens/s as mean +- sd, the weight bytes read per generated token, the bandwidth that\n"
         "implies, and the machine's read bandwidth (vector loads, same threads) with the fraction of that\n"
-        "bound the generation reaches.\n"
+        "bound the generation reaches. With --parallel N, generation is also measured for N sequences\n"
+        "decoding together (one batched forward per step, as `owl serve` runs its slots): total tokens/s.\n"
         "\n"
         "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
         "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
-        "  -r, --reps N        repetitions (default 3)\n" COMMON_HELP;
+        "  -r, --reps N        repetitions (default 3)\n"
+        "      --parallel N    also measure generation of N sequences batched (default 1: not)\n" COMMON_HELP;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
     }
     struct cli_opt opts[] = {{"--n-prompt", "-p", true, NULL}, {"--n-gen", "-n", true, NULL},
-                             {"--reps", "-r", true, NULL}, COMMON_OPTS};
+                             {"--reps", "-r", true, NULL}, {"--parallel", NULL, true, NULL}, COMMON_OPTS};
     const int n_opts = sizeof opts / sizeof *opts;
     const char *pos[1], *v;
     int n_pos;
@@ -412,10 +417,11 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "owl bench: need MODEL\n\n%s", help);
         return EXIT_USAGE;
     }
-    long n_prompt = 512, n_gen = 128, reps = 3;
+    long n_prompt = 512, n_gen = 128, reps = 3, n_par = 1;
     if (((v = cli_get(opts, n_opts, "--n-prompt")) && !cli_int("-p", v, 0, 1 << 20, &n_prompt)) ||
         ((v = cli_get(opts, n_opts, "--n-gen")) && !cli_int("-n", v, 0, 1 << 20, &n_gen)) ||
-        ((v = cli_get(opts, n_opts, "--reps")) && !cli_int("-r", v, 1, 1000, &reps)))
+        ((v = cli_get(opts, n_opts, "--reps")) && !cli_int("-r", v, 1, 1000, &reps)) ||
+        ((v = cli_get(opts, n_opts, "--parallel")) && !cli_int("--parallel", v, 1, 256, &n_par)))
         return EXIT_USAGE;
     struct setup s;
     long need = n_prompt > n_gen ? n_prompt : n_gen;
@@ -430,8 +436,19 @@ int cmd_bench(int argc, char **argv)
         ids[i] = (int32_t)((rng >> 33) % (uint64_t)n_vocab);
     }
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
+    double *tgp = calloc((size_t)reps, sizeof *tgp);
     struct owl_error err = {0};
     int rc = 0;
+    /* --parallel: n_par sessions like s.session (same n_ctx and n_batch), the first being s.session */
+    struct owl_session **par = calloc((size_t)n_par, sizeof *par);
+    int32_t *par_tok = calloc((size_t)n_par, sizeof *par_tok);
+    float *par_logits = n_par > 1 && n_gen > 0 ? malloc((size_t)n_par * n_vocab * sizeof(float)) : NULL;
+    par[0] = s.session;
+    struct owl_session_params par_sp = {.n_ctx = owl_session_n_ctx(s.session), .n_batch = (int)n_par};
+    for (long i = 1; i < n_par && n_gen > 0 && rc == 0; i++)
+        rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
+    if (n_par > 1 && n_gen > 0 && !par_logits)
+        rc = 1;
     for (long r = -1; r < reps && rc == 0; r++) { /* r = -1: warm-up */
         if (n_prompt > 0) {
             owl_session_truncate(s.session, 0);
@@ -447,6 +464,18 @@ int cmd_bench(int argc, char **argv)
                 rc |= owl_session_eval(s.session, &ids[i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
             if (r >= 0)
                 tg[r] = n_gen / (now_s() - t0);
+        }
+        if (n_par > 1 && n_gen > 0 && rc == 0) {
+            for (long j = 0; j < n_par; j++)
+                owl_session_truncate(par[j], 0);
+            double t0 = now_s();
+            for (long i = 0; i < n_gen && rc == 0; i++) {
+                for (long j = 0; j < n_par; j++)
+                    par_tok[j] = ids[(i + 7 * j) % n_gen];
+                rc |= owl_session_eval_batch(par, par_tok, (int)n_par, par_logits, &err) != OWL_OK;
+            }
+            if (r >= 0)
+                tgp[r] = (double)n_gen * n_par / (now_s() - t0);
         }
     }
     if (rc) {
@@ -473,8 +502,19 @@ int cmd_bench(int argc, char **argv)
                 printf("read bandwidth %.1f GB/s (%d threads, vector loads): bound %.1f tokens/s, tg at %.0f%% of it\n",
                        bw, owl_model_n_threads(s.model), bw / gb, 100.0 * m * gb / bw);
         }
+        if (n_par > 1 && n_gen > 0) {
+            mean_sd(tgp, (int)reps, &m, &sd);
+            printf("tg%ld x %ld sequences batched: %.2f +- %.2f tokens/s in total (%.2f per sequence)\n", n_gen, n_par,
+                   m, sd, m / n_par);
+        }
         rc = 0;
     }
+    for (long j = 1; j < n_par; j++)
+        owl_session_free(par[j]);
+    free(par);
+    free(par_tok);
+    free(par_logits);
+    free(tgp);
     free(pp);
     free(tg);
     free(ids);

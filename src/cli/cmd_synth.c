@@ -16,7 +16,8 @@
 static const char help[] =
     "usage: owl synth --like NAME [--layers N] --out PATH [--format safetensors|gguf] [--type bf16|q8_0]\n"
     "                 [--tokenizer DIR] [--seed S] [--mtp N] [--force] [--quiet]\n"
-    "       owl synth --config config.json ... (any config.json of a supported family instead of a release)\n"
+    "       owl synth --config config.json ... (any config.json of a supported family instead of a release;\n"
+    "                 --like PATH with a path to a config.json does the same)\n"
     "\n"
     "Writes a checkpoint with random weights and a released model's real shapes and shipped dtypes (bf16;\n"
     "MXFP4 experts for gpt-oss; FP8 128x128 blocks for DeepSeek-V3), so speed and memory can be measured\n"
@@ -34,12 +35,16 @@ static const char help[] =
     "  --type T          GGUF matrices: bf16 (default) or q8_0; norms, biases and routers are F32, gpt-oss\n"
     "                    experts MXFP4, DeepSeek FP8 weights become bf16 / q8_0 (GGUF has no FP8 type)\n"
     "  --tokenizer DIR   tokenizer.json [+ tokenizer_config.json, chat_template.jinja] of the family;\n"
-    "                    default: .testdata/tokenizers/{qwen3,gptoss,deepseek_v3} (scripts/fetch-testdata.sh)\n"
+    "                    default: tokenizers/{qwen3,gptoss,deepseek_v3} under $OWL_TESTDATA, ./.testdata or\n"
+    "                    the source tree's .testdata (scripts/fetch-testdata.sh);\n"
+    "                    'none': no tokenizer (any vocab_size; llama.cpp needs one in a GGUF)\n"
     "  --seed S          random seed (default 0); the same seed gives the same values in both formats\n"
     "  --mtp N           DeepSeek: multi-token-prediction layers written after the N layers (default: the\n"
     "                    config's num_nextn_predict_layers, 1 for DeepSeek-V3, as released; GGUF never has them)\n"
     "  --force           overwrite an existing non-empty PATH\n"
-    "  --quiet           no progress on stderr\n";
+    "  --quiet           no progress on stderr (shown only when stderr is a terminal)\n"
+    "\n"
+    "Prints 'wrote PATH' on stdout when done.\n";
 
 static void progress(uint64_t done, uint64_t total, void *user)
 {
@@ -68,9 +73,12 @@ static const char *default_tokenizer(const char *like, const char *config, char 
         }
         fam = strstr(text, "\"qwen3") ? "qwen3" : strstr(text, "\"gpt_oss\"") ? "gptoss" : "deepseek_v3";
     }
-    const char *roots[] = {".", OWL_SOURCE_DIR};
-    for (int i = 0; i < 2; i++) {
-        snprintf(buf, size, "%s/.testdata/tokenizers/%s", roots[i], fam);
+    const char *env = getenv("OWL_TESTDATA"); /* the test data folder itself, as the tests read it */
+    const char *roots[] = {env, "./.testdata", OWL_SOURCE_DIR "/.testdata"};
+    for (int i = 0; i < 3; i++) {
+        if (!roots[i] || !*roots[i])
+            continue;
+        snprintf(buf, size, "%s/tokenizers/%s", roots[i], fam);
         char probe[4200];
         snprintf(probe, sizeof probe, "%s/tokenizer.json", buf);
         if (access(probe, R_OK) == 0)
@@ -102,6 +110,8 @@ int cmd_synth(int argc, char **argv)
     struct owl_synth_params p = owl_synth_default_params();
     p.like = cli_get(opts, n_opts, "--like");
     p.config_path = cli_get(opts, n_opts, "--config");
+    if (p.like && !p.config_path && (strchr(p.like, '/') || access(p.like, F_OK) == 0)) /* --like a config.json */
+        p.config_path = p.like, p.like = NULL;
     p.out = cli_get(opts, n_opts, "--out");
     if (!p.out || !p.like == !p.config_path) {
         fprintf(stderr, "owl synth: need --out and one of --like or --config\n\n%s", help);
@@ -141,10 +151,12 @@ int cmd_synth(int argc, char **argv)
     p.force = cli_get(opts, n_opts, "--force") != NULL;
     char tok_buf[4096];
     p.tokenizer_dir = cli_get(opts, n_opts, "--tokenizer");
-    if (!p.tokenizer_dir && !(p.tokenizer_dir = default_tokenizer(p.like, p.config_path, tok_buf, sizeof tok_buf)))
+    if (p.tokenizer_dir && !strcmp(p.tokenizer_dir, "none"))
+        p.tokenizer_dir = NULL;
+    else if (!p.tokenizer_dir && !(p.tokenizer_dir = default_tokenizer(p.like, p.config_path, tok_buf, sizeof tok_buf)))
         return 1;
     double last = -1;
-    if (!cli_get(opts, n_opts, "--quiet")) {
+    if (!cli_get(opts, n_opts, "--quiet") && isatty(STDERR_FILENO)) { /* progress only on a terminal */
         p.progress = progress;
         p.user = &last;
     }
@@ -155,6 +167,6 @@ int cmd_synth(int argc, char **argv)
         fprintf(stderr, "owl: %s\n", err.message);
         return 1;
     }
-    fprintf(stderr, "owl synth: wrote %s\n", p.out);
+    printf("wrote %s\n", p.out);
     return 0;
 }

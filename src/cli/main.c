@@ -28,8 +28,8 @@ static const char usage[] =
     "\n"
     "MODEL is a Hugging Face model directory as released (config.json + *.safetensors, sharded or not)\n"
     "or a GGUF file.\n"
-    "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref forces the plain\n"
-    "reference kernels (for debugging); OMP_* variables are honoured by the thread pool.\n";
+    "Run `owl COMMAND --help` for a command's flags. Environment: OWL_KERNELS=ref|avx2|avx512 forces a\n"
+    "kernel set (for debugging); OMP_* variables are honoured by the thread pool.\n";
 
 int main(int argc, char **argv)
 {
@@ -54,6 +54,8 @@ int main(int argc, char **argv)
         return cmd_bench(argc - 2, argv + 2);
     if (!strcmp(cmd, "info"))
         return cmd_info(argc - 2, argv + 2);
+    if (!strcmp(cmd, "synth"))
+        return cmd_synth(argc - 2, argv + 2);
     if (!strcmp(cmd, "inspect"))
         return cmd_inspect(argc - 2, argv + 2);
     if (!strcmp(cmd, "synth"))

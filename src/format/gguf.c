@@ -38,7 +38,7 @@ static bool dtype_of_ggml(uint32_t type, enum dtype *out)
         {0, DTYPE_F32}, {1, DTYPE_F16}, {2, DTYPE_Q4_0}, {3, DTYPE_Q4_1}, {6, DTYPE_Q5_0}, {7, DTYPE_Q5_1},
         {8, DTYPE_Q8_0}, {10, DTYPE_Q2_K}, {11, DTYPE_Q3_K}, {12, DTYPE_Q4_K}, {13, DTYPE_Q5_K},
         {14, DTYPE_Q6_K}, {24, DTYPE_I8}, {25, DTYPE_I16}, {26, DTYPE_I32}, {27, DTYPE_I64}, {28, DTYPE_F64},
-        {30, DTYPE_BF16},
+        {30, DTYPE_BF16}, {39, DTYPE_MXFP4},
     };
     for (size_t i = 0; i < sizeof map / sizeof *map; i++)
         if (map[i].ggml == type) {
@@ -321,7 +321,7 @@ enum owl_status gguf_parse(const uint8_t *data, size_t size, const char *file, s
         if (!dtype_of_ggml(type, &view.dtype)) {
             if (type_name)
                 fail(err, OWL_ERR_UNSUPPORTED, "%s: tensor '%s': type %s is not supported (owl reads F32, F16, "
-                     "BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K)", file, name, type_name);
+                     "BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0, Q2_K..Q6_K, MXFP4)", file, name, type_name);
             else
                 fail(err, OWL_ERR_BAD_FILE, "%s: tensor '%s': unknown ggml type %u", file, name, type);
             free(name);

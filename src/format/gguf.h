@@ -29,6 +29,12 @@ const char *gguf_ggml_type_name(uint32_t type);
  * Supported: qwen3. An unsupported architecture is OWL_ERR_UNSUPPORTED naming it. */
 enum owl_status gguf_to_hf(struct kv_table *kv, struct tensor_table *table, struct owl_error *err);
 
+/* The other way, for writers (owl synth): the GGUF name llama.cpp's converter gives the Hugging Face tensor
+ * hf of architecture arch ("qwen3", "qwen3moe", "gpt-oss", "deepseek2"), into buf; an expert's matrix
+ * "model.layers.N.mlp.experts.E.gate_proj.weight" gives its stack "blk.N.ffn_gate_exps.weight". false when
+ * unmapped. */
+bool gguf_name_of_hf(const char *arch, const char *hf, char *buf, size_t size);
+
 /* ---- Writing (gguf_write.c) -------------------------------------------------------------------------
  * A GGUF v3 writer that streams: metadata and tensor infos are built in memory (small), the tensor data
  * is written by the caller, tensor after tensor in the order they were added, each preceded by

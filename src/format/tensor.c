@@ -22,7 +22,7 @@ static const struct {
     [DTYPE_Q4_0] = {"Q4_0", 18, 32},  [DTYPE_Q4_1] = {"Q4_1", 20, 32}, [DTYPE_Q5_0] = {"Q5_0", 22, 32},
     [DTYPE_Q5_1] = {"Q5_1", 24, 32},  [DTYPE_Q8_0] = {"Q8_0", 34, 32}, [DTYPE_Q2_K] = {"Q2_K", 84, 256},
     [DTYPE_Q3_K] = {"Q3_K", 110, 256}, [DTYPE_Q4_K] = {"Q4_K", 144, 256}, [DTYPE_Q5_K] = {"Q5_K", 176, 256},
-    [DTYPE_Q6_K] = {"Q6_K", 210, 256},
+    [DTYPE_Q6_K] = {"Q6_K", 210, 256}, [DTYPE_MXFP4] = {"MXFP4", 17, 32},
 };
 
 int dtype_block(enum dtype dtype)

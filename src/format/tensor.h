@@ -32,6 +32,9 @@ enum dtype {
     DTYPE_Q4_K, /* 256 values, 144 bytes */
     DTYPE_Q5_K, /* 256 values, 176 bytes */
     DTYPE_Q6_K, /* 256 values, 210 bytes */
+    DTYPE_MXFP4, /* GGML MXFP4 (ggml type 39): 32 values, an E8M0 scale byte + 16 bytes of E2M1 codes whose low
+                    nibbles are values 0..15 and high nibbles 16..31 (17 bytes). gpt-oss safetensors keep
+                    blocks and scales apart instead: DTYPE_U8 weights with scales (weight_is_mxfp4) */
     DTYPE_COUNT
 };
 

@@ -18,6 +18,9 @@ struct kernel_table kern = {
     .matmul_q5_K = matmul_q5_K_ref,
     .matmul_q6_K = matmul_q6_K_ref,
     .matmul_mxfp4 = matmul_mxfp4_ref,
+    .matmul_mxfp4g = matmul_mxfp4g_ref,
+    .matmul_bf16_act = matmul_bf16_act_ref,
+    .matmul_q8_0_act = matmul_q8_0_act_ref,
     .matmul_fp8 = matmul_fp8_ref,
     .attention_rows = attention_rows_ref,
     .swiglu_f32 = swiglu_f32_ref,
@@ -35,31 +38,103 @@ int kernels_have_avx512(void)
     /* every AVX-512 CPU has FMA and F16C (and clang 14 does not know the "f16c" feature name) */
 }
 
+int kernels_have_avx512_bf16(void)
+{
+    __builtin_cpu_init();
+    return kernels_have_avx512() && __builtin_cpu_supports("avx512bf16");
+}
+
+int kernels_have_avx2(void)
+{
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
+}
+
+static const struct kernel_table ref_table = {
+    .isa = "ref",
+    .matmul_f32 = matmul_f32_ref,
+    .matmul_bf16 = matmul_bf16_ref,
+    .matmul_f16 = matmul_f16_ref,
+    .matmul_q8_0 = matmul_q8_0_ref,
+    .matmul_q4_0 = matmul_q4_0_ref,
+    .matmul_q4_1 = matmul_q4_1_ref,
+    .matmul_q5_0 = matmul_q5_0_ref,
+    .matmul_q5_1 = matmul_q5_1_ref,
+    .matmul_q4_K = matmul_q4_K_ref,
+    .matmul_q5_K = matmul_q5_K_ref,
+    .matmul_q6_K = matmul_q6_K_ref,
+    .matmul_mxfp4 = matmul_mxfp4_ref,
+    .matmul_mxfp4g = matmul_mxfp4g_ref,
+    .matmul_bf16_act = matmul_bf16_act_ref,
+    .matmul_q8_0_act = matmul_q8_0_act_ref,
+    .matmul_fp8 = matmul_fp8_ref,
+    .attention_rows = attention_rows_ref,
+    .swiglu_f32 = swiglu_f32_ref,
+    .rmsnorm_f32 = rmsnorm_f32_ref,
+    .sum_f32 = sum_f32_ref,
+    .dot_f32 = dot_f32_ref,
+    .axpy_f32 = axpy_f32_ref,
+};
+
+int kernels_table(const char *isa, struct kernel_table *t)
+{
+    if (!strcmp(isa, "ref")) {
+        *t = ref_table;
+        return 1;
+    }
+    if (!strcmp(isa, "avx2")) {
+        if (!kernels_have_avx2())
+            return 0;
+        *t = ref_table;
+        t->isa = "avx2";
+        t->matmul_f32 = matmul_f32_avx2;
+        t->matmul_bf16 = matmul_bf16_avx2;
+        t->matmul_f16 = matmul_f16_avx2;
+        t->matmul_q8_0 = matmul_q8_0_avx2;
+        t->dot_f32 = dot_f32_avx2;
+        t->axpy_f32 = axpy_f32_avx2;
+        return 1;
+    }
+    if (strcmp(isa, "avx512") || !kernels_have_avx512())
+        return 0;
+    *t = ref_table;
+    t->isa = "avx512";
+    t->matmul_f32 = matmul_f32_avx512;
+    t->matmul_bf16 = matmul_bf16_avx512;
+    t->matmul_f16 = matmul_f16_avx512;
+    t->matmul_q8_0 = matmul_q8_0_avx512;
+    t->matmul_q4_0 = matmul_q4_0_avx512;
+    t->matmul_q4_1 = matmul_q4_1_avx512;
+    t->matmul_q5_0 = matmul_q5_0_avx512;
+    t->matmul_q5_1 = matmul_q5_1_avx512;
+    t->matmul_q4_K = matmul_q4_K_avx512;
+    t->matmul_q5_K = matmul_q5_K_avx512;
+    t->matmul_q6_K = matmul_q6_K_avx512;
+    t->matmul_mxfp4 = matmul_mxfp4_avx512;
+    t->matmul_mxfp4g = matmul_mxfp4g_avx512;
+    if (kernels_have_avx512_bf16()) {
+        t->matmul_bf16_act = matmul_bf16_act_avx512;
+        t->matmul_q8_0_act = matmul_q8_0_act_avx512;
+    }
+    t->matmul_fp8 = matmul_fp8_avx512;
+    t->attention_rows = attention_rows_avx512;
+    t->swiglu_f32 = swiglu_f32_avx512;
+    t->rmsnorm_f32 = rmsnorm_f32_avx512;
+    t->sum_f32 = sum_f32_avx512;
+    t->dot_f32 = dot_f32_avx512;
+    t->axpy_f32 = axpy_f32_avx512;
+    return 1;
+}
+
 void kernels_init(int force_ref)
 {
     const char *env = getenv("OWL_KERNELS");
-    if (env && strcmp(env, "ref") == 0)
-        force_ref = 1;
-    if (!force_ref && kernels_have_avx512()) {
-        kern.isa = "avx512";
-        kern.matmul_f32 = matmul_f32_avx512;
-        kern.matmul_bf16 = matmul_bf16_avx512;
-        kern.matmul_f16 = matmul_f16_avx512;
-        kern.matmul_q8_0 = matmul_q8_0_avx512;
-        kern.matmul_q4_0 = matmul_q4_0_avx512;
-        kern.matmul_q4_1 = matmul_q4_1_avx512;
-        kern.matmul_q5_0 = matmul_q5_0_avx512;
-        kern.matmul_q5_1 = matmul_q5_1_avx512;
-        kern.matmul_q4_K = matmul_q4_K_avx512;
-        kern.matmul_q5_K = matmul_q5_K_avx512;
-        kern.matmul_q6_K = matmul_q6_K_avx512;
-        kern.matmul_mxfp4 = matmul_mxfp4_avx512;
-        kern.matmul_fp8 = matmul_fp8_avx512;
-        kern.attention_rows = attention_rows_avx512;
-        kern.swiglu_f32 = swiglu_f32_avx512;
-        kern.rmsnorm_f32 = rmsnorm_f32_avx512;
-        kern.sum_f32 = sum_f32_avx512;
-        kern.dot_f32 = dot_f32_avx512;
-        kern.axpy_f32 = axpy_f32_avx512;
+    if (force_ref || (env && !strcmp(env, "ref"))) {
+        kernels_table("ref", &kern);
+        return;
     }
+    if (env && kernels_table(env, &kern)) /* a forced ISA the CPU has */
+        return;
+    if (!kernels_table("avx512", &kern) && !kernels_table("avx2", &kern))
+        kernels_table("ref", &kern);
 }

@@ -25,54 +25,52 @@ static inline __m512 load_e4m3(const uint8_t *p, __mmask16 m, __m512 scale)
 
 static inline __mmask16 tail_mask(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 
-/* One token: stream each row front to back with two accumulator chains. */
-static void matvec(float *y, const float *x, const uint8_t *w, const float *scales, int d_in, int o0, int o1)
+/* One row against NT tokens (a compile-time constant at every call), streamed front to back with two
+ * accumulator chains per token (a 16-wide tail into the first), summed at the end. Every token's result
+ * is the same operation sequence whatever NT is (row-exact: a token of a batch computes bitwise as alone). */
+static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint8_t *wr, const float *s,
+                                                       int d_in, int d_out, int NT)
 {
-    const int n_cb = (d_in + FP8_BLOCK - 1) / FP8_BLOCK;
-    for (int o = o0; o < o1; o++) {
-        const uint8_t *wr = w + (size_t)o * d_in;
-        const float *s = scales + (size_t)(o / FP8_BLOCK) * n_cb;
-        __m512 a0 = _mm512_setzero_ps(), a1 = a0;
-        int k = 0;
-        for (; k + 32 <= d_in; k += 32) {
-            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, 0xffff, _mm512_set1_ps(s[k / FP8_BLOCK])), _mm512_loadu_ps(x + k),
-                                 a0);
-            a1 = _mm512_fmadd_ps(load_e4m3(wr + k + 16, 0xffff, _mm512_set1_ps(s[(k + 16) / FP8_BLOCK])),
-                                 _mm512_loadu_ps(x + k + 16), a1);
+    __m512 a[4][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 32 <= d_in; k += 32) {
+        const __m512 w0 = load_e4m3(wr + k, 0xffff, _mm512_set1_ps(s[k / FP8_BLOCK]));
+        const __m512 w1 = load_e4m3(wr + k + 16, 0xffff, _mm512_set1_ps(s[(k + 16) / FP8_BLOCK]));
+        for (int j = 0; j < NT; j++) {
+            a[j][0] = _mm512_fmadd_ps(w0, _mm512_loadu_ps(x + (size_t)j * d_in + k), a[j][0]);
+            a[j][1] = _mm512_fmadd_ps(w1, _mm512_loadu_ps(x + (size_t)j * d_in + k + 16), a[j][1]);
         }
-        for (; k < d_in; k += 16) {
-            const __mmask16 m = tail_mask(d_in - k);
-            a0 = _mm512_fmadd_ps(load_e4m3(wr + k, m, _mm512_set1_ps(s[k / FP8_BLOCK])),
-                                 _mm512_maskz_loadu_ps(m, x + k), a0);
-        }
-        y[o] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1));
     }
+    for (; k < d_in; k += 16) {
+        const __mmask16 m = tail_mask(d_in - k);
+        const __m512 w0 = load_e4m3(wr + k, m, _mm512_set1_ps(s[k / FP8_BLOCK]));
+        for (int j = 0; j < NT; j++)
+            a[j][0] = _mm512_fmadd_ps(w0, _mm512_maskz_loadu_ps(m, x + (size_t)j * d_in + k), a[j][0]);
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
 }
 
 void matmul_fp8_avx512(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
                        int o0, int o1)
 {
     const uint8_t *wb = w;
-    if (n == 1) {
-        matvec(y, x, wb, scales, d_in, o0, o1);
-        return;
-    }
     const int n_cb = (d_in + FP8_BLOCK - 1) / FP8_BLOCK;
-    /* Several tokens: each 16-wide weight slice is widened once and used for 4 tokens. */
     for (int o = o0; o < o1; o++) {
         const uint8_t *wr = wb + (size_t)o * d_in;
         const float *s = scales + (size_t)(o / FP8_BLOCK) * n_cb;
-        for (int t = 0; t < n; t += 4) {
-            const int nt = n - t < 4 ? n - t : 4;
-            __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps()};
-            for (int k = 0; k < d_in; k += 16) {
-                const __mmask16 m = tail_mask(d_in - k);
-                const __m512 wv = load_e4m3(wr + k, m, _mm512_set1_ps(s[k / FP8_BLOCK]));
-                for (int j = 0; j < nt; j++)
-                    acc[j] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + (size_t)(t + j) * d_in + k), acc[j]);
-            }
-            for (int j = 0; j < nt; j++)
-                y[(size_t)(t + j) * d_out + o] = _mm512_reduce_add_ps(acc[j]);
+        int t = 0;
+        for (; t + 4 <= n; t += 4)
+            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, s, d_in, d_out, 4);
+        float *yt = y + (size_t)t * d_out + o;
+        const float *xt = x + (size_t)t * d_in;
+        switch (n - t) {
+        case 3: rows(yt, xt, wr, s, d_in, d_out, 3); break;
+        case 2: rows(yt, xt, wr, s, d_in, d_out, 2); break;
+        case 1: rows(yt, xt, wr, s, d_in, d_out, 1); break;
+        default: break;
         }
     }
 }

@@ -19,11 +19,23 @@ static inline float bf16_to_f32(uint16_t h)
     union { uint32_t u; float f; } v = {.u = (uint32_t)h << 16};
     return v.f;
 }
+/* f32 -> bf16 rounded to nearest even (as VCVTNE2PS2BF16 for normal values; NaN stays NaN). */
+static inline uint16_t f32_to_bf16(float f)
+{
+    union { float f; uint32_t u; } v = {.f = f};
+    if ((v.u & 0x7fffffffu) > 0x7f800000u)
+        return (uint16_t)(v.u >> 16 | 0x40);
+    return (uint16_t)((v.u + 0x7fffu + (v.u >> 16 & 1)) >> 16);
+}
 float f16_to_f32(uint16_t h); /* exact, handles subnormals, inf, nan */
 uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnormals kept */
 
 /* y[t, o] = sum_k x[t, k] * w[o, k] for t in [0, n), o in [o0, o1).
- * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype. */
+ * y: (n, d_out) row stride d_out; x: (n, d_in); w: (d_out, d_in) in the kernel's dtype.
+ * Row-exact contract, for every matmul kernel of every table: with n <= KERN_ROW_EXACT_TOKENS, row t of y
+ * is bitwise what the same kernel gives for token t alone (n = 1), so a batch of sequences' decode steps
+ * computes each sequence exactly as it would alone (tests/kernels checks it per dtype). */
+#define KERN_ROW_EXACT_TOKENS 4
 typedef void matmul_fn(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
@@ -32,6 +44,20 @@ void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, in
 void matmul_f32_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_bf16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* AVX2 + FMA + F16C (kernels_avx2.c): the matmuls, dot and axpy, for CPUs without AVX-512. */
+void matmul_f32_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+float dot_f32_avx2(const float *a, const float *b, int n);
+void axpy_f32_avx2(float *y, float a, const float *x, int n);
+/* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision mode, ops_set_act_bf16):
+ * y = sum_k w[o,k] * bf16(x[t,k]) in fp32 (products exact). The AVX-512 one needs AVX512-BF16. */
+void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* Q8_0 weights in that mode (prefill): y = sum_k bf16(d * q[o,k]) * bf16(x[t,k]) in fp32. */
+void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 /* MXFP4 (mxfp4.c): w is (d_out, d_in/32, 16) bytes of E2M1 pairs (low nibble first), scales (d_out, d_in/32)
  * E8M0 bytes; value = mxfp4_e2m1[code] * 2^(s - 127). d_in must be a multiple of 32. Same contract as
@@ -42,6 +68,11 @@ void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scale
                       int o0, int o1);
 void matmul_mxfp4_avx512(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
                          int o0, int o1);
+/* GGML MXFP4 (DTYPE_MXFP4): 17-byte blocks {e8m0 scale; 16 bytes: low nibbles inputs 0..15, high 16..31};
+ * a matmul_fn. */
+void dequantize_block_mxfp4(float *y, const uint8_t *block);
+void matmul_mxfp4g_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_mxfp4g_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 extern const float mxfp4_e2m1[16]; /* E2M1 code -> value: 0, .5, 1, 1.5, 2, 3, 4, 6, then the negatives */
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
@@ -121,16 +152,20 @@ void dequantize_row_bf16(float *out, const void *w, int n);
 void dequantize_row_f16(float *out, const void *w, int n);
 void dequantize_row_f32(float *out, const void *w, int n);
 
-/* The variants in use, filled by kernels_init from CPU features (or OWL_KERNELS=ref in the environment,
- * which forces the references: a debugging switch). */
+/* The variants in use, filled by kernels_init from CPU features: AVX-512 (with AVX512-BF16 for the bf16
+ * activation kernels), else AVX2 + FMA + F16C, else the references. OWL_KERNELS=ref|avx2|avx512 in the
+ * environment forces one (avx2 and avx512 only where the CPU has them): for tests and debugging. */
 struct kernel_table {
-    const char *isa;          /* "avx512" or "ref" */
+    const char *isa;          /* "avx512", "avx2" or "ref" */
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
+    matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act_bf16) */
+    matmul_fn *matmul_q8_0_act; /* the same for Q8_0 weights (prefill) */
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
+    matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;
@@ -145,5 +180,11 @@ extern struct kernel_table kern;
 void kernels_init(int force_ref);
 /* True if this CPU can run the avx512 variants. */
 int kernels_have_avx512(void);
+/* True if it also has AVX512-BF16 (matmul_bf16_act_avx512). */
+int kernels_have_avx512_bf16(void);
+/* True if this CPU can run the avx2 variants (AVX2, FMA, F16C). */
+int kernels_have_avx2(void);
+/* Fill t with the variants of isa ("ref", "avx2", "avx512"); false (t untouched) if the CPU lacks it. */
+int kernels_table(const char *isa, struct kernel_table *t);
 
 #endif

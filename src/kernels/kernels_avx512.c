@@ -1,9 +1,9 @@
 /* kernels_avx512.c — AVX-512 variants of kernels_ref.c (same prototypes, same math).
  *
- * matmul: tiles of 4 output rows x 4 tokens held in 16 zmm accumulators; each 16-wide slice of a weight
- * row is loaded and widened to fp32 once per tile and used for 4 tokens, so prefill reuses weights from
- * L1 and decode (n = 1) streams them at memory speed. Products are fp32 FMAs of exactly-converted weights:
- * the results differ from the reference only in summation order.
+ * matmul: fewer than GEMM_MIN_TOKENS tokens (decode, a batch of sequences' decode steps) stream each
+ * weight row once for up to 4 tokens, every token computed exactly as alone; prefill runs the GEMM
+ * micro-kernel of gemm_avx512.h. Products are fp32 FMAs of exactly-converted weights: the results differ
+ * from the reference only in summation order.
  */
 #include <immintrin.h>
 #include <stdbool.h>
@@ -21,60 +21,38 @@ static inline __m512 load_f16(const void *p, __mmask16 m)
     return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, p));
 }
 
-/* The 4-row x NT-token tile; NT is a compile-time constant at every call so the accumulators stay in
- * registers. w0 points at row 0 of the tile; rows are rs bytes apart. */
-#define DEFINE_TILE(NAME, ESZ, LOAD)                                                                    \
-    static inline __attribute__((always_inline)) void NAME(float *y, const float *xt, const char *w0,  \
-                                                          size_t rs, int d_in, int d_out, int NT)      \
+/* One weight row against NT tokens (NT a compile-time constant at every call, so the accumulators stay in
+ * registers): the row is streamed front to back once, each token with four accumulator chains (k mod 64 in
+ * 16-wide quarters, the tail into the first), summed (a0 + a1) + (a2 + a3). Every token's result is the
+ * same operation sequence whatever NT is, so a token's row is bitwise the same alone (decode) or beside
+ * others (a batch of sequences). Measured on the 2-core AMD EPYC dev machine: one sequential stream per
+ * thread reads ~2.5x faster than a 4-row tile's four interleaved streams, which defeat the prefetcher. */
+#define DEFINE_ROWS(NAME, ESZ, LOAD)                                                                    \
+    static inline __attribute__((always_inline)) void NAME(float *y, const float *x, const char *wr,   \
+                                                          int d_in, int d_out, int NT)                 \
     {                                                                                                   \
-        const int n_full = d_in / 16;                                                                   \
-        const __mmask16 tail = (__mmask16)((1u << (d_in % 16)) - 1);                                   \
-        __m512 acc[4][4];                                                                               \
-        _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                             \
+        __m512 a[4][4];                                                                                 \
+        _Pragma("GCC unroll 4") for (int j = 0; j < NT; j++)                                            \
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)                                         \
+                a[j][c] = _mm512_setzero_ps();                                                          \
+        int k = 0;                                                                                      \
+        for (; k + 64 <= d_in; k += 64) {                                                               \
+            __m512 w[4];                                                                                \
+            _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)                                         \
+                w[c] = LOAD(wr + (size_t)(k + 16 * c) * ESZ, 0xffff);                                   \
             _Pragma("GCC unroll 4") for (int j = 0; j < NT; j++)                                        \
-                acc[i][j] = _mm512_setzero_ps();                                                        \
-        for (int kb = 0; kb <= n_full; kb++) {                                                          \
-            const __mmask16 m = kb < n_full ? (__mmask16)0xffff : tail;                                 \
-            if (!m)                                                                                     \
-                break;                                                                                  \
-            const size_t k = (size_t)kb * 16;                                                           \
-            __m512 wv[4];                                                                               \
-            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                         \
-                wv[i] = LOAD(w0 + i * rs + k * ESZ, m);                                                 \
-            _Pragma("GCC unroll 4") for (int j = 0; j < NT; j++) {                                      \
-                const __m512 xv = _mm512_maskz_loadu_ps(m, xt + (size_t)j * d_in + k);                  \
-                _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                     \
-                    acc[i][j] = _mm512_fmadd_ps(wv[i], xv, acc[i][j]);                                  \
-            }                                                                                           \
+                _Pragma("GCC unroll 4") for (int c = 0; c < 4; c++)                                     \
+                    a[j][c] = _mm512_fmadd_ps(w[c], _mm512_loadu_ps(x + (size_t)j * d_in + k + 16 * c), a[j][c]); \
+        }                                                                                               \
+        for (; k < d_in; k += 16) {                                                                     \
+            const __mmask16 m = d_in - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d_in - k)) - 1); \
+            const __m512 wv = LOAD(wr + (size_t)k * ESZ, m);                                            \
+            _Pragma("GCC unroll 4") for (int j = 0; j < NT; j++)                                        \
+                a[j][0] = _mm512_fmadd_ps(wv, _mm512_maskz_loadu_ps(m, x + (size_t)j * d_in + k), a[j][0]); \
         }                                                                                               \
         _Pragma("GCC unroll 4") for (int j = 0; j < NT; j++)                                            \
-            _Pragma("GCC unroll 4") for (int i = 0; i < 4; i++)                                         \
-                y[(size_t)j * d_out + i] = _mm512_reduce_add_ps(acc[i][j]);                             \
-    }
-
-/* Decode (one token): stream each weight row front to back with four accumulator chains. Measured on
- * the 2-core AMD EPYC dev machine: one sequential stream per thread reads ~2.5x faster than the 4-row
- * tile's four interleaved streams, which defeat the hardware prefetcher. */
-#define DEFINE_MATVEC(NAME, ESZ, LOAD)                                                                  \
-    static void NAME(float *y, const float *x, const char *wb, int d_in, int o0, int o1)               \
-    {                                                                                                   \
-        const size_t rs = (size_t)d_in * ESZ;                                                           \
-        for (int o = o0; o < o1; o++) {                                                                 \
-            const char *wr = wb + (size_t)o * rs;                                                       \
-            __m512 a0 = _mm512_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;                                 \
-            int k = 0;                                                                                  \
-            for (; k + 64 <= d_in; k += 64) {                                                           \
-                a0 = _mm512_fmadd_ps(LOAD(wr + (size_t)k * ESZ, 0xffff), _mm512_loadu_ps(x + k), a0);    \
-                a1 = _mm512_fmadd_ps(LOAD(wr + (size_t)(k + 16) * ESZ, 0xffff), _mm512_loadu_ps(x + k + 16), a1); \
-                a2 = _mm512_fmadd_ps(LOAD(wr + (size_t)(k + 32) * ESZ, 0xffff), _mm512_loadu_ps(x + k + 32), a2); \
-                a3 = _mm512_fmadd_ps(LOAD(wr + (size_t)(k + 48) * ESZ, 0xffff), _mm512_loadu_ps(x + k + 48), a3); \
-            }                                                                                           \
-            for (; k < d_in; k += 16) {                                                                 \
-                const __mmask16 m = d_in - k >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d_in - k)) - 1); \
-                a0 = _mm512_fmadd_ps(LOAD(wr + (size_t)k * ESZ, m), _mm512_maskz_loadu_ps(m, x + k), a0); \
-            }                                                                                           \
-            y[o] = _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a0, a1), _mm512_add_ps(a2, a3)));   \
-        }                                                                                               \
+            y[(size_t)j * d_out] = _mm512_reduce_add_ps(                                                \
+                _mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));       \
     }
 
 #include "kernels/gemm_avx512.h"
@@ -102,54 +80,33 @@ static inline __m512 load_f16(const void *p, __mmask16 m)
         }                                                                                               \
     }
 
-/* One matmul variant per weight dtype; ESZ is the element size in bytes, LOAD widens 16 of them. */
+/* One matmul variant per weight dtype; ESZ is the element size in bytes, LOAD widens 16 of them. Fewer
+ * than GEMM_MIN_TOKENS tokens: each row streamed once for groups of up to 4 tokens (row-exact: every token
+ * bitwise as alone); more: the GEMM micro-kernel. */
 #define DEFINE_MATMUL(NAME, ESZ, LOAD)                                                                  \
-    DEFINE_TILE(NAME##_tile, ESZ, LOAD)                                                                 \
-    DEFINE_MATVEC(NAME##_vec, ESZ, LOAD)                                                                \
+    DEFINE_ROWS(NAME##_rows, ESZ, LOAD)                                                                 \
     DEFINE_GEMM(NAME##_gemm, ESZ, LOAD)                                                                 \
     void NAME(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)     \
     {                                                                                                   \
         const char *wb = w;                                                                             \
-        if (n == 1) {                                                                                   \
-            NAME##_vec(y, x, wb, d_in, o0, o1);                                                         \
-            return;                                                                                     \
-        }                                                                                               \
         if (n >= GEMM_MIN_TOKENS) {                                                                     \
             for (int g = o0; g < o1; g += 16)                                                           \
                 NAME##_gemm(y, x, wb, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1);                    \
             return;                                                                                     \
         }                                                                                               \
         const size_t rs = (size_t)d_in * ESZ;                                                           \
-        const int n_full = d_in / 16;                                                                   \
-        const __mmask16 tail = (__mmask16)((1u << (d_in % 16)) - 1);                                   \
-        int o = o0;                                                                                     \
-        for (; o + 4 <= o1; o += 4) {                                                                   \
-            const char *w0 = wb + (size_t)o * rs;                                                       \
+        for (int o = o0; o < o1; o++) {                                                                 \
+            const char *wr = wb + (size_t)o * rs;                                                       \
             int t = 0;                                                                                  \
             for (; t + 4 <= n; t += 4)                                                                  \
-                NAME##_tile(y + (size_t)t * d_out + o, x + (size_t)t * d_in, w0, rs, d_in, d_out, 4);   \
+                NAME##_rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 4);       \
             float *yt = y + (size_t)t * d_out + o;                                                      \
             const float *xt = x + (size_t)t * d_in;                                                     \
             switch (n - t) {                                                                            \
-            case 3: NAME##_tile(yt, xt, w0, rs, d_in, d_out, 3); break;                                 \
-            case 2: NAME##_tile(yt, xt, w0, rs, d_in, d_out, 2); break;                                 \
-            case 1: NAME##_tile(yt, xt, w0, rs, d_in, d_out, 1); break;                                 \
+            case 3: NAME##_rows(yt, xt, wr, d_in, d_out, 3); break;                                     \
+            case 2: NAME##_rows(yt, xt, wr, d_in, d_out, 2); break;                                     \
+            case 1: NAME##_rows(yt, xt, wr, d_in, d_out, 1); break;                                     \
             default: break;                                                                             \
-            }                                                                                           \
-        }                                                                                               \
-        for (; o < o1; o++) {                                                                           \
-            const char *wr = wb + (size_t)o * rs;                                                       \
-            for (int t = 0; t < n; t++) {                                                               \
-                __m512 acc = _mm512_setzero_ps();                                                       \
-                const float *xt = x + (size_t)t * d_in;                                                 \
-                for (int kb = 0; kb <= n_full; kb++) {                                                  \
-                    const __mmask16 m = kb < n_full ? (__mmask16)0xffff : tail;                         \
-                    if (!m)                                                                             \
-                        break;                                                                          \
-                    const size_t k = (size_t)kb * 16;                                                   \
-                    acc = _mm512_fmadd_ps(LOAD(wr + k * ESZ, m), _mm512_maskz_loadu_ps(m, xt + k), acc); \
-                }                                                                                       \
-                y[(size_t)t * d_out + o] = _mm512_reduce_add_ps(acc);                                   \
             }                                                                                           \
         }                                                                                               \
     }

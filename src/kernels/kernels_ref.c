@@ -1,7 +1,9 @@
 /* kernels_ref.c — the plain reference kernels: written like the math, one fp32 accumulator per output,
  * summed in index order. Every SIMD variant is tested against these (tests/kernels). */
+#include <stdlib.h>
 #include <string.h>
 
+#include "base/base.h"
 #include "kernels/kernels.h"
 
 float f16_to_f32(uint16_t h)
@@ -67,6 +69,33 @@ void matmul_bf16_ref(float *y, const float *x, const void *w, int n, int d_in, i
                 acc += x[(size_t)t * d_in + k] * bf16_to_f32(wh[(size_t)o * d_in + k]);
             y[(size_t)t * d_out + o] = acc;
         }
+}
+
+void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const uint16_t *wh = w;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += bf16_to_f32(f32_to_bf16(x[(size_t)t * d_in + k])) * bf16_to_f32(wh[(size_t)o * d_in + k]);
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    float *row = xcalloc((size_t)d_in, sizeof *row);
+    for (int o = o0; o < o1; o++) {
+        dequantize_row_q8_0(row, (const uint8_t *)w + (size_t)o * (d_in / 32) * Q8_0_BLOCK_BYTES, d_in);
+        for (int t = 0; t < n; t++) {
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++)
+                acc += bf16_to_f32(f32_to_bf16(x[(size_t)t * d_in + k])) * bf16_to_f32(f32_to_bf16(row[k]));
+            y[(size_t)t * d_out + o] = acc;
+        }
+    }
+    free(row);
 }
 
 void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

@@ -27,6 +27,34 @@ void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scal
         out[i] = mxfp4_value(blocks, scales, (size_t)i);
 }
 
+/* GGML's block (DTYPE_MXFP4): {uint8 e; uint8 qs[16]}, value j < 16 in qs[j]'s low nibble, 16 + j in its
+ * high nibble (ggml-quants.c dequantize_row_mxfp4: kvalues_mxfp4 are twice e2m1 and the scale is halved,
+ * the same exact products). */
+void dequantize_block_mxfp4(float *y, const uint8_t *b)
+{
+    for (int j = 0; j < 16; j++) {
+        y[j] = ldexpf(mxfp4_e2m1[b[1 + j] & 0x0f], (int)b[0] - 127);
+        y[j + 16] = ldexpf(mxfp4_e2m1[b[1 + j] >> 4], (int)b[0] - 127);
+    }
+}
+
+void matmul_mxfp4g_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const size_t row_bytes = (size_t)d_in / 32 * 17;
+    float v[32];
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+            float acc = 0.0f;
+            for (int k = 0; k < d_in; k++) {
+                if (k % 32 == 0)
+                    dequantize_block_mxfp4(v, row + (size_t)k / 32 * 17);
+                acc += x[(size_t)t * d_in + k] * v[k % 32];
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
 void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
                       int o0, int o1)
 {

@@ -32,6 +32,10 @@
 #include "model/rope.h"
 
 #define PLAIN_DTYPES ((1u << DTYPE_F32) | (1u << DTYPE_F16) | (1u << DTYPE_BF16))
+/* Matrices: plain, FP8 blocks (safetensors) or GGML blocks (GGUF) */
+#define LINEAR_DTYPES                                                                                   \
+    (PLAIN_DTYPES | (1u << DTYPE_F8_E4M3) | (1u << DTYPE_Q8_0) | (1u << DTYPE_Q4_0) | (1u << DTYPE_Q4_1) |  \
+     (1u << DTYPE_Q5_0) | (1u << DTYPE_Q5_1) | (1u << DTYPE_Q4_K) | (1u << DTYPE_Q5_K) | (1u << DTYPE_Q6_K))
 
 struct ds_mlp {           /* SwiGLU: down(silu(gate(x)) * up(x)) */
     struct weight gate;   /* (d_ff, d_model) */
@@ -49,6 +53,9 @@ struct ds_layer {
     struct weight wq;     /* q_proj (n_head*d_qk, d_model) when q_lora_rank is null */
     struct weight wkv_a;  /* kv_a_proj_with_mqa (kv_lora_rank + d_rope, d_model) */
     struct weight wkv_b;  /* kv_b_proj (n_head*(d_nope + d_v), kv_lora_rank): per head [k_nope rows | v rows] */
+    struct weight wk_b;   /* or split as llama.cpp's newer GGUF has it (then wkv_b is empty): k_b_proj
+                             (n_head*kv_lora_rank, d_nope), each head's W_uk transposed, */
+    struct weight wv_b;   /* and v_b_proj (n_head*d_v, kv_lora_rank), each head's W_uv */
     struct weight wo;     /* o_proj (d_model, n_head*d_v) */
     bool moe;
     struct ds_mlp mlp;    /* dense layers: mlp.{gate,up,down}_proj with intermediate_size */
@@ -256,7 +263,7 @@ static enum owl_status ds_take_linear(struct model *m, const struct ds *d, const
 {
     const int64_t shape[2] = {d_out, d_in};
     const struct tensor_view *t, *s;
-    enum owl_status st = model_file_take(&m->file, name, PLAIN_DTYPES | (1u << DTYPE_F8_E4M3), 2, shape, &t, err);
+    enum owl_status st = model_file_take(&m->file, name, LINEAR_DTYPES, 2, shape, &t, err);
     if (st)
         return st;
     *w = (struct weight){.dtype = t->dtype, .d_out = d_out, .d_in = d_in, .data = t->data};
@@ -301,10 +308,19 @@ static enum owl_status ds_take_layer(struct model *m, struct ds *d, int l, struc
         (st = model_take_vector(m, NAME("self_attn.kv_a_layernorm.weight"), d->kv_rank, &L->kv_a_norm, err)) ||
         (st = ds_take_linear(m, d, NAME("self_attn.kv_a_proj_with_mqa.weight"), d->kv_rank + d->d_rope, dm,
                              &L->wkv_a, err)) ||
-        (st = ds_take_linear(m, d, NAME("self_attn.kv_b_proj.weight"), nh * (d->d_nope + d->d_v), d->kv_rank,
-                             &L->wkv_b, err)) ||
         (st = ds_take_linear(m, d, NAME("self_attn.o_proj.weight"), dm, nh * d->d_v, &L->wo, err)))
         return st;
+    if (tensor_table_find(&m->file.tensors, NAME("self_attn.k_b_proj.weight"))) {
+        if (d->expanded)
+            return fail(err, OWL_ERR_UNSUPPORTED, "%s: OWL_MLA=expanded needs kv_b_proj; this file has it split into "
+                        "k_b_proj and v_b_proj (the absorbed form runs them)", m->file.dir);
+        if ((st = ds_take_linear(m, d, NAME("self_attn.k_b_proj.weight"), nh * d->kv_rank, d->d_nope, &L->wk_b, err)) ||
+            (st = ds_take_linear(m, d, NAME("self_attn.v_b_proj.weight"), nh * d->d_v, d->kv_rank, &L->wv_b, err)))
+            return st;
+    } else if ((st = ds_take_linear(m, d, NAME("self_attn.kv_b_proj.weight"), nh * (d->d_nope + d->d_v), d->kv_rank,
+                                    &L->wkv_b, err))) {
+        return st;
+    }
     if (d->q_rank) {
         if ((st = ds_take_linear(m, d, NAME("self_attn.q_a_proj.weight"), d->q_rank, dm, &L->wq_a, err)) ||
             (st = model_take_vector(m, NAME("self_attn.q_a_layernorm.weight"), d->q_rank, &L->q_a_norm, err)) ||
@@ -465,7 +481,7 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
     m->decode_bytes = ds_weight_bytes(&d->head);
     for (int l = 0; l < d->n_layer; l++) {
         const struct ds_layer *L = &d->layers[l];
-        const struct weight *ws[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wo};
+        const struct weight *ws[] = {&L->wq_a, &L->wq_b, &L->wq, &L->wkv_a, &L->wkv_b, &L->wk_b, &L->wv_b, &L->wo};
         for (size_t i = 0; i < sizeof ws / sizeof *ws; i++)
             if (ws[i]->data)
                 m->decode_bytes += ds_weight_bytes(ws[i]);
@@ -530,6 +546,7 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
              + scratch_round(n * nh * d->d_qk)                   /* q */
              + scratch_round(n * (d->q_rank ? d->q_rank : 1))    /* cq */
              + scratch_round(n * nh * d_k)                       /* q_abs */
+             + scratch_round(n * d_k)                            /* new latent rows */
              + scratch_round(n * nh * d->kv_rank)                /* o_lat */
              + scratch_round(n * nh * d->d_v)                    /* att */
              + scratch_round(n * ds_max_ff(d)) * 2               /* gate, up */
@@ -545,15 +562,14 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
 
 /* Attention of one layer: xn (n, d_model) -> att (n, n_head*d_v); appends the n new latent rows. */
 struct ds_attn_scratch {
-    float *q, *cq, *q_abs, *o_lat, *att, *cos, *sin, *kvx, *kx, *vx;
+    float *q, *cq, *q_abs, *kv_new, *o_lat, *att, *cos, *sin, *kvx, *kx, *vx;
 };
 
 static void ds_attention(const struct ds *d, const struct ds_layer *L, const struct forward_args *a, int l,
                          const float *xn, const struct ds_attn_scratch *s)
 {
     const int n = a->n_tok, nh = d->n_head, r = d->kv_rank, d_k = r + d->d_rope, d_qk = d->d_qk;
-    float *kc = a->k_cache + (size_t)l * a->n_ctx * d_k; /* (n_ctx, d_k) rows [c | k_rope] */
-    float *k_new = kc + (size_t)a->n_past * d_k;
+    float *k_new = s->kv_new; /* (n, d_k) rows [c | k_rope], then appended to each sequence's cache */
 
     if (d->q_rank) {
         op_matmul(s->cq, xn, &L->wq_a, NULL, n);
@@ -562,52 +578,59 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
     } else {
         op_matmul(s->q, xn, &L->wq, NULL, n);
     }
-    op_matmul(k_new, xn, &L->wkv_a, NULL, n); /* straight into the cache rows: (n, kv_rank + d_rope) */
+    op_matmul(k_new, xn, &L->wkv_a, NULL, n); /* (n, kv_rank + d_rope) */
     for (int t = 0; t < n; t++)               /* kv_a_layernorm on the latent part only */
         op_rmsnorm(k_new + (size_t)t * d_k, k_new + (size_t)t * d_k, L->kv_a_norm, 1, r, 1e-6f);
     op_rope(s->q + d->d_nope, n, nh, nh * d_qk, d_qk, d->d_rope, s->cos, s->sin, ROPE_PAIRING_INTERLEAVED);
     op_rope(k_new + r, n, 1, d_k, 0, d->d_rope, s->cos, s->sin, ROPE_PAIRING_INTERLEAVED);
-    const int T = a->n_past + n, row_stride = d->d_nope + d->d_v;
+    forward_store_kv(a, l, k_new, d_k, NULL, 0);
+    const int row_stride = d->d_nope + d->d_v;
 
     if (!d->expanded) {
-        /* q_abs[t,h] = [W_uk_hᵀ q_nope[t,h] | q_rope[t,h]] */
+        /* q_abs[t,h] = [W_uk_hᵀ q_nope[t,h] | q_rope[t,h]]: kv_b's k rows transposed, or k_b's rows as they are */
+        const bool split = L->wk_b.data != NULL;
         op_matmul_heads(&(struct heads_matmul_args){
-            .y = s->q_abs, .x = s->q, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = 0,
-            .row_stride = row_stride, .n_rows = d->d_nope, .x_tok_stride = nh * d_qk, .x_head_stride = d_qk,
-            .y_tok_stride = nh * d_k, .y_head_stride = d_k, .transposed = true});
+            .y = s->q_abs, .x = s->q, .w = split ? &L->wk_b : &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = 0,
+            .row_stride = split ? r : row_stride, .n_rows = split ? r : d->d_nope, .x_tok_stride = nh * d_qk,
+            .x_head_stride = d_qk, .y_tok_stride = nh * d_k, .y_head_stride = d_k, .transposed = !split});
         for (int t = 0; t < n; t++)
             for (int h = 0; h < nh; h++)
                 memcpy(s->q_abs + ((size_t)t * nh + h) * d_k + r, s->q + ((size_t)t * nh + h) * d_qk + d->d_nope,
                        (size_t)d->d_rope * sizeof(float));
         /* one KV head: keys are the cache rows, values their first kv_rank floats */
-        op_attention(&(struct attn_args){
-            .out = s->o_lat, .q = s->q_abs, .k = kc, .v = kc, .k_stride = d_k, .v_stride = d_k, .n_tok = n,
-            .n_past = a->n_past, .n_head = nh, .n_kv_head = 1, .d_k = d_k, .d_v = r,
-            .scale = (float)d->attn_scale});
+        forward_attention(a, l, &(struct attn_args){
+            .out = s->o_lat, .q = s->q_abs, .k_stride = d_k, .v_stride = d_k, .n_head = nh, .n_kv_head = 1,
+            .d_k = d_k, .d_v = r, .scale = (float)d->attn_scale}, true);
         /* att[t,h] = W_uv_h o_lat[t,h] */
         op_matmul_heads(&(struct heads_matmul_args){
-            .y = s->att, .x = s->o_lat, .w = &L->wkv_b, .n_tok = n, .n_head = nh, .row0 = d->d_nope,
-            .row_stride = row_stride, .n_rows = d->d_v, .x_tok_stride = nh * r, .x_head_stride = r,
+            .y = s->att, .x = s->o_lat, .w = split ? &L->wv_b : &L->wkv_b, .n_tok = n, .n_head = nh,
+            .row0 = split ? 0 : d->d_nope, .row_stride = split ? d->d_v : row_stride, .n_rows = d->d_v,
+            .x_tok_stride = nh * r, .x_head_stride = r,
             .y_tok_stride = nh * d->d_v, .y_head_stride = d->d_v, .transposed = false});
         return;
     }
-    /* Expanded (HF's order): per-head k_nope and v of every cached position from kv_b_proj. */
-    op_matmul_heads(&(struct heads_matmul_args){
-        .y = s->kvx, .x = kc, .w = &L->wkv_b, .n_tok = T, .n_head = 1, .row0 = 0, .row_stride = 0,
-        .n_rows = nh * row_stride, .x_tok_stride = d_k, .x_head_stride = 0, .y_tok_stride = nh * row_stride,
-        .y_head_stride = 0, .transposed = false});
-    for (int p = 0; p < T; p++)
-        for (int h = 0; h < nh; h++) {
-            const float *kv = s->kvx + ((size_t)p * nh + h) * row_stride;
-            float *kh = s->kx + ((size_t)p * nh + h) * d_qk;
-            memcpy(kh, kv, (size_t)d->d_nope * sizeof(float));
-            memcpy(kh + d->d_nope, kc + (size_t)p * d_k + r, (size_t)d->d_rope * sizeof(float));
-            memcpy(s->vx + ((size_t)p * nh + h) * d->d_v, kv + d->d_nope, (size_t)d->d_v * sizeof(float));
-        }
-    op_attention(&(struct attn_args){
-        .out = s->att, .q = s->q, .k = s->kx, .v = s->vx, .k_stride = nh * d_qk, .v_stride = nh * d->d_v,
-        .n_tok = n, .n_past = a->n_past, .n_head = nh, .n_kv_head = nh, .d_k = d_qk, .d_v = d->d_v,
-        .scale = (float)d->attn_scale});
+    /* Expanded (HF's order), one sequence at a time: per-head k_nope and v of every cached position from
+     * kv_b_proj. */
+    for (int q = 0, t0 = 0; q < a->n_seq; t0 += a->seq[q++].n_tok) {
+        const float *kc = a->seq[q].k_cache + (size_t)l * a->n_ctx * d_k; /* (n_ctx, d_k) */
+        const int T = a->seq[q].n_past + a->seq[q].n_tok;
+        op_matmul_heads(&(struct heads_matmul_args){
+            .y = s->kvx, .x = kc, .w = &L->wkv_b, .n_tok = T, .n_head = 1, .row0 = 0, .row_stride = 0,
+            .n_rows = nh * row_stride, .x_tok_stride = d_k, .x_head_stride = 0, .y_tok_stride = nh * row_stride,
+            .y_head_stride = 0, .transposed = false});
+        for (int p = 0; p < T; p++)
+            for (int h = 0; h < nh; h++) {
+                const float *kv = s->kvx + ((size_t)p * nh + h) * row_stride;
+                float *kh = s->kx + ((size_t)p * nh + h) * d_qk;
+                memcpy(kh, kv, (size_t)d->d_nope * sizeof(float));
+                memcpy(kh + d->d_nope, kc + (size_t)p * d_k + r, (size_t)d->d_rope * sizeof(float));
+                memcpy(s->vx + ((size_t)p * nh + h) * d->d_v, kv + d->d_nope, (size_t)d->d_v * sizeof(float));
+            }
+        op_attention(&(struct attn_args){
+            .out = s->att + (size_t)t0 * nh * d->d_v, .q = s->q + (size_t)t0 * nh * d_qk, .k = s->kx, .v = s->vx,
+            .k_stride = nh * d_qk, .v_stride = nh * d->d_v, .n_tok = a->seq[q].n_tok, .n_past = a->seq[q].n_past,
+            .n_head = nh, .n_kv_head = nh, .d_k = d_qk, .d_v = d->d_v, .scale = (float)d->attn_scale});
+    }
 }
 
 static void ds_forward(const struct model *m, const struct forward_args *a)
@@ -622,6 +645,7 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
     as.q = scratch_take(&cur, (size_t)n * nh * d->d_qk);                  /* (n, n_head, d_qk) */
     as.cq = scratch_take(&cur, (size_t)n * (d->q_rank ? d->q_rank : 1));  /* (n, q_lora_rank) */
     as.q_abs = scratch_take(&cur, (size_t)n * nh * m->kv.d_k);            /* (n, n_head, kv_rank + d_rope) */
+    as.kv_new = scratch_take(&cur, (size_t)n * m->kv.d_k);                /* (n, kv_rank + d_rope) */
     as.o_lat = scratch_take(&cur, (size_t)n * nh * d->kv_rank);           /* (n, n_head, kv_rank) */
     as.att = scratch_take(&cur, (size_t)n * nh * d->d_v);                 /* (n, n_head, d_v) */
     as.cos = scratch_take(&cur, (size_t)n * d->d_rope / 2);               /* (n, d_rope/2) */
@@ -643,7 +667,7 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
     }
 
     op_embed(x, &d->embed, a->tokens, n);
-    rope_tables(&d->rope, a->n_past, n, as.cos, as.sin);
+    forward_rope_tables(&d->rope, a, as.cos, as.sin);
     for (int l = 0; l < d->n_layer; l++) {
         const struct ds_layer *L = &d->layers[l];
         op_rmsnorm(xn, x, L->attn_norm, n, dm, d->eps);
@@ -660,8 +684,7 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
     }
     if (!a->logits)
         return;
-    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
-    op_rmsnorm(xn, x + (size_t)first * dm, d->out_norm, rows, dm, d->eps);
+    const int rows = forward_head_rows(a, xn, x, dm, d->out_norm, d->eps);
     op_matmul(a->logits, xn, &d->head, NULL, rows);
 }
 

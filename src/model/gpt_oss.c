@@ -11,8 +11,10 @@
  *              h += Σ_j w_j · (act(m·W_gu[e_j]ᵀ + b_gu) · W_d[e_j]ᵀ + b_d), act the clamped SwiGLU on
  *              interleaved (gate, up) columns
  *   logits = lm_head(RMSNorm(h))
- * Experts load as released (MXFP4 *_blocks + *_scales, used in place at 4.25 bits per weight) or in the
- * bf16 layout transformers writes after dequantizing (input-major [E, in, out]: transposed once at load).
+ * Experts load as released (MXFP4 *_blocks + *_scales, used in place at 4.25 bits per weight), in the
+ * bf16 layout transformers writes after dequantizing (input-major [E, in, out]: transposed once at load), or
+ * as llama.cpp's GGUF has them: gate and up split apart (per-expert views of GGML MXFP4 stacks, biases
+ * apart), the same numbers.
  */
 #include <math.h>
 #include <stdio.h>
@@ -34,9 +36,11 @@ struct gpt_oss_layer {
     int window;           /* sliding_window on "sliding_attention" layers, 0 on "full_attention" ones */
     struct weight router; /* mlp.router.weight (n_expert, d_model) */
     float *router_bias;   /* mlp.router.bias (n_expert) */
-    struct weight *experts; /* (2, n_expert) owned views: gate_up (2*d_ff, d_model), down (d_model, d_ff) */
+    struct weight *experts; /* (2, n_expert) owned views: gate_up (2*d_ff, d_model), down (d_model, d_ff);
+                               split layout: (3, n_expert): gate, up (d_ff, d_model), down */
     void *transposed;     /* owned copy of the bf16-layout experts in (E, out, in) order, or NULL (MXFP4) */
     float *gate_up_bias;  /* (n_expert, 2*d_ff), interleaved like gate_up */
+    float *gate_bias, *up_bias; /* split layout: (n_expert, d_ff) each */
     float *down_bias;     /* (n_expert, d_model) */
     struct moe_ffn moe;   /* points into the above */
 };
@@ -53,6 +57,7 @@ struct gpt_oss {
     float eps;         /* rms_norm_eps */
     float limit;       /* swiglu_limit (HF's eager experts hard-code 7.0, the released value) */
     bool mxfp4;        /* experts stored as MXFP4 blocks */
+    bool split;        /* gate and up stored apart, one tensor per expert (GGUF) */
     struct rope rope;
     struct weight embed; /* model.embed_tokens.weight (n_vocab, d_model) */
     struct weight head;  /* lm_head.weight (n_vocab, d_model) */
@@ -208,11 +213,42 @@ static enum owl_status take_transposed_stack(struct model *m, const char *name, 
     return OWL_OK;
 }
 
+/* GGUF's layout: per-expert gate, up and down matrices (views of the stacks) and (E, d_ff) biases for gate
+ * and up, the even and odd columns of gate_up_proj_bias. */
+static enum owl_status gpt_oss_take_split_experts(struct model *m, struct gpt_oss *g, int l, struct owl_error *err)
+{
+    struct gpt_oss_layer *L = &g->layers[l];
+    const int E = g->n_expert, d = m->d_model, f = g->d_ff;
+    static const char *const proj[3] = {"gate_proj", "up_proj", "down_proj"};
+    char name[200];
+    enum owl_status st;
+    L->experts = xcalloc((size_t)3 * E, sizeof *L->experts);
+    for (int p = 0; p < 3; p++)
+        for (int e = 0; e < E; e++) {
+            snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%d.%s.weight", l, e, proj[p]);
+            if ((st = model_take_linear(m, name, p < 2 ? f : d, p < 2 ? d : f, &L->experts[p * E + e], err)))
+                return st;
+        }
+    float **bias[3] = {&L->gate_bias, &L->up_bias, &L->down_bias};
+    for (int p = 0; p < 3; p++) {
+        snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%s_bias", l, proj[p]);
+        if ((st = take_matrix_f32(m, name, E, p < 2 ? f : d, bias[p], err)))
+            return st;
+    }
+    L->moe = (struct moe_ffn){.n_expert = E, .d_model = d, .d_ff = f, .act = EXPERT_ACT_SWIGLU_OAI,
+                              .alpha = SWIGLU_ALPHA, .limit = g->limit, .gate = L->experts, .up = L->experts + E,
+                              .down = L->experts + 2 * E, .gate_bias = L->gate_bias, .up_bias = L->up_bias,
+                              .down_bias = L->down_bias};
+    return OWL_OK;
+}
+
 static enum owl_status gpt_oss_take_experts(struct model *m, struct gpt_oss *g, int l, struct owl_error *err)
 {
     struct gpt_oss_layer *L = &g->layers[l];
     const int E = g->n_expert, d = m->d_model, f = g->d_ff;
     char gu[160], dn[160], name[200];
+    if (g->split)
+        return gpt_oss_take_split_experts(m, g, l, err);
     snprintf(gu, sizeof gu, "model.layers.%d.mlp.experts.gate_up_proj", l);
     snprintf(dn, sizeof dn, "model.layers.%d.mlp.experts.down_proj", l);
     struct weight gate_up, down;
@@ -289,7 +325,7 @@ static void gpt_oss_free(struct model *m)
     for (int l = 0; g->layers && l < g->n_layer; l++) {
         struct gpt_oss_layer *L = &g->layers[l];
         float *owned[] = {L->attn_norm, L->ffn_norm, L->bq, L->bk, L->bv, L->bo, L->sinks, L->router_bias,
-                          L->gate_up_bias, L->down_bias};
+                          L->gate_up_bias, L->gate_bias, L->up_bias, L->down_bias};
         for (size_t i = 0; i < sizeof owned / sizeof *owned; i++)
             free(owned[i]);
         free(L->experts);
@@ -315,6 +351,7 @@ static enum owl_status gpt_oss_load(struct model *m, struct owl_error *err)
         return st;
     /* The released layout has *_blocks / *_scales (quantization_config says mxfp4); else the bf16 layout. */
     g->mxfp4 = tensor_table_find(&m->file.tensors, "model.layers.0.mlp.experts.gate_up_proj_blocks") != NULL;
+    g->split = tensor_table_find(&m->file.tensors, "model.layers.0.mlp.experts.0.gate_proj.weight") != NULL;
     g->layers = xcalloc((size_t)g->n_layer, sizeof *g->layers);
     if ((st = model_take_linear(m, "model.embed_tokens.weight", m->n_vocab, m->d_model, &g->embed, err)) ||
         (st = model_take_vector(m, "model.norm.weight", m->d_model, &g->out_norm, err)))
@@ -332,7 +369,9 @@ static enum owl_status gpt_oss_load(struct model *m, struct owl_error *err)
         const struct gpt_oss_layer *L = &g->layers[l];
         m->decode_bytes += weight_bytes(&L->wq) + weight_bytes(&L->wk) + weight_bytes(&L->wv) +
                            weight_bytes(&L->wo) + weight_bytes(&L->router) +
-                           (size_t)g->n_expert_used * (weight_bytes(&L->moe.gate_up[0]) + weight_bytes(&L->moe.down[0]));
+                           (size_t)g->n_expert_used * (weight_bytes(&L->moe.down[0]) +
+                                                       (g->split ? weight_bytes(&L->moe.gate[0]) + weight_bytes(&L->moe.up[0])
+                                                                 : weight_bytes(&L->moe.gate_up[0])));
     }
     m->kv = (struct kv_layout){.n_layer = g->n_layer, .d_k = g->n_kv_head * g->d_head,
                                .d_v = g->n_kv_head * g->d_head};
@@ -347,6 +386,7 @@ static size_t gpt_oss_scratch_floats(const struct model *m, int n_batch, int n_c
     const struct moe_ffn shape = {.d_model = m->d_model, .d_ff = g->d_ff};
     return scratch_round(n * m->d_model) * 3                 /* x, xn, moe_out */
          + scratch_round(n * g->n_head * g->d_head) * 2      /* q, attn */
+         + scratch_round(n * m->kv.d_k) * 2                  /* new keys, values */
          + scratch_round(n * g->d_head / 2) * 2              /* cos, sin */
          + scratch_round(n * g->n_expert)                    /* router logits */
          + scratch_round(n * g->n_expert_used) * 2           /* expert ids, weights */
@@ -365,6 +405,8 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     float *moe_out = scratch_take(&cur, (size_t)n * d);      /* (n, d_model) */
     float *qb = scratch_take(&cur, (size_t)n * dq);          /* (n, n_head, d_head) */
     float *att = scratch_take(&cur, (size_t)n * dq);         /* (n, n_head, d_head) attention output */
+    float *k_new = scratch_take(&cur, (size_t)n * dkv);      /* (n, n_kv_head, d_head) */
+    float *v_new = scratch_take(&cur, (size_t)n * dkv);
     float *cos = scratch_take(&cur, (size_t)n * g->d_head / 2); /* (n, d_head/2), times the YaRN factor */
     float *sin = scratch_take(&cur, (size_t)n * g->d_head / 2);
     float *r_logits = scratch_take(&cur, (size_t)n * E);     /* (n, n_expert) */
@@ -373,23 +415,20 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     float *moe_scratch = scratch_take(&cur, moe_scratch_floats(&shape, n));
 
     op_embed(x, &g->embed, a->tokens, n);
-    rope_tables(&g->rope, a->n_past, n, cos, sin);
+    forward_rope_tables(&g->rope, a, cos, sin);
     for (int l = 0; l < g->n_layer; l++) {
         const struct gpt_oss_layer *L = &g->layers[l];
-        float *kc = a->k_cache + (size_t)l * a->n_ctx * dkv, *vc = a->v_cache + (size_t)l * a->n_ctx * dkv;
-        float *k_new = kc + (size_t)a->n_past * dkv, *v_new = vc + (size_t)a->n_past * dkv;
-
         op_rmsnorm(xn, x, L->attn_norm, n, d, g->eps);
         op_matmul(qb, xn, &L->wq, L->bq, n);
         op_matmul(k_new, xn, &L->wk, L->bk, n);
         op_matmul(v_new, xn, &L->wv, L->bv, n);
         op_rope(qb, n, g->n_head, dq, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
         op_rope(k_new, n, g->n_kv_head, dkv, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
-        op_attention(&(struct attn_args){
-            .out = att, .q = qb, .k = kc, .v = vc, .k_stride = dkv, .v_stride = dkv, .n_tok = n,
-            .n_past = a->n_past, .n_head = g->n_head, .n_kv_head = g->n_kv_head, .d_k = g->d_head,
-            .d_v = g->d_head, .scale = (float)(1.0 / sqrt((double)g->d_head)), .sinks = L->sinks,
-            .window = L->window});
+        forward_store_kv(a, l, k_new, dkv, v_new, dkv);
+        forward_attention(a, l, &(struct attn_args){
+            .out = att, .q = qb, .k_stride = dkv, .v_stride = dkv, .n_head = g->n_head, .n_kv_head = g->n_kv_head,
+            .d_k = g->d_head, .d_v = g->d_head, .scale = (float)(1.0 / sqrt((double)g->d_head)),
+            .sinks = L->sinks, .window = L->window}, false);
         op_matmul(xn, att, &L->wo, L->bo, n);
         op_add(x, xn, (size_t)n * d);
 
@@ -403,8 +442,7 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     }
     if (!a->logits)
         return;
-    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
-    op_rmsnorm(xn, x + (size_t)first * d, g->out_norm, rows, d, g->eps);
+    const int rows = forward_head_rows(a, xn, x, d, g->out_norm, g->eps);
     op_matmul(a->logits, xn, &g->head, NULL, rows);
 }
 
@@ -423,7 +461,7 @@ static void gpt_oss_describe(const struct model *m, char *buf, size_t size)
              "experts %s\ncontext %d, weights %s\n",
              g->n_layer, n_sliding, g->window, g->n_layer - n_sliding, m->d_model, m->n_vocab, g->n_head,
              g->n_kv_head, g->d_head, rope, g->n_expert, g->n_expert_used, g->d_ff, (double)g->limit,
-             g->mxfp4 ? "MXFP4" : dtype_name(g->layers[0].moe.gate_up[0].dtype), m->n_ctx_train,
+             g->mxfp4 ? "MXFP4" : dtype_name(g->layers[0].moe.down[0].dtype), m->n_ctx_train,
              dtype_name(g->embed.dtype));
 }
 

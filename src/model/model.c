@@ -29,7 +29,7 @@ const struct model_vtable *model_lookup(const struct kv_table *config, struct ow
 #define MATMUL_DTYPES                                                                                   \
     ((1u << DTYPE_F32) | (1u << DTYPE_F16) | (1u << DTYPE_BF16) | (1u << DTYPE_Q8_0) | (1u << DTYPE_Q4_0) |    \
      (1u << DTYPE_Q4_1) | (1u << DTYPE_Q5_0) | (1u << DTYPE_Q5_1) | (1u << DTYPE_Q4_K) | (1u << DTYPE_Q5_K) |  \
-     (1u << DTYPE_Q6_K))
+     (1u << DTYPE_Q6_K) | (1u << DTYPE_MXFP4))
 
 enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
                                   struct owl_error *err)

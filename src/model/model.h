@@ -18,17 +18,45 @@ struct kv_layout {
     int d_v;
 };
 
+/* One sequence of a forward: its tokens are the next n_tok of forward_args.tokens, and it has its own
+ * cache. A forward over one sequence is a prompt chunk or a decode step; over several, a batch of
+ * sequences (the server's decode step: one token each, in row-exact mode, see ops_set_row_exact). */
+struct forward_seq {
+    int n_tok;      /* >= 1 */
+    int n_past;     /* tokens already cached; these get positions n_past .. n_past+n_tok-1 */
+    float *k_cache; /* (n_layer, n_ctx, d_k) */
+    float *v_cache; /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
+};
+
 struct forward_args {
     const int32_t *tokens; /* (n_tok), ids checked < n_vocab by the runtime */
-    int n_tok;             /* 1 .. the n_batch the scratch was sized for */
-    int n_past;            /* tokens already cached; these get positions n_past .. n_past+n_tok-1 */
-    int n_ctx;             /* cache capacity: rows per layer */
-    float *k_cache;        /* (n_layer, n_ctx, d_k) */
-    float *v_cache;        /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
+    int n_tok;             /* sum of the sequences' n_tok: 1 .. the n_batch the scratch was sized for */
+    int n_seq;             /* >= 1 */
+    const struct forward_seq *seq; /* (n_seq) */
+    int n_ctx;             /* every cache's capacity: rows per layer */
     float *scratch;        /* scratch_floats(n_batch, n_ctx) floats, 64-byte aligned */
-    float *logits;         /* (n_tok, n_vocab) if all_logits, else (n_vocab) for the last token; or NULL */
+    float *logits;         /* (n_tok, n_vocab) if all_logits, else (n_seq, n_vocab): each sequence's last
+                              token; or NULL */
     bool all_logits;
 };
+
+/* Helpers for a family's forward over a batch of sequences (model.c). */
+
+/* cos/sin (n_tok, d_rot/2): each token's RoPE row at its own sequence's position. */
+struct rope;
+void forward_rope_tables(const struct rope *r, const struct forward_args *a, float *cos, float *sin);
+/* Copy the new tokens' rows of layer l into their sequences' caches: k (n_tok, d_k) and, when d_v > 0,
+ * v (n_tok, d_v); d_k, d_v as the model's kv_layout. */
+void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v);
+/* Attention of layer l for every sequence over its own cache, in one op_attention_batch: *tmpl gives q
+ * and out (n_tok, ...) token-major, the heads, dims, scale, sinks and window, and k_stride / v_stride, the
+ * floats of a cache row (d_k / d_v of the kv_layout). Keys come from each sequence's k cache; values from
+ * its v cache, or from the k cache when values_in_k (MLA: a latent row's first d_v floats). */
+void forward_attention(const struct forward_args *a, int l, const struct attn_args *tmpl, bool values_in_k);
+/* The hidden rows the head needs, RMSNorm'd into out: all n_tok rows, or each sequence's last. Returns
+ * the row count (n_tok or n_seq). */
+int forward_head_rows(const struct forward_args *a, float *out, const float *x, int d, const float *norm_w,
+                      float eps);
 
 struct model;
 
@@ -77,6 +105,7 @@ struct model {
     struct kv_layout kv;
     size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
     bool quant_q8_0;         /* owl_model_params.quant "q8_0": take_linear requantizes plain matrices */
+    bool act_bf16;           /* owl_model_params.act "bf16": ops_set_act_bf16 around every forward */
     void **owned;            /* (n_owned) buffers of requantized weights, owned */
     int n_owned;
     void *priv;              /* family-private: hyper-parameters and weights, owned */

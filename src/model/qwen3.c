@@ -274,6 +274,7 @@ static size_t qwen3_scratch_floats(const struct model *m, int n_batch, int n_ctx
     }
     return scratch_round(n * m->d_model) * 2             /* x, xn */
          + scratch_round(n * q->n_head * q->d_head) * 2  /* q, attn */
+         + scratch_round(n * m->kv.d_k) * 2              /* new keys, values */
          + scratch_round(n * q->d_ff) * 2                /* gate, up */
          + scratch_round(n * q->d_head / 2) * 2          /* cos, sin */
          + moe;
@@ -288,6 +289,8 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
     float *xn = scratch_take(&cur, (size_t)n * d);          /* (n, d_model) normed input of a block */
     float *qb = scratch_take(&cur, (size_t)n * dq);         /* (n, n_head, d_head) */
     float *att = scratch_take(&cur, (size_t)n * dq);        /* (n, n_head, d_head) attention output */
+    float *k_new = scratch_take(&cur, (size_t)n * dkv);     /* (n, n_kv_head, d_head) */
+    float *v_new = scratch_take(&cur, (size_t)n * dkv);
     float *gate = scratch_take(&cur, (size_t)n * q->d_ff);  /* (n, d_ff) */
     float *up = scratch_take(&cur, (size_t)n * q->d_ff);    /* (n, d_ff) */
     float *cos = scratch_take(&cur, (size_t)n * q->d_head / 2); /* (n, d_head/2) */
@@ -305,13 +308,9 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
     }
 
     op_embed(x, &q->embed, a->tokens, n);
-    rope_tables(&q->rope, a->n_past, n, cos, sin);
+    forward_rope_tables(&q->rope, a, cos, sin);
     for (int l = 0; l < q->n_layer; l++) {
         const struct qwen3_layer *L = &q->layers[l];
-        /* K and V of the new tokens go straight into their cache rows. */
-        float *kc = a->k_cache + (size_t)l * a->n_ctx * dkv, *vc = a->v_cache + (size_t)l * a->n_ctx * dkv;
-        float *k_new = kc + (size_t)a->n_past * dkv, *v_new = vc + (size_t)a->n_past * dkv;
-
         op_rmsnorm(xn, x, L->attn_norm, n, d, q->eps);
         op_matmul(qb, xn, &L->wq, NULL, n);
         op_matmul(k_new, xn, &L->wk, NULL, n);
@@ -320,10 +319,10 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
         op_rmsnorm(k_new, k_new, L->k_norm, n * q->n_kv_head, q->d_head, q->eps); /* before RoPE */
         op_rope(qb, n, q->n_head, dq, q->d_head, q->d_head, cos, sin, ROPE_PAIRING_HALF);
         op_rope(k_new, n, q->n_kv_head, dkv, q->d_head, q->d_head, cos, sin, ROPE_PAIRING_HALF);
-        op_attention(&(struct attn_args){
-            .out = att, .q = qb, .k = kc, .v = vc, .k_stride = dkv, .v_stride = dkv,
-            .n_tok = n, .n_past = a->n_past, .n_head = q->n_head, .n_kv_head = q->n_kv_head,
-            .d_k = q->d_head, .d_v = q->d_head, .scale = (float)(1.0 / sqrt((double)q->d_head))});
+        forward_store_kv(a, l, k_new, dkv, v_new, dkv);
+        forward_attention(a, l, &(struct attn_args){
+            .out = att, .q = qb, .k_stride = dkv, .v_stride = dkv, .n_head = q->n_head, .n_kv_head = q->n_kv_head,
+            .d_k = q->d_head, .d_v = q->d_head, .scale = (float)(1.0 / sqrt((double)q->d_head))}, false);
         op_matmul(xn, att, &L->wo, NULL, n);
         op_add(x, xn, (size_t)n * d);
 
@@ -346,8 +345,7 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
     if (!a->logits)
         return;
     /* Only the rows asked for go through the final norm and the (large) output head. */
-    const int first = a->all_logits ? 0 : n - 1, rows = n - first;
-    op_rmsnorm(xn, x + (size_t)first * d, q->out_norm, rows, d, q->eps);
+    const int rows = forward_head_rows(a, xn, x, d, q->out_norm, q->eps);
     op_matmul(a->logits, xn, &q->head, NULL, rows);
 }
 

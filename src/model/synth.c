@@ -715,8 +715,8 @@ static bool out_nonempty(const char *path)
 
 enum owl_status owl_synth(const struct owl_synth_params *p, struct owl_error *err)
 {
-    if (!p->out || !p->tokenizer_dir || (!p->like == !p->config_path))
-        return fail(err, OWL_ERR_INVALID_ARG, "owl_synth: needs out, tokenizer_dir and exactly one of like / config_path");
+    if (!p->out || (!p->like == !p->config_path))
+        return fail(err, OWL_ERR_INVALID_ARG, "owl_synth: needs out and exactly one of like / config_path");
     struct synth s = {.seed = p->seed, .like = p->like};
     json_error_t je;
     if (p->like) {
@@ -737,7 +737,7 @@ enum owl_status owl_synth(const struct owl_synth_params *p, struct owl_error *er
     fp8_codes_init();
     struct written w = {0};
     enum owl_status st = synth_setup(&s, p, err);
-    if (!st)
+    if (!st && p->tokenizer_dir)
         st = load_tokenizer(&s, p->tokenizer_dir, err);
     if (!st && out_nonempty(p->out) && !p->force)
         st = fail(err, OWL_ERR_INVALID_ARG, "%s exists and is not empty (--force overwrites it)", p->out);
@@ -758,7 +758,7 @@ enum owl_status owl_synth(const struct owl_synth_params *p, struct owl_error *er
         if (!st && !(st = write_text(&w, path, text, err)))
             st = write_safetensors(&s, p, &w, err);
         static const char *const tok_files[] = {"tokenizer.json", "tokenizer_config.json", "chat_template.jinja"};
-        for (int i = 0; i < 3 && !st; i++) {
+        for (int i = 0; i < 3 && !st && p->tokenizer_dir; i++) {
             char *from = join(p->tokenizer_dir, tok_files[i]), *to = join(p->out, tok_files[i]);
             st = copy_file(&w, from, to, i > 0, err);
             free(from);

@@ -77,120 +77,91 @@ static struct gtensor *gadd(struct gplan *gp, const struct synth *s, const struc
     return g;
 }
 
-static int need(const struct synth *s, const char *fmt, int l)
+/* The GGUF name of HF tensor hf (gguf_arch.c's table, the reader's, in reverse). */
+static void gname(const char *arch, const char *hf, char *buf, size_t size)
 {
-    char name[160];
-    snprintf(name, sizeof name, fmt, l);
-    const int i = synth_find(s, name);
-    OWL_ASSERT(i >= 0); /* the plan and this mapping are written together */
-    return i;
+    const bool ok = gguf_name_of_hf(arch, hf, buf, size);
+    OWL_ASSERT(ok); /* every tensor of the plan has a GGUF name */
 }
 
-/* Stacked experts of layer l: per-expert HF tensors "model.layers.l.mlp.experts.E.<w>" -> (E, out, in). */
-static void gadd_experts(struct gplan *gp, const struct synth *s, const struct owl_synth_params *p, int l,
-                         const char *gguf, const char *w)
+/* Layer index of an HF name "model.layers.N.<rest>" (rest into *rest), -1 for a global tensor. */
+static int layer_of(const char *name, const char **rest)
 {
-    char name[96], hf[160];
-    snprintf(hf, sizeof hf, "model.layers.%%d.mlp.experts.0.%s", w);
-    const int first = need(s, hf, l);
-    snprintf(name, sizeof name, "blk.%d.%s", l, gguf);
-    struct gtensor *g = gadd(gp, s, p, name, G_ROWS, first, true);
-    g->n_exp = s->n_expert;
-    snprintf(hf, sizeof hf, "model.layers.%%d.mlp.experts.1.%s", w);
-    g->stride = s->n_expert > 1 ? need(s, hf, l) - first : 0; /* the plan's tensors per expert */
-    g->n_dims = 3;
-    g->ne[2] = (uint64_t)s->n_expert;
-    g->n_rows *= s->n_expert;
+    int l, n = 0;
+    if (sscanf(name, "model.layers.%d.%n", &l, &n) != 1 || n == 0)
+        return -1;
+    *rest = name + n;
+    return l;
 }
 
-static void gplan_build(struct gplan *gp, const struct synth *s, const struct owl_synth_params *p)
+static bool ends_with(const char *s, const char *suffix)
 {
-    const bool ds = s->family == SYNTH_DEEPSEEK, oss = s->family == SYNTH_GPT_OSS;
-    gadd(gp, s, p, "token_embd.weight", G_ROWS, need(s, "model.embed_tokens.weight", 0), true);
-    for (int l = 0; l < s->n_layer; l++) {
-        static const char *const common[][3] = { /* gguf, hf (after model.layers.N.), matrix */
-            {"attn_norm.weight", "input_layernorm.weight", ""},
-            {"attn_q.weight", "self_attn.q_proj.weight", "m"},
-            {"attn_k.weight", "self_attn.k_proj.weight", "m"},
-            {"attn_v.weight", "self_attn.v_proj.weight", "m"},
-            {"attn_output.weight", "self_attn.o_proj.weight", "m"},
-            {"attn_q_norm.weight", "self_attn.q_norm.weight", ""},
-            {"attn_k_norm.weight", "self_attn.k_norm.weight", ""},
-            {"attn_q.bias", "self_attn.q_proj.bias", ""},
-            {"attn_k.bias", "self_attn.k_proj.bias", ""},
-            {"attn_v.bias", "self_attn.v_proj.bias", ""},
-            {"attn_output.bias", "self_attn.o_proj.bias", ""},
-            {"attn_sinks.weight", "self_attn.sinks", ""},
-            {"attn_q_a.weight", "self_attn.q_a_proj.weight", "m"},
-            {"attn_q_a_norm.weight", "self_attn.q_a_layernorm.weight", ""},
-            {"attn_q_b.weight", "self_attn.q_b_proj.weight", "m"},
-            {"attn_kv_a_mqa.weight", "self_attn.kv_a_proj_with_mqa.weight", "m"},
-            {"attn_kv_a_norm.weight", "self_attn.kv_a_layernorm.weight", ""},
-            {"ffn_gate.weight", "mlp.gate_proj.weight", "m"},
-            {"ffn_up.weight", "mlp.up_proj.weight", "m"},
-            {"ffn_down.weight", "mlp.down_proj.weight", "m"},
-            {"ffn_gate_inp.weight", "mlp.gate.weight", ""}, /* routers stay F32, as the converter keeps them */
-            {"ffn_gate_inp.weight", "mlp.router.weight", ""},
-            {"ffn_gate_inp.bias", "mlp.router.bias", ""},
-            {"exp_probs_b.bias", "mlp.gate.e_score_correction_bias", ""},
-            {"ffn_gate_shexp.weight", "mlp.shared_experts.gate_proj.weight", "m"},
-            {"ffn_up_shexp.weight", "mlp.shared_experts.up_proj.weight", "m"},
-            {"ffn_down_shexp.weight", "mlp.shared_experts.down_proj.weight", "m"},
-        };
-        char name[96], hf[160];
-        for (size_t i = 0; i < sizeof common / sizeof *common; i++) {
-            snprintf(hf, sizeof hf, "model.layers.%d.%s", l, common[i][1]);
-            const int ti = synth_find(s, hf);
-            if (ti < 0)
+    const size_t n = strlen(s), m = strlen(suffix);
+    return n >= m && !strcmp(s + n - m, suffix);
+}
+
+/* The GGUF tensors, in the plan's order: each HF tensor under its llama.cpp name, experts stacked (at the
+ * first expert), gpt-oss's gate_up blocks and bias split, MLA's kv_b_proj split; FP8 scales (folded into
+ * the values), the MTP layers (the converter skips them) left out. */
+static void gplan_build(struct gplan *gp, const struct synth *s, const struct owl_synth_params *p, const char *arch)
+{
+    char name[160], hf[200];
+    for (int ti = 0; ti < s->n; ti++) {
+        const struct synth_tensor *t = &s->t[ti];
+        const char *rest = "";
+        const int l = layer_of(t->name, &rest);
+        int e = -1, m = 0;
+        if (l >= s->n_layer || ends_with(t->name, "_scale_inv") || ends_with(t->name, "_scales"))
+            continue;
+        if (sscanf(rest, "mlp.experts.%d.%n", &e, &m) == 1 && m > 0) { /* per-expert matrices: one stack */
+            if (e > 0)
                 continue;
-            snprintf(name, sizeof name, "blk.%d.%s", l, common[i][0]);
-            gadd(gp, s, p, name, G_ROWS, ti, common[i][2][0] == 'm');
-        }
-        /* gpt-oss's second norm is post_attention_norm in llama.cpp; the others' ffn_norm */
-        snprintf(name, sizeof name, "blk.%d.%s", l, oss ? "post_attention_norm.weight" : "ffn_norm.weight");
-        gadd(gp, s, p, name, G_ROWS, need(s, "model.layers.%d.post_attention_layernorm.weight", l), false);
-        if (ds) {
-            const int kvb = need(s, "model.layers.%d.self_attn.kv_b_proj.weight", l);
-            snprintf(name, sizeof name, "blk.%d.attn_k_b.weight", l);
-            struct gtensor *g = gadd(gp, s, p, name, G_KB, kvb, true);
+            gname(arch, t->name, name, sizeof name);
+            struct gtensor *g = gadd(gp, s, p, name, G_ROWS, ti, true);
+            snprintf(hf, sizeof hf, "model.layers.%d.mlp.experts.1.%s", l, rest + m);
+            g->n_exp = s->n_expert;
+            g->stride = s->n_expert > 1 ? synth_find(s, hf) - ti : 0; /* the plan's tensors per expert */
+            OWL_ASSERT(s->n_expert == 1 || g->stride > 0);
+            g->n_dims = 3;
+            g->ne[2] = (uint64_t)s->n_expert;
+            g->n_rows *= s->n_expert;
+        } else if (!strcmp(rest, "mlp.experts.gate_up_proj_blocks") || !strcmp(rest, "mlp.experts.down_proj_blocks")) {
+            const bool down = rest[12] == 'd';
+            for (int k = down ? -1 : 0; k < (down ? 0 : 2); k++) { /* gate = even rows, up = odd rows */
+                snprintf(hf, sizeof hf, "model.layers.%d.mlp.experts.0.%s.weight", l, k < 0 ? "down_proj" : k ? "up_proj" : "gate_proj");
+                gname(arch, hf, name, sizeof name);
+                struct gtensor *g = gadd(gp, s, p, name, G_MXFP4, ti, true);
+                g->parity = k, g->type = GGML_TYPE_MXFP4, g->n_dims = 3;
+                g->ne[0] = (uint64_t)(down ? s->d_ff : s->d_model), g->ne[1] = (uint64_t)(down ? s->d_model : s->d_ff);
+                g->ne[2] = (uint64_t)s->n_expert;
+                g->n_rows = (int64_t)s->n_expert * (int64_t)g->ne[1], g->row_len = (int64_t)g->ne[0];
+            }
+        } else if (!strcmp(rest, "mlp.experts.gate_up_proj_bias")) {
+            for (int k = 0; k < 2; k++) {
+                snprintf(hf, sizeof hf, "model.layers.%d.mlp.experts.%s_proj_bias", l, k ? "up" : "gate");
+                gname(arch, hf, name, sizeof name);
+                struct gtensor *g = gadd(gp, s, p, name, G_BIAS_SPLIT, ti, false);
+                g->parity = k, g->ne[0] = (uint64_t)s->d_ff, g->row_len = s->d_ff;
+            }
+        } else if (!strcmp(rest, "self_attn.kv_b_proj.weight")) { /* llama.cpp's converter splits it */
+            snprintf(hf, sizeof hf, "model.layers.%d.self_attn.k_b_proj.weight", l);
+            gname(arch, hf, name, sizeof name);
+            struct gtensor *g = gadd(gp, s, p, name, G_KB, ti, true);
             g->n_dims = 3, g->ne[0] = (uint64_t)s->d_nope, g->ne[1] = (uint64_t)s->kv_rank, g->ne[2] = (uint64_t)s->n_head;
             g->n_rows = (int64_t)s->n_head * s->kv_rank, g->row_len = s->d_nope;
             g->type = p->type == OWL_SYNTH_Q8_0 && s->d_nope % 32 == 0 ? GGML_TYPE_Q8_0 : GGML_TYPE_BF16;
-            snprintf(name, sizeof name, "blk.%d.attn_v_b.weight", l);
-            g = gadd(gp, s, p, name, G_VB, kvb, true);
+            snprintf(hf, sizeof hf, "model.layers.%d.self_attn.v_b_proj.weight", l);
+            gname(arch, hf, name, sizeof name);
+            g = gadd(gp, s, p, name, G_VB, ti, true);
             g->n_dims = 3, g->ne[0] = (uint64_t)s->kv_rank, g->ne[1] = (uint64_t)s->d_v, g->ne[2] = (uint64_t)s->n_head;
             g->n_rows = (int64_t)s->n_head * s->d_v;
+        } else {
+            /* matrices as --type says; vectors, biases and routers F32 (the converter keeps them exact) */
+            const bool router = !strcmp(rest, "mlp.gate.weight") || !strcmp(rest, "mlp.router.weight");
+            gname(arch, t->name, name, sizeof name);
+            gadd(gp, s, p, name, G_ROWS, ti, t->n_dim >= 2 && !router && !ends_with(t->name, "_bias"));
         }
-        if (!s->moe_layer[l])
-            continue;
-        if (oss) {
-            static const char *const parts[] = {"gate", "up"};
-            for (int k = 0; k < 2; k++) {
-                snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.weight", l, parts[k]);
-                struct gtensor *g = gadd(gp, s, p, name, G_MXFP4, need(s, "model.layers.%d.mlp.experts.gate_up_proj_blocks", l), true);
-                g->parity = k, g->type = GGML_TYPE_MXFP4, g->n_dims = 3;
-                g->ne[0] = (uint64_t)s->d_model, g->ne[1] = (uint64_t)s->d_ff, g->ne[2] = (uint64_t)s->n_expert;
-                g->n_rows = (int64_t)s->n_expert * s->d_ff, g->row_len = s->d_model;
-                snprintf(name, sizeof name, "blk.%d.ffn_%s_exps.bias", l, parts[k]);
-                g = gadd(gp, s, p, name, G_BIAS_SPLIT, need(s, "model.layers.%d.mlp.experts.gate_up_proj_bias", l), false);
-                g->parity = k, g->ne[0] = (uint64_t)s->d_ff, g->row_len = s->d_ff;
-            }
-            snprintf(name, sizeof name, "blk.%d.ffn_down_exps.weight", l);
-            struct gtensor *g = gadd(gp, s, p, name, G_MXFP4, need(s, "model.layers.%d.mlp.experts.down_proj_blocks", l), true);
-            g->type = GGML_TYPE_MXFP4, g->n_dims = 3;
-            g->ne[0] = (uint64_t)s->d_ff, g->ne[1] = (uint64_t)s->d_model, g->ne[2] = (uint64_t)s->n_expert;
-            g->n_rows = (int64_t)s->n_expert * s->d_model, g->row_len = s->d_ff;
-            snprintf(name, sizeof name, "blk.%d.ffn_down_exps.bias", l);
-            gadd(gp, s, p, name, G_ROWS, need(s, "model.layers.%d.mlp.experts.down_proj_bias", l), false);
-            continue;
-        }
-        gadd_experts(gp, s, p, l, "ffn_gate_exps.weight", "gate_proj.weight");
-        gadd_experts(gp, s, p, l, "ffn_up_exps.weight", "up_proj.weight");
-        gadd_experts(gp, s, p, l, "ffn_down_exps.weight", "down_proj.weight");
     }
-    gadd(gp, s, p, "output_norm.weight", G_ROWS, need(s, "model.norm.weight", 0), false);
-    if (!s->tied)
-        gadd(gp, s, p, "output.weight", G_ROWS, need(s, "lm_head.weight", 0), true);
 }
 
 /* ---- rows -------------------------------------------------------------------------------------------- */
@@ -522,9 +493,9 @@ enum owl_status synth_write_gguf(const struct synth *s, const struct owl_synth_p
     gguf_writer_u32(&w, "general.file_type", p->type == OWL_SYNTH_Q8_0 ? 7 : 32); /* LLAMA_FTYPE_MOSTLY_Q8_0 / _BF16 */
     gguf_writer_u32(&w, "general.quantization_version", 2);
     put_hparams(&w, s, arch);
-    enum owl_status st = put_tokenizer(&w, s, p->tokenizer_dir, err);
+    enum owl_status st = p->tokenizer_dir ? put_tokenizer(&w, s, p->tokenizer_dir, err) : OWL_OK;
     struct gplan gp = {0};
-    gplan_build(&gp, s, p);
+    gplan_build(&gp, s, p, arch);
     uint64_t total = 0, done = 0;
     for (int i = 0; i < gp.n; i++) {
         const uint64_t bytes = row_bytes(gp.g[i].type, gp.g[i].row_len) * (uint64_t)gp.g[i].n_rows;

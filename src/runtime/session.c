@@ -58,6 +58,11 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
         goto fail;
     }
     m->quant_q8_0 = p.quant != NULL;
+    if (p.act && strcmp(p.act, "fp32") != 0 && strcmp(p.act, "bf16") != 0) {
+        st = fail(err, OWL_ERR_INVALID_ARG, "act '%s' is not supported (fp32 or bf16)", p.act);
+        goto fail;
+    }
+    m->act_bf16 = p.act && !strcmp(p.act, "bf16");
     if ((st = m->vt->load(m, err)))
         goto fail;
     model_file_warn_unused(&m->file);
@@ -223,6 +228,7 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
     if (n_tokens > s->n_ctx - s->n_past)
         return fail(err, OWL_ERR_CONTEXT_FULL, "eval: %d tokens do not fit: %d of %d context positions used",
                     n_tokens, s->n_past, s->n_ctx);
+    ops_set_act_bf16(m->act_bf16);
     for (int done = 0; done < n_tokens;) {
         const int n = n_tokens - done < s->n_batch ? n_tokens - done : s->n_batch;
         const bool last_chunk = done + n == n_tokens;
@@ -231,12 +237,62 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
             out = logits + (size_t)done * m->n_vocab;
         else if (mode == OWL_LOGITS_LAST && last_chunk)
             out = logits;
+        const struct forward_seq seq = {.n_tok = n, .n_past = s->n_past, .k_cache = s->k_cache,
+                                        .v_cache = s->v_cache};
         m->vt->forward(m, &(struct forward_args){
-            .tokens = tokens + done, .n_tok = n, .n_past = s->n_past, .n_ctx = s->n_ctx,
-            .k_cache = s->k_cache, .v_cache = s->v_cache, .scratch = s->scratch,
-            .logits = out, .all_logits = mode == OWL_LOGITS_ALL});
+            .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx,
+            .scratch = s->scratch, .logits = out, .all_logits = mode == OWL_LOGITS_ALL});
         s->n_past += n;
         done += n;
     }
+    return OWL_OK;
+}
+
+enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, const int32_t *tokens, int n,
+                                       float *logits, struct owl_error *err)
+{
+    if (n <= 0 || !sessions || !tokens || !logits)
+        return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: n = %d sessions (expected >= 1) or a NULL argument", n);
+    const struct owl_session *s0 = sessions[0];
+    if (!s0)
+        return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: session 0 is NULL");
+    const struct model *m = &s0->model->m;
+    for (int i = 0; i < n; i++) {
+        const struct owl_session *s = sessions[i];
+        if (!s)
+            return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: session %d is NULL", i);
+        if (s->model != s0->model || s->n_ctx != s0->n_ctx)
+            return fail(err, OWL_ERR_INVALID_ARG,
+                        "eval_batch: session %d has another model or n_ctx (%d) than session 0 (n_ctx %d)", i,
+                        s->n_ctx, s0->n_ctx);
+        if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
+            return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: token %d of session %d is out of range 0..%d",
+                        tokens[i], i, m->n_vocab - 1);
+        if (s->n_past >= s->n_ctx)
+            return fail(err, OWL_ERR_CONTEXT_FULL, "eval_batch: session %d is full (%d of %d context positions)", i,
+                        s->n_past, s->n_ctx);
+        for (int j = 0; j < i; j++)
+            if (sessions[j] == s)
+                return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: sessions %d and %d are the same session", j, i);
+    }
+    const int group = s0->n_batch;
+    struct forward_seq *seq = xcalloc((size_t)(n < group ? n : group), sizeof *seq);
+    ops_set_row_exact(n > 1);
+    ops_set_act_bf16(m->act_bf16);
+    for (int g0 = 0; g0 < n; g0 += group) {
+        const int ng = n - g0 < group ? n - g0 : group;
+        for (int i = 0; i < ng; i++) {
+            struct owl_session *s = sessions[g0 + i];
+            seq[i] = (struct forward_seq){.n_tok = 1, .n_past = s->n_past, .k_cache = s->k_cache,
+                                          .v_cache = s->v_cache};
+        }
+        m->vt->forward(m, &(struct forward_args){
+            .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx,
+            .scratch = s0->scratch, .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
+        for (int i = 0; i < ng; i++)
+            sessions[g0 + i]->n_past++;
+    }
+    ops_set_row_exact(false);
+    free(seq);
     return OWL_OK;
 }

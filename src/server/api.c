@@ -604,12 +604,14 @@ void reply_delta(struct reply *rp, const struct chat_delta *d, struct sbuf *out)
 
 static json_t *usage_json(const struct api_usage *u)
 {
-    json_t *j = json_object(), *details = json_object();
+    json_t *j = json_object(), *details = json_object(), *prompt_details = json_object();
     json_object_set_new(j, "prompt_tokens", json_integer(u->prompt_tokens));
     json_object_set_new(j, "completion_tokens", json_integer(u->completion_tokens));
     json_object_set_new(j, "total_tokens", json_integer(u->prompt_tokens + u->completion_tokens));
     json_object_set_new(details, "reasoning_tokens", json_integer(u->reasoning_tokens));
     json_object_set_new(j, "completion_tokens_details", details);
+    json_object_set_new(prompt_details, "cached_tokens", json_integer(u->cached_tokens));
+    json_object_set_new(j, "prompt_tokens_details", prompt_details);
     return j;
 }
 

@@ -81,6 +81,7 @@ bool api_parse_request(enum api_kind kind, const char *body, size_t len, const s
 
 struct api_usage {
     int prompt_tokens, completion_tokens, reasoning_tokens;
+    int cached_tokens; /* prompt tokens reused from the slot's cache (prompt_tokens_details.cached_tokens) */
 };
 
 /* The reply of one request: receives deltas as they are generated; writes SSE chunks (stream) or, at

@@ -2,14 +2,15 @@
  * step per active slot per loop.
  *
  * A step of a slot is a prefill chunk (up to n_batch prompt tokens; the last chunk returns logits) or one
- * decode token; then a token is sampled, detokenized, parsed into reasoning / content / tool-call deltas
+ * decode token (all slots' together, below); then a token is sampled, detokenized, parsed into reasoning / content / tool-call deltas
  * (src/chat's streaming parser), stop strings are matched on content, and the reply (api.c) turns deltas
  * into SSE chunks or the final body. New jobs join between steps; cancelled ones leave between steps.
  *
- * Not done yet (issue 8, next step): one batched forward per step over all active slots. Today each slot
- * runs its own owl_session_eval, so N streams cost N forwards per step. Each sequence depends only on its
- * own session and its prompt's fixed chunking, so greedy outputs do not depend on which other requests are
- * running (tests/server checks 16 concurrent streams against the same requests run one at a time).
+ * Continuous batching: a step runs the prompt chunks of slots still reading their prompt one slot at a
+ * time, then one forward for every slot that decodes (owl_session_eval_batch: the weights are read once
+ * for all of them, and each sequence's numbers are bitwise those it would get alone), then samples. So
+ * greedy outputs never depend on which other requests are running (tests/server checks 16 concurrent
+ * streams against the same requests run one at a time).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -24,11 +25,15 @@
 struct slot {
     struct owl_session *sess; /* owned; its KV cache is this slot's */
     float *logits;            /* (n_vocab) owned */
+    int32_t *cache_ids;       /* (n_ctx) owned: the tokens in the session's cache, in order (kept between jobs) */
+    int n_exact;              /* leading cache rows computed as whole n_batch prompt chunks from position 0: the
+                                 rows a later prompt may reuse (kept between jobs) */
     float *work;              /* (n_vocab) owned: logits after penalties */
     int32_t *counts;          /* (n_vocab) owned: how often each token was generated (penalties) */
     struct job *job;          /* the running job, NULL when free */
     /* per job */
     int n_fed;                /* prompt tokens already in the cache */
+    int n_reused;             /* of which were in the cache when the job started (prefix reuse) */
     int32_t next;             /* sampled token not yet evaluated */
     int n_gen, n_reasoning;
     bool has_sampler, has_parser;
@@ -52,6 +57,11 @@ struct engine {
     int32_t stop_ids[8];
     int n_stop_ids;
     struct slot *slots;   /* (n_parallel) owned */
+    /* the batched decode of a step, (n_parallel) each, owned: slot index, session, token, logits rows */
+    int *dec_slot;
+    struct owl_session **dec_sess;
+    int32_t *dec_tok;
+    float *dec_logits;    /* (n_parallel, n_vocab) */
     pthread_t thread;
     bool thread_started;
     pthread_mutex_t mu;
@@ -95,8 +105,10 @@ static void slot_reset(struct slot *s)
     sbuf_free(&s->pending);
     struct owl_session *sess = s->sess;
     float *logits = s->logits, *work = s->work;
-    int32_t *counts = s->counts;
-    *s = (struct slot){.sess = sess, .logits = logits, .work = work, .counts = counts, .http_status = 200};
+    int32_t *counts = s->counts, *cache_ids = s->cache_ids;
+    const int n_exact = s->n_exact;
+    *s = (struct slot){.sess = sess, .logits = logits, .work = work, .counts = counts, .cache_ids = cache_ids,
+                       .n_exact = n_exact, .http_status = 200};
 }
 
 /* Text that goes to the client as content, through the stop strings. */
@@ -172,7 +184,7 @@ static void slot_finish(struct slot *s, const char *reason)
         sbuf_free(&rest);
     }
     struct api_usage u = {.prompt_tokens = s->job->n_prompt, .completion_tokens = s->n_gen,
-                          .reasoning_tokens = s->n_reasoning};
+                          .reasoning_tokens = s->n_reasoning, .cached_tokens = s->n_reused};
     reply_finish(&s->reply, reason, &u, &s->pending);
     if (s->pending.failed)
         finish_error(s, 500, "out of memory while building the reply");
@@ -183,7 +195,9 @@ static bool slot_begin(struct engine *e, struct slot *s, struct job *job)
 {
     s->job = job;
     const struct gen_request *r = &job->req;
-    owl_session_truncate(s->sess, 0);
+    owl_session_truncate(s->sess, s->n_reused); /* the reusable prefix stays (slot_reuse) */
+    s->n_fed = s->n_reused;
+    s->n_exact = s->n_reused;
     memset(s->counts, 0, (size_t)e->n_vocab * sizeof *s->counts);
     struct sampler_params sp = r->sp;
     if (!r->seeded)
@@ -232,28 +246,35 @@ static int32_t slot_pick(struct engine *e, struct slot *s)
     return sampler_pick(&s->sampler, l);
 }
 
-/* One step of a slot. Returns true when the job finished (output complete in s->pending). */
-static bool slot_step(struct engine *e, struct slot *s)
+/* The prompt part of a slot's step: its next prompt chunk (up to n_batch tokens; the same chunking as
+ * `owl run`, so a prompt's numbers do not depend on other requests). Returns STEP_SAMPLE once the last
+ * chunk gave logits, STEP_WAIT while prompt is left, STEP_DONE after an error (reply written). */
+enum step { STEP_WAIT, STEP_SAMPLE, STEP_DONE };
+
+static enum step slot_prefill(struct engine *e, struct slot *s)
 {
     struct job *job = s->job;
     struct owl_error err = {0};
-    enum owl_status st;
-    if (s->n_fed < job->n_prompt) {
-        const int left = job->n_prompt - s->n_fed, n = left < e->p.n_batch ? left : e->p.n_batch;
-        const bool last = n == left;
-        st = owl_session_eval(s->sess, job->prompt + s->n_fed, n, last ? OWL_LOGITS_LAST : OWL_LOGITS_NONE,
-                              s->logits, &err);
-        if (st == OWL_OK)
-            s->n_fed += n;
-        if (st == OWL_OK && !last)
-            return false;
-    } else {
-        st = owl_session_eval(s->sess, &s->next, 1, OWL_LOGITS_LAST, s->logits, &err);
-    }
-    if (st != OWL_OK) {
+    const int left = job->n_prompt - s->n_fed, n = left < e->p.n_batch ? left : e->p.n_batch;
+    const bool last = n == left;
+    if (owl_session_eval(s->sess, job->prompt + s->n_fed, n, last ? OWL_LOGITS_LAST : OWL_LOGITS_NONE, s->logits,
+                         &err) != OWL_OK) {
         finish_error(s, 500, err.message);
-        return true;
+        return STEP_DONE;
     }
+    memcpy(s->cache_ids + s->n_fed, job->prompt + s->n_fed, (size_t)n * sizeof *s->cache_ids);
+    if (n == e->p.n_batch && s->n_exact == s->n_fed)
+        s->n_exact += n;
+    s->n_fed += n;
+    return last ? STEP_SAMPLE : STEP_WAIT;
+}
+
+/* The sampling part of a slot's step, once s->logits hold its next-token logits. Returns true when the job
+ * finished (output complete in s->pending). */
+static bool slot_take(struct engine *e, struct slot *s)
+{
+    struct job *job = s->job;
+    struct owl_error err = {0};
     const int32_t tok = slot_pick(e, s);
     const bool eos = is_stop_token(e, tok);
     if (eos && !job->req.ignore_eos) {
@@ -292,6 +313,20 @@ static bool slot_step(struct engine *e, struct slot *s)
 
 /* ---- the engine thread ---- */
 
+/* Prompt tokens a free slot can keep for job: the longest common prefix of its cache and the prompt, but
+ * at least one prompt token is left to evaluate (its logits start the reply), within the rows that were
+ * computed as whole n_batch prompt chunks from position 0 (not decode steps, not a short last chunk), and
+ * rounded down to whole chunks. Those rows are bitwise what a fresh slot computes for the same tokens,
+ * and the rest of the prompt is chunked where a fresh slot chunks it: reuse never changes an output. */
+static int slot_reuse(const struct engine *e, const struct slot *s, const struct job *job)
+{
+    const int n_cached = s->n_exact, limit = job->n_prompt - 1;
+    int n = 0;
+    while (n < n_cached && n < limit && s->cache_ids[n] == job->prompt[n])
+        n++;
+    return n / e->p.n_batch * e->p.n_batch;
+}
+
 /* [lock] Output and completion of a job handed over; frees it when the HTTP side let go already. */
 static void job_complete_locked(struct engine *e, struct job *job, struct sbuf *out, int http_status)
 {
@@ -329,21 +364,34 @@ static void *engine_main(void *arg)
                 s->job = NULL;
                 slot_reset(s);
             }
-            if (!s->job && e->q_len > 0 && !e->stopping) {
-                struct job *j = e->queue[e->q_head];
-                e->q_head = (e->q_head + 1) % e->p.n_queue;
-                e->q_len--;
-                if (j->cancelled) {
-                    e->st.requests_cancelled++;
-                    job_complete_locked(e, j, NULL, 200);
-                    i--; /* try the next queued job for this slot */
-                    continue;
-                }
-                starting[i] = j;
-                s->job = j;
-            }
-            n_active += s->job != NULL;
         }
+        /* queued jobs into free slots, each into the one whose cache holds most of its prompt */
+        while (e->q_len > 0 && !e->stopping) {
+            struct job *j = e->queue[e->q_head];
+            int best = -1, best_reuse = -1;
+            for (int i = 0; i < n_slots; i++) {
+                const int r = e->slots[i].job ? -1 : slot_reuse(e, &e->slots[i], j);
+                if (r > best_reuse) {
+                    best = i;
+                    best_reuse = r;
+                }
+            }
+            if (best < 0)
+                break;
+            e->q_head = (e->q_head + 1) % e->p.n_queue;
+            e->q_len--;
+            if (j->cancelled) {
+                e->st.requests_cancelled++;
+                job_complete_locked(e, j, NULL, 200);
+                continue;
+            }
+            starting[best] = j;
+            e->slots[best].job = j;
+            e->slots[best].n_reused = best_reuse;
+            e->st.prompt_tokens_cached += best_reuse;
+        }
+        for (int i = 0; i < n_slots; i++)
+            n_active += e->slots[i].job != NULL;
         if (e->stopping) {
             while (e->q_len > 0) {
                 struct job *j = e->queue[e->q_head];
@@ -367,12 +415,17 @@ static void *engine_main(void *arg)
         }
         pthread_mutex_unlock(&e->mu);
 
+        /* The step: prompt chunks slot by slot, then one batched forward for every slot that decodes
+         * (owl_session_eval_batch: each sequence bitwise as alone), then sampling. */
         const double t0 = now_s();
         bool finished[n_slots];
+        enum step step[n_slots];
+        int n_dec = 0;
         long long gen_before = 0, gen_after = 0;
         for (int i = 0; i < n_slots; i++) {
             struct slot *s = &e->slots[i];
             finished[i] = false;
+            step[i] = STEP_WAIT;
             if (!s->job)
                 continue;
             if (starting[i] && !slot_begin(e, s, starting[i])) {
@@ -380,9 +433,40 @@ static void *engine_main(void *arg)
                 continue;
             }
             gen_before += s->n_gen;
-            finished[i] = slot_step(e, s);
+            if (s->n_fed < s->job->n_prompt) {
+                step[i] = slot_prefill(e, s);
+                finished[i] = step[i] == STEP_DONE;
+            } else {
+                e->dec_slot[n_dec] = i;
+                e->dec_sess[n_dec] = s->sess;
+                e->dec_tok[n_dec++] = s->next;
+            }
+        }
+        if (n_dec > 0) {
+            struct owl_error err = {0};
+            const bool ok = owl_session_eval_batch(e->dec_sess, e->dec_tok, n_dec, e->dec_logits, &err) == OWL_OK;
+            for (int j = 0; j < n_dec; j++) {
+                struct slot *s = &e->slots[e->dec_slot[j]];
+                if (ok) {
+                    memcpy(s->logits, e->dec_logits + (size_t)j * e->n_vocab, (size_t)e->n_vocab * sizeof(float));
+                    s->cache_ids[owl_session_n_past(s->sess) - 1] = e->dec_tok[j];
+                    step[e->dec_slot[j]] = STEP_SAMPLE;
+                } else {
+                    finish_error(s, 500, err.message);
+                    finished[e->dec_slot[j]] = true;
+                }
+            }
+        }
+        for (int i = 0; i < n_slots; i++) {
+            struct slot *s = &e->slots[i];
+            if (!s->job || step[i] != STEP_SAMPLE)
+                continue;
+            finished[i] = slot_take(e, s);
             gen_after += s->n_gen;
         }
+        for (int i = 0; i < n_slots; i++)
+            if (e->slots[i].job && step[i] != STEP_SAMPLE)
+                gen_after += e->slots[i].n_gen;
         if (e->p.step_delay_ms > 0)
             usleep((useconds_t)e->p.step_delay_ms * 1000);
         const double dt = now_s() - t0;
@@ -390,6 +474,8 @@ static void *engine_main(void *arg)
         pthread_mutex_lock(&e->mu);
         e->st.busy_seconds += dt;
         e->st.completion_tokens_total += gen_after - gen_before;
+        e->st.decode_steps += n_dec > 0;
+        e->st.decode_batch_tokens += n_dec;
         for (int i = 0; i < n_slots; i++) {
             struct slot *s = &e->slots[i];
             if (!s->job)
@@ -428,6 +514,9 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
     e->n_stop_ids = owl_stop_tokens(p->tokenizer, e->stop_ids, 8);
     e->slots = xcalloc((size_t)p->n_parallel, sizeof *e->slots);
     e->queue = xcalloc((size_t)p->n_queue, sizeof *e->queue);
+    e->dec_slot = xcalloc((size_t)p->n_parallel, sizeof *e->dec_slot);
+    e->dec_sess = xcalloc((size_t)p->n_parallel, sizeof *e->dec_sess);
+    e->dec_tok = xcalloc((size_t)p->n_parallel, sizeof *e->dec_tok);
     pthread_mutex_init(&e->mu, NULL);
     pthread_cond_init(&e->work_cv, NULL);
     pthread_cond_init(&e->out_cv, NULL);
@@ -445,10 +534,16 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
         s->logits = big_alloc((size_t)e->n_vocab * sizeof(float));
         s->work = big_alloc((size_t)e->n_vocab * sizeof(float));
         s->counts = big_alloc((size_t)e->n_vocab * sizeof(int32_t));
-        if (!s->logits || !s->work || !s->counts) {
+        s->cache_ids = big_alloc((size_t)owl_session_n_ctx(s->sess) * sizeof(int32_t));
+        if (!s->logits || !s->work || !s->counts || !s->cache_ids) {
             engine_stop(e);
             return fail(err, OWL_ERR_OUT_OF_MEMORY, "logits buffers for %d slots", p->n_parallel);
         }
+    }
+    e->dec_logits = big_alloc((size_t)p->n_parallel * (size_t)e->n_vocab * sizeof(float));
+    if (!e->dec_logits) {
+        engine_stop(e);
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "batched logits for %d slots", p->n_parallel);
     }
     e->n_ctx = owl_session_n_ctx(e->slots[0].sess);
     e->st.slots_total = p->n_parallel;
@@ -487,12 +582,17 @@ void engine_stop(struct engine *e)
         big_free(s->logits);
         big_free(s->work);
         big_free(s->counts);
+        big_free(s->cache_ids);
     }
     pthread_mutex_destroy(&e->mu);
     pthread_cond_destroy(&e->work_cv);
     pthread_cond_destroy(&e->out_cv);
     free(e->slots);
     free(e->queue);
+    free(e->dec_slot);
+    free(e->dec_sess);
+    free(e->dec_tok);
+    big_free(e->dec_logits);
     free(e);
 }
 

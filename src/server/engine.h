@@ -76,6 +76,8 @@ struct engine_stats {
     long long prompt_tokens_total, completion_tokens_total;
     double busy_seconds; /* engine time spent stepping */
     double decode_tokens_per_second; /* completion tokens / busy seconds over the last window */
+    long long decode_steps, decode_batch_tokens; /* batched decode forwards, and the sequences they ran */
+    long long prompt_tokens_cached; /* prompt tokens not evaluated again: reused from a slot's cache */
 };
 void engine_get_stats(struct engine *e, struct engine_stats *s);
 /* Count a request refused before it reached the engine (429 or 4xx) */

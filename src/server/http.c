@@ -300,11 +300,18 @@ static enum MHD_Result handle_metrics(struct server *sv, struct MHD_Connection *
     METRIC("requests_cancelled_total", "counter", "Requests whose client went away before the end.", "%lld",
            s.requests_cancelled);
     METRIC("prompt_tokens_total", "counter", "Prompt tokens of accepted requests.", "%lld", s.prompt_tokens_total);
+    METRIC("prompt_tokens_cached_total", "counter",
+           "Prompt tokens reused from a slot's cache (common prefix in whole --batch chunks) instead of evaluated.",
+           "%lld", s.prompt_tokens_cached);
     METRIC("completion_tokens_total", "counter", "Tokens generated.", "%lld", s.completion_tokens_total);
     METRIC("engine_busy_seconds_total", "counter", "Seconds the engine thread spent stepping.", "%.6f",
            s.busy_seconds);
     METRIC("generation_tokens_per_second", "gauge", "Completion tokens per busy engine second since start.",
            "%.3f", s.decode_tokens_per_second);
+    METRIC("decode_steps_total", "counter", "Batched decode forwards (one per engine step with decoding slots).",
+           "%lld", s.decode_steps);
+    METRIC("decode_batch_tokens_total", "counter", "Sequences decoded by those forwards (mean batch size = this / "
+           "decode_steps_total).", "%lld", s.decode_batch_tokens);
     METRIC("slots_total", "gauge", "Sequence slots (--parallel).", "%d", s.slots_total);
     METRIC("slots_busy", "gauge", "Slots running a request.", "%d", s.slots_busy);
     METRIC("queue_depth", "gauge", "Requests waiting for a slot.", "%d", s.queue_depth);
@@ -438,6 +445,7 @@ int server_run(const struct server_options *o)
 
     struct owl_model_params mp = owl_model_default_params();
     mp.n_threads = o->n_threads;
+    mp.act = o->act;
     if (owl_model_open(o->model_path, &mp, &model, &err) != OWL_OK ||
         owl_tokenizer_open(o->model_path, &sv.tok, &err) != OWL_OK) {
         fprintf(stderr, "owl serve: %s: %s\n", owl_status_name(err.status), err.message);
@@ -455,7 +463,8 @@ int server_run(const struct server_options *o)
             sv.mi.has_format = true;
         }
     struct engine_params ep = {.model = model, .tokenizer = sv.tok, .mi = &sv.mi, .n_parallel = o->n_parallel,
-                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .step_delay_ms = o->step_delay_ms};
+                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .n_batch = o->n_batch,
+                               .step_delay_ms = o->step_delay_ms};
     if (engine_start(&ep, &sv.engine, &err) != OWL_OK) {
         fprintf(stderr, "owl serve: %s: %s\n", owl_status_name(err.status), err.message);
         goto fail;

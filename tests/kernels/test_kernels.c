@@ -99,9 +99,19 @@ static void test_matmuls(void)
                     wb[i] = f32_to_bf16_trunc(wf[i]);
                     wh[i] = __builtin_cpu_supports("f16c") ? hw_to_f16(wf[i]) : wb[i];
                 }
-                compare_matmul("f32", matmul_f32_avx512, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
-                compare_matmul("bf16", matmul_bf16_avx512, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
-                compare_matmul("f16", matmul_f16_avx512, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+                if (kernels_have_avx512()) {
+                    compare_matmul("f32", matmul_f32_avx512, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
+                    compare_matmul("bf16", matmul_bf16_avx512, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
+                    compare_matmul("f16", matmul_f16_avx512, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+                }
+                if (kernels_have_avx2()) {
+                    compare_matmul("f32 avx2", matmul_f32_avx2, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
+                    compare_matmul("bf16 avx2", matmul_bf16_avx2, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
+                    compare_matmul("f16 avx2", matmul_f16_avx2, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+                }
+                if (kernels_have_avx512_bf16()) /* activations rounded to bf16 in both */
+                    compare_matmul("bf16 act", matmul_bf16_act_avx512, matmul_bf16_act_ref, wb, n, d_in, d_out, x,
+                                   wval_bf16);
                 free(x);
                 free(wf);
                 free(wb);
@@ -143,11 +153,31 @@ static void test_q8_0(void)
             for (size_t i = 0; i < (size_t)n * d_in; i++)
                 x[i] = frand();
             float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
+            float *wf = malloc((size_t)d_in * sizeof(float));
+            int bad_mm = 0;
+            if (kernels_have_avx2()) { /* the AVX2 variant first, against the same reference */
+                matmul_q8_0_avx2(y, x, w, n, d_in, d_out, 0, 5);
+                matmul_q8_0_avx2(y, x, w, n, d_in, d_out, 5, d_out);
+                matmul_q8_0_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
+                for (int o = 0; o < d_out; o++) {
+                    dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
+                    for (int t = 0; t < n; t++) {
+                        double scale = 0;
+                        for (int k = 0; k < d_in; k++)
+                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                        bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+                    }
+                }
+                CHECK_MSG(bad_mm == 0, "q8_0 avx2 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+                bad_mm = 0;
+            }
+            if (!kernels_have_avx512()) {
+                free(w), free(x), free(y), free(y_ref), free(wf);
+                continue;
+            }
             matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 0, 5);
             matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 5, d_out);
             matmul_q8_0_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
-            float *wf = malloc((size_t)d_in * sizeof(float));
-            int bad_mm = 0;
             for (int o = 0; o < d_out; o++) {
                 dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
                 for (int t = 0; t < n; t++) {
@@ -158,6 +188,22 @@ static void test_q8_0(void)
                 }
             }
             CHECK_MSG(bad_mm == 0, "q8_0 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+            if (kernels_have_avx512_bf16()) { /* bf16-activation mode: weights and activations rounded alike */
+                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 0, 5);
+                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 5, d_out);
+                matmul_q8_0_act_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
+                bad_mm = 0;
+                for (int o = 0; o < d_out; o++) {
+                    dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
+                    for (int t = 0; t < n; t++) {
+                        double scale = 0;
+                        for (int k = 0; k < d_in; k++)
+                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                        bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+                    }
+                }
+                CHECK_MSG(bad_mm == 0, "q8_0 act n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
+            }
             free(w), free(x), free(y), free(y_ref), free(wf);
         }
 }
@@ -357,12 +403,12 @@ static void test_dot_axpy(void)
 int main(void)
 {
     test_f16_exhaustive();
+    test_matmuls(); /* AVX2 and AVX-512 variants, each where the CPU has it */
+    test_q8_0();
     if (!kernels_have_avx512()) {
-        printf("no AVX-512 on this CPU: only the references are in use; skipping SIMD comparisons\n");
+        printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
         return test_done("test_kernels");
     }
-    test_matmuls();
-    test_q8_0();
     test_ggml_blocks();
     test_elementwise();
     test_attention();

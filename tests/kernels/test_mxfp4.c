@@ -4,6 +4,7 @@
  * random rows). */
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 #include "test_util.h"
@@ -111,9 +112,83 @@ static void test_random_rows(void)
             }
 }
 
+/* GGML's layout (DTYPE_MXFP4): every code at every scale equals ggml's definition (dequantize_row_mxfp4 in
+ * ggml-quants.c: int8 kvalues, twice E2M1, times the E8M0 scale halved, with its own subnormal patterns for
+ * e < 2); and a matrix repacked from the safetensors layout gives bitwise the same rows, dequantized and
+ * through every kernel, for decode and prefill shapes. */
+static float ggml_e8m0_half(uint8_t e)
+{
+    const uint32_t bits = e < 2 ? 0x00200000u << e : (uint32_t)(e - 1) << 23;
+    float f;
+    memcpy(&f, &bits, 4);
+    return f;
+}
+
+static void test_ggml_layout(void)
+{
+    static const int8_t kvalues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
+    int bad = 0;
+    for (int e = 0; e < 256; e++)
+        for (int q = 0; q < 16; q++) {
+            uint8_t blk[17] = {(uint8_t)e};
+            blk[1 + 3] = (uint8_t)(q | (15 - q) << 4); /* value 3: code q; value 19: code 15 - q */
+            float v[32];
+            dequantize_block_mxfp4(v, blk);
+            /* == : code 8 is -0 in E2M1 and owl keeps the sign; ggml's int8 table makes it +0 */
+            bad += !(v[3] == kvalues[q] * ggml_e8m0_half((uint8_t)e));
+            bad += !(v[19] == kvalues[15 - q] * ggml_e8m0_half((uint8_t)e));
+        }
+    CHECK_MSG(bad == 0, "GGML MXFP4: %d values differ from ggml's definition", bad);
+
+    static const int ns[] = {1, 2, 3, 4, 5, 9};
+    const int d_in = 96, d_out = 19, nb = d_in / 32;
+    uint8_t *w = malloc((size_t)d_out * d_in / 2), *sc = malloc((size_t)d_out * nb), *g = malloc((size_t)d_out * nb * 17);
+    for (size_t i = 0; i < (size_t)d_out * d_in / 2; i++)
+        w[i] = (uint8_t)next();
+    for (size_t i = 0; i < (size_t)d_out * nb; i++)
+        sc[i] = (uint8_t)(110 + next() % 30);
+    for (int b = 0; b < d_out * nb; b++) { /* HF: value i in byte i/2, low nibble first; GGML: i and i + 16 */
+        uint8_t *o = g + (size_t)b * 17;
+        const uint8_t *hf = w + (size_t)b * 16;
+        o[0] = sc[b];
+        for (int j = 0; j < 16; j++) {
+            const int lo = j % 2 ? hf[j / 2] >> 4 : hf[j / 2] & 15, i = 16 + j;
+            const int hi = i % 2 ? hf[i / 2] >> 4 : hf[i / 2] & 15;
+            o[1 + j] = (uint8_t)(lo | hi << 4);
+        }
+    }
+    float a[96], b2[96];
+    for (int r = 0; r < d_out; r++) {
+        dequantize_row_mxfp4(a, w + (size_t)r * d_in / 2, sc + (size_t)r * nb, d_in);
+        for (int k = 0; k < nb; k++)
+            dequantize_block_mxfp4(b2 + 32 * k, g + ((size_t)r * nb + k) * 17);
+        CHECK(memcmp(a, b2, sizeof a) == 0);
+    }
+    for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+        const int n = ns[c];
+        float *x = malloc(sizeof(float) * n * d_in), *y1 = malloc(sizeof(float) * n * d_out);
+        float *y2 = malloc(sizeof(float) * n * d_out);
+        for (int i = 0; i < n * d_in; i++)
+            x[i] = frand();
+        matmul_mxfp4_ref(y1, x, w, sc, n, d_in, d_out, 0, d_out);
+        matmul_mxfp4g_ref(y2, x, g, n, d_in, d_out, 0, d_out);
+        CHECK_MSG(memcmp(y1, y2, sizeof(float) * n * d_out) == 0, "mxfp4g ref n=%d differs from the HF layout's", n);
+        if (kernels_have_avx512()) {
+            matmul_mxfp4_avx512(y1, x, w, sc, n, d_in, d_out, 0, d_out);
+            matmul_mxfp4g_avx512(y2, x, g, n, d_in, d_out, 0, 7);
+            matmul_mxfp4g_avx512(y2, x, g, n, d_in, d_out, 7, d_out);
+            CHECK_MSG(memcmp(y1, y2, sizeof(float) * n * d_out) == 0, "mxfp4g avx512 n=%d differs from the HF layout's",
+                      n);
+        }
+        free(x), free(y1), free(y2);
+    }
+    free(w), free(sc), free(g);
+}
+
 int main(void)
 {
     test_hand_values();
+    test_ggml_layout();
     test_exhaustive_single_weights();
     test_random_rows();
     return test_done("test_mxfp4");

@@ -74,6 +74,15 @@ function checkError(r, status, what) {
   assert.ok('param' in r.json.error && 'code' in r.json.error, what);
 }
 
+// Usage equal but for prompt_tokens_details.cached_tokens, which depends on what the slot held before.
+function sameUsage(a, b, what) {
+  const { prompt_tokens_details: da, ...ua } = a;
+  const { prompt_tokens_details: db, ...ub } = b;
+  assert.deepEqual(ua, ub, what);
+  assert.equal(typeof da.cached_tokens, 'number', what);
+  assert.equal(typeof db.cached_tokens, 'number', what);
+}
+
 async function streamChat(client, body, opts = {}) {
   const stream = await client.chat.completions.create({ ...body, stream: true, stream_options: { include_usage: true } }, opts);
   let content = '', reasoning = '', finish = null, usage = null, n = 0;
@@ -97,9 +106,9 @@ async function check(name, fn) {
   console.log(`ok ${checks.length} - ${name} (${Date.now() - t0} ms)`);
 }
 
-const main = await startServer(['--parallel', '4', '--api-key', KEY, '--max-body', '65536', '--ctx', '4096',
+const main = await startServer(['--parallel', '16', '--batch', '16', '--api-key', KEY, '--max-body', '65536', '--ctx', '4096',
   '--step-delay-ms', '2', '--threads', '1']);
-const small = await startServer(['--parallel', '1', '--queue', '1', '--step-delay-ms', '5', '--alias', 'tiny',
+const small = await startServer(['--parallel', '1', '--batch', '16', '--queue', '1', '--step-delay-ms', '5', '--alias', 'tiny',
   '--threads', '1']);
 const tiny = new OpenAI({ baseURL: small.url + '/v1', apiKey: 'none', maxRetries: 0, timeout: 60000 });
 const client = new OpenAI({ baseURL: main.url + '/v1', apiKey: KEY, maxRetries: 0, timeout: 60000 });
@@ -112,8 +121,8 @@ try {
     assert.equal(models.data[0].object, 'model');
     const h = await health(main.url);
     assert.equal(h.status, 'ok');
-    assert.equal(h.slots_total, 4);
-    assert.equal(await metric(main.url, 'slots_total'), 4);
+    assert.equal(h.slots_total, 16);
+    assert.equal(await metric(main.url, 'slots_total'), 16);
   });
 
   const chatBody = () => ({ model: modelId, messages: [{ role: 'system', content: 'be brief' },
@@ -141,7 +150,7 @@ try {
     assert.equal(s.content, whole.choices[0].message.content);
     assert.equal(s.reasoning, whole.choices[0].message.reasoning_content ?? '');
     assert.equal(s.finish, whole.choices[0].finish_reason);
-    assert.deepEqual(s.usage, whole.usage);
+    sameUsage(s.usage, whole.usage, 'stream vs non-stream');
   });
 
   await check('raw SSE ends with data: [DONE]', async () => {
@@ -223,13 +232,43 @@ try {
     const serial = [];
     for (const b of bodies) serial.push(await streamChat(client, b));
     const before = await metric(main.url, 'requests_total');
+    const steps0 = await metric(main.url, 'decode_steps_total');
+    const seqs0 = await metric(main.url, 'decode_batch_tokens_total');
     const concurrent = await Promise.all(bodies.map((b) => streamChat(client, b)));
+    // continuous batching: the 16 streams shared decode forwards (16 slots: batches past the 8 tokens
+    // where a matmul would take the prefill GEMM, so this also proves the row-exact batched decode)
+    const steps = (await metric(main.url, 'decode_steps_total')) - steps0;
+    const seqs = (await metric(main.url, 'decode_batch_tokens_total')) - seqs0;
+    assert.ok(steps > 0 && seqs / steps >= 2, `mean decode batch ${seqs}/${steps}`);
+    console.log(`# concurrent phase: ${seqs} sequence-steps in ${steps} decode forwards (mean batch ${(seqs / steps).toFixed(1)})`);
     for (let i = 0; i < 16; i++) {
       assert.equal(concurrent[i].content, serial[i].content, `request ${i}`);
       assert.equal(concurrent[i].reasoning, serial[i].reasoning, `request ${i}`);
-      assert.deepEqual(concurrent[i].usage, serial[i].usage, `request ${i}`);
+      sameUsage(concurrent[i].usage, serial[i].usage, `request ${i}`);
     }
     assert.equal(await metric(main.url, 'requests_total'), before + 16);
+  });
+
+  await check('a second turn reuses the first turn\'s prompt from the slot cache, output unchanged', async () => {
+    const system = 'You are a careful assistant who answers briefly. '.repeat(12);
+    const turn1 = [{ role: 'system', content: system }, { role: 'user', content: 'tell me about the mat' }];
+    const r1 = await streamChat(client, { model: modelId, temperature: 0, max_tokens: 6, ignore_eos: true,
+      messages: turn1 });
+    const turn2 = [...turn1, { role: 'assistant', content: r1.content }, { role: 'user', content: 'and the cat?' }];
+    const cached0 = await metric(main.url, 'prompt_tokens_cached_total');
+    const r2 = await streamChat(client, { model: modelId, temperature: 0, max_tokens: 6, ignore_eos: true,
+      messages: turn2 });
+    const cached = r2.usage.prompt_tokens_details.cached_tokens;
+    // at least the system prompt's whole 16-token chunks, and never the last prompt token
+    assert.ok(cached >= 64 && cached % 16 === 0 && cached < r2.usage.prompt_tokens, `cached ${cached}`);
+    assert.equal(await metric(main.url, 'prompt_tokens_cached_total'), cached0 + cached);
+    // the same request on a server whose one slot holds something else computes the prompt afresh
+    const other = await streamChat(tiny, { model: 'tiny', temperature: 0, max_tokens: 2, messages: [{ role: 'user', content: 'x' }] });
+    assert.ok(other.usage);
+    const fresh = await streamChat(tiny, { model: 'tiny', temperature: 0, max_tokens: 6, ignore_eos: true, messages: turn2 });
+    assert.equal(fresh.usage.prompt_tokens_details.cached_tokens, 0);
+    assert.equal(fresh.content, r2.content);
+    assert.equal(fresh.reasoning, r2.reasoning);
   });
 
   // 3500 tokens at >= 5 ms per step take > 17 s: a slot free within 10 s was freed by the disconnect

@@ -210,9 +210,10 @@ int main(void)
         reply_init(&rp, &r, "cmpl-1", 1);
         struct sbuf out = {0};
         reply_delta(&rp, &(struct chat_delta){.kind = CHAT_DELTA_CONTENT, .text = "abc", .len = 3}, &out);
-        reply_finish(&rp, "length", &(struct api_usage){3, 1, 0}, &out);
+        reply_finish(&rp, "length", &(struct api_usage){.prompt_tokens = 3, .completion_tokens = 1, .cached_tokens = 2},
+                     &out);
         CHECK(out.p && strstr(out.p, "\"object\":\"text_completion\"") && strstr(out.p, "\"text\":\"abc\"") &&
-              strstr(out.p, "\"finish_reason\":\"length\""));
+              strstr(out.p, "\"finish_reason\":\"length\"") && strstr(out.p, "\"cached_tokens\":2"));
         sbuf_free(&out);
         reply_free(&rp);
     }

@@ -1,0 +1,149 @@
+/* kernels_avx2.c — AVX2 + FMA + F16C variants of the matmuls (same prototypes and math as kernels_ref.c and
+ * q8_0.c), for CPUs without AVX-512; the other kernels stay the references there (dispatch.c).
+ *
+ * Every matmul streams each weight row once for up to 2 tokens (16 ymm registers: 4 accumulator chains of 8
+ * lanes per token plus the widened weights), for any n: there is no prefill GEMM here, and every token's row
+ * is the same operation sequence whatever n is (the row-exact contract of kernels.h holds for all n). Inputs
+ * past the last multiple of 32 (8 for Q8_0's halves) are summed in scalar order and added last. Products are
+ * fp32 FMAs of exactly widened weights: only the summation order differs from the references. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+static inline __m256 load8_f32(const void *p) { return _mm256_loadu_ps(p); }
+static inline __m256 load8_bf16(const void *p)
+{
+    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
+}
+static inline __m256 load8_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128(p)); }
+static inline float one_f32(const void *p, int k) { return ((const float *)p)[k]; }
+static inline float one_bf16(const void *p, int k) { return bf16_to_f32(((const uint16_t *)p)[k]); }
+static inline float one_f16(const void *p, int k) { return f16_to_f32(((const uint16_t *)p)[k]); }
+
+static inline float hsum8(__m256 v)
+{
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_movehdup_ps(s));
+    return _mm_cvtss_f32(s);
+}
+
+/* One row against NT (1 or 2) tokens: chains c = 0..3 take inputs k + 8c of every 32, the rest goes
+ * scalar; y = ((a0 + a1) + (a2 + a3)) summed across lanes, plus the scalar tail. */
+#define DEFINE_ROWS_AVX2(NAME, ESZ, LOAD, ONE)                                                          \
+    static inline __attribute__((always_inline)) void NAME(float *y, const float *x, const char *wr,   \
+                                                          int d_in, int d_out, int NT)                 \
+    {                                                                                                   \
+        __m256 a[2][4];                                                                                 \
+        for (int j = 0; j < NT; j++)                                                                    \
+            for (int c = 0; c < 4; c++)                                                                 \
+                a[j][c] = _mm256_setzero_ps();                                                          \
+        int k = 0;                                                                                      \
+        for (; k + 32 <= d_in; k += 32) {                                                               \
+            __m256 w[4];                                                                                \
+            for (int c = 0; c < 4; c++)                                                                 \
+                w[c] = LOAD(wr + (size_t)(k + 8 * c) * ESZ);                                           \
+            for (int j = 0; j < NT; j++)                                                                \
+                for (int c = 0; c < 4; c++)                                                             \
+                    a[j][c] = _mm256_fmadd_ps(w[c], _mm256_loadu_ps(x + (size_t)j * d_in + k + 8 * c), a[j][c]); \
+        }                                                                                               \
+        for (int j = 0; j < NT; j++) {                                                                  \
+            float tail = 0.0f;                                                                          \
+            for (int kk = k; kk < d_in; kk++)                                                           \
+                tail += x[(size_t)j * d_in + kk] * ONE(wr, kk);                                         \
+            y[(size_t)j * d_out] =                                                                      \
+                hsum8(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3]))) + tail; \
+        }                                                                                               \
+    }                                                                                                   \
+    void NAME##_matmul(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1) \
+    {                                                                                                   \
+        const size_t rs = (size_t)d_in * ESZ;                                                           \
+        for (int o = o0; o < o1; o++) {                                                                 \
+            const char *wr = (const char *)w + (size_t)o * rs;                                          \
+            int t = 0;                                                                                  \
+            for (; t + 2 <= n; t += 2)                                                                  \
+                NAME(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 2);              \
+            if (t < n)                                                                                  \
+                NAME(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 1);              \
+        }                                                                                               \
+    }
+
+DEFINE_ROWS_AVX2(rows_f32, 4, load8_f32, one_f32)
+DEFINE_ROWS_AVX2(rows_bf16, 2, load8_bf16, one_bf16)
+DEFINE_ROWS_AVX2(rows_f16, 2, load8_f16, one_f16)
+
+void matmul_f32_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    rows_f32_matmul(y, x, w, n, d_in, d_out, o0, o1);
+}
+void matmul_bf16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    rows_bf16_matmul(y, x, w, n, d_in, d_out, o0, o1);
+}
+void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    rows_f16_matmul(y, x, w, n, d_in, d_out, o0, o1);
+}
+
+/* Q8_0: each block's 32 int8 widened in four groups of 8 and scaled (the reference's products), one chain
+ * per group. */
+static inline __attribute__((always_inline)) void rows_q8_0(float *y, const float *x, const uint8_t *row, int d_in,
+                                                            int d_out, int NT)
+{
+    __m256 a[2][4];
+    for (int j = 0; j < NT; j++)
+        for (int c = 0; c < 4; c++)
+            a[j][c] = _mm256_setzero_ps();
+    for (int kb = 0; kb < d_in / 32; kb++) {
+        const uint8_t *b = row + (size_t)kb * Q8_0_BLOCK_BYTES;
+        uint16_t dh;
+        memcpy(&dh, b, 2);
+        const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
+        __m256 w[4];
+        for (int c = 0; c < 4; c++)
+            w[c] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * c)))));
+        for (int j = 0; j < NT; j++)
+            for (int c = 0; c < 4; c++)
+                a[j][c] = _mm256_fmadd_ps(w[c], _mm256_loadu_ps(x + (size_t)j * d_in + (size_t)kb * 32 + 8 * c), a[j][c]);
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3])));
+}
+
+void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+        int t = 0;
+        for (; t + 2 <= n; t += 2)
+            rows_q8_0(y + (size_t)t * d_out + o, x + (size_t)t * d_in, row, d_in, d_out, 2);
+        if (t < n)
+            rows_q8_0(y + (size_t)t * d_out + o, x + (size_t)t * d_in, row, d_in, d_out, 1);
+    }
+}
+
+float dot_f32_avx2(const float *a, const float *b, int n)
+{
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int i = 0;
+    for (; i + 16 <= n; i += 16) {
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+    }
+    float tail = 0.0f;
+    for (; i < n; i++)
+        tail += a[i] * b[i];
+    return hsum8(_mm256_add_ps(acc0, acc1)) + tail;
+}
+
+void axpy_f32_avx2(float *y, float a, const float *x, int n)
+{
+    const __m256 av = _mm256_set1_ps(a);
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+    for (; i < n; i++)
+        y[i] += a * x[i];
+}
