@@ -110,7 +110,10 @@ int cmd_synth(int argc, char **argv)
     struct owl_synth_params p = owl_synth_default_params();
     p.like = cli_get(opts, n_opts, "--like");
     p.config_path = cli_get(opts, n_opts, "--config");
-    if (p.like && !p.config_path && (strchr(p.like, '/') || access(p.like, F_OK) == 0)) /* --like a config.json */
+    bool released = false; /* --like: a release's name first, else the path of a config.json */
+    for (int i = 0; p.like && owl_released_name(i); i++)
+        released |= !strcasecmp(owl_released_name(i), p.like);
+    if (p.like && !p.config_path && !released && (strchr(p.like, '/') || access(p.like, F_OK) == 0))
         p.config_path = p.like, p.like = NULL;
     p.out = cli_get(opts, n_opts, "--out");
     if (!p.out || !p.like == !p.config_path) {

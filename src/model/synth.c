@@ -654,7 +654,7 @@ json_t *synth_load_json(const char *path, size_t flags, json_error_t *je)
     struct owl_error err;
     if (file_read_all(path, &text, &size, &err) != OWL_OK) {
         memset(je, 0, sizeof *je);
-        snprintf(je->text, sizeof je->text, "%.150s", strerror(errno));
+        snprintf(je->text, sizeof je->text, "%.150s", err.message);
         return NULL;
     }
     json_t *j = json_loadb(text, size, flags, je);
