@@ -121,6 +121,8 @@ void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, 
 void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int row, int n, int d_ff, float alpha,
                    float limit)
 {
+    const int n_thr = ops_threads();
+#pragma omp parallel for schedule(static) num_threads(n_thr) if (n_thr > 1 && (size_t)n * d_ff >= 65536)
     for (int t = 0; t < n; t++) {
         const float *zg = gate + (size_t)t * row, *zu = up + (size_t)t * row;
         float *o = out + (size_t)t * d_ff;
