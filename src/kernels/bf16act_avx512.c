@@ -29,11 +29,12 @@ static inline __m512bh x_bf16(const float *x, int k, int d_in)
     return _mm512_cvtne2ps_pbh(hi, lo);
 }
 
-/* One row against NT tokens whose activations are already bf16 (xb: NT rows of xs values, zeros past d_in),
- * two chains per token alternating by 32-input block: one weight load, NT activation loads and NT dot
- * products per 32 inputs (the same arithmetic as rows() below, which converts on the fly). */
-static inline __attribute__((always_inline)) void rows_pre(float *y, const uint16_t *xb, int xs, const uint16_t *wr,
-                                                           int d_in, int d_out, int NT)
+/* One row against NT tokens, two chains per token alternating by 32-input block: one weight load, NT
+ * activation loads and NT dot products per 32 inputs. The activations are either already bf16 (xb: NT rows
+ * of xs values, zeros past d_in) or, with xb NULL, fp32 rows of x converted on the fly; the arithmetic is
+ * the same. */
+static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *xb, int xs,
+                                                       const uint16_t *wr, int d_in, int d_out, int NT)
 {
     __m512 a[4][2];
     for (int j = 0; j < NT; j++)
@@ -41,25 +42,11 @@ static inline __attribute__((always_inline)) void rows_pre(float *y, const uint1
     int c = 0;
     for (int k = 0; k < d_in; k += 32, c ^= 1) {
         const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
-        for (int j = 0; j < NT; j++)
-            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k));
-    }
-    for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
-}
-
-/* One row against NT tokens, two chains per token alternating by 32-input block. */
-static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *wr, int d_in,
-                                                       int d_out, int NT)
-{
-    __m512 a[4][2];
-    for (int j = 0; j < NT; j++)
-        a[j][0] = a[j][1] = _mm512_setzero_ps();
-    int c = 0;
-    for (int k = 0; k < d_in; k += 32, c ^= 1) {
-        const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
-        for (int j = 0; j < NT; j++)
-            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, x_bf16(x + (size_t)j * d_in, k, d_in));
+        for (int j = 0; j < NT; j++) {
+            const __m512bh xv = xb ? (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k)
+                                   : x_bf16(x + (size_t)j * d_in, k, d_in);
+            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, xv);
+        }
     }
     for (int j = 0; j < NT; j++)
         y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
@@ -185,10 +172,10 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
                 float *yt = y + (size_t)t0 * d_out + o;
                 const uint16_t *wr = wb + (size_t)o * d_in;
                 switch (nt) {
-                case 4: rows_pre(yt, xb, xs, wr, d_in, d_out, 4); break;
-                case 3: rows_pre(yt, xb, xs, wr, d_in, d_out, 3); break;
-                case 2: rows_pre(yt, xb, xs, wr, d_in, d_out, 2); break;
-                default: rows_pre(yt, xb, xs, wr, d_in, d_out, 1); break;
+                case 4: rows(yt, NULL, xb, xs, wr, d_in, d_out, 4); break;
+                case 3: rows(yt, NULL, xb, xs, wr, d_in, d_out, 3); break;
+                case 2: rows(yt, NULL, xb, xs, wr, d_in, d_out, 2); break;
+                default: rows(yt, NULL, xb, xs, wr, d_in, d_out, 1); break;
                 }
             }
         }
@@ -198,13 +185,13 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
         const uint16_t *wr = wb + (size_t)o * d_in;
         int t = 0;
         for (; t + 4 <= n; t += 4)
-            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 4);
+            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, NULL, 0, wr, d_in, d_out, 4);
         float *yt = y + (size_t)t * d_out + o;
         const float *xt = x + (size_t)t * d_in;
         switch (n - t) {
-        case 3: rows(yt, xt, wr, d_in, d_out, 3); break;
-        case 2: rows(yt, xt, wr, d_in, d_out, 2); break;
-        case 1: rows(yt, xt, wr, d_in, d_out, 1); break;
+        case 3: rows(yt, xt, NULL, 0, wr, d_in, d_out, 3); break;
+        case 2: rows(yt, xt, NULL, 0, wr, d_in, d_out, 2); break;
+        case 1: rows(yt, xt, NULL, 0, wr, d_in, d_out, 1); break;
         default: break;
         }
     }

@@ -4,31 +4,34 @@
 
 #include "kernels/kernels.h"
 
-struct kernel_table kern = {
-    .isa = "ref",
-    .matmul_f32 = matmul_f32_ref,
-    .matmul_bf16 = matmul_bf16_ref,
-    .matmul_f16 = matmul_f16_ref,
-    .matmul_q8_0 = matmul_q8_0_ref,
-    .matmul_q4_0 = matmul_q4_0_ref,
-    .matmul_q4_1 = matmul_q4_1_ref,
-    .matmul_q5_0 = matmul_q5_0_ref,
-    .matmul_q5_1 = matmul_q5_1_ref,
-    .matmul_q4_K = matmul_q4_K_ref,
-    .matmul_q5_K = matmul_q5_K_ref,
-    .matmul_q6_K = matmul_q6_K_ref,
-    .matmul_mxfp4 = matmul_mxfp4_ref,
-    .matmul_mxfp4g = matmul_mxfp4g_ref,
-    .matmul_bf16_act = matmul_bf16_act_ref,
-    .matmul_q8_0_act = matmul_q8_0_act_ref,
-    .matmul_fp8 = matmul_fp8_ref,
-    .attention_rows = attention_rows_ref,
-    .swiglu_f32 = swiglu_f32_ref,
-    .rmsnorm_f32 = rmsnorm_f32_ref,
-    .sum_f32 = sum_f32_ref,
-    .dot_f32 = dot_f32_ref,
-    .axpy_f32 = axpy_f32_ref,
-};
+/* the reference variants: the table every other one starts from */
+#define REF_TABLE {\
+    .isa = "ref",\
+    .matmul_f32 = matmul_f32_ref,\
+    .matmul_bf16 = matmul_bf16_ref,\
+    .matmul_f16 = matmul_f16_ref,\
+    .matmul_q8_0 = matmul_q8_0_ref,\
+    .matmul_q4_0 = matmul_q4_0_ref,\
+    .matmul_q4_1 = matmul_q4_1_ref,\
+    .matmul_q5_0 = matmul_q5_0_ref,\
+    .matmul_q5_1 = matmul_q5_1_ref,\
+    .matmul_q4_K = matmul_q4_K_ref,\
+    .matmul_q5_K = matmul_q5_K_ref,\
+    .matmul_q6_K = matmul_q6_K_ref,\
+    .matmul_mxfp4 = matmul_mxfp4_ref,\
+    .matmul_mxfp4g = matmul_mxfp4g_ref,\
+    .matmul_bf16_act = matmul_bf16_act_ref,\
+    .matmul_q8_0_act = matmul_q8_0_act_ref,\
+    .matmul_fp8 = matmul_fp8_ref,\
+    .attention_rows = attention_rows_ref,\
+    .swiglu_f32 = swiglu_f32_ref,\
+    .rmsnorm_f32 = rmsnorm_f32_ref,\
+    .sum_f32 = sum_f32_ref,\
+    .dot_f32 = dot_f32_ref,\
+    .axpy_f32 = axpy_f32_ref,\
+}
+
+struct kernel_table kern = REF_TABLE;
 
 int kernels_have_avx512(void)
 {
@@ -50,31 +53,7 @@ int kernels_have_avx2(void)
     return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && __builtin_cpu_supports("f16c");
 }
 
-static const struct kernel_table ref_table = {
-    .isa = "ref",
-    .matmul_f32 = matmul_f32_ref,
-    .matmul_bf16 = matmul_bf16_ref,
-    .matmul_f16 = matmul_f16_ref,
-    .matmul_q8_0 = matmul_q8_0_ref,
-    .matmul_q4_0 = matmul_q4_0_ref,
-    .matmul_q4_1 = matmul_q4_1_ref,
-    .matmul_q5_0 = matmul_q5_0_ref,
-    .matmul_q5_1 = matmul_q5_1_ref,
-    .matmul_q4_K = matmul_q4_K_ref,
-    .matmul_q5_K = matmul_q5_K_ref,
-    .matmul_q6_K = matmul_q6_K_ref,
-    .matmul_mxfp4 = matmul_mxfp4_ref,
-    .matmul_mxfp4g = matmul_mxfp4g_ref,
-    .matmul_bf16_act = matmul_bf16_act_ref,
-    .matmul_q8_0_act = matmul_q8_0_act_ref,
-    .matmul_fp8 = matmul_fp8_ref,
-    .attention_rows = attention_rows_ref,
-    .swiglu_f32 = swiglu_f32_ref,
-    .rmsnorm_f32 = rmsnorm_f32_ref,
-    .sum_f32 = sum_f32_ref,
-    .dot_f32 = dot_f32_ref,
-    .axpy_f32 = axpy_f32_ref,
-};
+static const struct kernel_table ref_table = REF_TABLE;
 
 int kernels_table(const char *isa, struct kernel_table *t)
 {

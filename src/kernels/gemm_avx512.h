@@ -44,6 +44,19 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16], __m5
     }
 }
 
+/* Store a 32-input block of 16 rows (lo: inputs 0..15, hi: 16..31, one zmm per row) into the panel at
+ * `panel` (the block's first k), transposed k-major. */
+static inline __attribute__((always_inline)) void panel_put_block32(float *panel, __m512 lo[16], __m512 hi[16])
+{
+    __m512 c[16];
+    transpose16(lo, c);
+    for (int j = 0; j < 16; j++)
+        _mm512_store_ps(panel + (size_t)j * 16, c[j]);
+    transpose16(hi, c);
+    for (int j = 0; j < 16; j++)
+        _mm512_store_ps(panel + (size_t)(16 + j) * 16, c[j]);
+}
+
 /* y[t, o0 + i] (+)= sum_k panel[k][i] x[t, k0 + k] for NT tokens; rows i < n_rows (mask). */
 static inline __attribute__((always_inline)) void gemm_tile(float *y, const float *x, const float *panel, int kc,
                                                             int d_in, int d_out, bool accumulate, __mmask16 rows,

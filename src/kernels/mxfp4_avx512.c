@@ -103,7 +103,7 @@ static inline __attribute__((always_inline)) void gemm(float *y, const float *x,
     for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
         const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
         for (int kk = 0; kk < kc; kk += 32) {
-            __m512 lo[16], hi[16], c[16];
+            __m512 lo[16], hi[16];
             for (int i = 0; i < 16; i++) {
                 if (i < n_rows)
                     block_at(wb + (size_t)(o0 + i) * row_bytes, ws ? ws + (size_t)(o0 + i) * row_scales : NULL,
@@ -111,12 +111,7 @@ static inline __attribute__((always_inline)) void gemm(float *y, const float *x,
                 else
                     lo[i] = hi[i] = _mm512_setzero_ps();
             }
-            transpose16(lo, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
-            transpose16(hi, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+            panel_put_block32(panel + (size_t)kk * 16, lo, hi);
         }
         gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
     }

@@ -28,7 +28,7 @@ static void gemm_q8_0(float *y, const float *x, const uint8_t *w, int n, int d_i
     for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
         const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
         for (int kk = 0; kk < kc; kk += 32) {
-            __m512 lo[16], hi[16], c[16];
+            __m512 lo[16], hi[16];
             for (int i = 0; i < 16; i++) {
                 if (i < n_rows)
                     load_block(w + (size_t)(o0 + i) * row_bytes + (size_t)(k0 + kk) / 32 * Q8_0_BLOCK_BYTES, &lo[i],
@@ -36,12 +36,7 @@ static void gemm_q8_0(float *y, const float *x, const uint8_t *w, int n, int d_i
                 else
                     lo[i] = hi[i] = _mm512_setzero_ps();
             }
-            transpose16(lo, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
-            transpose16(hi, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+            panel_put_block32(panel + (size_t)kk * 16, lo, hi);
         }
         gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
     }

@@ -119,7 +119,34 @@ static void test_matmuls(void)
             }
 }
 
-/* Q8_0: hand-computed dequantization, then the AVX-512 matmul against the reference on random blocks. */
+typedef void (*q8_0_matmul_fn)(float *, const float *, const void *, int, int, int, int, int);
+
+/* One Q8_0 variant against its reference: two calls splitting the output rows, then each output within
+ * 1e-5 of the sum of |x·w| terms of the reference. */
+static void check_q8_0_variant(const char *name, q8_0_matmul_fn fast, q8_0_matmul_fn ref, const uint8_t *w,
+                               const float *x, int n, int d_in, int d_out)
+{
+    float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
+    float *wf = malloc((size_t)d_in * sizeof(float));
+    fast(y, x, w, n, d_in, d_out, 0, 5);
+    fast(y, x, w, n, d_in, d_out, 5, d_out);
+    ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
+    int bad = 0;
+    for (int o = 0; o < d_out; o++) {
+        dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
+        for (int t = 0; t < n; t++) {
+            double scale = 0;
+            for (int k = 0; k < d_in; k++)
+                scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+            bad += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+        }
+    }
+    CHECK_MSG(bad == 0, "%s n=%d d_in=%d: %d outputs differ", name, n, d_in, bad);
+    free(y), free(y_ref), free(wf);
+}
+
+/* Q8_0: hand-computed dequantization, then each SIMD matmul the CPU has against its reference on random
+ * blocks. */
 static void test_q8_0(void)
 {
     uint8_t blk[34] = {0x00, 0x3c}; /* f16 1.0 */
@@ -152,59 +179,13 @@ static void test_q8_0(void)
             float *x = malloc((size_t)n * d_in * sizeof(float));
             for (size_t i = 0; i < (size_t)n * d_in; i++)
                 x[i] = frand();
-            float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
-            float *wf = malloc((size_t)d_in * sizeof(float));
-            int bad_mm = 0;
-            if (kernels_have_avx2()) { /* the AVX2 variant first, against the same reference */
-                matmul_q8_0_avx2(y, x, w, n, d_in, d_out, 0, 5);
-                matmul_q8_0_avx2(y, x, w, n, d_in, d_out, 5, d_out);
-                matmul_q8_0_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
-                for (int o = 0; o < d_out; o++) {
-                    dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
-                    for (int t = 0; t < n; t++) {
-                        double scale = 0;
-                        for (int k = 0; k < d_in; k++)
-                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
-                        bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
-                    }
-                }
-                CHECK_MSG(bad_mm == 0, "q8_0 avx2 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
-                bad_mm = 0;
-            }
-            if (!kernels_have_avx512()) {
-                free(w), free(x), free(y), free(y_ref), free(wf);
-                continue;
-            }
-            matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 0, 5);
-            matmul_q8_0_avx512(y, x, w, n, d_in, d_out, 5, d_out);
-            matmul_q8_0_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
-            for (int o = 0; o < d_out; o++) {
-                dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
-                for (int t = 0; t < n; t++) {
-                    double scale = 0;
-                    for (int k = 0; k < d_in; k++)
-                        scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
-                    bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
-                }
-            }
-            CHECK_MSG(bad_mm == 0, "q8_0 n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
-            if (kernels_have_avx512_bf16()) { /* bf16-activation mode: weights and activations rounded alike */
-                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 0, 5);
-                matmul_q8_0_act_avx512(y, x, w, n, d_in, d_out, 5, d_out);
-                matmul_q8_0_act_ref(y_ref, x, w, n, d_in, d_out, 0, d_out);
-                bad_mm = 0;
-                for (int o = 0; o < d_out; o++) {
-                    dequantize_row_q8_0(wf, w + (size_t)o * d_in / 32 * 34, d_in);
-                    for (int t = 0; t < n; t++) {
-                        double scale = 0;
-                        for (int k = 0; k < d_in; k++)
-                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
-                        bad_mm += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
-                    }
-                }
-                CHECK_MSG(bad_mm == 0, "q8_0 act n=%d d_in=%d: %d outputs differ", n, d_in, bad_mm);
-            }
-            free(w), free(x), free(y), free(y_ref), free(wf);
+            if (kernels_have_avx2())
+                check_q8_0_variant("q8_0 avx2", matmul_q8_0_avx2, matmul_q8_0_ref, w, x, n, d_in, d_out);
+            if (kernels_have_avx512())
+                check_q8_0_variant("q8_0 avx512", matmul_q8_0_avx512, matmul_q8_0_ref, w, x, n, d_in, d_out);
+            if (kernels_have_avx512_bf16()) /* bf16-activation mode: weights and activations rounded alike */
+                check_q8_0_variant("q8_0 act", matmul_q8_0_act_avx512, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
+            free(w), free(x);
         }
 }
 
