@@ -43,7 +43,9 @@ struct owl_model_params {
     const char *quant; /* NULL: weights as shipped; "q8_0": quantize bf16/f16/f32 matrices at load */
     const char *act;   /* NULL or "fp32": exact fp32 activations; "bf16": matmuls over BF16 weights round the
                           activations to bf16 and use bf16 dot products (AVX512-BF16), faster and less exact
-                          (KL divergence in docs/BENCHMARKS.md) */
+                          (KL divergence in docs/BENCHMARKS.md); "q8": bf16, and matmuls over MXFP4 weights
+                          quantize each block of 32 activations to int8 and use integer dot products
+                          (AVX512-VNNI) */
 };
 struct owl_model_params owl_model_default_params(void);
 

@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/ops.h"
@@ -21,9 +22,10 @@ int ops_set_threads(int n_threads)
 
 int ops_threads(void) { return g_threads; }
 
-static bool g_row_exact, g_act_bf16;
+static bool g_row_exact;
+static enum act_mode g_act;
 void ops_set_row_exact(bool on) { g_row_exact = on; }
-void ops_set_act_bf16(bool on) { g_act_bf16 = on; }
+void ops_set_act(enum act_mode mode) { g_act = mode; }
 
 static matmul_fn *matmul_for(enum dtype dtype)
 {
@@ -79,15 +81,37 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
-void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
+/* The act q8 mode's MXFP4 matmul: the activations quantized once, then row chunks on every thread (the
+ * kernel computes each token alone, so row-exact mode needs no token groups). */
+static void matmul_mxfp4_q8(float *y, const float *x, const struct weight *w, int n)
+{
+    const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
+    const bool hf = weight_is_mxfp4(w);
+    int8_t *q = malloc((size_t)n * d_in);
+    float *d = malloc((size_t)n * n_blocks * sizeof *d);
+    int32_t *sum = malloc((size_t)n * n_blocks * sizeof *sum);
+    OWL_ASSERT(q && d && sum);
+    const struct act_q8 a = {.q = q, .d = d, .sum = sum};
+    quantize_act_q8(&a, x, n, d_in, hf);
+    const int n_chunks = (d_out + 15) / 16;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (int c = 0; c < n_chunks; c++) {
+        const int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
+        kern.matmul_mxfp4_q8(y, &a, w->data, hf ? w->scales : NULL, n, d_in, d_out, o0, o1);
+    }
+    free(q), free(d), free(sum);
+}
+
+/* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. */
+static void matmul_plain(float *y, const float *x, const struct weight *w, int n)
 {
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
     /* the bf16-activation mode: BF16 weights always, Q8_0 ones in prefill (never in row-exact mode, where a
      * token's numbers must not depend on its neighbours) */
     matmul_fn *fn = mxfp4 || fp8                                ? NULL
-                  : g_act_bf16 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
-                  : g_act_bf16 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
+                  : g_act != ACT_FP32 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
+                  : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
                                                                : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
     /* Chunks of 16 rows keep each thread's tiles whole (48 for the bf16-activation GEMM, whose tiles are three
@@ -110,10 +134,19 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
                 fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
         }
     }
+}
+
+void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
+{
+    if (g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4))
+        matmul_mxfp4_q8(y, x, w, n);
+    else
+        matmul_plain(y, x, w, n);
     if (bias)
         for (int t = 0; t < n; t++)
-            op_add(y + (size_t)t * d_out, bias, (size_t)d_out);
+            op_add(y + (size_t)t * w->d_out, bias, (size_t)w->d_out);
 }
+
 
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)
 {

@@ -53,11 +53,14 @@ int ops_threads(void);
  * chunk of rows. Set by the runtime around a batched decode step. */
 void ops_set_row_exact(bool on);
 
-/* Reduced-precision activations (opt-in, off by default): matmuls over BF16 weights round each activation
- * to bf16 and use bf16 dot products (AVX512-BF16; the reference elsewhere), prefill and decode, row-exact
- * kept. About twice the multiply-adds per instruction, at a cost in accuracy measured as KL divergence
- * (docs/BENCHMARKS.md). Set from owl_model_params.act. */
-void ops_set_act_bf16(bool on);
+/* Reduced-precision activations (opt-in; ACT_FP32, exact, by default), set from owl_model_params.act:
+ * - ACT_BF16: matmuls over BF16 weights round each activation to bf16 and use bf16 dot products
+ *   (AVX512-BF16; the reference elsewhere), prefill and decode; Q8_0 weights do so in prefill.
+ * - ACT_Q8: ACT_BF16, and matmuls over MXFP4 weights (both layouts) quantize each activation block of 32
+ *   to int8 (struct act_q8) and use integer dot products (AVX512-VNNI; the reference elsewhere).
+ * Row-exact kept in both. Faster, at a cost in accuracy measured as KL divergence (docs/BENCHMARKS.md). */
+enum act_mode { ACT_FP32, ACT_BF16, ACT_Q8 };
+void ops_set_act(enum act_mode mode);
 
 /* out (n, d) = rows tokens[0..n) of emb (n_vocab, d). Token ids must be checked by the caller. */
 void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n);

@@ -38,7 +38,9 @@ static bool wants_help(int argc, char **argv)
     "  -q, --quant q8_0  quantize bf16/f16/f32 matrices to Q8_0 at load (about 4x less memory than fp32,\n" \
     "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n" \
     "      --act bf16    round activations to bf16 for matmuls over BF16 weights (AVX512-BF16 dot products:\n" \
-    "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n"
+    "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n" \
+    "      --act q8      bf16, and int8 activation blocks against MXFP4 experts (AVX512-VNNI integer dot\n" \
+    "                    products: gpt-oss decode about 1.3x faster; see docs/BENCHMARKS.md)\n"
 
 struct setup {
     struct owl_model *model;

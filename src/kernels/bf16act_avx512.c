@@ -29,27 +29,43 @@ static inline __m512bh x_bf16(const float *x, int k, int d_in)
     return _mm512_cvtne2ps_pbh(hi, lo);
 }
 
-/* One row against NT tokens, two chains per token alternating by 32-input block: one weight load, NT
- * activation loads and NT dot products per 32 inputs. The activations are either already bf16 (xb: NT rows
- * of xs values, zeros past d_in) or, with xb NULL, fp32 rows of x converted on the fly; the arithmetic is
- * the same. */
+/* 32 activations of token j from input k as bf16: pre-converted (xb: rows of xs values, zeros past d_in) or,
+ * with xb NULL, fp32 rows of x converted on the fly. */
+static inline __attribute__((always_inline)) __m512bh act32(const float *x, const uint16_t *xb, int xs, int j, int k,
+                                                            int d_in)
+{
+    return xb ? (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k) : x_bf16(x + (size_t)j * d_in, k, d_in);
+}
+
+/* One row against NT tokens, two chains per token alternating by 32-input block (64 inputs per step, the
+ * accumulators named so they stay in registers; a last lone block into the first chain): one weight load,
+ * NT activation loads and NT dot products per 32 inputs. The arithmetic is the same whichever way the
+ * activations arrive and whatever NT is. */
 static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *xb, int xs,
                                                        const uint16_t *wr, int d_in, int d_out, int NT)
 {
-    __m512 a[4][2];
+    __m512 a0[4], a1[4];
     for (int j = 0; j < NT; j++)
-        a[j][0] = a[j][1] = _mm512_setzero_ps();
-    int c = 0;
-    for (int k = 0; k < d_in; k += 32, c ^= 1) {
+        a0[j] = a1[j] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 64 <= d_in; k += 64) {
+        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wr + k), w1 = (__m512bh)_mm512_loadu_si512(wr + k + 32);
+        for (int j = 0; j < NT; j++) {
+            a0[j] = _mm512_dpbf16_ps(a0[j], w0, act32(x, xb, xs, j, k, d_in));
+            a1[j] = _mm512_dpbf16_ps(a1[j], w1, act32(x, xb, xs, j, k + 32, d_in));
+        }
+    }
+    for (int c = 0; k < d_in; k += 32, c ^= 1) { /* the tail: at most one full block and a partial one */
         const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
         for (int j = 0; j < NT; j++) {
-            const __m512bh xv = xb ? (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k)
-                                   : x_bf16(x + (size_t)j * d_in, k, d_in);
-            a[j][c] = _mm512_dpbf16_ps(a[j][c], w, xv);
+            if (c)
+                a1[j] = _mm512_dpbf16_ps(a1[j], w, act32(x, xb, xs, j, k, d_in));
+            else
+                a0[j] = _mm512_dpbf16_ps(a0[j], w, act32(x, xb, xs, j, k, d_in));
         }
     }
     for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j], a1[j]));
 }
 
 /* Prefill: y[t, o0 + 16r + i] (+)= sum over the slice's pairs, for NT tokens and R panels of 16 rows (their

@@ -20,6 +20,7 @@
     .matmul_q6_K = matmul_q6_K_ref,\
     .matmul_mxfp4 = matmul_mxfp4_ref,\
     .matmul_mxfp4g = matmul_mxfp4g_ref,\
+    .matmul_mxfp4_q8 = matmul_mxfp4_q8_ref,\
     .matmul_bf16_act = matmul_bf16_act_ref,\
     .matmul_q8_0_act = matmul_q8_0_act_ref,\
     .matmul_fp8 = matmul_fp8_ref,\
@@ -45,6 +46,12 @@ int kernels_have_avx512_bf16(void)
 {
     __builtin_cpu_init();
     return kernels_have_avx512() && __builtin_cpu_supports("avx512bf16");
+}
+
+int kernels_have_avx512_vnni(void)
+{
+    __builtin_cpu_init();
+    return kernels_have_avx512() && __builtin_cpu_supports("avx512vnni");
 }
 
 int kernels_have_avx2(void)
@@ -95,6 +102,8 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_bf16_act = matmul_bf16_act_avx512;
         t->matmul_q8_0_act = matmul_q8_0_act_avx512;
     }
+    if (kernels_have_avx512_vnni())
+        t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx512;
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;

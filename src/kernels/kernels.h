@@ -8,6 +8,7 @@
 #ifndef OWL_KERNELS_H
 #define OWL_KERNELS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -74,6 +75,29 @@ void dequantize_block_mxfp4(float *y, const uint8_t *block);
 void matmul_mxfp4g_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_mxfp4g_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 extern const float mxfp4_e2m1[16]; /* E2M1 code -> value: 0, .5, 1, 1.5, 2, 3, 4, 6, then the negatives */
+
+/* Activations quantized to int8 blocks for integer dot products (the opt-in `act q8` mode): per token and
+ * 32-input block b, d[b] = max|x| / 127 and q = round(x / d) (0 where the block is all zeros), sum[b] = the
+ * block's sum of q. A token's q row is d_in bytes, its d and sum rows d_in / 32 values. With `interleave`
+ * each block's q is stored as inputs 0, 2, ..., 30 then 1, 3, ..., 31: the order of the nibbles of an HF
+ * MXFP4 block (low nibbles first), so that every layout's kernel reads q[j] against the low nibble of byte j
+ * and q[16 + j] against its high nibble. */
+struct act_q8 {
+    int8_t *q;
+    float *d;
+    int32_t *sum;
+};
+void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave);
+
+/* MXFP4 weights (HF layout with scales, or GGML's 17-byte blocks with scales NULL) against q8 activations:
+ * y[t, o] = sum_b (d[b] * 2^(s_b - 128)) * sum_j q[j] * 2e2m1[code_j] for o in [o0, o1), the integer
+ * block sums exact. Each token is computed alone (row-exact for any n). */
+typedef void matmul_mxfp4_q8_fn(float *y, const struct act_q8 *x, const void *w, const void *scales, int n,
+                                int d_in, int d_out, int o0, int o1);
+void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                         int d_out, int o0, int o1);
+void matmul_mxfp4_q8_avx512(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                            int d_out, int o0, int o1);
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
 
@@ -166,6 +190,7 @@ struct kernel_table {
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;
     matmul_mxfp4_fn *matmul_mxfp4;
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
+    matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;
@@ -182,6 +207,8 @@ void kernels_init(int force_ref);
 int kernels_have_avx512(void);
 /* True if it also has AVX512-BF16 (matmul_bf16_act_avx512). */
 int kernels_have_avx512_bf16(void);
+/* True if it also has AVX512-VNNI (matmul_mxfp4_q8_avx512). */
+int kernels_have_avx512_vnni(void);
 /* True if this CPU can run the avx2 variants (AVX2, FMA, F16C). */
 int kernels_have_avx2(void);
 /* Fill t with the variants of isa ("ref", "avx2", "avx512"); false (t untouched) if the CPU lacks it. */

@@ -69,3 +69,57 @@ void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scale
             y[(size_t)t * d_out + o] = acc;
         }
 }
+
+/* Activations to int8 blocks (struct act_q8 in kernels.h). */
+void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave)
+{
+    const int n_blocks = d_in / 32;
+    for (int t = 0; t < n; t++)
+        for (int b = 0; b < n_blocks; b++) {
+            const float *xb = x + (size_t)t * d_in + (size_t)b * 32;
+            const size_t at = (size_t)t * n_blocks + b;
+            float amax = 0.0f;
+            for (int i = 0; i < 32; i++) {
+                const float v = fabsf(xb[i]);
+                amax = v > amax ? v : amax;
+            }
+            const float d = amax / 127.0f, inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            int8_t *q = a->q + at * 32;
+            int32_t sum = 0;
+            for (int j = 0; j < 32; j++) {
+                const int i = interleave ? (j < 16 ? 2 * j : 2 * (j - 16) + 1) : j; /* input at position j */
+                /* round to nearest, ties to even (|x * inv| <= 127: adding 1.5 * 2^23 drops the fraction) */
+                q[j] = (int8_t)(int)((xb[i] * inv + 12582912.0f) - 12582912.0f);
+                sum += q[j];
+            }
+            a->d[at] = d;
+            a->sum[at] = sum;
+        }
+}
+
+/* Both MXFP4 layouts: byte j of a block's 16 code bytes pairs q[j] with its low nibble and q[16 + j] with its
+ * high nibble (struct act_q8 stores HF blocks' activations interleaved to match). 2 * e2m1 is an integer in
+ * [-12, 12], so a block's dot product is exact in int32 and the scale is halved: 2^(s - 128). */
+void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                         int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    const size_t row_bytes = scales ? (size_t)d_in / 2 : (size_t)n_blocks * 17;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+            float acc = 0.0f;
+            for (int b = 0; b < n_blocks; b++) {
+                const uint8_t *codes = scales ? row + (size_t)b * 16 : row + (size_t)b * 17 + 1;
+                const int s = scales ? ((const uint8_t *)scales)[(size_t)o * n_blocks + b] : row[(size_t)b * 17];
+                const size_t at = (size_t)t * n_blocks + b;
+                const int8_t *q = x->q + at * 32;
+                int32_t dot = 0;
+                for (int j = 0; j < 16; j++)
+                    dot += q[j] * (int)(2.0f * mxfp4_e2m1[codes[j] & 0x0f]) +
+                           q[16 + j] * (int)(2.0f * mxfp4_e2m1[codes[j] >> 4]);
+                acc += (float)dot * (x->d[at] * ldexpf(1.0f, s - 128));
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}

@@ -105,7 +105,7 @@ struct model {
     struct kv_layout kv;
     size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
     bool quant_q8_0;         /* owl_model_params.quant "q8_0": take_linear requantizes plain matrices */
-    bool act_bf16;           /* owl_model_params.act "bf16": ops_set_act_bf16 around every forward */
+    enum act_mode act;       /* owl_model_params.act: ops_set_act around every forward */
     void **owned;            /* (n_owned) buffers of requantized weights, owned */
     int n_owned;
     void *priv;              /* family-private: hyper-parameters and weights, owned */

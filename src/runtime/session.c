@@ -58,11 +58,11 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
         goto fail;
     }
     m->quant_q8_0 = p.quant != NULL;
-    if (p.act && strcmp(p.act, "fp32") != 0 && strcmp(p.act, "bf16") != 0) {
-        st = fail(err, OWL_ERR_INVALID_ARG, "act '%s' is not supported (fp32 or bf16)", p.act);
+    if (p.act && strcmp(p.act, "fp32") != 0 && strcmp(p.act, "bf16") != 0 && strcmp(p.act, "q8") != 0) {
+        st = fail(err, OWL_ERR_INVALID_ARG, "act '%s' is not supported (fp32, bf16 or q8)", p.act);
         goto fail;
     }
-    m->act_bf16 = p.act && !strcmp(p.act, "bf16");
+    m->act = !p.act || !strcmp(p.act, "fp32") ? ACT_FP32 : !strcmp(p.act, "bf16") ? ACT_BF16 : ACT_Q8;
     if ((st = m->vt->load(m, err)))
         goto fail;
     model_file_warn_unused(&m->file);
@@ -228,7 +228,7 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
     if (n_tokens > s->n_ctx - s->n_past)
         return fail(err, OWL_ERR_CONTEXT_FULL, "eval: %d tokens do not fit: %d of %d context positions used",
                     n_tokens, s->n_past, s->n_ctx);
-    ops_set_act_bf16(m->act_bf16);
+    ops_set_act(m->act);
     for (int done = 0; done < n_tokens;) {
         const int n = n_tokens - done < s->n_batch ? n_tokens - done : s->n_batch;
         const bool last_chunk = done + n == n_tokens;
@@ -278,7 +278,7 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
     const int group = s0->n_batch;
     struct forward_seq *seq = xcalloc((size_t)(n < group ? n : group), sizeof *seq);
     ops_set_row_exact(n > 1);
-    ops_set_act_bf16(m->act_bf16);
+    ops_set_act(m->act);
     for (int g0 = 0; g0 < n; g0 += group) {
         const int ng = n - g0 < group ? n - g0 : group;
         for (int i = 0; i < ng; i++) {

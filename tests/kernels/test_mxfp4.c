@@ -124,6 +124,22 @@ static float ggml_e8m0_half(uint8_t e)
     return f;
 }
 
+/* HF blocks (value i in byte i/2, low nibble first) with their scales -> GGML's 17-byte blocks (value j < 16
+ * in byte j's low nibble, 16 + j in its high nibble). */
+static void repack_ggml(uint8_t *g, const uint8_t *w, const uint8_t *sc, int n_blocks)
+{
+    for (int b = 0; b < n_blocks; b++) {
+        uint8_t *o = g + (size_t)b * 17;
+        const uint8_t *hf = w + (size_t)b * 16;
+        o[0] = sc[b];
+        for (int j = 0; j < 16; j++) {
+            const int lo = j % 2 ? hf[j / 2] >> 4 : hf[j / 2] & 15, i = 16 + j;
+            const int hi = i % 2 ? hf[i / 2] >> 4 : hf[i / 2] & 15;
+            o[1 + j] = (uint8_t)(lo | hi << 4);
+        }
+    }
+}
+
 static void test_ggml_layout(void)
 {
     static const int8_t kvalues[16] = {0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12};
@@ -147,16 +163,7 @@ static void test_ggml_layout(void)
         w[i] = (uint8_t)next();
     for (size_t i = 0; i < (size_t)d_out * nb; i++)
         sc[i] = (uint8_t)(110 + next() % 30);
-    for (int b = 0; b < d_out * nb; b++) { /* HF: value i in byte i/2, low nibble first; GGML: i and i + 16 */
-        uint8_t *o = g + (size_t)b * 17;
-        const uint8_t *hf = w + (size_t)b * 16;
-        o[0] = sc[b];
-        for (int j = 0; j < 16; j++) {
-            const int lo = j % 2 ? hf[j / 2] >> 4 : hf[j / 2] & 15, i = 16 + j;
-            const int hi = i % 2 ? hf[i / 2] >> 4 : hf[i / 2] & 15;
-            o[1 + j] = (uint8_t)(lo | hi << 4);
-        }
-    }
+    repack_ggml(g, w, sc, d_out * nb);
     float a[96], b2[96];
     for (int r = 0; r < d_out; r++) {
         dequantize_row_mxfp4(a, w + (size_t)r * d_in / 2, sc + (size_t)r * nb, d_in);
@@ -185,11 +192,94 @@ static void test_ggml_layout(void)
     free(w), free(sc), free(g);
 }
 
+/* The act q8 mode. quantize_act_q8: each value within d/2 of q * d, q in the layout's order, sums right, an
+ * all-zero block gives d = 0. matmul_mxfp4_q8_ref: within the quantization error of the exact fp32
+ * reference (sum_k |w_k| d_k / 2: a misplaced activation or a wrong scale is far outside it), the two
+ * layouts bitwise alike; the AVX-512 VNNI kernel, both layouts, within summation-order rounding of it (its
+ * int32 lanes group different inputs per layout), for decode and batch shapes and rows split at an odd point. */
+static void test_q8_activations(void)
+{
+    static const int d_ins[] = {32, 96, 2880};
+    static const int ns[] = {1, 2, 3, 4, 5, 9};
+    const int d_out = 17;
+    for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+            const int d_in = d_ins[a], n = ns[c], nb = d_in / 32;
+            uint8_t *w = malloc((size_t)d_out * d_in / 2), *sc = malloc((size_t)d_out * nb);
+            uint8_t *g = malloc((size_t)d_out * nb * 17);
+            float *x = malloc(sizeof(float) * n * d_in), *row = malloc(sizeof(float) * d_in);
+            float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
+            float *yg = malloc(sizeof(float) * n * d_out), *ys = malloc(sizeof(float) * n * d_out);
+            int8_t *q = malloc((size_t)n * d_in), *qg = malloc((size_t)n * d_in);
+            float *d = malloc(sizeof(float) * n * nb), *dg = malloc(sizeof(float) * n * nb);
+            int32_t *sum = malloc(sizeof(int32_t) * n * nb), *sumg = malloc(sizeof(int32_t) * n * nb);
+            for (size_t i = 0; i < (size_t)d_out * d_in / 2; i++)
+                w[i] = (uint8_t)next();
+            for (size_t i = 0; i < (size_t)d_out * nb; i++)
+                sc[i] = (uint8_t)(110 + next() % 30);
+            repack_ggml(g, w, sc, d_out * nb);
+            for (int i = 0; i < n * d_in; i++)
+                x[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f); /* some outliers */
+            for (int k = 0; k < 32; k++)
+                x[k] = 0.0f; /* token 0's first block all zeros */
+            const struct act_q8 hf = {q, d, sum}, gg = {qg, dg, sumg};
+            quantize_act_q8(&hf, x, n, d_in, true);
+            quantize_act_q8(&gg, x, n, d_in, false);
+            int bad = 0;
+            for (int t = 0; t < n; t++)
+                for (int b = 0; b < nb; b++) {
+                    const size_t at = (size_t)t * nb + b;
+                    int32_t s1 = 0, s2 = 0;
+                    for (int j = 0; j < 32; j++) {
+                        const int i_hf = j < 16 ? 2 * j : 2 * (j - 16) + 1; /* the input at position j */
+                        bad += fabsf(x[t * d_in + b * 32 + i_hf] - q[at * 32 + j] * d[at]) > d[at] * 0.5001f;
+                        bad += fabsf(x[t * d_in + b * 32 + j] - qg[at * 32 + j] * dg[at]) > dg[at] * 0.5001f;
+                        s1 += q[at * 32 + j], s2 += qg[at * 32 + j];
+                    }
+                    bad += s1 != sum[at] || s2 != sumg[at] || d[at] != dg[at];
+                    bad += t == 0 && b == 0 && d[at] != 0.0f;
+                }
+            CHECK_MSG(bad == 0, "quantize_act_q8 d_in=%d n=%d: %d values wrong", d_in, n, bad);
+            matmul_mxfp4_ref(y, x, w, sc, n, d_in, d_out, 0, d_out);
+            matmul_mxfp4_q8_ref(yq, &hf, w, sc, n, d_in, d_out, 0, d_out);
+            matmul_mxfp4_q8_ref(yg, &gg, g, NULL, n, d_in, d_out, 0, d_out);
+            CHECK_MSG(memcmp(yq, yg, sizeof(float) * n * d_out) == 0, "q8 ref d_in=%d n=%d: layouts differ", d_in, n);
+            bad = 0;
+            int bad_simd = 0;
+            const bool vnni = kernels_have_avx512_vnni();
+            if (vnni) {
+                const int mid = d_out / 3;
+                matmul_mxfp4_q8_avx512(ys, &hf, w, sc, n, d_in, d_out, 0, mid);
+                matmul_mxfp4_q8_avx512(ys, &hf, w, sc, n, d_in, d_out, mid, d_out);
+                matmul_mxfp4_q8_avx512(yg, &gg, g, NULL, n, d_in, d_out, 0, d_out); /* lanes group other inputs */
+            }
+            for (int o = 0; o < d_out; o++) {
+                dequantize_row_mxfp4(row, w + (size_t)o * d_in / 2, sc + (size_t)o * nb, d_in);
+                for (int t = 0; t < n; t++) {
+                    double qerr = 0, terms = 0;
+                    for (int k = 0; k < d_in; k++) {
+                        qerr += fabs(row[k]) * d[(size_t)t * nb + k / 32] * 0.5;
+                        terms += fabs(x[(size_t)t * d_in + k] * row[k]);
+                    }
+                    const size_t i = (size_t)t * d_out + o;
+                    bad += fabs(yq[i] - y[i]) > qerr * 1.0001 + 1e-5 * terms + 1e-30;
+                    bad_simd += vnni && fabs(ys[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                    bad_simd += vnni && fabs(yg[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                }
+            }
+            CHECK_MSG(bad == 0, "q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", d_in, n, bad);
+            CHECK_MSG(bad_simd == 0, "q8 avx512 d_in=%d n=%d: %d outputs differ from the reference", d_in, n, bad_simd);
+            free(w), free(sc), free(g), free(x), free(row), free(y), free(yq), free(yg), free(ys);
+            free(q), free(qg), free(d), free(dg), free(sum), free(sumg);
+        }
+}
+
 int main(void)
 {
     test_hand_values();
     test_ggml_layout();
     test_exhaustive_single_weights();
     test_random_rows();
+    test_q8_activations();
     return test_done("test_mxfp4");
 }

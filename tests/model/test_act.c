@@ -1,0 +1,115 @@
+/* test_act.c — the opt-in reduced-precision activations (owl_model_params.act):
+ * - "bf16": on fixtures of every family with BF16 matrices (and on Q8_0 ones, whose prefill GEMM takes the
+ *   mode), the logits move (the mode is on) but stay close to the exact path's (which matches transformers'
+ *   float64 reference to ~1e-6): mean KL per position under a stated bound.
+ * - "q8": the gpt-oss fixtures with MXFP4 experts in both layouts (safetensors as released, and the GGUF
+ *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; and a
+ *   batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
+ * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "model_check.h"
+#include "owl.h"
+#include "test_util.h"
+
+/* nats per position: dense fixtures measure ~5e-5 in bf16; the gpt-oss fixture ~3e-3 in bf16 and ~8e-3 in
+ * q8 (int8 activations carry about twice bf16's rounding error), its random router being near ties that
+ * reduced-precision activations flip (routers use the mode too). A misplaced activation or a wrong scale
+ * gives KL of order 1. */
+#define KL_BOUND(act) (strcmp(act, "q8") ? 5e-3 : 2e-2)
+
+static void check(const char *path, const char *quant, const char *act)
+{
+    int32_t tokens[24];
+    for (int i = 0; i < 24; i++)
+        tokens[i] = (i * 37 + 5) % 250; /* every fixture has >= 256 tokens */
+    struct owl_model_params base = owl_model_default_params(), fast = base;
+    base.quant = fast.quant = quant;
+    fast.act = act;
+    int V = 0, V2 = 0;
+    float *exact = model_logits(path, &base, tokens, 24, &V);
+    float *approx = model_logits(path, &fast, tokens, 24, &V2);
+    CHECK(exact && approx && V == V2);
+    if (exact && approx && V == V2) {
+        double d = 0, kl = mean_kl(exact, approx, 24, V);
+        for (size_t i = 0; i < (size_t)24 * V; i++)
+            d = fmax(d, fabs(exact[i] - approx[i]));
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        printf("%-28s %s act %s: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? "Q8_0" : "    ", act,
+               kl, KL_BOUND(act), d);
+        CHECK_MSG(d > 0, "%s: act %s changed nothing: is the mode on?", path, act);
+        CHECK_MSG(kl <= KL_BOUND(act), "%s: act %s mean KL %g > %g", path, act, kl, KL_BOUND(act));
+    }
+    free(exact);
+    free(approx);
+}
+
+/* Three sessions with different prompts decode one step together; each one's logits must equal, bit for
+ * bit, the same step taken alone (after the same prompt) in a fresh session. */
+static void check_batched(const char *path, const char *act)
+{
+    struct owl_model_params mp = owl_model_default_params();
+    mp.act = act;
+    struct owl_model *m = NULL;
+    struct owl_error err = {0};
+    CHECK(owl_model_open(path, &mp, &m, &err) == OWL_OK);
+    if (!m)
+        return;
+    const int V = owl_model_n_vocab(m), n = 3;
+    struct owl_session_params sp = owl_session_default_params();
+    sp.n_ctx = 64;
+    struct owl_session *s[3] = {0}, *alone = NULL;
+    float *batched = malloc(sizeof(float) * n * V), *single = malloc(sizeof(float) * V);
+    int32_t next[3];
+    int ok = owl_session_init(m, &sp, &alone, &err) == OWL_OK;
+    for (int i = 0; i < n; i++) {
+        int32_t prompt[12];
+        for (int k = 0; k < 5 + 3 * i; k++)
+            prompt[k] = (k * 31 + 7 * i + 3) % 250;
+        ok &= owl_session_init(m, &sp, &s[i], &err) == OWL_OK;
+        ok &= ok && owl_session_eval(s[i], prompt, 5 + 3 * i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK;
+        next[i] = (11 * i + 1) % 250;
+    }
+    ok &= ok && owl_session_eval_batch(s, next, n, batched, &err) == OWL_OK;
+    CHECK_MSG(ok, "%s", err.message);
+    for (int i = 0; ok && i < n; i++) {
+        int32_t prompt[12];
+        for (int k = 0; k < 5 + 3 * i; k++)
+            prompt[k] = (k * 31 + 7 * i + 3) % 250;
+        owl_session_truncate(alone, 0);
+        CHECK(owl_session_eval(alone, prompt, 5 + 3 * i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK);
+        CHECK(owl_session_eval(alone, &next[i], 1, OWL_LOGITS_LAST, single, &err) == OWL_OK);
+        CHECK_MSG(memcmp(single, batched + (size_t)i * V, sizeof(float) * V) == 0,
+                  "%s act %s: session %d batched differs from alone", path, act, i);
+    }
+    for (int i = 0; i < n; i++)
+        owl_session_free(s[i]);
+    owl_session_free(alone);
+    owl_model_close(m);
+    free(batched);
+    free(single);
+}
+
+int main(void)
+{
+    check(fixture_path("qwen3/gqa-tied"), NULL, "bf16");
+    check(fixture_path("qwen3/yarn-v5"), NULL, "bf16");
+    check(fixture_path("qwen3_moe/norm-mlp-only"), NULL, "bf16");
+    check(fixture_path("gpt_oss/mxfp4-released"), NULL, "bf16");
+    check(fixture_path("deepseek_v3/v2-lite"), NULL, "bf16");
+    check(fixture_path("qwen3/gqa-tied"), "q8_0", "bf16"); /* Q8_0 weights: the prefill GEMM rounds d*q too */
+    check(fixture_path("qwen3/yarn-v5"), "q8_0", "bf16");
+    check(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");              /* HF MXFP4 blocks */
+    check(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8"); /* GGML MXFP4 blocks */
+    check_batched(fixture_path("gpt_oss/mxfp4-released"), "q8");
+    check_batched(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), "q8");
+    struct owl_model_params bad = owl_model_default_params();
+    bad.act = "int4";
+    struct owl_model *m = NULL;
+    struct owl_error err = {0};
+    CHECK(owl_model_open(fixture_path("qwen3/gqa-tied"), &bad, &m, &err) == OWL_ERR_INVALID_ARG);
+    CHECK(strstr(err.message, "int4") != NULL);
+    return test_done("test_act");
+}
