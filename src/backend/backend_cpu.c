@@ -81,8 +81,9 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
-/* The act q8 mode's MXFP4 matmul: the activations quantized once, then row chunks on every thread (the
- * kernel computes each token alone, so row-exact mode needs no token groups). */
+/* The act q8 mode's MXFP4 matmul: the activations quantized once, then row chunks on every thread: 16 rows
+ * for decode and in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS), else about 16 chunks per thread
+ * (the prefill kernel packs its tokens once per chunk). */
 static void matmul_mxfp4_q8(float *y, const float *x, const struct weight *w, int n)
 {
     const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
@@ -93,11 +94,18 @@ static void matmul_mxfp4_q8(float *y, const float *x, const struct weight *w, in
     OWL_ASSERT(q && d && sum);
     const struct act_q8 a = {.q = q, .d = d, .sum = sum};
     quantize_act_q8(&a, x, n, d_in, hf);
-    const int n_chunks = (d_out + 15) / 16;
+    const bool gemm = n >= 8 && !g_row_exact;
+    const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
+    const int rows = gemm ? (per_thread + 15) / 16 * 16 : 16, n_chunks = (d_out + rows - 1) / rows;
+    const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
-        const int o0 = c * 16, o1 = o0 + 16 < d_out ? o0 + 16 : d_out;
-        kern.matmul_mxfp4_q8(y, &a, w->data, hf ? w->scales : NULL, n, d_in, d_out, o0, o1);
+        const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+        for (int t = 0; t < n; t += group) {
+            const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
+            kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL,
+                                 n - t < group ? n - t : group, d_in, d_out, o0, o1);
+        }
     }
     free(q), free(d), free(sum);
 }

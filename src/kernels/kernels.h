@@ -91,7 +91,7 @@ void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bo
 
 /* MXFP4 weights (HF layout with scales, or GGML's 17-byte blocks with scales NULL) against q8 activations:
  * y[t, o] = sum_b (d[b] * 2^(s_b - 128)) * sum_j q[j] * 2e2m1[code_j] for o in [o0, o1), the integer
- * block sums exact. Each token is computed alone (row-exact for any n). */
+ * block sums exact. Row-exact for n <= KERN_ROW_EXACT_TOKENS, like the other matmuls. */
 typedef void matmul_mxfp4_q8_fn(float *y, const struct act_q8 *x, const void *w, const void *scales, int n,
                                 int d_in, int d_out, int o0, int o1);
 void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,

@@ -6,11 +6,16 @@
  * unsigned by signed bytes). The +12 is taken back by seeding the block's int32 sums with -12 * sum(q). One
  * vpdpbusd does the block's 32 products for a token; its 8 lanes are converted to float and accumulated with
  * the block's scale d * 2^(s - 128), two chains per token alternating by block. Each row is streamed once
- * for up to 4 tokens; a token's arithmetic does not depend on the others (row-exact). Compiled with
- * AVX-512 VL/BW/VNNI (the dispatcher checks the CPU has VNNI). */
+ * for up to 4 tokens; a token's arithmetic does not depend on the others (row-exact). From GEMM_MIN_TOKENS
+ * tokens on (prefill), groups of 8 or 16 tokens are packed a token per int32 lane and each 4 weights are
+ * broadcast against them, so every lane holds its token's exact block sum: one conversion per block for 8
+ * tokens (measured 0.38 against 0.64 ns per token and block). Compiled with AVX-512 VL/BW/VNNI (the
+ * dispatcher checks the CPU has VNNI). */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
 /* 2^(s - 128) as float bits for every E8M0 byte s (2^-128 and 2^-127 are subnormal). */
@@ -58,7 +63,8 @@ static inline __attribute__((always_inline)) __m256 block_dot(__m256 acc, __m256
 {
     const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-12 * x->sum[at]));
     const __m256i dot = _mm256_dpbusd_epi32(seed, u, _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale * x->d[at]), acc);
+    /* (dot * 2^(s - 128)) * d: the power of two scales exactly, so this is dot * (d * 2^(s - 128)) */
+    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale)), _mm256_set1_ps(x->d[at]), acc);
 }
 
 /* One row (hf: HF codes wb with scales ws; else GGML blocks wb) against NT tokens of x from token t0: two
@@ -89,6 +95,88 @@ static inline __attribute__((always_inline)) void rows(float *y, const struct ac
         y[(size_t)j * d_out] = hsum256(_mm256_add_ps(a0[j], a1[j]));
 }
 
+enum { GEMM_TOKENS = 8 };
+
+/* In-register 8x8 transpose of int32: c[g] = (r[0][g], ..., r[7][g]). */
+static inline __attribute__((always_inline)) void transpose8(const __m256i r[8], __m256i c[8])
+{
+    __m256i t[8], u[8];
+    for (int i = 0; i < 4; i++) {
+        t[2 * i] = _mm256_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm256_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int i = 0; i < 2; i++) {
+        u[4 * i + 0] = _mm256_unpacklo_epi64(t[4 * i + 0], t[4 * i + 2]);
+        u[4 * i + 1] = _mm256_unpackhi_epi64(t[4 * i + 0], t[4 * i + 2]);
+        u[4 * i + 2] = _mm256_unpacklo_epi64(t[4 * i + 1], t[4 * i + 3]);
+        u[4 * i + 3] = _mm256_unpackhi_epi64(t[4 * i + 1], t[4 * i + 3]);
+    }
+    for (int i = 0; i < 4; i++) {
+        c[i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x20);
+        c[4 + i] = _mm256_permute2x128_si256(u[i], u[4 + i], 0x31);
+    }
+}
+
+/* G groups of 8 tokens from t0 (8G tokens), laid out for gemm_row: qt holds, per block and 4-position group
+ * g, the tokens' 4 bytes of q (one int32 lane per token); dt and ct the tokens' d and -12 * sum(q) per
+ * block. */
+static void pack_tokens(int32_t *qt, float *dt, int32_t *ct, const struct act_q8 *x, size_t t0, int n_blocks, int G)
+{
+    const int nt = G * GEMM_TOKENS;
+    for (int b = 0; b < n_blocks; b++)
+        for (int h = 0; h < G; h++) {
+            __m256i r[8], c[8];
+            for (int j = 0; j < GEMM_TOKENS; j++) {
+                const size_t at = (t0 + (size_t)h * GEMM_TOKENS + (size_t)j) * n_blocks + b;
+                r[j] = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
+                dt[b * nt + h * GEMM_TOKENS + j] = x->d[at];
+                ct[b * nt + h * GEMM_TOKENS + j] = -12 * x->sum[at];
+            }
+            transpose8(r, c);
+            for (int g = 0; g < 8; g++)
+                _mm256_storeu_si256((__m256i *)(qt + ((size_t)b * 8 + g) * nt + h * GEMM_TOKENS), c[g]);
+        }
+}
+
+/* Prefill, one row against G packed groups of 8 tokens, a token per lane: each 4 weights of a block are
+ * broadcast (vpermd) against the tokens' 4 activations (vpdpbusd), so a lane ends with its token's exact
+ * block sum (seeded with -12 * sum(q)); then one conversion and the block's scale for 8 tokens. */
+static inline __attribute__((always_inline)) void gemm_row(float *y, const int32_t *qt, const float *dt,
+                                                           const int32_t *ct, const uint8_t *wb, const uint8_t *ws,
+                                                           bool hf, int n_blocks, int d_out, int G)
+{
+    const int nt = G * GEMM_TOKENS;
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < n_blocks; b++) {
+        float s;
+        const __m256i u = block_u8(wb, ws, hf, b, &s);
+        const int32_t *qb = qt + (size_t)b * 8 * nt;
+        __m256i i0[2], i1[2];
+        for (int h = 0; h < G; h++) {
+            i0[h] = _mm256_loadu_si256((const __m256i *)(ct + (size_t)b * nt + h * GEMM_TOKENS));
+            i1[h] = _mm256_setzero_si256();
+        }
+        for (int g = 0; g < 8; g += 2) { /* weights 4g..4g+3 to every lane, against the tokens' */
+            const __m256i w0 = _mm256_permutexvar_epi32(_mm256_set1_epi32(g), u);
+            const __m256i w1 = _mm256_permutexvar_epi32(_mm256_set1_epi32(g + 1), u);
+            for (int h = 0; h < G; h++) {
+                i0[h] = _mm256_dpbusd_epi32(i0[h], w0, _mm256_loadu_si256((const __m256i *)(qb + g * nt + h * GEMM_TOKENS)));
+                i1[h] = _mm256_dpbusd_epi32(i1[h], w1,
+                                            _mm256_loadu_si256((const __m256i *)(qb + (g + 1) * nt + h * GEMM_TOKENS)));
+            }
+        }
+        for (int h = 0; h < G; h++) {
+            const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(i0[h], i1[h])), _mm256_set1_ps(s));
+            acc[h] = _mm256_fmadd_ps(f, _mm256_loadu_ps(dt + (size_t)b * nt + h * GEMM_TOKENS), acc[h]);
+        }
+    }
+    float out[2 * GEMM_TOKENS];
+    for (int h = 0; h < G; h++)
+        _mm256_storeu_ps(out + h * GEMM_TOKENS, acc[h]);
+    for (int j = 0; j < nt; j++)
+        y[(size_t)j * d_out] = out[j];
+}
+
 /* hf: the HF layout (a compile-time constant at both calls, so each layout gets its own loop). */
 static inline __attribute__((always_inline)) void matmul_layout(float *y, const struct act_q8 *x, const uint8_t *w,
                                                                 const uint8_t *scales, bool hf, int n, int d_in,
@@ -96,7 +184,29 @@ static inline __attribute__((always_inline)) void matmul_layout(float *y, const 
 {
     const int n_blocks = d_in / 32;
     const size_t row_bytes = hf ? (size_t)d_in / 2 : (size_t)n_blocks * 17;
-    for (int t = 0; t < n; t += 4) { /* token groups outside: a chunk's rows stay in L1/L2 across groups */
+    int t = 0;
+    if (n >= GEMM_MIN_TOKENS) {
+        int32_t *qt = malloc(sizeof(int32_t) * 16 * GEMM_TOKENS * n_blocks);
+        float *dt = malloc(sizeof(float) * 2 * GEMM_TOKENS * n_blocks);
+        int32_t *ct = malloc(sizeof(int32_t) * 2 * GEMM_TOKENS * n_blocks);
+        if (qt && dt && ct) /* else the rows path below takes every token */
+            while (t + GEMM_TOKENS <= n) { /* 16 tokens at a time, then 8 */
+                const int G = t + 2 * GEMM_TOKENS <= n ? 2 : 1;
+                pack_tokens(qt, dt, ct, x, (size_t)t, n_blocks, G);
+                for (int o = o0; o < o1; o++) {
+                    const uint8_t *wb = w + (size_t)o * row_bytes, *ws = hf ? scales + (size_t)o * n_blocks : NULL;
+                    if (G == 2)
+                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, hf, n_blocks, d_out, 2);
+                    else
+                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, hf, n_blocks, d_out, 1);
+                }
+                t += G * GEMM_TOKENS;
+            }
+        free(qt);
+        free(dt);
+        free(ct);
+    }
+    for (; t < n; t += 4) { /* token groups outside: a chunk's rows stay in L1/L2 across groups */
         const int nt = n - t < 4 ? n - t : 4;
         for (int o = o0; o < o1; o++) {
             const uint8_t *wb = w + (size_t)o * row_bytes, *ws = hf ? scales + (size_t)o * n_blocks : NULL;

@@ -200,7 +200,7 @@ static void test_ggml_layout(void)
 static void test_q8_activations(void)
 {
     static const int d_ins[] = {32, 96, 2880};
-    static const int ns[] = {1, 2, 3, 4, 5, 9};
+    static const int ns[] = {1, 2, 3, 4, 5, 9, 17, 24}; /* 8+: the GEMM path (16 and 8 tokens at a time) */
     const int d_out = 17;
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {

@@ -46,7 +46,7 @@ static void check(const char *path, const char *quant, const char *act)
     free(approx);
 }
 
-/* Three sessions with different prompts decode one step together; each one's logits must equal, bit for
+/* Sixteen sessions (experts see 8 tokens and more: past the GEMM threshold) with different prompts decode one step together; each one's logits must equal, bit for
  * bit, the same step taken alone (after the same prompt) in a fresh session. */
 static void check_batched(const char *path, const char *act)
 {
@@ -57,29 +57,29 @@ static void check_batched(const char *path, const char *act)
     CHECK(owl_model_open(path, &mp, &m, &err) == OWL_OK);
     if (!m)
         return;
-    const int V = owl_model_n_vocab(m), n = 3;
+    const int V = owl_model_n_vocab(m), n = 16;
     struct owl_session_params sp = owl_session_default_params();
     sp.n_ctx = 64;
-    struct owl_session *s[3] = {0}, *alone = NULL;
+    struct owl_session *s[16] = {0}, *alone = NULL;
     float *batched = malloc(sizeof(float) * n * V), *single = malloc(sizeof(float) * V);
-    int32_t next[3];
+    int32_t next[16];
     int ok = owl_session_init(m, &sp, &alone, &err) == OWL_OK;
     for (int i = 0; i < n; i++) {
-        int32_t prompt[12];
-        for (int k = 0; k < 5 + 3 * i; k++)
+        int32_t prompt[24];
+        for (int k = 0; k < 5 + i; k++)
             prompt[k] = (k * 31 + 7 * i + 3) % 250;
         ok &= owl_session_init(m, &sp, &s[i], &err) == OWL_OK;
-        ok &= ok && owl_session_eval(s[i], prompt, 5 + 3 * i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK;
+        ok &= ok && owl_session_eval(s[i], prompt, 5 + i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK;
         next[i] = (11 * i + 1) % 250;
     }
     ok &= ok && owl_session_eval_batch(s, next, n, batched, &err) == OWL_OK;
     CHECK_MSG(ok, "%s", err.message);
     for (int i = 0; ok && i < n; i++) {
-        int32_t prompt[12];
-        for (int k = 0; k < 5 + 3 * i; k++)
+        int32_t prompt[24];
+        for (int k = 0; k < 5 + i; k++)
             prompt[k] = (k * 31 + 7 * i + 3) % 250;
         owl_session_truncate(alone, 0);
-        CHECK(owl_session_eval(alone, prompt, 5 + 3 * i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK);
+        CHECK(owl_session_eval(alone, prompt, 5 + i, OWL_LOGITS_NONE, NULL, &err) == OWL_OK);
         CHECK(owl_session_eval(alone, &next[i], 1, OWL_LOGITS_LAST, single, &err) == OWL_OK);
         CHECK_MSG(memcmp(single, batched + (size_t)i * V, sizeof(float) * V) == 0,
                   "%s act %s: session %d batched differs from alone", path, act, i);
