@@ -155,7 +155,6 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
             op_add(y + (size_t)t * w->d_out, bias, (size_t)w->d_out);
 }
 
-
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)
 {
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && (size_t)n_rows * d >= 16384)

@@ -114,12 +114,8 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, bool
 {
     if (!q8)
         return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32(left), (const uint16_t *)w + (size_t)o * d_in + k));
-    const uint8_t *b = (const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES;
-    uint16_t dh;
-    memcpy(&dh, b, 2);
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
-    const __m512 lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 2)))));
-    const __m512 hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 18)))));
+    __m512 lo, hi;
+    q8_0_block_f32((const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES, &lo, &hi);
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 

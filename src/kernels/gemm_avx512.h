@@ -12,6 +12,8 @@
 #include <immintrin.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
+#include <string.h>
 
 #define GEMM_MIN_TOKENS 8
 #define GEMM_KC 256
@@ -44,19 +46,6 @@ static inline __attribute__((always_inline)) void transpose16(__m512 r[16], __m5
     }
 }
 
-/* Store a 32-input block of 16 rows (lo: inputs 0..15, hi: 16..31, one zmm per row) into the panel at
- * `panel` (the block's first k), transposed k-major. */
-static inline __attribute__((always_inline)) void panel_put_block32(float *panel, __m512 lo[16], __m512 hi[16])
-{
-    __m512 c[16];
-    transpose16(lo, c);
-    for (int j = 0; j < 16; j++)
-        _mm512_store_ps(panel + (size_t)j * 16, c[j]);
-    transpose16(hi, c);
-    for (int j = 0; j < 16; j++)
-        _mm512_store_ps(panel + (size_t)(16 + j) * 16, c[j]);
-}
-
 /* y[t, o0 + i] (+)= sum_k panel[k][i] x[t, k0 + k] for NT tokens; rows i < n_rows (mask). */
 static inline __attribute__((always_inline)) void gemm_tile(float *y, const float *x, const float *panel, int kc,
                                                             int d_in, int d_out, bool accumulate, __mmask16 rows,
@@ -77,7 +66,6 @@ static inline __attribute__((always_inline)) void gemm_tile(float *y, const floa
         _mm512_mask_storeu_ps(y + (size_t)j * d_out, rows, acc[j]);
 }
 
-
 /* Run the tiles of one packed panel (kc values of k for 16 rows, at most n_rows valid) over n tokens. */
 static inline void gemm_panel(float *y, const float *x, const float *panel, int n, int kc, int d_in, int d_out,
                               bool accumulate, int n_rows)
@@ -97,6 +85,49 @@ static inline void gemm_panel(float *y, const float *x, const float *panel, int 
     case 2: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 2); break;
     case 1: gemm_tile(yt, xt, panel, kc, d_in, d_out, accumulate, rows, 1); break;
     default: break;
+    }
+}
+
+/* One Q8_0 block as its two 16-wide fp32 halves, scale applied: d * q exactly, the reference's values. */
+static inline __attribute__((always_inline)) void q8_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
+{
+    uint16_t dh;
+    memcpy(&dh, b, 2);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+    const __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2)), q1 = _mm_loadu_si128((const __m128i *)(b + 18));
+    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
+    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
+}
+
+/* Loads block kb (inputs 32kb .. 32kb+31) of weight row `row` as fp32: lo = inputs 0..15, hi = 16..31. */
+typedef void gemm_block32_fn(const void *ctx, int row, int kb, __m512 *lo, __m512 *hi);
+
+/* Prefill over a format of 32-input blocks (d_in a multiple of 32): rows o0..o1 (at most 16) expanded block
+ * by block with `load` (a constant at every call, inlined) into the transposed panel, one GEMM_KC slice at a
+ * time, then the micro-kernel over every token. */
+static inline __attribute__((always_inline)) void gemm_blocks32(float *y, const float *x, int n, int d_in, int d_out,
+                                                                int o0, int o1, gemm_block32_fn *load, const void *ctx)
+{
+    float panel[GEMM_KC * 16] __attribute__((aligned(64)));
+    const int n_rows = o1 - o0;
+    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
+        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC;
+        for (int kk = 0; kk < kc; kk += 32) {
+            __m512 lo[16], hi[16], c[16];
+            for (int i = 0; i < 16; i++) {
+                if (i < n_rows)
+                    load(ctx, o0 + i, (k0 + kk) / 32, &lo[i], &hi[i]);
+                else
+                    lo[i] = hi[i] = _mm512_setzero_ps();
+            }
+            transpose16(lo, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
+            transpose16(hi, c);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+        }
+        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
     }
 }
 

@@ -91,30 +91,17 @@ static inline __attribute__((always_inline)) void rows(float *y, const float *x,
             _mm512_reduce_add_ps(_mm512_add_ps(_mm512_add_ps(a[j][0], a[j][1]), _mm512_add_ps(a[j][2], a[j][3])));
 }
 
-/* Prefill: rows o0..o1 (at most 16) expanded exactly into the transposed fp32 panel of gemm_avx512.h, one
- * GEMM_KC slice at a time, then the GEMM micro-kernel over every token. */
-static inline __attribute__((always_inline)) void gemm(float *y, const float *x, const uint8_t *wb,
-                                                       const uint8_t *ws, int n, int d_in, int d_out, int o0, int o1,
-                                                       __m512 lut)
+/* Prefill (gemm_blocks32): blocks expanded exactly into the transposed fp32 panel, either layout. */
+struct mxfp4_panel {
+    const uint8_t *wb, *ws; /* ws NULL: GGML blocks */
+    size_t row_bytes, row_scales;
+    __m512 lut;
+};
+static inline __attribute__((always_inline)) void panel_block(const void *ctx, int row, int kb, __m512 *lo, __m512 *hi)
 {
-    float panel[GEMM_KC * 16] __attribute__((aligned(64)));
-    const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
-    const int n_rows = o1 - o0;
-    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
-        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
-        for (int kk = 0; kk < kc; kk += 32) {
-            __m512 lo[16], hi[16];
-            for (int i = 0; i < 16; i++) {
-                if (i < n_rows)
-                    block_at(wb + (size_t)(o0 + i) * row_bytes, ws ? ws + (size_t)(o0 + i) * row_scales : NULL,
-                             (k0 + kk) / 32, lut, &lo[i], &hi[i]);
-                else
-                    lo[i] = hi[i] = _mm512_setzero_ps();
-            }
-            panel_put_block32(panel + (size_t)kk * 16, lo, hi);
-        }
-        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
-    }
+    const struct mxfp4_panel *p = ctx;
+    block_at(p->wb + (size_t)row * p->row_bytes, p->ws ? p->ws + (size_t)row * p->row_scales : NULL, kb, p->lut, lo,
+             hi);
 }
 
 /* Both layouts: scales NULL for GGML's 17-byte blocks. Each token's arithmetic is the same in both, so a
@@ -124,12 +111,13 @@ static inline __attribute__((always_inline)) void matmul_any(float *y, const flo
                                                              int o1)
 {
     const __m512 lut = _mm512_loadu_ps(mxfp4_e2m1);
+    const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
     if (n >= GEMM_MIN_TOKENS) {
+        const struct mxfp4_panel p = {wb, ws, row_bytes, row_scales, lut};
         for (int g = o0; g < o1; g += 16)
-            gemm(y, x, wb, ws, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, lut);
+            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, panel_block, &p);
         return;
     }
-    const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
     for (int o = o0; o < o1; o++) {
         const uint8_t *rb = wb + (size_t)o * row_bytes, *rs = ws ? ws + (size_t)o * row_scales : NULL;
         int t = 0;

@@ -44,6 +44,9 @@ static inline float hsum256(__m256 v)
     return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
 }
 
+/* The table's offset: 2 * e2m1 + U8_OFFSET is unsigned; a block's sums are seeded with -U8_OFFSET * sum(q). */
+enum { U8_OFFSET = 12 };
+
 /* Block b of a row as 32 unsigned bytes 2 * e2m1 + 12 (low nibbles, then high nibbles) and its 2^(s - 128). */
 static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb, const uint8_t *ws, bool hf, int b,
                                                               float *scale)
@@ -61,7 +64,7 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb,
 static inline __attribute__((always_inline)) __m256 block_dot(__m256 acc, __m256i u, float scale,
                                                               const struct act_q8 *x, size_t at)
 {
-    const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-12 * x->sum[at]));
+    const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-U8_OFFSET * x->sum[at]));
     const __m256i dot = _mm256_dpbusd_epi32(seed, u, _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
     /* (dot * 2^(s - 128)) * d: the power of two scales exactly, so this is dot * (d * 2^(s - 128)) */
     return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale)), _mm256_set1_ps(x->d[at]), acc);
@@ -130,7 +133,7 @@ static void pack_tokens(int32_t *qt, float *dt, int32_t *ct, const struct act_q8
                 const size_t at = (t0 + (size_t)h * GEMM_TOKENS + (size_t)j) * n_blocks + b;
                 r[j] = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
                 dt[b * nt + h * GEMM_TOKENS + j] = x->d[at];
-                ct[b * nt + h * GEMM_TOKENS + j] = -12 * x->sum[at];
+                ct[b * nt + h * GEMM_TOKENS + j] = -U8_OFFSET * x->sum[at];
             }
             transpose8(r, c);
             for (int g = 0; g < 8; g++)

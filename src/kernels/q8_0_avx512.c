@@ -8,38 +8,15 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-/* The two 16-wide fp32 halves of one block, scale applied. */
-static inline void load_block(const uint8_t *b, __m512 *lo, __m512 *hi)
+/* Prefill (gemm_blocks32): block kb of row `row` of the matrix. */
+struct q8_panel {
+    const uint8_t *w;
+    size_t row_bytes;
+};
+static inline __attribute__((always_inline)) void panel_block(const void *ctx, int row, int kb, __m512 *lo, __m512 *hi)
 {
-    uint16_t dh;
-    memcpy(&dh, b, 2);
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
-    const __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2)), q1 = _mm_loadu_si128((const __m128i *)(b + 18));
-    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
-    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
-}
-
-/* Prefill: rows o0..o1 (at most 16) dequantized per GEMM_KC slice into the transposed panel. */
-static void gemm_q8_0(float *y, const float *x, const uint8_t *w, int n, int d_in, int d_out, int o0, int o1)
-{
-    float panel[GEMM_KC * 16] __attribute__((aligned(64)));
-    const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
-    const int n_rows = o1 - o0;
-    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
-        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC; /* a multiple of 32 */
-        for (int kk = 0; kk < kc; kk += 32) {
-            __m512 lo[16], hi[16];
-            for (int i = 0; i < 16; i++) {
-                if (i < n_rows)
-                    load_block(w + (size_t)(o0 + i) * row_bytes + (size_t)(k0 + kk) / 32 * Q8_0_BLOCK_BYTES, &lo[i],
-                               &hi[i]);
-                else
-                    lo[i] = hi[i] = _mm512_setzero_ps();
-            }
-            panel_put_block32(panel + (size_t)kk * 16, lo, hi);
-        }
-        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
-    }
+    const struct q8_panel *p = ctx;
+    q8_0_block_f32(p->w + (size_t)row * p->row_bytes + (size_t)kb * Q8_0_BLOCK_BYTES, lo, hi);
 }
 
 /* One row against NT tokens (a compile-time constant at every call): each block's two halves go to two
@@ -53,7 +30,7 @@ static inline __attribute__((always_inline)) void rows_q8_0(float *y, const floa
         a[j][0] = a[j][1] = _mm512_setzero_ps();
     for (int kb = 0; kb < d_in / 32; kb++) {
         __m512 lo, hi;
-        load_block(row + (size_t)kb * Q8_0_BLOCK_BYTES, &lo, &hi);
+        q8_0_block_f32(row + (size_t)kb * Q8_0_BLOCK_BYTES, &lo, &hi);
         for (int j = 0; j < NT; j++) {
             const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
             a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
@@ -67,8 +44,9 @@ static inline __attribute__((always_inline)) void rows_q8_0(float *y, const floa
 void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
     if (n >= GEMM_MIN_TOKENS) {
+        const struct q8_panel p = {w, (size_t)d_in / 32 * Q8_0_BLOCK_BYTES};
         for (int g = o0; g < o1; g += 16)
-            gemm_q8_0(y, x, w, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1);
+            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, panel_block, &p);
         return;
     }
     const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
