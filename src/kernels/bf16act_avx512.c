@@ -1,6 +1,6 @@
 /* bf16act_avx512.c — BF16 weights against activations rounded to bf16, with AVX512-BF16 dot products
  * (vdpbf16ps: 32 products per instruction, twice fp32 FMAs). The opt-in reduced-precision mode
- * (ops_set_act_bf16); the default path keeps fp32 activations. Same math as matmul_bf16_act_ref
+ * (ops_set_act: ACT_BF16 and ACT_Q8); the default path keeps fp32 activations. Same math as matmul_bf16_act_ref
  * (kernels_ref.c): each activation rounded to bf16 (nearest even), products exact in fp32, fp32 sums; only
  * the summation order differs. Fewer than GEMM_MIN_TOKENS tokens: each row streamed once for up to 4
  * tokens, row-exact (every token as alone); prefill: panels of 16 rows x KC inputs packed as bf16 pairs

@@ -52,7 +52,7 @@ void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, i
 void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 float dot_f32_avx2(const float *a, const float *b, int n);
 void axpy_f32_avx2(float *y, float a, const float *x, int n);
-/* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision mode, ops_set_act_bf16):
+/* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision modes, ops_set_act):
  * y = sum_k w[o,k] * bf16(x[t,k]) in fp32 (products exact). The AVX-512 one needs AVX512-BF16. */
 void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
@@ -183,7 +183,7 @@ struct kernel_table {
     const char *isa;          /* "avx512", "avx2" or "ref" */
     matmul_fn *matmul_f32;
     matmul_fn *matmul_bf16;
-    matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act_bf16) */
+    matmul_fn *matmul_bf16_act; /* bf16-rounded activations (ops_set_act) */
     matmul_fn *matmul_q8_0_act; /* the same for Q8_0 weights (prefill) */
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
