@@ -81,6 +81,45 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
+/* Scratch of the matmuls that need some (the bf16 GEMM's packed activations and weight panels): grown on first
+ * need and kept, so a forward allocates only while its shapes are new. Ops run on one caller thread at a time
+ * (the OpenMP teams are theirs), as the rest of this backend assumes. */
+static void *g_ws;
+static size_t g_ws_size;
+
+static void *workspace(size_t bytes)
+{
+    if (bytes > g_ws_size) {
+        big_free(g_ws);
+        g_ws = big_alloc(bytes);
+        OWL_ASSERT(g_ws);
+        g_ws_size = bytes;
+    }
+    return g_ws;
+}
+
+/* The bf16-activation prefill GEMM (BF16 or Q8_0 weights): the activations packed once, by every thread, then
+ * the rows split evenly between the threads in multiples of 16, each thread with its own weight panel. */
+static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
+{
+    const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
+    const size_t xp_bytes = act_bf16_packed_len(n, d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
+    const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
+    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads);
+    uint16_t *xp = (uint16_t *)ws;
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1)
+    {
+        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        kern.pack_act_bf16(xp, x, n, d_in, n_tiles * id / nth, n_tiles * (id + 1) / nth);
+#pragma omp barrier
+        const int per = (d_out + 16 * nth - 1) / (16 * nth) * 16, o0 = id * per;
+        const int o1 = o0 + per < d_out ? o0 + per : d_out;
+        if (o0 < o1)
+            kern.gemm_bf16_act(y, xp, w->data, w->dtype == DTYPE_Q8_0, n, d_in, d_out, o0, o1,
+                               (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
+    }
+}
+
 /* The act q8 mode's MXFP4 matmul: the activations quantized once, then row chunks on every thread: 16 rows
  * for decode and in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS), else about 16 chunks per thread
  * (the prefill kernel packs its tokens once per chunk). */
@@ -115,17 +154,15 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
 {
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
-    /* the bf16-activation mode: BF16 weights always, Q8_0 ones in prefill (never in row-exact mode, where a
-     * token's numbers must not depend on its neighbours) */
+    /* the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16): BF16 weights always, Q8_0 ones in
+     * prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours) */
     matmul_fn *fn = mxfp4 || fp8                                ? NULL
                   : g_act != ACT_FP32 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
                   : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
                                                                : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
-    /* Chunks of 16 rows keep each thread's tiles whole (48 for the bf16-activation GEMM, whose tiles are three
-     * panels); static schedule, disjoint rows. */
-    const int rows = (fn == kern.matmul_bf16_act || fn == kern.matmul_q8_0_act) && n >= 8 && !g_row_exact ? 48 : 16;
-    const int n_chunks = (d_out + rows - 1) / rows;
+    /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
+    const int rows = 16, n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
         int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
@@ -148,6 +185,9 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 {
     if (g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4))
         matmul_mxfp4_q8(y, x, w, n);
+    else if (g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
+             (w->dtype == DTYPE_BF16 || w->dtype == DTYPE_Q8_0))
+        matmul_gemm_bf16(y, x, w, n);
     else
         matmul_plain(y, x, w, n);
     if (bias)

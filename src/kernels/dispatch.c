@@ -100,7 +100,8 @@ int kernels_table(const char *isa, struct kernel_table *t)
     t->matmul_mxfp4g = matmul_mxfp4g_avx512;
     if (kernels_have_avx512_bf16()) {
         t->matmul_bf16_act = matmul_bf16_act_avx512;
-        t->matmul_q8_0_act = matmul_q8_0_act_avx512;
+        t->pack_act_bf16 = pack_act_bf16_avx512;
+        t->gemm_bf16_act = gemm_bf16_act_avx512;
     }
     if (kernels_have_avx512_vnni())
         t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx512;

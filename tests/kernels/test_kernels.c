@@ -76,6 +76,30 @@ static void compare_matmul(const char *what, matmul_fn *fast, matmul_fn *ref, co
     free(y_ref);
 }
 
+/* The bf16-activation prefill GEMM as a matmul_fn: the activations packed in two calls splitting the tiles,
+ * over a buffer of NaNs (padding the packer missed would poison the sums), then the GEMM over o0..o1. */
+static void gemm_act(float *y, const float *x, const void *w, bool q8_0, int n, int d_in, int d_out, int o0, int o1)
+{
+    const size_t len = act_bf16_packed_len(n, d_in);
+    const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
+    uint16_t *xp = aligned_alloc(64, (len * 2 + 63) / 64 * 64);
+    float *panel = aligned_alloc(64, ACT_BF16_PANEL * sizeof(float));
+    for (size_t i = 0; i < len; i++)
+        xp[i] = 0x7fc1;
+    pack_act_bf16_avx512(xp, x, n, d_in, 0, n_tiles / 2);
+    pack_act_bf16_avx512(xp, x, n, d_in, n_tiles / 2, n_tiles);
+    gemm_bf16_act_avx512(y, xp, w, q8_0, n, d_in, d_out, o0, o1, panel);
+    free(xp), free(panel);
+}
+static void gemm_bf16(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    gemm_act(y, x, w, false, n, d_in, d_out, o0, o1);
+}
+static void gemm_q8_0(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    gemm_act(y, x, w, true, n, d_in, d_out, o0, o1);
+}
+
 static float wval_f32(const void *w, size_t i) { return ((const float *)w)[i]; }
 static float wval_bf16(const void *w, size_t i) { return bf16_to_f32(((const uint16_t *)w)[i]); }
 static float wval_f16(const void *w, size_t i) { return f16_to_f32(((const uint16_t *)w)[i]); }
@@ -109,14 +133,33 @@ static void test_matmuls(void)
                     compare_matmul("bf16 avx2", matmul_bf16_avx2, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
                     compare_matmul("f16 avx2", matmul_f16_avx2, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
                 }
-                if (kernels_have_avx512_bf16()) /* activations rounded to bf16 in both */
+                if (kernels_have_avx512_bf16()) { /* activations rounded to bf16 in both */
                     compare_matmul("bf16 act", matmul_bf16_act_avx512, matmul_bf16_act_ref, wb, n, d_in, d_out, x,
                                    wval_bf16);
+                    compare_matmul("bf16 act gemm", gemm_bf16, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
+                }
                 free(x);
                 free(wf);
                 free(wb);
                 free(wh);
             }
+}
+
+/* The bf16-activation GEMM where the inputs span several super-slices (the accumulators reloaded between
+ * them), the last slices partial, and the rows more than one chunk of 48. */
+static void test_gemm_bf16_wide(void)
+{
+    if (!kernels_have_avx512_bf16())
+        return;
+    const int n = 11, d_in = 2 * ACT_BF16_SUPER + ACT_BF16_SLICE + 34, d_out = 53;
+    float *x = malloc((size_t)n * d_in * sizeof(float));
+    uint16_t *wb = malloc((size_t)d_out * d_in * 2);
+    for (size_t i = 0; i < (size_t)n * d_in; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < (size_t)d_out * d_in; i++)
+        wb[i] = f32_to_bf16_trunc(frand());
+    compare_matmul("bf16 act gemm (wide)", gemm_bf16, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
+    free(x), free(wb);
 }
 
 typedef void (*q8_0_matmul_fn)(float *, const float *, const void *, int, int, int, int, int);
@@ -184,7 +227,7 @@ static void test_q8_0(void)
             if (kernels_have_avx512())
                 check_q8_0_variant("q8_0 avx512", matmul_q8_0_avx512, matmul_q8_0_ref, w, x, n, d_in, d_out);
             if (kernels_have_avx512_bf16()) /* bf16-activation mode: weights and activations rounded alike */
-                check_q8_0_variant("q8_0 act", matmul_q8_0_act_avx512, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
+                check_q8_0_variant("q8_0 act gemm", gemm_q8_0, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
             free(w), free(x);
         }
 }
@@ -385,6 +428,7 @@ int main(void)
 {
     test_f16_exhaustive();
     test_matmuls(); /* AVX2 and AVX-512 variants, each where the CPU has it */
+    test_gemm_bf16_wide();
     test_q8_0();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
