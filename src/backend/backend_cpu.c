@@ -225,9 +225,9 @@ void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
 
 void op_attention_batch(const struct attn_args *args, int n)
 {
-    /* Work items: (attention, query head, block of up to 32 query tokens); rows of one head are
+    /* Work items: (attention, query head, block of up to 64 query tokens); rows of one head are
      * n_head*d_k apart. first[i]: the first item of attention i. */
-    enum { QB = 32 };
+    enum { QB = 64 };
     OWL_ASSERT(n >= 1 && n <= 65536);
     int first[n + 1];
     first[0] = 0;

@@ -3,7 +3,7 @@
  * S = Q K^T by the GEMM micro-kernel over a transposed key panel (16 keys per panel), the running max and
  * sum per row rescale the output accumulators, then O += P V by the same micro-kernel over value panels.
  * Rows see keys [lo(r), pos0 + r]; masked scores become exactly 0 after exp. Few rows (decode) take the
- * row path: one dot product and one axpy per key. Scratch: none (stack buffers of ~120 KB). */
+ * row path: one dot product and one axpy per key. Scratch: none (stack buffers of ~140 KB). */
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
@@ -12,11 +12,15 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-#define ATT_QB 32  /* query rows per block */
+#define ATT_QB 64  /* query rows per block (32 where d_v > 256: the output accumulators hold ATT_O floats) */
+
+static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 #define ATT_KB 128 /* keys per block */
 #define ATT_MAX_DK 640 /* key panel rows: MLA's 576 fits */
 #define ATT_MAX_DV 512 /* output accumulators: MLA's 512 fits */
-_Static_assert(ATT_KB <= ATT_MAX_DK, "value panels reuse the key panel");
+#define ATT_O (ATT_QB * 256)
+#define ATT_VP 4 /* value panels filled per pass over a block's keys */
+#define ATT_PANEL (ATT_MAX_DK > ATT_VP * ATT_KB ? ATT_MAX_DK * 16 : ATT_VP * ATT_KB * 16)
 
 static void rows_path(const struct attn_rows *a)
 {
@@ -57,7 +61,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
 {
     float panel[ATT_MAX_DK * 16] __attribute__((aligned(64))); /* keys: d_k x 16; values: ATT_KB x 16 */
     float s[ATT_QB * ATT_KB] __attribute__((aligned(64)));
-    float o[ATT_QB * ATT_MAX_DV] __attribute__((aligned(64)));
+    float o[ATT_O] __attribute__((aligned(64)));
     float m[ATT_QB], l[ATT_QB];
     const float *q = a->q + (size_t)r0 * a->q_stride;
     const int pos_first = a->pos0 + r0, pos_last = pos_first + nq - 1;
@@ -90,12 +94,20 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
             const int pos = pos_first + r;
             const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
             float *sr = s + (size_t)r * ATT_KB;
-            float mb = m[r];
-            for (int j = 0; j < nk; j++) {
-                const int p = p0 + j;
-                sr[j] = p < lo || p > pos ? -INFINITY : sr[j] * a->scale;
-                mb = sr[j] > mb ? sr[j] : mb;
+            /* keys p0 + j visible for lo <= p0 + j <= pos: scaled, the others -inf */
+            const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+            const __m512 vscale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
+            __m512 vmax = ninf;
+            for (int j = 0; j < nk; j += 16) {
+                const __m512i p = _mm512_add_epi32(iota, _mm512_set1_epi32(p0 + j));
+                const __mmask16 in = mask16(nk - j);
+                const __mmask16 vis = _mm512_cmpge_epi32_mask(p, _mm512_set1_epi32(lo)) &
+                                      _mm512_cmple_epi32_mask(p, _mm512_set1_epi32(pos)) & in;
+                const __m512 v = _mm512_mask_mul_ps(ninf, vis, _mm512_maskz_loadu_ps(in, sr + j), vscale);
+                _mm512_mask_storeu_ps(sr + j, in, v);
+                vmax = _mm512_max_ps(vmax, v);
             }
+            const float vm = _mm512_reduce_max_ps(vmax), mb = vm > m[r] ? vm : m[r];
             if (mb == -INFINITY) { /* nothing visible yet in this block for this row */
                 memset(sr, 0, sizeof(float) * (size_t)nk);
                 continue;
@@ -108,7 +120,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
             const __m512 vmb = _mm512_set1_ps(mb);
             __m512 acc = _mm512_setzero_ps();
             for (int j = 0; j < nk; j += 16) {
-                const __mmask16 mj = nk - j >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (nk - j)) - 1);
+                const __mmask16 mj = mask16(nk - j);
                 const __m512 e = _mm512_maskz_mov_ps(mj, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mj, sr + j), vmb)));
                 _mm512_mask_storeu_ps(sr + j, mj, e);
                 acc = _mm512_add_ps(acc, e);
@@ -119,10 +131,9 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
         /* O += P V: value panels of 16 dims, one row per key */
         for (int dv0 = 0; dv0 < a->d_v; dv0 += 16) {
             const int w = a->d_v - dv0 < 16 ? a->d_v - dv0 : 16;
-            const __mmask16 mv = (__mmask16)((1u << w) - 1);
             for (int j = 0; j < nk; j++)
                 _mm512_store_ps(panel + (size_t)j * 16,
-                                _mm512_maskz_loadu_ps(mv, a->v + (size_t)(p0 + j) * a->v_stride + dv0));
+                                _mm512_maskz_loadu_ps(mask16(w), a->v + (size_t)(p0 + j) * a->v_stride + dv0));
             gemm_panel(o + dv0, s, panel, nq, nk, ATT_KB, a->d_v, true, w);
         }
     }
@@ -140,6 +151,7 @@ void attention_rows_avx512(const struct attn_rows *a)
         rows_path(a);
         return;
     }
-    for (int r0 = 0; r0 < a->n_rows; r0 += ATT_QB)
-        block_path(a, r0, a->n_rows - r0 < ATT_QB ? a->n_rows - r0 : ATT_QB);
+    const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
+    for (int r0 = 0; r0 < a->n_rows; r0 += qb)
+        block_path(a, r0, a->n_rows - r0 < qb ? a->n_rows - r0 : qb);
 }

@@ -364,6 +364,7 @@ static void test_attention(void)
         {8, 0, 0, 32, 32, 0, 0},    {33, 0, 0, 64, 64, 0, 0},   {40, 200, 0, 128, 128, 0, 0},
         {20, 10, 4, 64, 64, 1, 0},  {70, 150, 128, 64, 64, 1, 0}, {12, 3, 0, 40, 32, 0, 1},
         {17, 130, 0, 576, 512, 0, 1}, {9, 0, 0, 24, 8, 0, 0},
+        {130, 60, 0, 128, 128, 0, 0}, {70, 20, 0, 576, 512, 0, 1}, /* blocks of 64 rows; of 32 where d_v > 256 */
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const int n_keys = cases[c].pos0 + cases[c].n_rows, d_k = cases[c].d_k, d_v = cases[c].d_v;
