@@ -46,6 +46,11 @@ struct owl_model_params {
                           (KL divergence in docs/BENCHMARKS.md); "q8": bf16, and matmuls over MXFP4 weights
                           quantize each block of 32 activations to int8 and use integer dot products
                           (AVX512-VNNI) */
+    const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most 3/4 of
+                          the memory available and quant is NULL, else map them (as "mmap"); "mmap": map the
+                          files, pages read on first use and shared with the page cache; "copy": read them into
+                          anonymous memory with transparent huge pages (decode 10-20% faster on virtual
+                          machines, see docs/BENCHMARKS.md; the weights stay in their shipped format) */
 };
 struct owl_model_params owl_model_default_params(void);
 
@@ -63,6 +68,8 @@ const char *owl_model_family(const struct owl_model *model); /* "qwen3", ... */
 size_t owl_model_decode_bytes(const struct owl_model *model);
 /* KV-cache bytes the session allocates per token (all layers). */
 size_t owl_model_kv_bytes_per_token(const struct owl_model *model);
+/* 1 when the weights were read into memory (owl_model_params.load), 0 when they are mapped. */
+int owl_model_weights_in_memory(const struct owl_model *model);
 /* Kernel variant in use ("avx512" or "ref") and the thread count. */
 const char *owl_kernels_isa(void);
 int owl_model_n_threads(const struct owl_model *model);

@@ -45,6 +45,10 @@ enum log_level { LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
 void log_set_level(enum log_level level);
 void log_msg(enum log_level level, const char *fmt, ...) OWL_PRINTF(2, 3);
 
+/* The kernel's estimate of memory available to a new allocation without swapping (MemAvailable in
+ * /proc/meminfo), in bytes; 0 when unknown. */
+size_t mem_available_bytes(void);
+
 /* Monotonic time in seconds. */
 double time_now(void);
 

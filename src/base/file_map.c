@@ -1,4 +1,4 @@
-/* file_map.c — mmap-based read-only file mapping and small-file reads (see file_map.h). */
+/* file_map.c — mmap-based read-only file mapping, its copy in memory, and small-file reads (see file_map.h). */
 #include "file_map.h"
 
 #include <errno.h>
@@ -42,11 +42,57 @@ enum owl_status file_map_open(struct file_map *map, const char *path, struct owl
     return OWL_OK;
 }
 
+enum owl_status file_map_load(struct file_map *map, struct owl_error *err)
+{
+    if (!map->data || map->region)
+        return OWL_OK;
+    const size_t huge = (size_t)2 << 20, len = (map->size + huge - 1) / huge * huge + huge;
+    char *region = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (region == MAP_FAILED)
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "%s: cannot allocate %zu bytes to load it into memory", map->path,
+                    map->size);
+    char *p = (char *)(((uintptr_t)region + huge - 1) & ~(uintptr_t)(huge - 1));
+    madvise(p, map->size, MADV_HUGEPAGE);
+    enum owl_status st = OWL_OK;
+    const int fd = open(map->path, O_RDONLY | O_CLOEXEC);
+    struct stat st_now;
+    if (fd < 0 || fstat(fd, &st_now) != 0)
+        st = fail(err, OWL_ERR_IO, "%s: cannot open: %s", map->path, strerror(errno));
+    else if ((size_t)st_now.st_size != map->size)
+        st = fail(err, OWL_ERR_IO, "%s: changed size while open (%zu bytes, now %lld)", map->path, map->size,
+                  (long long)st_now.st_size);
+    for (size_t got = 0; st == OWL_OK && got < map->size;) {
+        const size_t chunk = map->size - got < ((size_t)1 << 30) ? map->size - got : (size_t)1 << 30;
+        const ssize_t r = pread(fd, p + got, chunk, (off_t)got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            st = fail(err, OWL_ERR_IO, "%s: read failed at byte %zu of %zu: %s", map->path, got, map->size,
+                      r < 0 ? strerror(errno) : "unexpected end of file");
+        else
+            got += (size_t)r;
+    }
+    if (fd >= 0)
+        close(fd);
+    if (st != OWL_OK) {
+        munmap(region, len);
+        return st;
+    }
+    mprotect(p, map->size, PROT_READ);
+    munmap((void *)map->data, map->size);
+    map->data = (const uint8_t *)p;
+    map->region = region;
+    map->region_len = len;
+    return OWL_OK;
+}
+
 void file_map_close(struct file_map *map)
 {
     if (!map)
         return;
-    if (map->data)
+    if (map->region)
+        munmap(map->region, map->region_len);
+    else if (map->data)
         munmap((void *)map->data, map->size);
     free(map->path);
     memset(map, 0, sizeof *map);

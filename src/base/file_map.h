@@ -1,7 +1,7 @@
 /* file_map.h — read-only memory mapping of a whole file.
  *
- * Weights are never copied: tensors are views into these mappings. An empty file maps to size 0 with
- * data == NULL (mmap refuses length 0).
+ * Tensors are views into these mappings. An empty file maps to size 0 with data == NULL (mmap refuses
+ * length 0). file_map_load trades the file mapping for a copy of the bytes in anonymous memory.
  */
 #ifndef OWL_FILE_MAP_H
 #define OWL_FILE_MAP_H
@@ -10,13 +10,24 @@
 
 struct file_map {
     char *path;       /* owned copy of the path, for messages */
-    const uint8_t *data; /* (size) bytes, read-only, private mapping; NULL when size == 0 */
+    const uint8_t *data; /* (size) bytes, read-only: a private mapping of the file, or its copy (file_map_load);
+                            NULL when size == 0 */
     size_t size;
+    void *region;     /* the copy's anonymous mapping (region_len bytes), NULL while data maps the file */
+    size_t region_len;
 };
 
 /* Map path read-only. On failure returns OWL_ERR_IO naming the path and errno text; *map is zeroed. */
 enum owl_status file_map_open(struct file_map *map, const char *path, struct owl_error *err);
 void file_map_close(struct file_map *map); /* NULL-safe, idempotent */
+
+/* Read the whole file into anonymous memory advised for transparent huge pages (2 MiB-aligned), made
+ * read-only once filled, and drop the file mapping: data moves (callers rebase pointers into it by
+ * data - old data). Streaming weights from such memory avoids a page walk every 4 KiB, which on virtual
+ * machines (nested paging) costs decode 10-20% (docs/BENCHMARKS.md). Errors, the mapping left as it was:
+ * OWL_ERR_OUT_OF_MEMORY; OWL_ERR_IO naming the path (a read error, or the file changed size since it was
+ * mapped). A no-op when size == 0 or already loaded. */
+enum owl_status file_map_load(struct file_map *map, struct owl_error *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer (for JSON). Caller frees. */
 enum owl_status file_read_all(const char *path, char **out, size_t *size, struct owl_error *err);

@@ -28,7 +28,8 @@ static bool wants_help(int argc, char **argv)
 
 #define COMMON_OPTS                                                                                     \
     {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
-    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL}
+    {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL},      \
+    {"--load", NULL, true, NULL}
 #define COMMON_HELP                                                                                     \
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
@@ -40,7 +41,11 @@ static bool wants_help(int argc, char **argv)
     "      --act bf16    round activations to bf16 for matmuls over BF16 weights (AVX512-BF16 dot products:\n" \
     "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n" \
     "      --act q8      bf16, and int8 activation blocks against MXFP4 experts (AVX512-VNNI integer dot\n" \
-    "                    products: gpt-oss decode about 1.3x faster; see docs/BENCHMARKS.md)\n"
+    "                    products: gpt-oss decode about 1.3x faster; see docs/BENCHMARKS.md)\n" \
+    "      --load MODE   auto (default): read the weights into memory when they take at most 3/4 of the\n" \
+    "                    memory available (and no --quant), else mmap; mmap: map the files (pages on first\n" \
+    "                    use, shared with the page cache); copy: read into memory with huge pages (decode\n" \
+    "                    10-20% faster on virtual machines; see docs/BENCHMARKS.md)\n"
 
 struct setup {
     struct owl_model *model;
@@ -77,6 +82,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     mp.verbose = cli_get(opts, n_opts, "--verbose") != NULL;
     mp.quant = cli_get(opts, n_opts, "--quant");
     mp.act = cli_get(opts, n_opts, "--act");
+    mp.load = cli_get(opts, n_opts, "--load");
     struct owl_error err = {0};
     if (owl_model_open(path, &mp, &s->model, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
@@ -490,7 +496,8 @@ int cmd_bench(int argc, char **argv)
         printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
                owl_kernels_isa(), owl_model_n_threads(s.model));
         printf("%s", desc);
-        printf("weights read per generated token: %.3f GB\n", gb);
+        printf("weights read per generated token: %.3f GB (%s)\n", gb,
+               owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file");
         if (n_prompt > 0) {
             mean_sd(pp, (int)reps, &m, &sd);
             printf("pp%ld: %.2f +- %.2f tokens/s\n", n_prompt, m, sd);

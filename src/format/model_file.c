@@ -67,6 +67,34 @@ static bool shard_name_ok(const char *name)
     return true;
 }
 
+enum owl_status model_file_load(struct model_file *mf, struct owl_error *err)
+{
+    for (int k = 0; k < mf->n_maps; k++) {
+        struct file_map *m = &mf->maps[k];
+        const uint8_t *old = m->data;
+        enum owl_status st = file_map_load(m, err);
+        if (st != OWL_OK)
+            return st;
+        if (m->data == old)
+            continue;
+        for (int i = 0; i < mf->tensors.n; i++) {
+            struct tensor_view *t = &mf->tensors.tensors[i];
+            const uintptr_t d = (uintptr_t)t->data, o = (uintptr_t)old;
+            if (t->data && d >= o && d - o < m->size)
+                t->data = m->data + (d - o);
+        }
+    }
+    return OWL_OK;
+}
+
+size_t model_file_bytes(const struct model_file *mf)
+{
+    size_t total = 0;
+    for (int k = 0; k < mf->n_maps; k++)
+        total += mf->maps[k].size;
+    return total;
+}
+
 /* Map path into mf->maps[k] (allocated by the caller) and append its tensors to the table. */
 static enum owl_status map_and_parse(struct model_file *mf, int k, const char *path, struct owl_error *err)
 {

@@ -28,6 +28,12 @@ struct model_file {
 enum owl_status model_file_open(struct model_file *mf, const char *path, struct owl_error *err);
 void model_file_close(struct model_file *mf); /* NULL-safe */
 
+/* Every file read into memory (file_map_load), the tensors rebased onto the copies. Errors as file_map_load;
+ * on error the files not yet copied stay mapped and every tensor still points at valid bytes. */
+enum owl_status model_file_load(struct model_file *mf, struct owl_error *err);
+/* Total bytes of the model's files. */
+size_t model_file_bytes(const struct model_file *mf);
+
 /* Fetch a tensor the model needs, checking dtype membership and exact shape.
  * allowed: bitmask of (1u << DTYPE_x); n_dim/shape: expected shape (PyTorch order); shape NULL skips the
  * shape check (the caller checks). Errors name the tensor and the file: "model.layers.0.mlp.up_proj.weight:

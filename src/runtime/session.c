@@ -16,6 +16,7 @@
 struct owl_model {
     struct model m;
     int n_threads;
+    bool in_memory; /* the files were read into memory (owl_model_params.load) */
 };
 
 struct owl_session {
@@ -63,6 +64,17 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
         goto fail;
     }
     m->act = !p.act || !strcmp(p.act, "fp32") ? ACT_FP32 : !strcmp(p.act, "bf16") ? ACT_BF16 : ACT_Q8;
+    if (p.load && strcmp(p.load, "auto") != 0 && strcmp(p.load, "mmap") != 0 && strcmp(p.load, "copy") != 0) {
+        st = fail(err, OWL_ERR_INVALID_ARG, "load '%s' is not supported (auto, mmap or copy)", p.load);
+        goto fail;
+    }
+    const bool copy = p.load && !strcmp(p.load, "copy");
+    const bool automatic = !p.load || !strcmp(p.load, "auto");
+    if (copy || (automatic && !p.quant && model_file_bytes(&m->file) / 3 <= mem_available_bytes() / 4)) {
+        if ((st = model_file_load(&m->file, err)))
+            goto fail;
+        om->in_memory = true;
+    }
     if ((st = m->vt->load(m, err)))
         goto fail;
     model_file_warn_unused(&m->file);
@@ -86,6 +98,7 @@ void owl_model_close(struct owl_model *om)
     free(om);
 }
 
+int owl_model_weights_in_memory(const struct owl_model *om) { return om->in_memory; }
 int owl_model_n_vocab(const struct owl_model *om) { return om->m.n_vocab; }
 int owl_model_n_ctx_train(const struct owl_model *om) { return om->m.n_ctx_train; }
 const char *owl_model_family(const struct owl_model *om) { return om->m.vt->family; }

@@ -22,6 +22,8 @@ static const char serve_usage[] =
     "  --threads N        threads for the forward (default: all cores)\n"
     "  --act bf16|q8      bf16 activations for BF16 weights; q8 also int8 ones for MXFP4 experts (faster,\n"
     "                     less exact; default fp32)\n"
+    "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in 3/4 of the memory\n"
+    "                     available) or mapped (mmap); see owl run --help\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
     "  --step-delay-ms N  testing: sleep N ms after each engine step\n"
@@ -35,6 +37,7 @@ int cmd_serve(int argc, char **argv)
         {"--parallel", "-np", true, NULL}, {"--queue", NULL, true, NULL},   {"--ctx", "-c", true, NULL},
         {"--threads", "-t", true, NULL},  {"--alias", NULL, true, NULL},    {"--max-body", NULL, true, NULL},
         {"--step-delay-ms", NULL, true, NULL}, {"--batch", "-b", true, NULL}, {"--act", NULL, true, NULL},
+        {"--load", NULL, true, NULL},
         {"--help", "-h", false, NULL},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -81,6 +84,7 @@ int cmd_serve(int argc, char **argv)
         o.n_ctx = (int)v;
     }
     o.act = cli_get(opts, n_opts, "--act");
+    o.load = cli_get(opts, n_opts, "--load");
     if ((s = cli_get(opts, n_opts, "--batch"))) {
         if (!cli_int("--batch", s, 1, 1 << 16, &v))
             return EXIT_USAGE;

@@ -446,6 +446,7 @@ int server_run(const struct server_options *o)
     struct owl_model_params mp = owl_model_default_params();
     mp.n_threads = o->n_threads;
     mp.act = o->act;
+    mp.load = o->load;
     if (owl_model_open(o->model_path, &mp, &model, &err) != OWL_OK ||
         owl_tokenizer_open(o->model_path, &sv.tok, &err) != OWL_OK) {
         fprintf(stderr, "owl serve: %s: %s\n", owl_status_name(err.status), err.message);

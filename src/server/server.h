@@ -17,6 +17,7 @@ struct server_options {
     int n_ctx;            /* per slot; <= 0: the session default */
     int n_batch;          /* prompt chunk per forward; <= 0: 256 */
     const char *act;      /* owl_model_params.act: NULL / "fp32" exact, "bf16" reduced-precision activations */
+    const char *load;     /* owl_model_params.load: NULL / "auto", "mmap", "copy" */
     int n_threads;        /* forward threads; <= 0: all cores */
     size_t max_body;      /* request body cap in bytes; beyond: 413 */
     int step_delay_ms;    /* testing only */

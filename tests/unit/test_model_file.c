@@ -1,10 +1,12 @@
 /* test_model_file.c — model_file_open on tiny model directories written into test_tmpdir(): single file,
  * two shards with an index, each way the index and shards can disagree, bad config.json, and
- * model_file_take's checks and messages, and the unused-tensor count. */
+ * model_file_take's checks and messages, the unused-tensor count, and model_file_load (files read into memory,
+ * tensors rebased). */
 #include <ftw.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "format/model_file.h"
 #include "st_writer.h"
@@ -153,6 +155,55 @@ static void test_sharded(void)
     free(dir);
 }
 
+/* model_file_load: both shards copied into memory, every tensor rebased onto its own shard's copy with the
+ * same bytes; a shard that changed size since it was mapped is an I/O error naming it, the files still
+ * mapped and readable. */
+static void test_load(void)
+{
+    char *dir = make_dir("load");
+    put_text(dir, "config.json", CONFIG);
+    put_st(dir, "a.safetensors", SHARD1, 2);
+    put_st(dir, "b.safetensors", SHARD2, 2);
+    put_index(dir, "");
+    struct model_file mf;
+    struct owl_error err = {0};
+    CHECK_OK(model_file_open(&mf, dir, &err), &err);
+    uint8_t *before[4];
+    const void *old[4];
+    for (int i = 0; i < mf.tensors.n && i < 4; i++) {
+        const struct tensor_view *t = &mf.tensors.tensors[i];
+        before[i] = malloc(t->n_bytes);
+        memcpy(before[i], t->data, t->n_bytes);
+        old[i] = t->data;
+    }
+    CHECK(model_file_bytes(&mf) == mf.maps[0].size + mf.maps[1].size);
+    CHECK_OK(model_file_load(&mf, &err), &err);
+    CHECK(mf.maps[0].region && mf.maps[1].region);
+    for (int i = 0; i < mf.tensors.n && i < 4; i++) {
+        const struct tensor_view *t = &mf.tensors.tensors[i];
+        const struct file_map *m = !strcmp(t->file, mf.maps[0].path) ? &mf.maps[0] : &mf.maps[1];
+        CHECK(t->data != old[i]);
+        CHECK((const uint8_t *)t->data >= m->data && (const uint8_t *)t->data + t->n_bytes <= m->data + m->size);
+        CHECK(memcmp(t->data, before[i], t->n_bytes) == 0);
+        free(before[i]);
+    }
+    CHECK_OK(model_file_load(&mf, &err), &err); /* a no-op the second time */
+    model_file_close(&mf);
+
+    CHECK_OK(model_file_open(&mf, dir, &err), &err);
+    char path[4096];
+    snprintf(path, sizeof path, "%s/b.safetensors", dir);
+    CHECK(truncate(path, (off_t)mf.maps[1].size - 1) == 0);
+    CHECK(model_file_load(&mf, &err) == OWL_ERR_IO);
+    CHECK(strstr(err.message, "b.safetensors") && strstr(err.message, "changed size"));
+    for (int k = 0; k < 2; k++) /* b stays mapped (a is copied when it comes first) */
+        CHECK(mf.maps[k].data && (!strstr(mf.maps[k].path, "/b.safetensors") || !mf.maps[k].region));
+    const struct tensor_view *emb = tensor_table_find(&mf.tensors, "model.embed_tokens.weight");
+    CHECK(emb && ((const uint8_t *)emb->data)[1] == st_byte(1));
+    model_file_close(&mf);
+    free(dir);
+}
+
 static void test_shard_mismatch(void)
 {
     /* The index names a shard file that is not there. */
@@ -246,6 +297,7 @@ int main(void)
     log_set_level(LOG_ERROR); /* the unused-tensor warnings are expected here */
     test_single();
     test_sharded();
+    test_load();
     test_shard_mismatch();
     test_bad_dirs();
     nftw(test_tmpdir(), remove_entry, 16, FTW_DEPTH | FTW_PHYS);
