@@ -128,13 +128,20 @@ static void test_single(void)
     free(dir);
 }
 
-static void test_sharded(void)
+/* A directory of two shards (a: SHARD1, b: SHARD2) with their index; returns its path (malloc'd). */
+static char *make_sharded(const char *name)
 {
-    char *dir = make_dir("sharded");
+    char *dir = make_dir(name);
     put_text(dir, "config.json", CONFIG);
     put_st(dir, "a.safetensors", SHARD1, 2);
     put_st(dir, "b.safetensors", SHARD2, 2);
     put_index(dir, "");
+    return dir;
+}
+
+static void test_sharded(void)
+{
+    char *dir = make_sharded("sharded");
     struct model_file mf;
     struct owl_error err = {0};
     CHECK_OK(model_file_open(&mf, dir, &err), &err);
@@ -160,11 +167,7 @@ static void test_sharded(void)
  * mapped and readable. */
 static void test_load(void)
 {
-    char *dir = make_dir("load");
-    put_text(dir, "config.json", CONFIG);
-    put_st(dir, "a.safetensors", SHARD1, 2);
-    put_st(dir, "b.safetensors", SHARD2, 2);
-    put_index(dir, "");
+    char *dir = make_sharded("load");
     struct model_file mf;
     struct owl_error err = {0};
     CHECK_OK(model_file_open(&mf, dir, &err), &err);
