@@ -81,11 +81,11 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
-/* Scratch of the matmuls that need some (the bf16 GEMM's packed activations and weight panels): grown on first
- * need and kept, so a forward allocates only while its shapes are new. Ops run on one caller thread at a time
- * (the OpenMP teams are theirs), as the rest of this backend assumes. */
-static void *g_ws;
-static size_t g_ws_size;
+/* Scratch of the matmuls that need some (the bf16 GEMM's packed activations and weight panels, the act q8 mode's
+ * int8 activations): one per calling thread (the OpenMP workers only use their caller's), grown on first need
+ * and kept, so a forward allocates only while its shapes are new. */
+static _Thread_local void *g_ws;
+static _Thread_local size_t g_ws_size;
 
 static void *workspace(size_t bytes)
 {
@@ -127,10 +127,11 @@ static void matmul_mxfp4_q8(float *y, const float *x, const struct weight *w, in
 {
     const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
     const bool hf = weight_is_mxfp4(w);
-    int8_t *q = malloc((size_t)n * d_in);
-    float *d = malloc((size_t)n * n_blocks * sizeof *d);
-    int32_t *sum = malloc((size_t)n * n_blocks * sizeof *sum);
-    OWL_ASSERT(q && d && sum);
+    const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
+    char *ws = workspace(q_bytes + 2 * d_bytes);
+    int8_t *q = (int8_t *)ws;
+    float *d = (float *)(ws + q_bytes);
+    int32_t *sum = (int32_t *)(ws + q_bytes + d_bytes);
     const struct act_q8 a = {.q = q, .d = d, .sum = sum};
     quantize_act_q8(&a, x, n, d_in, hf);
     const bool gemm = n >= 8 && !g_row_exact;
@@ -146,7 +147,6 @@ static void matmul_mxfp4_q8(float *y, const float *x, const struct weight *w, in
                                  n - t < group ? n - t : group, d_in, d_out, o0, o1);
         }
     }
-    free(q), free(d), free(sum);
 }
 
 /* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. */

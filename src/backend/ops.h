@@ -3,7 +3,7 @@
  * Activations are fp32, contiguous, token-major: a (n_tok, d) buffer holds token t's vector at t*d.
  * Weights are `struct weight`: the stored bytes (bf16, f16, f32; quantized formats later) plus their
  * shape; kernels dequantize in registers. All ops are multi-threaded with OpenMP over the thread count
- * set by ops_set_threads, and never allocate.
+ * set by ops_set_threads, and allocate only to grow the matmuls' workspace (kept for the process).
  */
 #ifndef OWL_OPS_H
 #define OWL_OPS_H
