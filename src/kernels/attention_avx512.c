@@ -8,6 +8,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/attention_rows.h"
 #include "kernels/exp_avx512.h"
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
@@ -21,40 +22,6 @@ static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff
 #define ATT_O (ATT_QB * 256)
 #define ATT_VP 4 /* value panels filled per pass over a block's keys */
 #define ATT_PANEL (ATT_MAX_DK > ATT_VP * ATT_KB ? ATT_MAX_DK * 16 : ATT_VP * ATT_KB * 16)
-
-static void rows_path(const struct attn_rows *a)
-{
-    for (int r = 0; r < a->n_rows; r++) {
-        const int pos = a->pos0 + r;
-        const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-        const float *q = a->q + (size_t)r * a->q_stride;
-        float *o = a->out + (size_t)r * a->out_stride;
-        float s[ATT_KB];
-        float m = a->has_sink ? a->sink : -INFINITY, sum = a->has_sink ? 1.0f : 0.0f;
-        memset(o, 0, (size_t)a->d_v * sizeof *o);
-        for (int p0 = lo; p0 <= pos; p0 += ATT_KB) { /* online softmax over blocks of keys */
-            const int nk = pos + 1 - p0 < ATT_KB ? pos + 1 - p0 : ATT_KB;
-            float mb = m;
-            for (int j = 0; j < nk; j++) {
-                s[j] = dot_f32_avx512(q, a->k + (size_t)(p0 + j) * a->k_stride, a->d_k) * a->scale;
-                mb = s[j] > mb ? s[j] : mb;
-            }
-            const float corr = expf(m - mb);
-            sum *= corr;
-            for (int i = 0; i < a->d_v && corr != 1.0f; i++)
-                o[i] *= corr;
-            for (int j = 0; j < nk; j++) {
-                const float e = expf(s[j] - mb);
-                sum += e;
-                axpy_f32_avx512(o, e, a->v + (size_t)(p0 + j) * a->v_stride, a->d_v);
-            }
-            m = mb;
-        }
-        const float inv = 1.0f / sum;
-        for (int i = 0; i < a->d_v; i++)
-            o[i] *= inv;
-    }
-}
 
 /* One block of up to ATT_QB rows starting at row r0. */
 static void block_path(const struct attn_rows *a, int r0, int nq)
@@ -148,7 +115,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
 void attention_rows_avx512(const struct attn_rows *a)
 {
     if (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK) {
-        rows_path(a);
+        attention_rows_online(a, dot_f32_avx512, axpy_f32_avx512);
         return;
     }
     const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;

@@ -77,8 +77,19 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_bf16 = matmul_bf16_avx2;
         t->matmul_f16 = matmul_f16_avx2;
         t->matmul_q8_0 = matmul_q8_0_avx2;
+        t->matmul_q4_0 = matmul_q4_0_avx2;
+        t->matmul_q4_1 = matmul_q4_1_avx2;
+        t->matmul_q5_0 = matmul_q5_0_avx2;
+        t->matmul_q5_1 = matmul_q5_1_avx2;
+        t->matmul_q4_K = matmul_q4_K_avx2;
+        t->matmul_q5_K = matmul_q5_K_avx2;
+        t->matmul_q6_K = matmul_q6_K_avx2;
+        t->matmul_mxfp4 = matmul_mxfp4_avx2;
+        t->matmul_mxfp4g = matmul_mxfp4g_avx2;
+        t->matmul_fp8 = matmul_fp8_avx2;
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
+        t->attention_rows = attention_rows_avx2;
         return 1;
     }
     if (strcmp(isa, "avx512") || !kernels_have_avx512())

@@ -50,6 +50,19 @@ void matmul_f32_avx2(float *y, const float *x, const void *w, int n, int d_in, i
 void matmul_bf16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* The other formats on AVX2 (widen_avx2.c): MXFP4 (both layouts), FP8 blocks, the GGML block formats. */
+void matmul_mxfp4_avx2(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                       int o0, int o1);
+void matmul_mxfp4g_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_fp8_avx2(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                     int o0, int o1);
+void matmul_q4_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q4_1_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q5_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q5_1_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q4_K_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q5_K_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q6_K_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 float dot_f32_avx2(const float *a, const float *b, int n);
 void axpy_f32_avx2(float *y, float a, const float *x, int n);
 /* BF16 weights against activations rounded to bf16 (the opt-in reduced-precision modes, ops_set_act):
@@ -171,6 +184,7 @@ struct attn_rows {
 typedef void attention_rows_fn(const struct attn_rows *a);
 void attention_rows_ref(const struct attn_rows *a);
 void attention_rows_avx512(const struct attn_rows *a);
+void attention_rows_avx2(const struct attn_rows *a); /* the row path only */
 
 /* sum of n floats (a read-bandwidth probe: AVX-512 loads stream at the memory's speed, a scalar loop does
  * not). n must be a multiple of 64. */

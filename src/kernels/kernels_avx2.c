@@ -1,14 +1,17 @@
-/* kernels_avx2.c — AVX2 + FMA + F16C variants of the matmuls (same prototypes and math as kernels_ref.c and
- * q8_0.c), for CPUs without AVX-512; the other kernels stay the references there (dispatch.c).
+/* kernels_avx2.c — AVX2 + FMA + F16C variants of the F32/BF16/F16/Q8_0 matmuls (same prototypes and math as
+ * kernels_ref.c and q8_0.c), dot, axpy and the attention rows, for CPUs without AVX-512 (widen_avx2.c has the other formats and
+ * the prefill GEMM every format takes from AVX2_GEMM_MIN tokens).
  *
- * Every matmul streams each weight row once for up to 2 tokens (16 ymm registers: 4 accumulator chains of 8
- * lanes per token plus the widened weights), for any n: there is no prefill GEMM here, and every token's row
- * is the same operation sequence whatever n is (the row-exact contract of kernels.h holds for all n). Inputs
+ * Decode streams each weight row once for up to 2 tokens (16 ymm registers: 4 accumulator chains of 8 lanes
+ * per token plus the widened weights): every token's row is the same operation sequence whatever n is below
+ * the GEMM (the row-exact contract of kernels.h). Inputs
  * past the last multiple of 32 (8 for Q8_0's halves) are summed in scalar order and added last. Products are
  * fp32 FMAs of exactly widened weights: only the summation order differs from the references. */
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/attention_rows.h"
+#include "kernels/gemm_avx2.h"
 #include "kernels/kernels.h"
 
 static inline __m256 load8_f32(const void *p) { return _mm256_loadu_ps(p); }
@@ -20,14 +23,6 @@ static inline __m256 load8_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu
 static inline float one_f32(const void *p, int k) { return ((const float *)p)[k]; }
 static inline float one_bf16(const void *p, int k) { return bf16_to_f32(((const uint16_t *)p)[k]); }
 static inline float one_f16(const void *p, int k) { return f16_to_f32(((const uint16_t *)p)[k]); }
-
-static inline float hsum8(__m256 v)
-{
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* One row against NT (1 or 2) tokens: chains c = 0..3 take inputs k + 8c of every 32, the rest goes
  * scalar; y = ((a0 + a1) + (a2 + a3)) summed across lanes, plus the scalar tail. */
@@ -75,14 +70,26 @@ DEFINE_ROWS_AVX2(rows_f16, 2, load8_f16, one_f16)
 
 void matmul_f32_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    if (n >= AVX2_GEMM_MIN) {
+        matmul_widen_avx2(AVX2_F32, y, x, w, NULL, n, d_in, d_out, o0, o1);
+        return;
+    }
     rows_f32_matmul(y, x, w, n, d_in, d_out, o0, o1);
 }
 void matmul_bf16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    if (n >= AVX2_GEMM_MIN) {
+        matmul_widen_avx2(AVX2_BF16, y, x, w, NULL, n, d_in, d_out, o0, o1);
+        return;
+    }
     rows_bf16_matmul(y, x, w, n, d_in, d_out, o0, o1);
 }
 void matmul_f16_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    if (n >= AVX2_GEMM_MIN) {
+        matmul_widen_avx2(AVX2_F16, y, x, w, NULL, n, d_in, d_out, o0, o1);
+        return;
+    }
     rows_f16_matmul(y, x, w, n, d_in, d_out, o0, o1);
 }
 
@@ -113,6 +120,10 @@ static inline __attribute__((always_inline)) void rows_q8_0(float *y, const floa
 
 void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    if (n >= AVX2_GEMM_MIN) {
+        matmul_widen_avx2(AVX2_Q8_0, y, x, w, NULL, n, d_in, d_out, o0, o1);
+        return;
+    }
     const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES;
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
@@ -147,3 +158,6 @@ void axpy_f32_avx2(float *y, float a, const float *x, int n)
     for (; i < n; i++)
         y[i] += a * x[i];
 }
+
+/* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
+void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_f32_avx2, axpy_f32_avx2); }

@@ -69,20 +69,27 @@ static void test_decode(void)
     for (int b = 0; b < 256; b++)
         w[b] = (b & 0x7f) == 0x7f ? 0 : (uint8_t)b;
     const float scales[2] = {1.0f, 2.0f};
-    matmul_fp8_fn *const fns[] = {matmul_fp8_ref, kernels_have_avx512() ? matmul_fp8_avx512 : matmul_fp8_ref};
-    float *x = calloc(2 * 256, sizeof(float));
-    for (size_t f = 0; f < 2; f++) {
+    matmul_fp8_fn *fns[3] = {matmul_fp8_ref};
+    size_t n_fns = 1;
+    if (kernels_have_avx512())
+        fns[n_fns++] = matmul_fp8_avx512;
+    if (kernels_have_avx2())
+        fns[n_fns++] = matmul_fp8_avx2;
+    float *x = calloc(9 * 256, sizeof(float));
+    for (size_t f = 0; f < n_fns; f++) {
         int wrong = 0;
         for (int b = 0; b < 256; b++) {
-            float y[2] = {0, 0};
-            x[b] = 1.0f;
-            x[256 + b] = 1.0f;
-            fns[f](y, x, w, scales, 2, 256, 1, 0, 1); /* two tokens: the tiled path */
+            float y[9] = {0}, y9[9] = {0};
+            for (int t = 0; t < 9; t++)
+                x[256 * t + b] = 1.0f;
+            fns[f](y, x, w, scales, 2, 256, 1, 0, 1); /* two tokens: the tiled path (AVX-512) */
+            fns[f](y9, x, w, scales, 9, 256, 1, 0, 1); /* nine: the AVX2 GEMM */
             float y1 = 0;
             fns[f](&y1, x, w, scales, 1, 256, 1, 0, 1); /* one token: the streaming path */
-            x[b] = 0.0f;
-            x[256 + b] = 0.0f;
+            for (int t = 0; t < 9; t++)
+                x[256 * t + b] = 0.0f;
             const double want = e4m3_expected(b) * (b < 128 ? 1.0 : 2.0);
+            wrong += (b & 0x7f) != 0x7f && ((double)y9[0] != want || (double)y9[8] != want);
             if ((b & 0x7f) == 0x7f) {
                 const uint8_t nan_row[2] = {(uint8_t)b, 0x38};
                 const float one[2] = {1.0f, 1.0f};
@@ -142,11 +149,10 @@ static void test_blocks(void)
     free(w);
 }
 
-/* AVX-512 against the reference on awkward sizes: |y - y_ref| <= 1e-5 * sum |x w| per output. */
-static void test_variants(void)
+/* AVX-512 and AVX2 (each where the CPU has it) against the reference on awkward sizes: |y - y_ref| <= 1e-5 *
+ * sum |x w| per output. */
+static void check_variant(const char *name, matmul_fp8_fn *fast)
 {
-    if (!kernels_have_avx512())
-        return;
     const int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {2, 128, 128}, {3, 129, 131}, {5, 160, 200}, {4, 300, 37},
                             {7, 64, 257}, {1, 513, 260}, {9, 200, 80}};
     for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
@@ -162,8 +168,8 @@ static void test_variants(void)
         for (int i = 0; i < n * d_in; i++)
             x[i] = frand();
         const int mid = d_out / 3; /* split rows like the backend */
-        matmul_fp8_avx512(y, x, w, s, n, d_in, d_out, 0, mid);
-        matmul_fp8_avx512(y, x, w, s, n, d_in, d_out, mid, d_out);
+        fast(y, x, w, s, n, d_in, d_out, 0, mid);
+        fast(y, x, w, s, n, d_in, d_out, mid, d_out);
         matmul_fp8_ref(y_ref, x, w, s, n, d_in, d_out, 0, d_out);
         int bad = 0;
         for (int t = 0; t < n; t++)
@@ -175,7 +181,7 @@ static void test_variants(void)
                 if (fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * mag + 1e-30)
                     bad++;
             }
-        CHECK_MSG(bad == 0, "fp8 avx512 n=%d d_in=%d d_out=%d: %d outputs differ", n, d_in, d_out, bad);
+        CHECK_MSG(bad == 0, "fp8 %s n=%d d_in=%d d_out=%d: %d outputs differ", name, n, d_in, d_out, bad);
         free(w);
         free(s);
         free(x);
@@ -184,15 +190,25 @@ static void test_variants(void)
     }
 }
 
-/* op_matmul takes FP8 from the shared table: the reference until kernels_init, then AVX-512 where the CPU
- * has it (unless OWL_KERNELS=ref). */
+static void test_variants(void)
+{
+    if (kernels_have_avx512())
+        check_variant("avx512", matmul_fp8_avx512);
+    if (kernels_have_avx2())
+        check_variant("avx2", matmul_fp8_avx2);
+}
+
+/* op_matmul takes FP8 from the shared table: the reference until kernels_init, then AVX-512 or AVX2 where the
+ * CPU has it (unless OWL_KERNELS=ref). */
 static void test_dispatch(void)
 {
     CHECK(kern.matmul_fp8 == matmul_fp8_ref);
     kernels_init(0);
     const char *env = getenv("OWL_KERNELS");
-    const bool ref = (env && strcmp(env, "ref") == 0) || !kernels_have_avx512();
-    CHECK(kern.matmul_fp8 == (ref ? matmul_fp8_ref : matmul_fp8_avx512));
+    const bool ref = (env && strcmp(env, "ref") == 0) || (!kernels_have_avx512() && !kernels_have_avx2());
+    CHECK(kern.matmul_fp8 == (ref                             ? matmul_fp8_ref
+                              : !strcmp(kern.isa, "avx512") ? matmul_fp8_avx512
+                                                            : matmul_fp8_avx2));
 }
 
 int main(void)

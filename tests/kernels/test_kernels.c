@@ -282,50 +282,55 @@ static void test_ggml_blocks(void)
 
     static const struct {
         const char *name;
-        matmul_fn *fast, *ref;
+        matmul_fn *avx512, *avx2, *ref;
         void (*deq)(float *, const void *, int);
         int block, bytes, scale_at[2];
     } fmts[] = {
-        {"q4_0", matmul_q4_0_avx512, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}},
-        {"q4_1", matmul_q4_1_avx512, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
-        {"q5_0", matmul_q5_0_avx512, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
-        {"q5_1", matmul_q5_1_avx512, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
-        {"q4_K", matmul_q4_K_avx512, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
-        {"q5_K", matmul_q5_K_avx512, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
-        {"q6_K", matmul_q6_K_avx512, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
+        {"q4_0", matmul_q4_0_avx512, matmul_q4_0_avx2, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}},
+        {"q4_1", matmul_q4_1_avx512, matmul_q4_1_avx2, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
+        {"q5_0", matmul_q5_0_avx512, matmul_q5_0_avx2, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
+        {"q5_1", matmul_q5_1_avx512, matmul_q5_1_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
+        {"q4_K", matmul_q4_K_avx512, matmul_q4_K_avx2, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
+        {"q5_K", matmul_q5_K_avx512, matmul_q5_K_avx2, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
+        {"q6_K", matmul_q6_K_avx512, matmul_q6_K_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
     };
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-        for (int n = 1; n <= 6; n += 2) {
-            const int d_in = 2 * fmts[f].block, d_out = 7, nb = d_out * d_in / fmts[f].block;
-            uint8_t *w = malloc((size_t)nb * fmts[f].bytes);
-            for (int i = 0; i < nb * fmts[f].bytes; i++)
-                w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
-            for (int i = 0; i < nb; i++) /* f16 scales in [2^-8, 2^-7): finite, moderate */
-                for (int k = 0; k < 2; k++)
-                    if (fmts[f].scale_at[k] >= 0) {
-                        uint16_t h = (uint16_t)(0x1c00 + (i * 131 + k * 17) % 0x400);
-                        memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].scale_at[k], &h, 2);
+        for (int v = 0; v < 2; v++)
+            for (int n = 1; n <= 9; n += 2 + 2 * (n == 5)) { /* 1, 3, 5, 9 (the AVX2 GEMM) */
+                matmul_fn *fast = v ? fmts[f].avx2 : fmts[f].avx512;
+                if (!(v ? kernels_have_avx2() : kernels_have_avx512()))
+                    continue;
+                const int d_in = 2 * fmts[f].block, d_out = 7, nb = d_out * d_in / fmts[f].block;
+                uint8_t *w = malloc((size_t)nb * fmts[f].bytes);
+                for (int i = 0; i < nb * fmts[f].bytes; i++)
+                    w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+                for (int i = 0; i < nb; i++) /* f16 scales in [2^-8, 2^-7): finite, moderate */
+                    for (int k = 0; k < 2; k++)
+                        if (fmts[f].scale_at[k] >= 0) {
+                            uint16_t h = (uint16_t)(0x1c00 + (i * 131 + k * 17) % 0x400);
+                            memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].scale_at[k], &h, 2);
+                        }
+                float *x = malloc((size_t)n * d_in * sizeof(float)), *wf = malloc((size_t)d_in * sizeof(float));
+                for (int i = 0; i < n * d_in; i++)
+                    x[i] = frand();
+                float *yy = calloc((size_t)n * d_out, sizeof(float)), *yr = calloc((size_t)n * d_out, sizeof(float));
+                fast(yy, x, w, n, d_in, d_out, 0, 3);
+                fast(yy, x, w, n, d_in, d_out, 3, d_out);
+                fmts[f].ref(yr, x, w, n, d_in, d_out, 0, d_out);
+                int bad_mm = 0;
+                for (int o = 0; o < d_out; o++) {
+                    fmts[f].deq(wf, w + (size_t)o * d_in / fmts[f].block * fmts[f].bytes, d_in);
+                    for (int t = 0; t < n; t++) {
+                        double scale = 0;
+                        for (int k = 0; k < d_in; k++)
+                            scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                        bad_mm += !(fabs(yy[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * scale + 1e-30);
                     }
-            float *x = malloc((size_t)n * d_in * sizeof(float)), *wf = malloc((size_t)d_in * sizeof(float));
-            for (int i = 0; i < n * d_in; i++)
-                x[i] = frand();
-            float *yy = calloc((size_t)n * d_out, sizeof(float)), *yr = calloc((size_t)n * d_out, sizeof(float));
-            fmts[f].fast(yy, x, w, n, d_in, d_out, 0, 3);
-            fmts[f].fast(yy, x, w, n, d_in, d_out, 3, d_out);
-            fmts[f].ref(yr, x, w, n, d_in, d_out, 0, d_out);
-            int bad_mm = 0;
-            for (int o = 0; o < d_out; o++) {
-                fmts[f].deq(wf, w + (size_t)o * d_in / fmts[f].block * fmts[f].bytes, d_in);
-                for (int t = 0; t < n; t++) {
-                    double scale = 0;
-                    for (int k = 0; k < d_in; k++)
-                        scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
-                    bad_mm += !(fabs(yy[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * scale + 1e-30);
                 }
+                CHECK_MSG(bad_mm == 0, "%s %s n=%d: %d outputs differ from the reference", fmts[f].name,
+                          v ? "avx2" : "avx512", n, bad_mm);
+                free(w), free(x), free(wf), free(yy), free(yr);
             }
-            CHECK_MSG(bad_mm == 0, "%s n=%d: %d outputs differ from the reference", fmts[f].name, n, bad_mm);
-            free(w), free(x), free(wf), free(yy), free(yr);
-        }
 }
 
 /* SwiGLU and RMSNorm: the AVX-512 rows (polynomial exp, vector sums) against the references. */
@@ -355,8 +360,8 @@ static void test_elementwise(void)
     swiglu_f32_avx512(NULL, NULL, NULL, 0); /* empty rows are allowed */
 }
 
-/* Attention: the AVX-512 block path (online softmax over 128-key blocks, GEMM panels) and row path against
- * the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing keys. */
+/* Attention: the AVX-512 block path (online softmax over 128-key blocks, GEMM panels) and row path, and the
+ * AVX2 row path, against the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing keys. */
 static void test_attention(void)
 {
     static const struct { int n_rows, pos0, window, d_k, d_v, sink, alias; } cases[] = {
@@ -386,12 +391,16 @@ static void test_attention(void)
                               .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sink = 0.7f, .has_sink = cases[c].sink};
         attention_rows_ref(&a);
         a.out = o2;
-        attention_rows_avx512(&a);
-        int bad = 0;
-        for (int r = 0; r < cases[c].n_rows; r++)
-            for (int i = 0; i < d_v; i++)
-                bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
-        CHECK_MSG(bad == 0, "attention case %zu: %d values differ", c, bad);
+        for (int var = 0; var < 2; var++) {
+            if (!(var ? kernels_have_avx2() : kernels_have_avx512()))
+                continue;
+            (var ? attention_rows_avx2 : attention_rows_avx512)(&a);
+            int bad = 0;
+            for (int r = 0; r < cases[c].n_rows; r++)
+                for (int i = 0; i < d_v; i++)
+                    bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
+            CHECK_MSG(bad == 0, "attention %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
+        }
         free(q), free(k), free(v), free(o1), free(o2);
     }
 }
@@ -431,13 +440,13 @@ int main(void)
     test_matmuls(); /* AVX2 and AVX-512 variants, each where the CPU has it */
     test_gemm_bf16_wide();
     test_q8_0();
+    test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
+    test_attention();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
         return test_done("test_kernels");
     }
-    test_ggml_blocks();
     test_elementwise();
-    test_attention();
     test_dot_axpy();
     return test_done("test_kernels");
 }

@@ -47,8 +47,12 @@ static void test_hand_values(void)
  * multiplied by the unit vector e_j, must give exactly ldexp(e2m1[code], s - 127). */
 static void test_exhaustive_single_weights(void)
 {
-    matmul_mxfp4_fn *fns[] = {matmul_mxfp4_ref, matmul_mxfp4_avx512};
-    const int n_fns = kernels_have_avx512() ? 2 : 1;
+    matmul_mxfp4_fn *fns[3] = {matmul_mxfp4_ref};
+    int n_fns = 1;
+    if (kernels_have_avx512())
+        fns[n_fns++] = matmul_mxfp4_avx512;
+    if (kernels_have_avx2())
+        fns[n_fns++] = matmul_mxfp4_avx2;
     int bad = 0;
     for (int s = 0; s < 256; s++)
         for (int code = 0; code < 16; code++)
@@ -63,53 +67,64 @@ static void test_exhaustive_single_weights(void)
                 for (int f = 0; f < n_fns; f++) {
                     fns[f](&y, x, blocks, scales, 1, 64, 1, 0, 1);
                     bad += !same(y, want + 0.0f);
-                    float y2[2] = {0}, x2[128] = {0};
-                    x2[6 + j] = x2[64 + 6 + j] = 1.0f; /* the prefill path too (n = 2) */
+                    float y2[9] = {0}, x2[9 * 64] = {0};
+                    for (int t = 0; t < 9; t++) /* two tokens, and the prefill GEMMs (9) */
+                        x2[64 * t + 6 + j] = 1.0f;
                     fns[f](y2, x2, blocks, scales, 2, 64, 1, 0, 1);
                     bad += !same(y2[0], want + 0.0f) || !same(y2[1], want + 0.0f);
+                    fns[f](y2, x2, blocks, scales, 9, 64, 1, 0, 1);
+                    bad += !same(y2[0], want + 0.0f) || !same(y2[8], want + 0.0f);
                 }
             }
     CHECK_MSG(bad == 0, "%d single-weight MXFP4 products differ from ldexp(e2m1, s - 127)", bad);
 }
 
-/* AVX-512 against the reference on random rows: |y - y_ref| <= 1e-5 * sum |x w|. */
+/* AVX-512 and AVX2 (each where the CPU has it) against the reference on random rows: |y - y_ref| <= 1e-5 *
+ * sum |x w|. */
 static void test_random_rows(void)
 {
-    if (!kernels_have_avx512())
-        return;
-    static const int d_ins[] = {32, 64, 96, 160, 2880};
-    static const int d_outs[] = {1, 5, 17};
-    static const int ns[] = {1, 2, 3, 4, 5, 9};
-    for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
-        for (size_t b = 0; b < sizeof d_outs / sizeof *d_outs; b++)
-            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
-                const int d_in = d_ins[a], d_out = d_outs[b], n = ns[c];
-                uint8_t *w = malloc((size_t)d_out * d_in / 2), *sc = malloc((size_t)d_out * d_in / 32);
-                float *x = malloc((size_t)n * d_in * sizeof(float)), *row = malloc((size_t)d_in * sizeof(float));
-                float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
-                for (size_t i = 0; i < (size_t)d_out * d_in / 2; i++)
-                    w[i] = (uint8_t)next();
-                for (size_t i = 0; i < (size_t)d_out * d_in / 32; i++)
-                    sc[i] = (uint8_t)(110 + next() % 30);
-                for (size_t i = 0; i < (size_t)n * d_in; i++)
-                    x[i] = frand();
-                const int mid = d_out / 3; /* split the rows like the backend, at an odd point */
-                matmul_mxfp4_avx512(y, x, w, sc, n, d_in, d_out, 0, mid);
-                matmul_mxfp4_avx512(y, x, w, sc, n, d_in, d_out, mid, d_out);
-                matmul_mxfp4_ref(y_ref, x, w, sc, n, d_in, d_out, 0, d_out);
-                int bad = 0;
-                for (int o = 0; o < d_out; o++) {
-                    dequantize_row_mxfp4(row, w + (size_t)o * d_in / 2, sc + (size_t)o * d_in / 32, d_in);
-                    for (int t = 0; t < n; t++) {
-                        double scale = 0;
-                        for (int k = 0; k < d_in; k++)
-                            scale += fabs(x[(size_t)t * d_in + k] * row[k]);
-                        bad += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+    matmul_mxfp4_fn *fns[2];
+    const char *names[2];
+    int n_fns = 0;
+    if (kernels_have_avx512())
+        fns[n_fns] = matmul_mxfp4_avx512, names[n_fns++] = "avx512";
+    if (kernels_have_avx2())
+        fns[n_fns] = matmul_mxfp4_avx2, names[n_fns++] = "avx2";
+    for (int f = 0; f < n_fns; f++) {
+        static const int d_ins[] = {32, 64, 96, 160, 2880};
+        static const int d_outs[] = {1, 5, 17};
+        static const int ns[] = {1, 2, 3, 4, 5, 9};
+        for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
+            for (size_t b = 0; b < sizeof d_outs / sizeof *d_outs; b++)
+                for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+                    const int d_in = d_ins[a], d_out = d_outs[b], n = ns[c];
+                    uint8_t *w = malloc((size_t)d_out * d_in / 2), *sc = malloc((size_t)d_out * d_in / 32);
+                    float *x = malloc((size_t)n * d_in * sizeof(float)), *row = malloc((size_t)d_in * sizeof(float));
+                    float *y = calloc((size_t)n * d_out, sizeof(float)), *y_ref = calloc((size_t)n * d_out, sizeof(float));
+                    for (size_t i = 0; i < (size_t)d_out * d_in / 2; i++)
+                        w[i] = (uint8_t)next();
+                    for (size_t i = 0; i < (size_t)d_out * d_in / 32; i++)
+                        sc[i] = (uint8_t)(110 + next() % 30);
+                    for (size_t i = 0; i < (size_t)n * d_in; i++)
+                        x[i] = frand();
+                    const int mid = d_out / 3; /* split the rows like the backend, at an odd point */
+                    fns[f](y, x, w, sc, n, d_in, d_out, 0, mid);
+                    fns[f](y, x, w, sc, n, d_in, d_out, mid, d_out);
+                    matmul_mxfp4_ref(y_ref, x, w, sc, n, d_in, d_out, 0, d_out);
+                    int bad = 0;
+                    for (int o = 0; o < d_out; o++) {
+                        dequantize_row_mxfp4(row, w + (size_t)o * d_in / 2, sc + (size_t)o * d_in / 32, d_in);
+                        for (int t = 0; t < n; t++) {
+                            double scale = 0;
+                            for (int k = 0; k < d_in; k++)
+                                scale += fabs(x[(size_t)t * d_in + k] * row[k]);
+                            bad += fabs(y[(size_t)t * d_out + o] - y_ref[(size_t)t * d_out + o]) > 1e-5 * scale + 1e-30;
+                        }
                     }
+                    CHECK_MSG(bad == 0, "mxfp4 %s n=%d d_in=%d d_out=%d: %d outputs differ", names[f], n, d_in, d_out, bad);
+                    free(w), free(sc), free(x), free(row), free(y), free(y_ref);
                 }
-                CHECK_MSG(bad == 0, "mxfp4 avx512 n=%d d_in=%d d_out=%d: %d outputs differ", n, d_in, d_out, bad);
-                free(w), free(sc), free(x), free(row), free(y), free(y_ref);
-            }
+    }
 }
 
 /* GGML's layout (DTYPE_MXFP4): every code at every scale equals ggml's definition (dequantize_row_mxfp4 in
@@ -186,6 +201,12 @@ static void test_ggml_layout(void)
             matmul_mxfp4g_avx512(y2, x, g, n, d_in, d_out, 7, d_out);
             CHECK_MSG(memcmp(y1, y2, sizeof(float) * n * d_out) == 0, "mxfp4g avx512 n=%d differs from the HF layout's",
                       n);
+        }
+        if (kernels_have_avx2()) {
+            matmul_mxfp4_avx2(y1, x, w, sc, n, d_in, d_out, 0, d_out);
+            matmul_mxfp4g_avx2(y2, x, g, n, d_in, d_out, 0, 7);
+            matmul_mxfp4g_avx2(y2, x, g, n, d_in, d_out, 7, d_out);
+            CHECK_MSG(memcmp(y1, y2, sizeof(float) * n * d_out) == 0, "mxfp4g avx2 n=%d differs from the HF layout's", n);
         }
         free(x), free(y1), free(y2);
     }

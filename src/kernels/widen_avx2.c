@@ -1,0 +1,260 @@
+/* widen_avx2.c — AVX2 + FMA + F16C matmuls over every weight format, for CPUs without AVX-512 (same
+ * prototypes and sums as the references; only the summation order differs).
+ *
+ * One mechanism serves all formats: a row's inputs are widened to fp32, exactly (the reference's values), one
+ * slice of up to WIDE_KC inputs at a time (`widen`: SIMD for BF16, F16, Q8_0, both MXFP4 layouts and FP8; the
+ * reference's block dequantization for the other GGML formats), then
+ * - decode (fewer than AVX2_GEMM_MIN tokens): each slice is dotted with up to 4 tokens (four 8-lane chains per
+ *   token, a scalar tail): every token's operations are the same whatever n is (row-exact);
+ * - prefill: the slices of 16 rows are stored transposed (k-major, 16 floats per k) in an L1 panel and every
+ *   tile of 6 tokens accumulates 16 outputs in two ymm per token: 2 panel loads and 6 broadcasts feed 12 FMAs
+ *   per k (12 of the 16 ymm registers hold sums).
+ * The BF16/F16/F32/Q8_0 decode keeps the fused row kernels of kernels_avx2.c; this file gives them their GEMM. */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/gemm_avx2.h"
+#include "kernels/kernels.h"
+
+#define WIDE_KC 256 /* a multiple of every block (32, 256) and of FP8's 128 */
+
+/* The 16 int8 values 2 * e2m1[code] (integers in [-12, 12]) for a vpshufb lookup. */
+static inline __m128i mxfp4_lut(void) { return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12); }
+
+/* 2^(s - 128) exactly, subnormal for s < 2 (E8M0 exponent s, doubled e2m1 values). */
+static inline float mxfp4_scale(int s)
+{
+    union { uint32_t u; float f; } v = {.u = s >= 2 ? (uint32_t)(s - 1) << 23 : 0x00400000u >> (1 - s)};
+    return v.f;
+}
+
+/* 32 int8 in input order to fp32 times d, into out[0..32). */
+static inline void store_i8x32(float *out, __m128i lo16, __m128i hi16, float d)
+{
+    const __m256 dv = _mm256_set1_ps(d);
+    _mm256_storeu_ps(out, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo16))));
+    _mm256_storeu_ps(out + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo16, 8)))));
+    _mm256_storeu_ps(out + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi16))));
+    _mm256_storeu_ps(out + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi16, 8)))));
+}
+
+/* One MXFP4 block's 16 code bytes: doubled values of the low nibbles (lo) and the high ones (hi). */
+static inline void mxfp4_codes(const uint8_t *codes, __m128i *lo, __m128i *hi)
+{
+    const __m128i b = _mm_loadu_si128((const __m128i *)codes), m = _mm_set1_epi8(0x0f);
+    *lo = _mm_shuffle_epi8(mxfp4_lut(), _mm_and_si128(b, m));
+    *hi = _mm_shuffle_epi8(mxfp4_lut(), _mm_and_si128(_mm_srli_epi16(b, 4), m));
+}
+
+/* 8 FP8 E4M3 bytes to fp32 times scale: sign | (e + 120) << 23 | m << 20 for normal codes, m * 2^-9 for e = 0,
+ * NaN for S.1111.111. */
+static inline __m256 fp8x8(const uint8_t *p, float scale)
+{
+    const __m256i v = _mm256_cvtepu8_epi32(_mm_loadl_epi64((const __m128i *)p));
+    const __m256i e = _mm256_and_si256(_mm256_srli_epi32(v, 3), _mm256_set1_epi32(0xf));
+    const __m256i m = _mm256_and_si256(v, _mm256_set1_epi32(7));
+    const __m256i normal = _mm256_or_si256(_mm256_slli_epi32(_mm256_add_epi32(e, _mm256_set1_epi32(120)), 23),
+                                           _mm256_slli_epi32(m, 20));
+    const __m256 sub = _mm256_mul_ps(_mm256_cvtepi32_ps(m), _mm256_set1_ps(1.0f / 512.0f));
+    __m256 r = _mm256_blendv_ps(_mm256_castsi256_ps(normal), sub,
+                                _mm256_castsi256_ps(_mm256_cmpeq_epi32(e, _mm256_setzero_si256())));
+    r = _mm256_or_ps(r, _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x80)), 24)));
+    const __m256 nan = _mm256_castsi256_ps(_mm256_cmpeq_epi32(_mm256_and_si256(v, _mm256_set1_epi32(0x7f)),
+                                                              _mm256_set1_epi32(0x7f)));
+    return _mm256_blendv_ps(_mm256_mul_ps(r, _mm256_set1_ps(scale)), _mm256_set1_ps(__builtin_nanf("")), nan);
+}
+
+/* out[0..kc) = row o's inputs k0 .. k0+kc-1 as fp32 (k0 a multiple of WIDE_KC; kc the rest of the row at most). */
+static void widen(enum avx2_format f, float *out, const void *w, const void *scales, int d_in, int o, int k0, int kc)
+{
+    const uint8_t *wb = w;
+    switch (f) {
+    case AVX2_F32: memcpy(out, (const float *)w + (size_t)o * d_in + k0, (size_t)kc * sizeof(float)); return;
+    case AVX2_BF16:
+    case AVX2_F16: {
+        const uint16_t *r = (const uint16_t *)w + (size_t)o * d_in + k0;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8) {
+            const __m128i h = _mm_loadu_si128((const __m128i *)(r + k));
+            _mm256_storeu_ps(out + k, f == AVX2_F16 ? _mm256_cvtph_ps(h)
+                                                    : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+        }
+        for (; k < kc; k++)
+            out[k] = f == AVX2_F16 ? f16_to_f32(r[k]) : bf16_to_f32(r[k]);
+        return;
+    }
+    case AVX2_Q8_0:
+        for (int k = 0; k < kc; k += 32) {
+            const uint8_t *b = wb + ((size_t)o * (d_in / 32) + (size_t)(k0 + k) / 32) * Q8_0_BLOCK_BYTES;
+            uint16_t dh;
+            memcpy(&dh, b, 2);
+            store_i8x32(out + k, _mm_loadu_si128((const __m128i *)(b + 2)), _mm_loadu_si128((const __m128i *)(b + 18)),
+                        _cvtsh_ss(dh));
+        }
+        return;
+    case AVX2_MXFP4: /* HF: byte j holds inputs 2j (low nibble) and 2j + 1 */
+    case AVX2_MXFP4G: /* GGML: {e8m0; 16 bytes}, byte j holds inputs j (low nibble) and 16 + j */
+        for (int k = 0; k < kc; k += 32) {
+            const size_t blk = (size_t)o * (d_in / 32) + (size_t)(k0 + k) / 32;
+            const uint8_t *codes = f == AVX2_MXFP4 ? wb + blk * 16 : wb + blk * 17 + 1;
+            const int s = f == AVX2_MXFP4 ? ((const uint8_t *)scales)[blk] : wb[blk * 17];
+            __m128i lo, hi;
+            mxfp4_codes(codes, &lo, &hi);
+            if (f == AVX2_MXFP4)
+                store_i8x32(out + k, _mm_unpacklo_epi8(lo, hi), _mm_unpackhi_epi8(lo, hi), mxfp4_scale(s));
+            else
+                store_i8x32(out + k, lo, hi, mxfp4_scale(s));
+        }
+        return;
+    case AVX2_FP8: {
+        const int n_cb = (d_in + FP8_BLOCK - 1) / FP8_BLOCK;
+        const float *sr = (const float *)scales + (size_t)(o / FP8_BLOCK) * n_cb;
+        const uint8_t *r = wb + (size_t)o * d_in + k0;
+        int k = 0;
+        for (; k + 8 <= kc; k += 8)
+            _mm256_storeu_ps(out + k, fp8x8(r + k, sr[(k0 + k) / FP8_BLOCK]));
+        for (; k < kc; k++)
+            out[k] = fp8_e4m3_to_f32(r[k]) * sr[(k0 + k) / FP8_BLOCK];
+        return;
+    }
+    default: break;
+    }
+    /* the other GGML block formats: the reference's block dequantization */
+    static const struct { void (*dq)(float *, const uint8_t *); int block, bytes; } g[] = {
+        [AVX2_Q4_0] = {dequantize_block_q4_0, 32, 18},   [AVX2_Q4_1] = {dequantize_block_q4_1, 32, 20},
+        [AVX2_Q5_0] = {dequantize_block_q5_0, 32, 22},   [AVX2_Q5_1] = {dequantize_block_q5_1, 32, 24},
+        [AVX2_Q4_K] = {dequantize_block_q4_K, 256, 144}, [AVX2_Q5_K] = {dequantize_block_q5_K, 256, 176},
+        [AVX2_Q6_K] = {dequantize_block_q6_K, 256, 210},
+    };
+    const size_t row = (size_t)o * (d_in / g[f].block);
+    for (int k = 0; k < kc; k += g[f].block)
+        g[f].dq(out + k, wb + (row + (size_t)(k0 + k) / g[f].block) * g[f].bytes);
+}
+
+/* Decode: row by row, each widened slice dotted with every token of the group (at most 4). */
+static void rows(enum avx2_format f, float *y, const float *x, const void *w, const void *scales, int n, int d_in,
+                 int d_out, int o0, int o1)
+{
+    float buf[WIDE_KC] __attribute__((aligned(32)));
+    for (int t0 = 0; t0 < n; t0 += 4) {
+        const int nt = n - t0 < 4 ? n - t0 : 4;
+        for (int o = o0; o < o1; o++) {
+            __m256 a[4][4];
+            float tail[4] = {0};
+            for (int j = 0; j < nt; j++)
+                for (int c = 0; c < 4; c++)
+                    a[j][c] = _mm256_setzero_ps();
+            for (int k0 = 0; k0 < d_in; k0 += WIDE_KC) {
+                const int kc = d_in - k0 < WIDE_KC ? d_in - k0 : WIDE_KC;
+                widen(f, buf, w, scales, d_in, o, k0, kc);
+                for (int j = 0; j < nt; j++) {
+                    const float *xj = x + (size_t)(t0 + j) * d_in + k0;
+                    int k = 0;
+                    for (; k + 32 <= kc; k += 32)
+                        for (int c = 0; c < 4; c++)
+                            a[j][c] = _mm256_fmadd_ps(_mm256_load_ps(buf + k + 8 * c), _mm256_loadu_ps(xj + k + 8 * c),
+                                                      a[j][c]);
+                    for (; k < kc; k++)
+                        tail[j] += buf[k] * xj[k];
+                }
+            }
+            for (int j = 0; j < nt; j++)
+                y[(size_t)(t0 + j) * d_out + o] =
+                    hsum8(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3]))) + tail[j];
+        }
+    }
+}
+
+/* y[t, o0 + i] (+)= sum_k panel[k][i] x[t, k0 + k] for NT tokens, rows i < 16 under the lane masks m0, m1. */
+static inline __attribute__((always_inline)) void tile(float *y, const float *x, const float *panel, int kc, int d_in,
+                                                       int d_out, bool accumulate, __m256i m0, __m256i m1, int NT)
+{
+    __m256 c[6][2];
+    for (int j = 0; j < NT; j++) {
+        c[j][0] = accumulate ? _mm256_maskload_ps(y + (size_t)j * d_out, m0) : _mm256_setzero_ps();
+        c[j][1] = accumulate ? _mm256_maskload_ps(y + (size_t)j * d_out + 8, m1) : _mm256_setzero_ps();
+    }
+    for (int k = 0; k < kc; k++) {
+        const __m256 w0 = _mm256_load_ps(panel + (size_t)k * 16), w1 = _mm256_load_ps(panel + (size_t)k * 16 + 8);
+        for (int j = 0; j < NT; j++) {
+            const __m256 xv = _mm256_broadcast_ss(x + (size_t)j * d_in + k);
+            c[j][0] = _mm256_fmadd_ps(w0, xv, c[j][0]);
+            c[j][1] = _mm256_fmadd_ps(w1, xv, c[j][1]);
+        }
+    }
+    for (int j = 0; j < NT; j++) {
+        _mm256_maskstore_ps(y + (size_t)j * d_out, m0, c[j][0]);
+        _mm256_maskstore_ps(y + (size_t)j * d_out + 8, m1, c[j][1]);
+    }
+}
+
+/* Prefill: per 16 rows and slice, the panel, then every tile of tokens. */
+static void gemm(enum avx2_format f, float *y, const float *x, const void *w, const void *scales, int n, int d_in,
+                 int d_out, int o0, int o1)
+{
+    float panel[WIDE_KC * 16] __attribute__((aligned(32)));
+    float buf[WIDE_KC] __attribute__((aligned(32)));
+    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    for (int g = o0; g < o1; g += 16) {
+        const int nr = o1 - g < 16 ? o1 - g : 16;
+        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), iota);
+        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), iota);
+        for (int k0 = 0; k0 < d_in; k0 += WIDE_KC) {
+            const int kc = d_in - k0 < WIDE_KC ? d_in - k0 : WIDE_KC;
+            for (int i = 0; i < 16; i++) {
+                if (i < nr)
+                    widen(f, buf, w, scales, d_in, g + i, k0, kc);
+                for (int k = 0; k < kc; k++)
+                    panel[(size_t)k * 16 + i] = i < nr ? buf[k] : 0.0f;
+            }
+            const float *xs = x + k0;
+            float *yg = y + g;
+            int t = 0;
+            for (; t + 6 <= n; t += 6)
+                tile(yg + (size_t)t * d_out, xs + (size_t)t * d_in, panel, kc, d_in, d_out, k0 > 0, m0, m1, 6);
+            float *yt = yg + (size_t)t * d_out;
+            const float *xt = xs + (size_t)t * d_in;
+            switch (n - t) {
+            case 5: tile(yt, xt, panel, kc, d_in, d_out, k0 > 0, m0, m1, 5); break;
+            case 4: tile(yt, xt, panel, kc, d_in, d_out, k0 > 0, m0, m1, 4); break;
+            case 3: tile(yt, xt, panel, kc, d_in, d_out, k0 > 0, m0, m1, 3); break;
+            case 2: tile(yt, xt, panel, kc, d_in, d_out, k0 > 0, m0, m1, 2); break;
+            case 1: tile(yt, xt, panel, kc, d_in, d_out, k0 > 0, m0, m1, 1); break;
+            default: break;
+            }
+        }
+    }
+}
+
+void matmul_widen_avx2(enum avx2_format f, float *y, const float *x, const void *w, const void *scales, int n,
+                       int d_in, int d_out, int o0, int o1)
+{
+    if (n >= AVX2_GEMM_MIN)
+        gemm(f, y, x, w, scales, n, d_in, d_out, o0, o1);
+    else
+        rows(f, y, x, w, scales, n, d_in, d_out, o0, o1);
+}
+
+void matmul_mxfp4_avx2(float *y, const float *x, const void *w, const void *scales, int n, int d_in, int d_out,
+                       int o0, int o1)
+{
+    matmul_widen_avx2(AVX2_MXFP4, y, x, w, scales, n, d_in, d_out, o0, o1);
+}
+void matmul_fp8_avx2(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                     int o0, int o1)
+{
+    matmul_widen_avx2(AVX2_FP8, y, x, w, scales, n, d_in, d_out, o0, o1);
+}
+#define DEFINE_WIDEN_MATMUL(T, F)                                                                       \
+    void matmul_##T##_avx2(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1) \
+    {                                                                                                   \
+        matmul_widen_avx2(F, y, x, w, NULL, n, d_in, d_out, o0, o1);                                    \
+    }
+DEFINE_WIDEN_MATMUL(mxfp4g, AVX2_MXFP4G)
+DEFINE_WIDEN_MATMUL(q4_0, AVX2_Q4_0)
+DEFINE_WIDEN_MATMUL(q4_1, AVX2_Q4_1)
+DEFINE_WIDEN_MATMUL(q5_0, AVX2_Q5_0)
+DEFINE_WIDEN_MATMUL(q5_1, AVX2_Q5_1)
+DEFINE_WIDEN_MATMUL(q4_K, AVX2_Q4_K)
+DEFINE_WIDEN_MATMUL(q5_K, AVX2_Q5_K)
+DEFINE_WIDEN_MATMUL(q6_K, AVX2_Q6_K)
