@@ -87,6 +87,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_mxfp4 = matmul_mxfp4_avx2;
         t->matmul_mxfp4g = matmul_mxfp4g_avx2;
         t->matmul_fp8 = matmul_fp8_avx2;
+        t->sum_f32 = sum_f32_avx2;
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
         t->attention_rows = attention_rows_avx2;

@@ -191,6 +191,7 @@ void attention_rows_avx2(const struct attn_rows *a); /* the row path only */
 typedef float sum_fn(const float *x, size_t n);
 float sum_f32_ref(const float *x, size_t n);
 float sum_f32_avx512(const float *x, size_t n);
+float sum_f32_avx2(const float *x, size_t n);
 
 /* sum_i a[i] * b[i] in fp32. */
 typedef float dot_fn(const float *a, const float *b, int n);

@@ -1,5 +1,5 @@
 /* kernels_avx2.c — AVX2 + FMA + F16C variants of the F32/BF16/F16/Q8_0 matmuls (same prototypes and math as
- * kernels_ref.c and q8_0.c), dot, axpy and the attention rows, for CPUs without AVX-512 (widen_avx2.c has the other formats and
+ * kernels_ref.c and q8_0.c), sum, dot, axpy and the attention rows, for CPUs without AVX-512 (widen_avx2.c has the other formats and
  * the prefill GEMM every format takes from AVX2_GEMM_MIN tokens).
  *
  * Decode streams each weight row once for up to 2 tokens (16 ymm registers: 4 accumulator chains of 8 lanes
@@ -133,6 +133,16 @@ void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, 
         if (t < n)
             rows_q8_0(y + (size_t)t * d_out + o, x + (size_t)t * d_in, row, d_in, d_out, 1);
     }
+}
+
+/* The bandwidth probe's sum (n a multiple of 64): four chains of 8 lanes, two 32-byte loads per chain step. */
+float sum_f32_avx2(const float *x, size_t n)
+{
+    __m256 a[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (size_t i = 0; i < n; i += 64)
+        for (int c = 0; c < 4; c++)
+            a[c] = _mm256_add_ps(a[c], _mm256_add_ps(_mm256_loadu_ps(x + i + 16 * c), _mm256_loadu_ps(x + i + 16 * c + 8)));
+    return hsum8(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
 }
 
 float dot_f32_avx2(const float *a, const float *b, int n)
