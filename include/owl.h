@@ -46,8 +46,9 @@ struct owl_model_params {
                           (KL divergence in docs/BENCHMARKS.md); "q8": bf16, and matmuls over MXFP4 weights
                           quantize each block of 32 activations to int8 and use integer dot products
                           (AVX512-VNNI) */
-    const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most 3/4 of
-                          the memory available and quant is NULL, else map them (as "mmap"); "mmap": map the
+    const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most half of
+                          the memory available (the copy and the page cache both fit) and quant is NULL, else
+                          map them (as "mmap"); "mmap": map the
                           files, pages read on first use and shared with the page cache; "copy": read them into
                           anonymous memory with transparent huge pages (decode 10-20% faster on virtual
                           machines, see docs/BENCHMARKS.md; the weights stay in their shipped format) */

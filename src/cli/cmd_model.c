@@ -42,7 +42,7 @@ static bool wants_help(int argc, char **argv)
     "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n" \
     "      --act q8      bf16, and int8 activation blocks against MXFP4 experts (AVX512-VNNI integer dot\n" \
     "                    products: gpt-oss decode about 1.3x faster; see docs/BENCHMARKS.md)\n" \
-    "      --load MODE   auto (default): read the weights into memory when they take at most 3/4 of the\n" \
+    "      --load MODE   auto (default): read the weights into memory when they take at most half of the\n" \
     "                    memory available (and no --quant), else mmap; mmap: map the files (pages on first\n" \
     "                    use, shared with the page cache); copy: read into memory with huge pages (decode\n" \
     "                    10-20% faster on virtual machines; see docs/BENCHMARKS.md)\n"

@@ -70,7 +70,9 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
     }
     const bool copy = p.load && !strcmp(p.load, "copy");
     const bool automatic = !p.load || !strcmp(p.load, "auto");
-    if (copy || (automatic && !p.quant && model_file_bytes(&m->file) / 3 <= mem_available_bytes() / 4)) {
+    /* auto: the copy and the page cache's pages of the files both fit (else the copy would evict them, and every
+     * later start would read the files from disk again) */
+    if (copy || (automatic && !p.quant && model_file_bytes(&m->file) <= mem_available_bytes() / 2)) {
         if ((st = model_file_load(&m->file, err)))
             goto fail;
         om->in_memory = true;

@@ -22,7 +22,7 @@ static const char serve_usage[] =
     "  --threads N        threads for the forward (default: all cores)\n"
     "  --act bf16|q8      bf16 activations for BF16 weights; q8 also int8 ones for MXFP4 experts (faster,\n"
     "                     less exact; default fp32)\n"
-    "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in 3/4 of the memory\n"
+    "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in half of the memory\n"
     "                     available) or mapped (mmap); see owl run --help\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
