@@ -5,7 +5,7 @@
  * struct act_q8), looked up with vpshufb in a table of 2 * e2m1 + 12 (so in [0, 24]: vpdpbusd multiplies
  * unsigned by signed bytes). The +12 is taken back by seeding the block's int32 sums with -12 * sum(q). One
  * vpdpbusd does the block's 32 products for a token; its 8 lanes are converted to float and accumulated with
- * the block's scale d * 2^(s - 128), two chains per token alternating by block. Each row is streamed once
+ * the block's scale d * 2^(s - 128) (formed first, as the reference does), two chains per token alternating by block. Each row is streamed once
  * for up to 4 tokens; a token's arithmetic does not depend on the others (row-exact). From GEMM_MIN_TOKENS
  * tokens on (prefill), groups of 8 or 16 tokens are packed a token per int32 lane and each 4 weights are
  * broadcast against them, so every lane holds its token's exact block sum: one conversion per block for 8
@@ -20,7 +20,7 @@
 
 /* 2^(s - 128) as float bits for every E8M0 byte s (2^-128 and 2^-127 are subnormal). */
 static const uint32_t half_scale_bits[256] = {
-#define S(i) ((i) >= 2 ? (uint32_t)((i) - 1) << 23 : 0x00100000u << (i))
+#define S(i) ((i) >= 2 ? (uint32_t)((i) - 1) << 23 : 0x00200000u << (i))
 #define S4(i) S(i), S(i + 1), S(i + 2), S(i + 3)
 #define S16(i) S4(i), S4(i + 4), S4(i + 8), S4(i + 12)
     S16(0), S16(16), S16(32), S16(48), S16(64), S16(80), S16(96), S16(112),
@@ -66,8 +66,8 @@ static inline __attribute__((always_inline)) __m256 block_dot(__m256 acc, __m256
 {
     const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-U8_OFFSET * x->sum[at]));
     const __m256i dot = _mm256_dpbusd_epi32(seed, u, _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
-    /* (dot * 2^(s - 128)) * d: the power of two scales exactly, so this is dot * (d * 2^(s - 128)) */
-    return _mm256_fmadd_ps(_mm256_mul_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(scale)), _mm256_set1_ps(x->d[at]), acc);
+    /* dot * (d * 2^(s - 128)), the reference's order (dot * 2^(s - 128) first would overflow for s near 255) */
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(x->d[at] * scale), acc);
 }
 
 /* One row (hf: HF codes wb with scales ws; else GGML blocks wb) against NT tokens of x from token t0: two
@@ -169,8 +169,8 @@ static inline __attribute__((always_inline)) void gemm_row(float *y, const int32
             }
         }
         for (int h = 0; h < G; h++) {
-            const __m256 f = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(i0[h], i1[h])), _mm256_set1_ps(s));
-            acc[h] = _mm256_fmadd_ps(f, _mm256_loadu_ps(dt + (size_t)b * nt + h * GEMM_TOKENS), acc[h]);
+            const __m256 ds = _mm256_mul_ps(_mm256_loadu_ps(dt + (size_t)b * nt + h * GEMM_TOKENS), _mm256_set1_ps(s));
+            acc[h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_add_epi32(i0[h], i1[h])), ds, acc[h]);
         }
     }
     float out[2 * GEMM_TOKENS];

@@ -295,6 +295,35 @@ static void test_q8_activations(void)
         }
 }
 
+/* Every E8M0 scale byte through the VNNI kernel, decode (1 token) and prefill (9): a one-block row of code 7
+ * (6.0) against one-hot activations must match the reference (2^(s - 128) from ldexp, times d first) within
+ * rounding, including the subnormal scales of s = 0 and 1 and the largest ones (a product formed in another
+ * order overflows there). */
+static void test_q8_every_scale(void)
+{
+    if (!kernels_have_avx512_vnni())
+        return;
+    int bad = 0;
+    for (int s = 0; s < 256; s++) {
+        uint8_t blocks[16] = {0x07}, scales[1] = {(uint8_t)s};
+        float x[9 * 32] = {0}, y[9], y_ref[9];
+        for (int t = 0; t < 9; t++)
+            x[32 * t] = 1.0f;
+        int8_t q[9 * 32];
+        float d[9];
+        int32_t sum[9];
+        const struct act_q8 a = {q, d, sum};
+        quantize_act_q8(&a, x, 9, 32, true);
+        for (int n = 1; n <= 9; n += 8) {
+            matmul_mxfp4_q8_ref(y_ref, &a, blocks, scales, n, 32, 1, 0, 1);
+            matmul_mxfp4_q8_avx512(y, &a, blocks, scales, n, 32, 1, 0, 1);
+            for (int t = 0; t < n; t++)
+                bad += !(y[t] == y_ref[t] || fabsf(y[t] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+        }
+    }
+    CHECK_MSG(bad == 0, "%d E8M0 scales give a q8 product off the reference's", bad);
+}
+
 int main(void)
 {
     test_hand_values();
@@ -302,5 +331,6 @@ int main(void)
     test_exhaustive_single_weights();
     test_random_rows();
     test_q8_activations();
+    test_q8_every_scale();
     return test_done("test_mxfp4");
 }
