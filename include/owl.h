@@ -48,10 +48,10 @@ struct owl_model_params {
                           (AVX512-VNNI) */
     const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most half of
                           the memory available (the copy and the page cache both fit) and quant is NULL, else
-                          map them (as "mmap"); "mmap": map the
-                          files, pages read on first use and shared with the page cache; "copy": read them into
-                          anonymous memory with transparent huge pages (decode 10-20% faster on virtual
-                          machines, see docs/BENCHMARKS.md; the weights stay in their shipped format) */
+                          map them (as "mmap"); "mmap": map the files, pages read on first use and shared with
+                          the page cache; "copy": read them into anonymous memory with transparent huge pages
+                          (decode 10-20% faster on virtual machines, see docs/BENCHMARKS.md; the weights stay
+                          in their shipped format) */
 };
 struct owl_model_params owl_model_default_params(void);
 
@@ -77,7 +77,8 @@ int owl_model_n_threads(const struct owl_model *model);
 
 /* Bring the model's mapped weights into memory now (instead of at first use), reading one byte per page
  * after madvise(WILLNEED). progress (may be NULL) is called with the bytes done and the total every 64 MiB
- * and at the end. Cheap when the files are already in the page cache. */
+ * and at the end. Cheap when the files are already in the page cache; nothing to do for files read into
+ * memory (owl_model_params.load). */
 void owl_model_touch(struct owl_model *model, void (*progress)(size_t done, size_t total, void *user), void *user);
 
 /* The machine's read bandwidth in bytes/s as n_threads threads (<= 0: all cores) see it streaming a 512 MiB

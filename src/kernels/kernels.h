@@ -105,6 +105,13 @@ void dequantize_block_mxfp4(float *y, const uint8_t *block);
 void matmul_mxfp4g_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_mxfp4g_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 extern const float mxfp4_e2m1[16]; /* E2M1 code -> value: 0, .5, 1, 1.5, 2, 3, 4, 6, then the negatives */
+/* 2^(s - 128) for an E8M0 byte s: the scale of the doubled (integer) E2M1 values the SIMD kernels use. */
+extern const uint32_t mxfp4_half_scale_bits[256];
+static inline float mxfp4_half_scale(uint8_t s)
+{
+    union { uint32_t u; float f; } v = {.u = mxfp4_half_scale_bits[s]};
+    return v.f;
+}
 
 /* Activations quantized to int8 blocks for integer dot products (the opt-in `act q8` mode): per token and
  * 32-input block b, d[b] = max|x| / 127 and q = round(x / d) (0 where the block is all zeros), sum[b] = the

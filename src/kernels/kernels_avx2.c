@@ -15,11 +15,6 @@
 #include "kernels/kernels.h"
 
 static inline __m256 load8_f32(const void *p) { return _mm256_loadu_ps(p); }
-static inline __m256 load8_bf16(const void *p)
-{
-    return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
-}
-static inline __m256 load8_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128(p)); }
 static inline float one_f32(const void *p, int k) { return ((const float *)p)[k]; }
 static inline float one_bf16(const void *p, int k) { return bf16_to_f32(((const uint16_t *)p)[k]); }
 static inline float one_f16(const void *p, int k) { return f16_to_f32(((const uint16_t *)p)[k]); }

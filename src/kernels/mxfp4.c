@@ -70,6 +70,18 @@ void matmul_mxfp4_ref(float *y, const float *x, const void *w, const void *scale
         }
 }
 
+/* 2^(s - 128) as float bits for every E8M0 byte s (2^-128 and 2^-127 are subnormal). */
+const uint32_t mxfp4_half_scale_bits[256] = {
+#define S(i) ((i) >= 2 ? (uint32_t)((i) - 1) << 23 : 0x00200000u << (i))
+#define S4(i) S(i), S(i + 1), S(i + 2), S(i + 3)
+#define S16(i) S4(i), S4(i + 4), S4(i + 8), S4(i + 12)
+    S16(0), S16(16), S16(32), S16(48), S16(64), S16(80), S16(96), S16(112),
+    S16(128), S16(144), S16(160), S16(176), S16(192), S16(208), S16(224), S16(240),
+#undef S16
+#undef S4
+#undef S
+};
+
 /* Activations to int8 blocks (struct act_q8 in kernels.h). */
 void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave)
 {

@@ -18,25 +18,6 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-/* 2^(s - 128) as float bits for every E8M0 byte s (2^-128 and 2^-127 are subnormal). */
-static const uint32_t half_scale_bits[256] = {
-#define S(i) ((i) >= 2 ? (uint32_t)((i) - 1) << 23 : 0x00200000u << (i))
-#define S4(i) S(i), S(i + 1), S(i + 2), S(i + 3)
-#define S16(i) S4(i), S4(i + 4), S4(i + 8), S4(i + 12)
-    S16(0), S16(16), S16(32), S16(48), S16(64), S16(80), S16(96), S16(112),
-    S16(128), S16(144), S16(160), S16(176), S16(192), S16(208), S16(224), S16(240),
-#undef S16
-#undef S4
-#undef S
-};
-
-static inline float half_scale(uint8_t s)
-{
-    float f;
-    memcpy(&f, &half_scale_bits[s], 4);
-    return f;
-}
-
 static inline float hsum256(__m256 v)
 {
     const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
@@ -56,7 +37,7 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb,
     const __m128i v = _mm_loadu_si128((const __m128i *)(hf ? wb + (size_t)b * 16 : wb + (size_t)b * 17 + 1));
     const __m256i codes = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
                                            _mm256_set1_epi8(0x0f));
-    *scale = half_scale(hf ? ws[b] : wb[(size_t)b * 17]);
+    *scale = mxfp4_half_scale(hf ? ws[b] : wb[(size_t)b * 17]);
     return _mm256_shuffle_epi8(lut, codes);
 }
 

@@ -21,13 +21,6 @@
 /* The 16 int8 values 2 * e2m1[code] (integers in [-12, 12]) for a vpshufb lookup. */
 static inline __m128i mxfp4_lut(void) { return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12); }
 
-/* 2^(s - 128) exactly, subnormal for s < 2 (E8M0 exponent s, doubled e2m1 values). */
-static inline float mxfp4_scale(int s)
-{
-    union { uint32_t u; float f; } v = {.u = s >= 2 ? (uint32_t)(s - 1) << 23 : 0x00400000u >> (1 - s)};
-    return v.f;
-}
-
 /* 32 int8 in input order to fp32 times d, into out[0..32). */
 static inline void store_i8x32(float *out, __m128i lo16, __m128i hi16, float d)
 {
@@ -75,9 +68,7 @@ static void widen(enum avx2_format f, float *out, const void *w, const void *sca
         const uint16_t *r = (const uint16_t *)w + (size_t)o * d_in + k0;
         int k = 0;
         for (; k + 8 <= kc; k += 8) {
-            const __m128i h = _mm_loadu_si128((const __m128i *)(r + k));
-            _mm256_storeu_ps(out + k, f == AVX2_F16 ? _mm256_cvtph_ps(h)
-                                                    : _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)));
+            _mm256_storeu_ps(out + k, f == AVX2_F16 ? load8_f16(r + k) : load8_bf16(r + k));
         }
         for (; k < kc; k++)
             out[k] = f == AVX2_F16 ? f16_to_f32(r[k]) : bf16_to_f32(r[k]);
@@ -97,13 +88,13 @@ static void widen(enum avx2_format f, float *out, const void *w, const void *sca
         for (int k = 0; k < kc; k += 32) {
             const size_t blk = (size_t)o * (d_in / 32) + (size_t)(k0 + k) / 32;
             const uint8_t *codes = f == AVX2_MXFP4 ? wb + blk * 16 : wb + blk * 17 + 1;
-            const int s = f == AVX2_MXFP4 ? ((const uint8_t *)scales)[blk] : wb[blk * 17];
+            const uint8_t s = f == AVX2_MXFP4 ? ((const uint8_t *)scales)[blk] : wb[blk * 17];
             __m128i lo, hi;
             mxfp4_codes(codes, &lo, &hi);
             if (f == AVX2_MXFP4)
-                store_i8x32(out + k, _mm_unpacklo_epi8(lo, hi), _mm_unpackhi_epi8(lo, hi), mxfp4_scale(s));
+                store_i8x32(out + k, _mm_unpacklo_epi8(lo, hi), _mm_unpackhi_epi8(lo, hi), mxfp4_half_scale(s));
             else
-                store_i8x32(out + k, lo, hi, mxfp4_scale(s));
+                store_i8x32(out + k, lo, hi, mxfp4_half_scale(s));
         }
         return;
     case AVX2_FP8: {

@@ -114,8 +114,10 @@ void owl_model_touch(struct owl_model *om, void (*progress)(size_t done, size_t 
         total += mf->maps[k].size;
     for (int k = 0; k < mf->n_maps; k++) {
         const struct file_map *map = &mf->maps[k];
-        if (!map->data)
+        if (!map->data || map->region) { /* empty, or read into memory already (every page touched) */
+            done += map->size;
             continue;
+        }
         madvise((void *)map->data, map->size, MADV_WILLNEED);
         volatile uint8_t sink = 0;
         for (size_t off = 0; off < map->size; off += page) {
