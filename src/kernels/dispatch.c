@@ -21,6 +21,7 @@
     .matmul_mxfp4 = matmul_mxfp4_ref,\
     .matmul_mxfp4g = matmul_mxfp4g_ref,\
     .matmul_mxfp4_q8 = matmul_mxfp4_q8_ref,\
+    .matmul_q8_0_q8 = matmul_q8_0_q8_ref,\
     .matmul_bf16_act = matmul_bf16_act_ref,\
     .matmul_q8_0_act = matmul_q8_0_act_ref,\
     .matmul_fp8 = matmul_fp8_ref,\
@@ -87,6 +88,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_mxfp4 = matmul_mxfp4_avx2;
         t->matmul_mxfp4g = matmul_mxfp4g_avx2;
         t->matmul_fp8 = matmul_fp8_avx2;
+        t->matmul_q8_0_q8 = matmul_q8_0_q8_avx2;
         t->sum_f32 = sum_f32_avx2;
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
@@ -115,8 +117,10 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->pack_act_bf16 = pack_act_bf16_avx512;
         t->gemm_bf16_act = gemm_bf16_act_avx512;
     }
-    if (kernels_have_avx512_vnni())
+    if (kernels_have_avx512_vnni()) {
         t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx512;
+        t->matmul_q8_0_q8 = matmul_q8_0_q8_avx512;
+    }
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;

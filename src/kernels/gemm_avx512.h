@@ -15,6 +15,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/kernels.h"
+
 #define GEMM_MIN_TOKENS 8
 #define GEMM_KC 256
 
@@ -129,6 +131,25 @@ static inline __attribute__((always_inline)) void gemm_blocks32(float *y, const 
         }
         gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
     }
+}
+
+/* The act q8 kernels (struct act_q8 in kernels.h; files compiled with AVX512-VNNI): the sum of a ymm's 8 floats. */
+static inline float hsum256(__m256 v)
+{
+    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 h = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
+}
+
+/* acc += (the int32 lane sums of u * q for block `at` of x, less offset * sum(q)) * (x's d * scale), for u the
+ * block's 32 weights as unsigned bytes (w + offset): the seed takes the offset back, so the lanes add up to the
+ * exact signed dot product; the scale formed first, as the references do. */
+static inline __attribute__((always_inline)) __m256 q8_block_dot(__m256 acc, __m256i u, float scale,
+                                                                 const struct act_q8 *x, size_t at, int offset)
+{
+    const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-offset * x->sum[at]));
+    const __m256i dot = _mm256_dpbusd_epi32(seed, u, _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
+    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(x->d[at] * scale), acc);
 }
 
 #endif

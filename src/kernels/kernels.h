@@ -135,6 +135,15 @@ void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const 
                          int d_out, int o0, int o1);
 void matmul_mxfp4_q8_avx512(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                             int d_out, int o0, int o1);
+/* Q8_0 weights against q8 activations (natural order, interleave false): y[t, o] = sum_b (d_w[b] * d[b]) *
+ * sum_j q_w[j] * q[j], the integer block sums exact; ggml's own Q8_0 dot product. Row-exact for every n (each
+ * row is streamed for up to 4 tokens at a time). */
+typedef void matmul_q8_0_q8_fn(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                               int o1);
+void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1);
+void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
 
@@ -234,6 +243,7 @@ struct kernel_table {
     matmul_mxfp4_fn *matmul_mxfp4;
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
+    matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     swiglu_fn *swiglu_f32;
@@ -250,7 +260,7 @@ void kernels_init(int force_ref);
 int kernels_have_avx512(void);
 /* True if it also has AVX512-BF16 (matmul_bf16_act_avx512). */
 int kernels_have_avx512_bf16(void);
-/* True if it also has AVX512-VNNI (matmul_mxfp4_q8_avx512). */
+/* True if it also has AVX512-VNNI (matmul_mxfp4_q8_avx512, matmul_q8_0_q8_avx512). */
 int kernels_have_avx512_vnni(void);
 /* True if this CPU can run the avx2 variants (AVX2, FMA, F16C). */
 int kernels_have_avx2(void);

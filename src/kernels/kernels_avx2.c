@@ -130,6 +130,48 @@ void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, 
     }
 }
 
+/* The act q8 mode over Q8_0 weights (same math as matmul_q8_0_q8_ref; only the float summation order
+ * differs): without VNNI, |w| (unsigned) against q with w's sign (vpsignb), pairs summed to int16 (vpmaddubsw:
+ * at most 2 * 128 * 127, no saturation) and to int32 (vpmaddwd): the block's exact dot product in 8 lanes,
+ * converted and accumulated with d_w * d_x. A row is streamed once for up to 2 tokens; row-exact. */
+static inline __attribute__((always_inline)) void rows_q8_0_q8(float *y, const struct act_q8 *x, size_t t0,
+                                                               const uint8_t *row, int n_blocks, int d_out, int NT)
+{
+    __m256 a[2][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    for (int kb = 0; kb < n_blocks; kb++) {
+        const uint8_t *b = row + (size_t)kb * Q8_0_BLOCK_BYTES;
+        uint16_t dh;
+        memcpy(&dh, b, 2);
+        const float d = _cvtsh_ss(dh);
+        const __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2)), u = _mm256_abs_epi8(w);
+        for (int j = 0; j < NT; j++) {
+            const size_t at = (t0 + (size_t)j) * n_blocks + kb;
+            const __m256i q = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x->q + at * 32)), w);
+            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
+            a[j][kb & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * x->d[at]), a[j][kb & 1]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1]));
+}
+
+void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    const size_t row_bytes = (size_t)n_blocks * Q8_0_BLOCK_BYTES;
+    for (int t = 0; t < n; t += 2)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+            if (n - t >= 2)
+                rows_q8_0_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, n_blocks, d_out, 2);
+            else
+                rows_q8_0_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, n_blocks, d_out, 1);
+        }
+}
+
 /* The bandwidth probe's sum (n a multiple of 64): four chains of 8 lanes, two 32-byte loads per chain step. */
 float sum_f32_avx2(const float *x, size_t n)
 {

@@ -18,13 +18,6 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-static inline float hsum256(__m256 v)
-{
-    const __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    const __m128 h = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    return _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)));
-}
-
 /* The table's offset: 2 * e2m1 + U8_OFFSET is unsigned; a block's sums are seeded with -U8_OFFSET * sum(q). */
 enum { U8_OFFSET = 12 };
 
@@ -41,16 +34,6 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb,
     return _mm256_shuffle_epi8(lut, codes);
 }
 
-/* acc += (the block's int32 lane sums of u * q, less 12 * sum(q)) * scale * d, for block `at` of x. */
-static inline __attribute__((always_inline)) __m256 block_dot(__m256 acc, __m256i u, float scale,
-                                                              const struct act_q8 *x, size_t at)
-{
-    const __m256i seed = _mm256_zextsi128_si256(_mm_cvtsi32_si128(-U8_OFFSET * x->sum[at]));
-    const __m256i dot = _mm256_dpbusd_epi32(seed, u, _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
-    /* dot * (d * 2^(s - 128)), the reference's order (dot * 2^(s - 128) first would overflow for s near 255) */
-    return _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(x->d[at] * scale), acc);
-}
-
 /* One row (hf: HF codes wb with scales ws; else GGML blocks wb) against NT tokens of x from token t0: two
  * blocks per step on two accumulator chains per token (a lone last block into the first). */
 static inline __attribute__((always_inline)) void rows(float *y, const struct act_q8 *x, size_t t0, const uint8_t *wb,
@@ -65,15 +48,15 @@ static inline __attribute__((always_inline)) void rows(float *y, const struct ac
         const __m256i u0 = block_u8(wb, ws, hf, b, &s0), u1 = block_u8(wb, ws, hf, b + 1, &s1);
         for (int j = 0; j < NT; j++) {
             const size_t at = (t0 + (size_t)j) * n_blocks + b;
-            a0[j] = block_dot(a0[j], u0, s0, x, at);
-            a1[j] = block_dot(a1[j], u1, s1, x, at + 1);
+            a0[j] = q8_block_dot(a0[j], u0, s0, x, at, U8_OFFSET);
+            a1[j] = q8_block_dot(a1[j], u1, s1, x, at + 1, U8_OFFSET);
         }
     }
     if (b < n_blocks) {
         float s0;
         const __m256i u0 = block_u8(wb, ws, hf, b, &s0);
         for (int j = 0; j < NT; j++)
-            a0[j] = block_dot(a0[j], u0, s0, x, (t0 + (size_t)j) * n_blocks + b);
+            a0[j] = q8_block_dot(a0[j], u0, s0, x, (t0 + (size_t)j) * n_blocks + b, U8_OFFSET);
     }
     for (int j = 0; j < NT; j++)
         y[(size_t)j * d_out] = hsum256(_mm256_add_ps(a0[j], a1[j]));

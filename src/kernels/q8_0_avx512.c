@@ -65,3 +65,63 @@ void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in
         }
     }
 }
+
+/* The act q8 mode (same math as matmul_q8_0_q8_ref; only the float summation order differs): a block's 32
+ * int8 weights become unsigned bytes w + 128 (the sign bit flipped), one vpdpbusd against the token's int8
+ * activations seeded with -128 * sum(q) gives 8 int32 lanes of the exact dot product, converted and
+ * accumulated with d_w * d_x; two blocks per step on two chains per token. Each row is streamed once for up
+ * to 4 tokens, and a token's arithmetic does not depend on the others (row-exact). */
+static inline __attribute__((always_inline)) __m256i q8_0_block_u8(const uint8_t *b, float *d)
+{
+    uint16_t dh;
+    memcpy(&dh, b, 2);
+    *d = _cvtsh_ss(dh);
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
+}
+
+static inline __attribute__((always_inline)) void rows_q8_0_q8(float *y, const struct act_q8 *x, size_t t0,
+                                                               const uint8_t *row, int n_blocks, int d_out, int NT)
+{
+    __m256 a0[4], a1[4];
+    for (int j = 0; j < NT; j++)
+        a0[j] = a1[j] = _mm256_setzero_ps();
+    int b = 0;
+    for (; b + 2 <= n_blocks; b += 2) {
+        float d0, d1;
+        const __m256i u0 = q8_0_block_u8(row + (size_t)b * Q8_0_BLOCK_BYTES, &d0);
+        const __m256i u1 = q8_0_block_u8(row + (size_t)(b + 1) * Q8_0_BLOCK_BYTES, &d1);
+        for (int j = 0; j < NT; j++) {
+            const size_t at = (t0 + (size_t)j) * n_blocks + b;
+            a0[j] = q8_block_dot(a0[j], u0, d0, x, at, 128);
+            a1[j] = q8_block_dot(a1[j], u1, d1, x, at + 1, 128);
+        }
+    }
+    if (b < n_blocks) {
+        float d0;
+        const __m256i u0 = q8_0_block_u8(row + (size_t)b * Q8_0_BLOCK_BYTES, &d0);
+        for (int j = 0; j < NT; j++)
+            a0[j] = q8_block_dot(a0[j], u0, d0, x, (t0 + (size_t)j) * n_blocks + b, 128);
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = hsum256(_mm256_add_ps(a0[j], a1[j]));
+}
+
+void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
+    const int n_blocks = d_in / 32;
+    const size_t row_bytes = (size_t)n_blocks * Q8_0_BLOCK_BYTES;
+    for (int t = 0; t < n; t += 4) { /* token groups outside: a chunk's rows stay in L1/L2 across groups */
+        const int nt = n - t < 4 ? n - t : 4;
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+            float *yt = y + (size_t)t * d_out + o;
+            switch (nt) {
+            case 4: rows_q8_0_q8(yt, x, (size_t)t, row, n_blocks, d_out, 4); break;
+            case 3: rows_q8_0_q8(yt, x, (size_t)t, row, n_blocks, d_out, 3); break;
+            case 2: rows_q8_0_q8(yt, x, (size_t)t, row, n_blocks, d_out, 2); break;
+            default: rows_q8_0_q8(yt, x, (size_t)t, row, n_blocks, d_out, 1); break;
+            }
+        }
+    }
+}

@@ -188,6 +188,52 @@ static void check_q8_0_variant(const char *name, q8_0_matmul_fn fast, q8_0_matmu
     free(y), free(y_ref), free(wf);
 }
 
+/* The act q8 mode over Q8_0 weights: matmul_q8_0_q8_ref within the activations' quantization error of the
+ * exact fp32 reference (sum_k |w_k| d_k / 2), and the AVX-512 VNNI and AVX2 kernels (rows split at an odd
+ * point) within summation-order rounding of matmul_q8_0_q8_ref. */
+static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int d_out)
+{
+    const int nb = d_in / 32;
+    int8_t *q = malloc((size_t)n * d_in);
+    float *d = malloc(sizeof(float) * n * nb), *wf = malloc(sizeof(float) * d_in);
+    int32_t *sum = malloc(sizeof(int32_t) * n * nb);
+    float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
+    float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
+    const struct act_q8 a = {q, d, sum};
+    quantize_act_q8(&a, x, n, d_in, false);
+    matmul_q8_0_ref(y, x, w, n, d_in, d_out, 0, d_out);
+    matmul_q8_0_q8_ref(yq, &a, w, n, d_in, d_out, 0, d_out);
+    const bool vnni = kernels_have_avx512_vnni();
+    if (vnni) {
+        matmul_q8_0_q8_avx512(ys, &a, w, n, d_in, d_out, 0, 7);
+        matmul_q8_0_q8_avx512(ys, &a, w, n, d_in, d_out, 7, d_out);
+    }
+    const bool avx2 = kernels_have_avx2();
+    if (avx2) {
+        matmul_q8_0_q8_avx2(y2, &a, w, n, d_in, d_out, 0, 7);
+        matmul_q8_0_q8_avx2(y2, &a, w, n, d_in, d_out, 7, d_out);
+    }
+    int bad = 0, bad_simd = 0, bad_avx2 = 0;
+    for (int o = 0; o < d_out; o++) {
+        dequantize_row_q8_0(wf, w + (size_t)o * nb * 34, d_in);
+        for (int t = 0; t < n; t++) {
+            double qerr = 0, terms = 0;
+            for (int k = 0; k < d_in; k++) {
+                qerr += fabs(wf[k]) * d[(size_t)t * nb + k / 32] * 0.5;
+                terms += fabs(x[(size_t)t * d_in + k] * wf[k]);
+            }
+            const size_t i = (size_t)t * d_out + o;
+            bad += fabs(yq[i] - y[i]) > qerr * 1.0001 + 1e-5 * terms + 1e-30;
+            bad_simd += vnni && fabs(ys[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+            bad_avx2 += avx2 && fabs(y2[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+        }
+    }
+    CHECK_MSG(bad_avx2 == 0, "q8_0 q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", n, d_in, bad_avx2);
+    CHECK_MSG(bad == 0, "q8_0 q8 ref n=%d d_in=%d: %d outputs beyond the quantization error", n, d_in, bad);
+    CHECK_MSG(bad_simd == 0, "q8_0 q8 avx512 n=%d d_in=%d: %d outputs differ from the reference", n, d_in, bad_simd);
+    free(q), free(d), free(wf), free(sum), free(y), free(yq), free(ys), free(y2);
+}
+
 /* Q8_0: hand-computed dequantization, then each SIMD matmul the CPU has against its reference on random
  * blocks. */
 static void test_q8_0(void)
@@ -217,7 +263,7 @@ static void test_q8_0(void)
                 uint16_t d = (uint16_t)(0x2000 + (b * 97) % 0x1000); /* positive f16 scales */
                 memcpy(w + b * 34, &d, 2);
                 for (int j = 0; j < 32; j++)
-                    w[b * 34 + 2 + j] = (uint8_t)(frand() * 127.0f);
+                    w[b * 34 + 2 + j] = (b + j) % 53 ? (uint8_t)(int8_t)(int)(frand() * 127.0f) : 0x80; /* -128 too */
             }
             float *x = malloc((size_t)n * d_in * sizeof(float));
             for (size_t i = 0; i < (size_t)n * d_in; i++)
@@ -228,6 +274,7 @@ static void test_q8_0(void)
                 check_q8_0_variant("q8_0 avx512", matmul_q8_0_avx512, matmul_q8_0_ref, w, x, n, d_in, d_out);
             if (kernels_have_avx512_bf16()) /* bf16-activation mode: weights and activations rounded alike */
                 check_q8_0_variant("q8_0 act gemm", gemm_q8_0, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
+            check_q8_0_q8(w, x, n, d_in, d_out);
             free(w), free(x);
         }
 }

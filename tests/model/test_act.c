@@ -3,8 +3,9 @@
  *   mode), the logits move (the mode is on) but stay close to the exact path's (which matches transformers'
  *   float64 reference to ~1e-6): mean KL per position under a stated bound.
  * - "q8": the gpt-oss fixtures with MXFP4 experts in both layouts (safetensors as released, and the GGUF
- *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; and a
- *   batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
+ *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0
+ *   weights (quantized at load) decoding a token at a time, int8 activations against them: the same check;
+ *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
 #include <math.h>
 #include <stdlib.h>
@@ -46,12 +47,51 @@ static void check(const char *path, const char *quant, const char *act)
     free(approx);
 }
 
+/* Decode: the prompt one token at a time (the act q8 mode takes Q8_0 weights with int8 activations only in
+ * decode; prefill runs the bf16 GEMM), each step's logits against the exact path's prefill. */
+static void check_decode(const char *path, const char *quant, const char *act)
+{
+    enum { N = 12 };
+    int32_t tokens[N];
+    for (int i = 0; i < N; i++)
+        tokens[i] = (i * 37 + 5) % 250;
+    struct owl_model_params base = owl_model_default_params(), fast = base;
+    base.quant = fast.quant = quant;
+    fast.act = act;
+    int V = 0;
+    float *exact = model_logits(path, &base, tokens, N, &V);
+    struct owl_model *m = NULL;
+    struct owl_session *s = NULL;
+    struct owl_error err = {0};
+    CHECK_OK(owl_model_open(path, &fast, &m, &err), &err);
+    if (m)
+        CHECK_OK(owl_session_init(m, NULL, &s, &err), &err);
+    float *approx = exact && s ? malloc(sizeof(float) * N * V) : NULL;
+    for (int i = 0; approx && i < N; i++)
+        CHECK_OK(owl_session_eval(s, &tokens[i], 1, OWL_LOGITS_LAST, approx + (size_t)i * V, &err), &err);
+    if (approx) {
+        double d = 0, kl = mean_kl(exact, approx, N, V);
+        for (size_t i = 0; i < (size_t)N * V; i++)
+            d = fmax(d, fabs(exact[i] - approx[i]));
+        const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        printf("%-28s %s act %s decode: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? "Q8_0" : "    ",
+               act, kl, KL_BOUND(act), d);
+        CHECK_MSG(d > 0, "%s: act %s decode changed nothing: is the mode on?", path, act);
+        CHECK_MSG(kl <= KL_BOUND(act), "%s: act %s decode mean KL %g > %g", path, act, kl, KL_BOUND(act));
+    }
+    owl_session_free(s);
+    owl_model_close(m);
+    free(exact);
+    free(approx);
+}
+
 /* Sixteen sessions (experts see 8 tokens and more: past the GEMM threshold) with different prompts decode one step together; each one's logits must equal, bit for
  * bit, the same step taken alone (after the same prompt) in a fresh session. */
-static void check_batched(const char *path, const char *act)
+static void check_batched(const char *path, const char *quant, const char *act)
 {
     struct owl_model_params mp = owl_model_default_params();
     mp.act = act;
+    mp.quant = quant;
     struct owl_model *m = NULL;
     struct owl_error err = {0};
     CHECK(owl_model_open(path, &mp, &m, &err) == OWL_OK);
@@ -103,8 +143,11 @@ int main(void)
     check(fixture_path("qwen3/yarn-v5"), "q8_0", "bf16");
     check(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");              /* HF MXFP4 blocks */
     check(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8"); /* GGML MXFP4 blocks */
-    check_batched(fixture_path("gpt_oss/mxfp4-released"), "q8");
-    check_batched(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), "q8");
+    check_batched(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");
+    check_batched(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8");
+    check_decode(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 weights, int8 activations */
+    check_decode(fixture_path("qwen3/yarn-v5"), "q8_0", "q8");
+    check_batched(fixture_path("qwen3/gqa-tied"), "q8_0", "q8");
     struct owl_model_params bad = owl_model_default_params();
     bad.act = "int4";
     struct owl_model *m = NULL;
