@@ -398,7 +398,7 @@ static void mean_sd(const double *x, int n, double *mean, double *sd)
 int cmd_bench(int argc, char **argv)
 {
     static const char help[] =
-        "usage: owl bench MODEL [-p 512] [-n 128] [-r 3] [options]\n"
+        "usage: owl bench MODEL [-p 512] [-n 128] [-d 0] [-r 3] [options]\n"
         "\n"
         "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
@@ -409,14 +409,18 @@ int cmd_bench(int argc, char **argv)
         "\n"
         "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
         "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
+        "  -d, --depth N       tokens already in the cache before each measurement (default 0; as llama-bench's\n"
+        "                      -d: attention at long context); evaluated once, not timed\n"
         "  -r, --reps N        repetitions (default 3)\n"
-        "      --parallel N    also measure generation of N sequences batched (default 1: not)\n" COMMON_HELP;
+        "      --parallel N    also measure generation of N sequences batched, from empty caches (default 1: not)\n"
+        COMMON_HELP;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
         return 0;
     }
     struct cli_opt opts[] = {{"--n-prompt", "-p", true, NULL}, {"--n-gen", "-n", true, NULL},
-                             {"--reps", "-r", true, NULL}, {"--parallel", NULL, true, NULL}, COMMON_OPTS};
+                             {"--depth", "-d", true, NULL},    {"--reps", "-r", true, NULL},
+                             {"--parallel", NULL, true, NULL}, COMMON_OPTS};
     const int n_opts = sizeof opts / sizeof *opts;
     const char *pos[1], *v;
     int n_pos;
@@ -426,14 +430,15 @@ int cmd_bench(int argc, char **argv)
         fprintf(stderr, "owl bench: need MODEL\n\n%s", help);
         return EXIT_USAGE;
     }
-    long n_prompt = 512, n_gen = 128, reps = 3, n_par = 1;
+    long n_prompt = 512, n_gen = 128, reps = 3, n_par = 1, depth = 0;
     if (((v = cli_get(opts, n_opts, "--n-prompt")) && !cli_int("-p", v, 0, 1 << 20, &n_prompt)) ||
         ((v = cli_get(opts, n_opts, "--n-gen")) && !cli_int("-n", v, 0, 1 << 20, &n_gen)) ||
+        ((v = cli_get(opts, n_opts, "--depth")) && !cli_int("-d", v, 0, 1 << 20, &depth)) ||
         ((v = cli_get(opts, n_opts, "--reps")) && !cli_int("-r", v, 1, 1000, &reps)) ||
         ((v = cli_get(opts, n_opts, "--parallel")) && !cli_int("--parallel", v, 1, 256, &n_par)))
         return EXIT_USAGE;
     struct setup s;
-    long need = n_prompt > n_gen ? n_prompt : n_gen;
+    long need = depth + (n_prompt > n_gen ? n_prompt : n_gen);
     if (!setup_open(&s, pos[0], opts, n_opts, need > 0 ? need : 1))
         return 1;
     const int n_vocab = owl_model_n_vocab(s.model);
@@ -458,19 +463,22 @@ int cmd_bench(int argc, char **argv)
         rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
     if (n_par > 1 && n_gen > 0 && !par_logits)
         rc = 1;
+    /* the depth once; each measurement then truncates the cache back to it */
+    if (depth > 0 && rc == 0)
+        rc |= owl_session_eval(s.session, ids, (int)depth, OWL_LOGITS_NONE, NULL, &err) != OWL_OK;
     for (long r = -1; r < reps && rc == 0; r++) { /* r = -1: warm-up */
         if (n_prompt > 0) {
-            owl_session_truncate(s.session, 0);
+            owl_session_truncate(s.session, (int)depth);
             double t0 = now_s();
-            rc |= owl_session_eval(s.session, ids, (int)n_prompt, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
+            rc |= owl_session_eval(s.session, ids + depth, (int)n_prompt, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
             if (r >= 0)
                 pp[r] = n_prompt / (now_s() - t0);
         }
         if (n_gen > 0) {
-            owl_session_truncate(s.session, 0);
+            owl_session_truncate(s.session, (int)depth);
             double t0 = now_s();
             for (long i = 0; i < n_gen && rc == 0; i++)
-                rc |= owl_session_eval(s.session, &ids[i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
+                rc |= owl_session_eval(s.session, &ids[depth + i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
             if (r >= 0)
                 tg[r] = n_gen / (now_s() - t0);
         }
@@ -499,13 +507,20 @@ int cmd_bench(int argc, char **argv)
         printf("%s", desc);
         printf("weights read per generated token: %.3f GB (%s)\n", gb,
                owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file");
+        char at[32] = "";
+        if (depth > 0)
+            snprintf(at, sizeof at, " @ d%ld", depth);
         if (n_prompt > 0) {
             mean_sd(pp, (int)reps, &m, &sd);
-            printf("pp%ld: %.2f +- %.2f tokens/s\n", n_prompt, m, sd);
+            printf("pp%ld%s: %.2f +- %.2f tokens/s\n", n_prompt, at, m, sd);
         }
         if (n_gen > 0) {
             mean_sd(tg, (int)reps, &m, &sd);
-            printf("tg%ld: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, m, sd, m * gb);
+            printf("tg%ld%s: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, at, m, sd, m * gb);
+            if (depth > 0) /* every layer's cache to the depth (sliding-window layers read less) */
+                printf("KV cache at depth %ld: %.3f GB (%.1f GB/s more at most)\n", depth,
+                       (double)owl_model_kv_bytes_per_token(s.model) * depth / 1e9,
+                       m * (double)owl_model_kv_bytes_per_token(s.model) * depth / 1e9);
             /* the decode bound: weight bytes per token over the read bandwidth the same threads get */
             const double bw = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
             if (bw > 0)
