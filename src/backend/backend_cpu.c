@@ -229,16 +229,116 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
 
 void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
 
+/* Decode, the attentions of one query token (args[idx[0..n)]): items of (key chunk, block of heads), the
+ * chunks ATTN_PART_KEYS positions long at multiples of it, so a result depends neither on the thread count nor
+ * on the batch (how heads are blocked does not change a head's numbers); each item a partial softmax state
+ * (kern.attention_part, which streams its chunk of the cache once for all its heads), then per head a merge over
+ * the chunks in order, with the sink. */
+struct attn_dec {
+    int c0, n_c, R, rep, n_hb, item0;
+    size_t part0;
+};
+
+static struct attn_dec decode_plan(const struct attn_args *a)
+{
+    const int n_rep = a->n_head / a->n_kv_head;
+    const int pos = a->n_past, lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+    struct attn_dec d = {.c0 = lo / ATTN_PART_KEYS, .n_c = pos / ATTN_PART_KEYS - lo / ATTN_PART_KEYS + 1};
+    if (n_rep > ATTN_PART_HEADS) { /* blocks within one KV head */
+        for (d.R = ATTN_PART_HEADS; n_rep % d.R; d.R--)
+            ;
+        d.rep = d.R;
+    } else { /* blocks of whole KV heads, about two items per thread when the chunks are few */
+        const int want = (2 * g_threads + d.n_c - 1) / d.n_c;
+        int per = (a->n_kv_head + want - 1) / want;
+        per = per * n_rep > ATTN_PART_HEADS ? ATTN_PART_HEADS / n_rep : per;
+        while (a->n_kv_head % per)
+            per--;
+        d.R = per * n_rep;
+        d.rep = n_rep;
+    }
+    d.n_hb = a->n_head / d.R;
+    return d;
+}
+
+static void attention_decode(const struct attn_args *args, const int *idx, int n)
+{
+    const size_t dec_bytes = ((size_t)n * sizeof(struct attn_dec) + 63) / 64 * 64;
+    size_t parts = 0;
+    for (int i = 0; i < n; i++)
+        parts += (size_t)decode_plan(&args[idx[i]]).n_c * args[idx[i]].n_head * (2 + args[idx[i]].d_v);
+    char *ws = workspace(dec_bytes + parts * sizeof(float));
+    struct attn_dec *d = (struct attn_dec *)ws;
+    float *part = (float *)(ws + dec_bytes);
+    int n_items = 0, n_heads = 0;
+    parts = 0;
+    for (int i = 0; i < n; i++) {
+        d[i] = decode_plan(&args[idx[i]]);
+        d[i].item0 = n_items;
+        d[i].part0 = parts;
+        n_items += d[i].n_c * d[i].n_hb;
+        n_heads += args[idx[i]].n_head;
+        parts += (size_t)d[i].n_c * args[idx[i]].n_head * (2 + args[idx[i]].d_v);
+    }
+#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
+    for (int item = 0; item < n_items; item++) {
+        int i = 0;
+        while (i + 1 < n && item >= d[i + 1].item0)
+            i++;
+        const struct attn_args *a = &args[idx[i]];
+        const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb, R = d[i].R;
+        const int pos = a->n_past, lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
+        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS;
+        const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
+        float *st = part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
+        kern.attention_part(&(struct attn_part){
+            .q = a->q + (size_t)b * R * a->d_k, .k = a->k + (size_t)g * a->d_k, .v = a->v + (size_t)g * a->d_v,
+            .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < pos + 1 ? p1 : pos + 1,
+            .n_heads = R, .rep = d[i].rep, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R,
+            .o = st + 2 * R});
+    }
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_heads > 1)
+    for (int hh = 0; hh < n_heads; hh++) {
+        int i = 0, h = hh;
+        while (h >= args[idx[i]].n_head)
+            h -= args[idx[i++]].n_head;
+        const struct attn_args *a = &args[idx[i]];
+        const int R = d[i].R, b = h / R, r = h % R;
+        const size_t item_floats = (size_t)R * (2 + a->d_v), chunk_floats = (size_t)d[i].n_hb * item_floats;
+        const float *st0 = part + d[i].part0 + (size_t)b * item_floats; /* chunk c at st0 + c * chunk_floats */
+        float M = a->sinks ? a->sinks[h] : -INFINITY;
+        for (int c = 0; c < d[i].n_c; c++)
+            M = fmaxf(M, st0[(size_t)c * chunk_floats + r]);
+        float L = a->sinks ? expf(a->sinks[h] - M) : 0.0f, *o = a->out + (size_t)h * a->d_v;
+        memset(o, 0, (size_t)a->d_v * sizeof *o);
+        for (int c = 0; c < d[i].n_c; c++) {
+            const float *st = st0 + (size_t)c * chunk_floats, w = expf(st[r] - M);
+            L += w * st[R + r];
+            kern.axpy_f32(o, w, st + 2 * R + (size_t)r * a->d_v, a->d_v);
+        }
+        const float inv = 1.0f / L;
+        for (int k = 0; k < a->d_v; k++)
+            o[k] *= inv;
+    }
+}
+
 void op_attention_batch(const struct attn_args *args, int n)
 {
     /* Work items: (attention, query head, block of up to 64 query tokens); rows of one head are
-     * n_head*d_k apart. first[i]: the first item of attention i. */
+     * n_head*d_k apart. first[i]: the first item of attention i. Attentions of one query token take the decode
+     * path (attention_decode) whatever the batch holds besides. */
     enum { QB = 64 };
     OWL_ASSERT(n >= 1 && n <= 65536);
-    int first[n + 1];
+    int first[n + 1], dec[n], n_dec = 0;
     first[0] = 0;
-    for (int i = 0; i < n; i++)
-        first[i + 1] = first[i] + args[i].n_head * ((args[i].n_tok + QB - 1) / QB);
+    for (int i = 0; i < n; i++) {
+        const bool one = args[i].n_tok == 1;
+        if (one)
+            dec[n_dec++] = i;
+        first[i + 1] = first[i] + (one ? 0 : args[i].n_head * ((args[i].n_tok + QB - 1) / QB));
+    }
+    if (n_dec)
+        attention_decode(args, dec, n_dec);
     const int n_items = first[n];
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
     for (int item = 0; item < n_items; item++) {

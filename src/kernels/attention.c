@@ -5,6 +5,7 @@
 #include <math.h>
 #include <string.h>
 
+#include "kernels/attention_rows.h"
 #include "kernels/kernels.h"
 
 void attention_rows_ref(const struct attn_rows *a)
@@ -29,3 +30,6 @@ void attention_rows_ref(const struct attn_rows *a)
             o[i] *= inv;
     }
 }
+
+/* The decode partial (kernels.h), key by key with expf: the SIMD variants differ in dot, axpy and exp only. */
+void attention_part_ref(const struct attn_part *a) { attention_part_keys(a, dot_f32_ref, axpy_f32_ref, expsum_scalar); }

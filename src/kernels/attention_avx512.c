@@ -115,10 +115,29 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
 void attention_rows_avx512(const struct attn_rows *a)
 {
     if (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK) {
-        attention_rows_online(a, dot_f32_avx512, axpy_f32_avx512);
+        attention_rows_online(a, dot512, axpy512);
         return;
     }
     const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
     for (int r0 = 0; r0 < a->n_rows; r0 += qb)
         block_path(a, r0, a->n_rows - r0 < qb ? a->n_rows - r0 : qb);
+}
+
+/* exp(s[j] - m) 16 at a time (exp512), the sum in lanes. */
+static float expsum_avx512(float *s, int n, float m)
+{
+    __m512 acc = _mm512_setzero_ps();
+    const __m512 mv = _mm512_set1_ps(m);
+    for (int j = 0; j < n; j += 16) {
+        const __mmask16 k = mask16(n - j);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv));
+        _mm512_mask_storeu_ps(s + j, k, e);
+        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
+    }
+    return _mm512_reduce_add_ps(acc);
+}
+
+void attention_part_avx512(const struct attn_part *a)
+{
+    attention_part_keys(a, dot512, axpy512, expsum_avx512);
 }

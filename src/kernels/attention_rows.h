@@ -47,4 +47,44 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
     }
 }
 
+/* exp(s[j] - m) in place for j < n; returns their sum. */
+typedef float expsum_fn(float *s, int n, float m);
+
+/* The decode partial (struct attn_part) over the including file's dot, axpy and expsum: the scores of every
+ * head key by key (a key row read once for all heads), each head's max and exponentials, then value by value
+ * into the heads' outputs. */
+static inline __attribute__((always_inline)) void attention_part_keys(const struct attn_part *a, dot_fn *dot,
+                                                                        axpy_fn *axpy, expsum_fn *expsum)
+{
+    const int n = a->p1 - a->p0, R = a->n_heads;
+    float s[ATTN_PART_HEADS][ATTN_PART_KEYS];
+    for (int j = 0; j < n; j++) {
+        const float *k = a->k + (size_t)(a->p0 + j) * a->k_stride;
+        for (int r = 0; r < R; r++)
+            s[r][j] = dot(a->q + (size_t)r * a->d_k, k + (size_t)(r / a->rep) * a->d_k, a->d_k) * a->scale;
+    }
+    for (int r = 0; r < R; r++) {
+        float m = s[r][0];
+        for (int j = 1; j < n; j++)
+            m = s[r][j] > m ? s[r][j] : m;
+        a->m[r] = m;
+        a->l[r] = expsum(s[r], n, m);
+        memset(a->o + (size_t)r * a->d_v, 0, (size_t)a->d_v * sizeof(float));
+    }
+    for (int j = 0; j < n; j++) {
+        const float *v = a->v + (size_t)(a->p0 + j) * a->v_stride;
+        for (int r = 0; r < R; r++)
+            axpy(a->o + (size_t)r * a->d_v, s[r][j], v + (size_t)(r / a->rep) * a->d_v, a->d_v);
+    }
+}
+
+/* expsum with expf, in order. */
+static inline float expsum_scalar(float *s, int n, float m)
+{
+    float sum = 0.0f;
+    for (int j = 0; j < n; j++)
+        sum += s[j] = expf(s[j] - m);
+    return sum;
+}
+
 #endif

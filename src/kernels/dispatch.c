@@ -26,6 +26,7 @@
     .matmul_q8_0_act = matmul_q8_0_act_ref,\
     .matmul_fp8 = matmul_fp8_ref,\
     .attention_rows = attention_rows_ref,\
+    .attention_part = attention_part_ref,\
     .swiglu_f32 = swiglu_f32_ref,\
     .rmsnorm_f32 = rmsnorm_f32_ref,\
     .sum_f32 = sum_f32_ref,\
@@ -93,6 +94,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
         t->attention_rows = attention_rows_avx2;
+        t->attention_part = attention_part_avx2;
         return 1;
     }
     if (strcmp(isa, "avx512") || !kernels_have_avx512())
@@ -123,6 +125,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     }
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
+    t->attention_part = attention_part_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;
     t->rmsnorm_f32 = rmsnorm_f32_avx512;
     t->sum_f32 = sum_f32_avx512;

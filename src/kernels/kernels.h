@@ -198,6 +198,27 @@ struct attn_rows {
     int has_sink;
 };
 typedef void attention_rows_fn(const struct attn_rows *a);
+
+/* Decode attention, one query token: n_heads consecutive query heads, head r reading KV head r / rep (GQA),
+ * over the keys p0 <= p < p1, as an unnormalized partial softmax that the caller merges over the key chunks:
+ * for head r, with s_p = (q_r . k_p) * scale, m[r] = max_p s_p, l[r] = sum_p exp(s_p - m[r]) and
+ * o[r * d_v + i] = sum_p exp(s_p - m[r]) v_p[i]. Positions are taken in order and a position's keys and values
+ * are read once for all the heads: the cache is streamed (the row path reads each KV head's rows, k_stride
+ * apart, once per query head). 1 <= p1 - p0 <= ATTN_PART_KEYS, 1 <= n_heads <= ATTN_PART_HEADS. */
+#define ATTN_PART_KEYS 256
+#define ATTN_PART_HEADS 64
+struct attn_part {
+    const float *q;     /* head r at q + r*d_k */
+    const float *k;     /* position p, KV head g at k + p*k_stride + g*d_k */
+    const float *v;     /* position p, KV head g at v + p*v_stride + g*d_v */
+    int k_stride, v_stride, p0, p1, n_heads, rep, d_k, d_v;
+    float scale;
+    float *m, *l, *o;   /* (n_heads), (n_heads), (n_heads, d_v) */
+};
+typedef void attention_part_fn(const struct attn_part *a);
+void attention_part_ref(const struct attn_part *a);
+void attention_part_avx512(const struct attn_part *a);
+void attention_part_avx2(const struct attn_part *a);
 void attention_rows_ref(const struct attn_rows *a);
 void attention_rows_avx512(const struct attn_rows *a);
 void attention_rows_avx2(const struct attn_rows *a); /* the row path only */
@@ -246,6 +267,7 @@ struct kernel_table {
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
+    attention_part_fn *attention_part;
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
     sum_fn *sum_f32;

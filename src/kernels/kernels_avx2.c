@@ -208,3 +208,4 @@ void axpy_f32_avx2(float *y, float a, const float *x, int n)
 
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
 void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_f32_avx2, axpy_f32_avx2); }
+void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_f32_avx2, axpy_f32_avx2, expsum_scalar); }

@@ -5,6 +5,7 @@
 #include <math.h>
 #include <stdlib.h>
 
+#include "backend/ops.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
 
@@ -452,6 +453,103 @@ static void test_attention(void)
     }
 }
 
+/* The decode partials (struct attn_part): every SIMD variant against attention_part_ref on GQA blocks (one KV
+ * head per query head, shared by 2 and 8, several KV heads per call), chunk positions and odd strides. */
+static void test_attention_part(void)
+{
+    static const struct { int n_heads, rep, d_k, d_v, p0, p1; } cases[] = {
+        {1, 1, 16, 16, 0, 1},  {2, 2, 128, 128, 0, 256}, {16, 2, 128, 128, 256, 300}, {8, 8, 64, 64, 40, 168},
+        {64, 8, 64, 64, 0, 77}, {3, 1, 40, 24, 5, 18},   {4, 4, 576, 512, 0, 33},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int R = cases[c].n_heads, d_k = cases[c].d_k, d_v = cases[c].d_v, n_kv = R / cases[c].rep;
+        const int k_stride = n_kv * d_k + 3, v_stride = n_kv * d_v + 5, n_pos = cases[c].p1;
+        float *q = malloc(sizeof(float) * R * d_k), *k = malloc(sizeof(float) * (size_t)n_pos * k_stride);
+        float *v = malloc(sizeof(float) * (size_t)n_pos * v_stride);
+        float *st1 = malloc(sizeof(float) * R * (2 + d_v)), *st2 = malloc(sizeof(float) * R * (2 + d_v));
+        for (int i = 0; i < R * d_k; i++)
+            q[i] = frand();
+        for (int i = 0; i < n_pos * k_stride; i++)
+            k[i] = frand();
+        for (int i = 0; i < n_pos * v_stride; i++)
+            v[i] = frand();
+        struct attn_part a = {.q = q, .k = k, .v = v, .k_stride = k_stride, .v_stride = v_stride, .p0 = cases[c].p0,
+                              .p1 = cases[c].p1, .n_heads = R, .rep = cases[c].rep, .d_k = d_k, .d_v = d_v,
+                              .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .m = st1, .l = st1 + R, .o = st1 + 2 * R};
+        attention_part_ref(&a);
+        a.m = st2, a.l = st2 + R, a.o = st2 + 2 * R;
+        for (int var = 0; var < 2; var++) {
+            if (!(var ? kernels_have_avx2() : kernels_have_avx512()))
+                continue;
+            (var ? attention_part_avx2 : attention_part_avx512)(&a);
+            int bad = 0;
+            for (int i = 0; i < R * (2 + d_v); i++) /* dot products summed in another order: ~1e-6 per term */
+                bad += !(fabsf(st1[i] - st2[i]) <= 1e-5f * (1.0f + fabsf(st1[i])) + 2e-6f * (cases[c].p1 - cases[c].p0));
+            CHECK_MSG(bad == 0, "attention part %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
+        }
+        free(q), free(k), free(v), free(st1), free(st2);
+    }
+}
+
+/* op_attention_batch's decode path (a query token: key chunks, merged with the sink) against attention_rows_ref
+ * per head: GQA, sliding windows, sinks, positions past several chunks, in a batch beside a 3-token prefill
+ * (row path); and bitwise the same with 1 and 2 threads and alone or batched. */
+static void test_attention_decode(void)
+{
+    static const struct { int n_tok, n_past, n_head, n_kv, d, window, sink; } cases[] = {
+        {1, 0, 4, 2, 32, 0, 0},    {1, 700, 16, 8, 128, 0, 0}, {1, 1000, 8, 1, 64, 128, 1}, {3, 40, 4, 4, 48, 0, 1},
+        {1, 513, 64, 8, 64, 0, 1}, {1, 255, 6, 3, 40, 0, 0},   {1, 256, 2, 2, 16, 300, 1},
+    };
+    enum { N = sizeof cases / sizeof *cases };
+    struct attn_args args[N];
+    float *ref[N], *out1[N], *out2[N], *sink_of[N];
+    for (int c = 0; c < N; c++) {
+        const int n_keys = cases[c].n_past + cases[c].n_tok, d = cases[c].d, H = cases[c].n_head;
+        const int k_stride = cases[c].n_kv * d, size_out = cases[c].n_tok * H * d;
+        float *q = malloc(sizeof(float) * size_out), *k = malloc(sizeof(float) * (size_t)n_keys * k_stride);
+        float *v = malloc(sizeof(float) * (size_t)n_keys * k_stride), *sinks = malloc(sizeof(float) * H);
+        for (int i = 0; i < size_out; i++)
+            q[i] = frand();
+        for (int i = 0; i < n_keys * k_stride; i++)
+            k[i] = frand(), v[i] = frand();
+        for (int h = 0; h < H; h++)
+            sinks[h] = frand() * 3.0f;
+        sink_of[c] = sinks;
+        ref[c] = calloc(size_out, sizeof(float)), out1[c] = calloc(size_out, sizeof(float));
+        out2[c] = calloc(size_out, sizeof(float));
+        args[c] = (struct attn_args){.out = out1[c], .q = q, .k = k, .v = v, .k_stride = k_stride,
+                                     .v_stride = k_stride, .n_tok = cases[c].n_tok, .n_past = cases[c].n_past,
+                                     .n_head = H, .n_kv_head = cases[c].n_kv, .d_k = d, .d_v = d,
+                                     .scale = 1.0f / sqrtf((float)d) * 2.0f,
+                                     .sinks = cases[c].sink ? sinks : NULL, .window = cases[c].window};
+        for (int h = 0; h < H; h++)
+            attention_rows_ref(&(struct attn_rows){
+                .out = ref[c] + (size_t)h * d, .out_stride = H * d, .q = q + (size_t)h * d, .q_stride = H * d,
+                .k = k + (size_t)(h / (H / cases[c].n_kv)) * d, .k_stride = k_stride,
+                .v = v + (size_t)(h / (H / cases[c].n_kv)) * d, .v_stride = k_stride, .n_rows = cases[c].n_tok,
+                .pos0 = cases[c].n_past, .window = cases[c].window, .d_k = d, .d_v = d, .scale = args[c].scale,
+                .sink = sinks[h], .has_sink = cases[c].sink});
+    }
+    ops_set_threads(2);
+    op_attention_batch(args, N);
+    ops_set_threads(1);
+    for (int c = 0; c < N; c++) {
+        args[c].out = out2[c];
+        op_attention(&args[c]);
+    }
+    for (int c = 0; c < N; c++) {
+        const int size_out = cases[c].n_tok * cases[c].n_head * cases[c].d;
+        int bad = 0;
+        for (int i = 0; i < size_out; i++)
+            bad += !(fabsf(out1[c][i] - ref[c][i]) <= 2e-5f);
+        CHECK_MSG(bad == 0, "attention decode case %d: %d values off the reference", c, bad);
+        CHECK_MSG(memcmp(out1[c], out2[c], sizeof(float) * size_out) == 0,
+                  "attention decode case %d: batched with 2 threads differs from alone with 1", c);
+        free((void *)args[c].q), free((void *)args[c].k), free((void *)args[c].v), free(sink_of[c]);
+        free(ref[c]), free(out1[c]), free(out2[c]);
+    }
+}
+
 static void test_dot_axpy(void)
 {
     for (size_t n = 64; n <= 64 * 40; n += 64 * 13) { /* the bandwidth probe's sum */
@@ -492,6 +590,8 @@ int main(void)
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
     test_attention();
+    test_attention_part();
+    test_attention_decode();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
         return test_done("test_kernels");
