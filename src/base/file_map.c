@@ -53,6 +53,9 @@ enum owl_status file_map_load(struct file_map *map, struct owl_error *err)
                     map->size);
     char *p = (char *)(((uintptr_t)region + huge - 1) & ~(uintptr_t)(huge - 1));
     madvise(p, map->size, MADV_HUGEPAGE);
+    /* a file that does not fit twice in the memory available: its page-cache pages are dropped behind the
+     * reads (else the kernel reclaims them, and more, under pressure while the copy grows) */
+    const bool drop = map->size > mem_available_bytes() / 2;
     enum owl_status st = OWL_OK;
     const int fd = open(map->path, O_RDONLY | O_CLOEXEC);
     struct stat st_now;
@@ -69,8 +72,11 @@ enum owl_status file_map_load(struct file_map *map, struct owl_error *err)
         if (r <= 0)
             st = fail(err, OWL_ERR_IO, "%s: read failed at byte %zu of %zu: %s", map->path, got, map->size,
                       r < 0 ? strerror(errno) : "unexpected end of file");
-        else
+        else {
+            if (drop)
+                posix_fadvise(fd, (off_t)got, (off_t)r, POSIX_FADV_DONTNEED);
             got += (size_t)r;
+        }
     }
     if (fd >= 0)
         close(fd);

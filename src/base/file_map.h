@@ -26,7 +26,9 @@ void file_map_close(struct file_map *map); /* NULL-safe, idempotent */
  * data - old data). Streaming weights from such memory avoids a page walk every 4 KiB, which on virtual
  * machines (nested paging) costs decode 10-20% (docs/BENCHMARKS.md). Errors, the mapping left as it was:
  * OWL_ERR_OUT_OF_MEMORY; OWL_ERR_IO naming the path (a read error, or the file changed size since it was
- * mapped). A no-op when size == 0 or already loaded. */
+ * mapped). A no-op when size == 0 or already loaded. A file larger than half the memory available has its
+ * page-cache pages dropped as it is read (POSIX_FADV_DONTNEED), so the copy does not push the machine into
+ * reclaim; a later start then reads it from disk. */
 enum owl_status file_map_load(struct file_map *map, struct owl_error *err);
 
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer (for JSON). Caller frees. */
