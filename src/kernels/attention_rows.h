@@ -50,6 +50,9 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
 /* exp(s[j] - m) in place for j < n; returns their sum. */
 typedef float expsum_fn(float *s, int n, float m);
 
+/* Rows are prefetched this many positions ahead (an item may read part of each row: a strided stream). */
+#define ATTN_PART_AHEAD 4
+
 /* The decode partial (struct attn_part) over the including file's dot, axpy and expsum: the scores of every
  * head key by key (a key row read once for all heads), each head's max and exponentials, then value by value
  * into the heads' outputs. */
@@ -58,10 +61,13 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
 {
     const int n = a->p1 - a->p0, R = a->n_heads;
     float s[ATTN_PART_HEADS][ATTN_PART_KEYS];
+    int kv[ATTN_PART_HEADS]; /* head r's KV head */
+    for (int r = 0; r < R; r++)
+        kv[r] = r / a->rep;
     for (int j = 0; j < n; j++) {
         const float *k = a->k + (size_t)(a->p0 + j) * a->k_stride;
         for (int r = 0; r < R; r++)
-            s[r][j] = dot(a->q + (size_t)r * a->d_k, k + (size_t)(r / a->rep) * a->d_k, a->d_k) * a->scale;
+            s[r][j] = dot(a->q + (size_t)r * a->d_k, k + (size_t)kv[r] * a->d_k, a->d_k) * a->scale;
     }
     for (int r = 0; r < R; r++) {
         float m = s[r][0];
@@ -74,7 +80,7 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
     for (int j = 0; j < n; j++) {
         const float *v = a->v + (size_t)(a->p0 + j) * a->v_stride;
         for (int r = 0; r < R; r++)
-            axpy(a->o + (size_t)r * a->d_v, s[r][j], v + (size_t)(r / a->rep) * a->d_v, a->d_v);
+            axpy(a->o + (size_t)r * a->d_v, s[r][j], v + (size_t)kv[r] * a->d_v, a->d_v);
     }
 }
 

@@ -205,7 +205,7 @@ typedef void attention_rows_fn(const struct attn_rows *a);
  * o[r * d_v + i] = sum_p exp(s_p - m[r]) v_p[i]. Positions are taken in order and a position's keys and values
  * are read once for all the heads: the cache is streamed (the row path reads each KV head's rows, k_stride
  * apart, once per query head). 1 <= p1 - p0 <= ATTN_PART_KEYS, 1 <= n_heads <= ATTN_PART_HEADS. */
-#define ATTN_PART_KEYS 256
+#define ATTN_PART_KEYS 64
 #define ATTN_PART_HEADS 64
 struct attn_part {
     const float *q;     /* head r at q + r*d_k */
