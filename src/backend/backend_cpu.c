@@ -322,20 +322,31 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
     }
 }
 
+/* A query token whose KV heads serve this many query heads or more takes them as the rows of one attention_rows
+ * call (the block path's GEMM: MLA's 128 heads over one latent, GPT-OSS's 8 per KV head), in blocks of HB. */
+enum { HEAD_ROWS_MIN = 4, HB = 32 };
+
+static bool head_rows(const struct attn_args *a) { return a->n_tok == 1 && a->n_head / a->n_kv_head >= HEAD_ROWS_MIN; }
+
 void op_attention_batch(const struct attn_args *args, int n)
 {
-    /* Work items: (attention, query head, block of up to 64 query tokens); rows of one head are
-     * n_head*d_k apart. first[i]: the first item of attention i. Attentions of one query token take the decode
-     * path (attention_decode) whatever the batch holds besides. */
+    /* Work items: (attention, query head, block of up to 64 query tokens), rows of one head n_head*d_k apart;
+     * or, for one query token with enough heads per KV head, (attention, KV head, block of up to HB of its
+     * heads), rows d_k apart. first[i]: the first item of attention i. Other attentions of one query token take
+     * the decode path (attention_decode) whatever the batch holds besides. */
     enum { QB = 64 };
     OWL_ASSERT(n >= 1 && n <= 65536);
     int first[n + 1], dec[n], n_dec = 0;
     first[0] = 0;
     for (int i = 0; i < n; i++) {
-        const bool one = args[i].n_tok == 1;
-        if (one)
-            dec[n_dec++] = i;
-        first[i + 1] = first[i] + (one ? 0 : args[i].n_head * ((args[i].n_tok + QB - 1) / QB));
+        const struct attn_args *a = &args[i];
+        const int n_rep = a->n_head / a->n_kv_head;
+        int items = a->n_head * ((a->n_tok + QB - 1) / QB);
+        if (head_rows(a))
+            items = a->n_kv_head * ((n_rep + HB - 1) / HB);
+        else if (a->n_tok == 1)
+            dec[n_dec++] = i, items = 0;
+        first[i + 1] = first[i] + items;
     }
     if (n_dec)
         attention_decode(args, dec, n_dec);
@@ -347,6 +358,17 @@ void op_attention_batch(const struct attn_args *args, int n)
             i++;
         const struct attn_args *a = &args[i];
         const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
+        if (head_rows(a)) {
+            const int nb = (n_rep + HB - 1) / HB, g = local / nb, h0 = g * n_rep + local % nb * HB;
+            const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
+            kern.attention_rows(&(struct attn_rows){
+                .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
+                .q_stride = a->d_k, .k = a->k + (size_t)g * a->d_k, .k_stride = a->k_stride,
+                .v = a->v + (size_t)g * a->d_v, .v_stride = a->v_stride, .n_rows = nr, .pos0 = a->n_past,
+                .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
+                .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL});
+            continue;
+        }
         const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
         const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
         kern.attention_rows(&(struct attn_rows){

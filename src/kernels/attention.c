@@ -11,14 +11,15 @@
 void attention_rows_ref(const struct attn_rows *a)
 {
     for (int r = 0; r < a->n_rows; r++) {
-        const int pos = a->pos0 + r;
+        const int pos = a->pos0 + (a->same_pos ? 0 : r);
         const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
         const float *q = a->q + (size_t)r * a->q_stride;
         float *o = a->out + (size_t)r * a->out_stride;
-        float m = a->has_sink ? a->sink : -INFINITY;
+        const float sink = a->sinks ? a->sinks[r] : a->sink;
+        float m = a->has_sink ? sink : -INFINITY;
         for (int p = lo; p <= pos; p++)
             m = fmaxf(m, dot_f32_ref(q, a->k + (size_t)p * a->k_stride, a->d_k) * a->scale);
-        float sum = a->has_sink ? expf(a->sink - m) : 0.0f;
+        float sum = a->has_sink ? expf(sink - m) : 0.0f;
         memset(o, 0, (size_t)a->d_v * sizeof *o);
         for (int p = lo; p <= pos; p++) {
             const float e = expf(dot_f32_ref(q, a->k + (size_t)p * a->k_stride, a->d_k) * a->scale - m);

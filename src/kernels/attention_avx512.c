@@ -31,10 +31,10 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
     float o[ATT_O] __attribute__((aligned(64)));
     float m[ATT_QB], l[ATT_QB];
     const float *q = a->q + (size_t)r0 * a->q_stride;
-    const int pos_first = a->pos0 + r0, pos_last = pos_first + nq - 1;
+    const int pos_first = a->pos0 + (a->same_pos ? 0 : r0), pos_last = pos_first + (a->same_pos ? 0 : nq - 1);
     const int lo_first = a->window > 0 && pos_first - a->window + 1 > 0 ? pos_first - a->window + 1 : 0;
     for (int r = 0; r < nq; r++) {
-        m[r] = a->has_sink ? a->sink : -INFINITY;
+        m[r] = a->has_sink ? (a->sinks ? a->sinks[r0 + r] : a->sink) : -INFINITY;
         l[r] = a->has_sink ? 1.0f : 0.0f;
     }
     memset(o, 0, sizeof(float) * (size_t)nq * a->d_v);
@@ -58,7 +58,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
         }
         /* scale, mask, online softmax: rescale what o holds by exp(m_old - m_new) */
         for (int r = 0; r < nq; r++) {
-            const int pos = pos_first + r;
+            const int pos = pos_first + (a->same_pos ? 0 : r);
             const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
             float *sr = s + (size_t)r * ATT_KB;
             /* keys p0 + j visible for lo <= p0 + j <= pos: scaled, the others -inf */

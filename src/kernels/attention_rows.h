@@ -16,12 +16,12 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
                                                                           axpy_fn *axpy)
 {
     for (int r = 0; r < a->n_rows; r++) {
-        const int pos = a->pos0 + r;
+        const int pos = a->pos0 + (a->same_pos ? 0 : r);
         const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
         const float *q = a->q + (size_t)r * a->q_stride;
         float *o = a->out + (size_t)r * a->out_stride;
         float s[ATTN_ROWS_KB];
-        float m = a->has_sink ? a->sink : -INFINITY, sum = a->has_sink ? 1.0f : 0.0f;
+        float m = a->has_sink ? (a->sinks ? a->sinks[r] : a->sink) : -INFINITY, sum = a->has_sink ? 1.0f : 0.0f;
         memset(o, 0, (size_t)a->d_v * sizeof *o);
         for (int p0 = lo; p0 <= pos; p0 += ATTN_ROWS_KB) { /* online softmax over blocks of keys */
             const int nk = pos + 1 - p0 < ATTN_ROWS_KB ? pos + 1 - p0 : ATTN_ROWS_KB;

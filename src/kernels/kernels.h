@@ -193,8 +193,11 @@ struct attn_rows {
     const float *v;     /* value p at v + p*v_stride: d_v floats (may alias k: MLA values prefix keys) */
     int out_stride, q_stride, k_stride, v_stride;
     int n_rows, pos0, window, d_k, d_v;
+    int same_pos;       /* 0: row r is the query at position pos0 + r; 1: every row at pos0 (the heads of one
+                           token that share a KV head, as rows) */
     float scale;
-    float sink;         /* used when has_sink */
+    float sink;         /* used when has_sink (and sinks is NULL) */
+    const float *sinks; /* with has_sink, row r's sink: sinks[r] */
     int has_sink;
 };
 typedef void attention_rows_fn(const struct attn_rows *a);

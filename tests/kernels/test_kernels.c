@@ -453,6 +453,48 @@ static void test_attention(void)
     }
 }
 
+/* Heads as rows (same_pos: every row at one position, each with its own sink) through every variant against the
+ * reference: the block path (4 rows and more, d_v up to MLA's 512 with values inside the keys) and the row path. */
+static void test_attention_same_pos(void)
+{
+    static const struct { int n_rows, pos, window, d_k, d_v, sink, alias; } cases[] = {
+        {8, 300, 0, 64, 64, 1, 0}, {8, 1000, 128, 64, 64, 1, 0}, {32, 150, 0, 576, 512, 0, 1}, {3, 40, 0, 32, 32, 1, 0},
+        {40, 0, 0, 48, 48, 1, 0},
+    };
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        const int n_keys = cases[c].pos + 1, d_k = cases[c].d_k, d_v = cases[c].d_v, nr = cases[c].n_rows;
+        const int k_stride = d_k + 5, v_stride = d_v + 1;
+        float *q = malloc(sizeof(float) * (size_t)nr * d_k), *sinks = malloc(sizeof(float) * nr);
+        float *k = malloc(sizeof(float) * (size_t)n_keys * k_stride), *v = malloc(sizeof(float) * (size_t)n_keys * v_stride);
+        float *o1 = calloc((size_t)nr * d_v, sizeof(float)), *o2 = calloc((size_t)nr * d_v, sizeof(float));
+        for (int i = 0; i < nr * d_k; i++)
+            q[i] = frand();
+        for (int i = 0; i < n_keys * k_stride; i++)
+            k[i] = frand();
+        for (int i = 0; i < n_keys * v_stride; i++)
+            v[i] = frand();
+        for (int r = 0; r < nr; r++)
+            sinks[r] = frand() * 3.0f;
+        struct attn_rows a = {.out = o1, .q = q, .k = k, .v = cases[c].alias ? k : v, .out_stride = d_v,
+                              .q_stride = d_k, .k_stride = k_stride, .v_stride = cases[c].alias ? k_stride : v_stride,
+                              .n_rows = nr, .pos0 = cases[c].pos, .same_pos = 1, .window = cases[c].window, .d_k = d_k,
+                              .d_v = d_v, .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sinks = sinks,
+                              .has_sink = cases[c].sink};
+        attention_rows_ref(&a);
+        a.out = o2;
+        for (int var = 0; var < 2; var++) {
+            if (!(var ? kernels_have_avx2() : kernels_have_avx512()))
+                continue;
+            (var ? attention_rows_avx2 : attention_rows_avx512)(&a);
+            int bad = 0;
+            for (int i = 0; i < nr * d_v; i++)
+                bad += !(fabsf(o1[i] - o2[i]) <= 2e-5f);
+            CHECK_MSG(bad == 0, "attention same_pos %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
+        }
+        free(q), free(sinks), free(k), free(v), free(o1), free(o2);
+    }
+}
+
 /* The decode partials (struct attn_part): every SIMD variant against attention_part_ref on GQA blocks (one KV
  * head per query head, shared by 2 and 8, several KV heads per call), chunk positions and odd strides. */
 static void test_attention_part(void)
@@ -491,14 +533,16 @@ static void test_attention_part(void)
     }
 }
 
-/* op_attention_batch's decode path (a query token: key chunks, merged with the sink) against attention_rows_ref
- * per head: GQA, sliding windows, sinks, positions past several chunks, in a batch beside a 3-token prefill
- * (row path); and bitwise the same with 1 and 2 threads and alone or batched. */
+/* op_attention_batch's decode paths (a query token: key chunks merged with the sink where a KV head serves
+ * fewer than 4 query heads, else its heads as the rows of one attention_rows call, in blocks of 32) against
+ * attention_rows_ref per head: GQA, MQA, sliding windows, sinks, positions past several chunks, in a batch beside
+ * a 3-token prefill (row path); and bitwise the same with 1 and 2 threads and alone or batched. */
 static void test_attention_decode(void)
 {
     static const struct { int n_tok, n_past, n_head, n_kv, d, window, sink; } cases[] = {
         {1, 0, 4, 2, 32, 0, 0},    {1, 700, 16, 8, 128, 0, 0}, {1, 1000, 8, 1, 64, 128, 1}, {3, 40, 4, 4, 48, 0, 1},
         {1, 513, 64, 8, 64, 0, 1}, {1, 255, 6, 3, 40, 0, 0},   {1, 256, 2, 2, 16, 300, 1},
+        {1, 300, 32, 1, 64, 0, 0}, {1, 200, 40, 1, 32, 0, 1},  {1, 90, 12, 3, 24, 0, 1}, /* heads as rows */
     };
     enum { N = sizeof cases / sizeof *cases };
     struct attn_args args[N];
@@ -590,6 +634,7 @@ int main(void)
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
     test_attention();
+    test_attention_same_pos();
     test_attention_part();
     test_attention_decode();
     if (!kernels_have_avx512()) {
