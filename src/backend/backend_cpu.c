@@ -5,6 +5,8 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "backend/ops.h"
@@ -80,21 +82,41 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
     }
 }
 
-/* Scratch of the matmuls that need some (the bf16 GEMM's packed activations and weight panels, the act q8 mode's
- * int8 activations): one per calling thread (the OpenMP workers only use their caller's), grown on first need
- * and kept, so a forward allocates only while its shapes are new. */
-static _Thread_local void *g_ws;
-static _Thread_local size_t g_ws_size;
+/* Scratch of the ops that need some (the bf16 GEMM's packed activations and weight panels, the act q8 mode's
+ * int8 activations, decode attention's partial states): one per calling thread (the OpenMP workers only use
+ * their caller's), grown on first need and kept, so a forward allocates only while its shapes are new; freed
+ * when its thread exits (a server's engine thread). */
+struct ws {
+    void *p;
+    size_t size;
+};
+static pthread_key_t g_ws_key;
+static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
+
+static void ws_free(void *v)
+{
+    struct ws *w = v;
+    big_free(w->p);
+    free(w);
+}
+
+static void ws_key_create(void) { OWL_ASSERT(pthread_key_create(&g_ws_key, ws_free) == 0); }
 
 static void *workspace(size_t bytes)
 {
-    if (bytes > g_ws_size) {
-        big_free(g_ws);
-        g_ws = big_alloc(bytes);
-        OWL_ASSERT(g_ws);
-        g_ws_size = bytes;
+    pthread_once(&g_ws_once, ws_key_create);
+    struct ws *w = pthread_getspecific(g_ws_key);
+    if (!w) {
+        w = xcalloc(1, sizeof *w);
+        OWL_ASSERT(pthread_setspecific(g_ws_key, w) == 0);
     }
-    return g_ws;
+    if (bytes > w->size) {
+        big_free(w->p);
+        w->p = big_alloc(bytes);
+        OWL_ASSERT(w->p);
+        w->size = bytes;
+    }
+    return w->p;
 }
 
 /* The bf16-activation prefill GEMM (BF16 or Q8_0 weights): the activations packed once, by every thread, then
