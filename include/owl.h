@@ -40,7 +40,8 @@ struct owl_session; /* KV cache + scratch; borrows one model; one thread at a ti
 struct owl_model_params {
     int n_threads; /* threads for the forward; <= 0 means all cores */
     int verbose;   /* 1: warnings (e.g. unexpected tensors) go to stderr */
-    const char *quant; /* NULL: weights as shipped; "q8_0": quantize bf16/f16/f32 matrices at load */
+    const char *quant; /* NULL: weights as shipped; "q8_0" or "q4_0": quantize bf16/f16/f32 matrices at load
+                          (routers kept; under q4_0 the head and embeddings take q8_0) */
     const char *act;   /* NULL or "fp32": exact fp32 activations; "bf16": matmuls over BF16 weights round the
                           activations to bf16 and use bf16 dot products (AVX512-BF16), faster and less exact
                           (KL divergence in docs/BENCHMARKS.md); "q8": bf16, and matmuls over MXFP4 weights

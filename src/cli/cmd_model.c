@@ -36,8 +36,8 @@ static bool wants_help(int argc, char **argv)
     "                    tokens the command needs)\n"                                                     \
     "  -b, --batch N     most tokens per forward pass (default 256)\n"                                     \
     "  -v, --verbose     more messages on stderr\n"                                                     \
-    "  -q, --quant q8_0  quantize bf16/f16/f32 matrices to Q8_0 at load (about 4x less memory than fp32,\n" \
-    "                    1.9x less than bf16; see docs/BENCHMARKS.md for the accuracy)\n" \
+    "  -q, --quant T     quantize bf16/f16/f32 matrices at load: q8_0 (1.9x less memory than bf16) or q4_0\n" \
+    "                    (2.9x; the output head and embeddings Q8_0); see docs/BENCHMARKS.md for accuracy\n" \
     "      --act bf16    round activations to bf16 for matmuls over BF16 weights (AVX512-BF16 dot products:\n" \
     "                    faster, less exact; default fp32, exact; see docs/BENCHMARKS.md)\n" \
     "      --act q8      bf16, and int8 activation blocks against MXFP4 experts and, in decode, Q8_0\n" \

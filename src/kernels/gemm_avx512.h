@@ -133,6 +133,64 @@ static inline __attribute__((always_inline)) void gemm_blocks32(float *y, const 
     }
 }
 
+/* The matmul of a format of 32-input blocks that widen exactly to fp32 in registers (Q8_0, Q4_0): `widen`
+ * turns the block at b into inputs 0..15 (lo) and 16..31 (hi); `panel` is the same as a gemm_block32_fn over
+ * a struct block32_matrix. Decode streams each row once for up to 4 tokens, two accumulator chains per token
+ * (each block's halves), every token the same operation sequence whatever their number (row-exact); prefill
+ * (GEMM_MIN_TOKENS and more) runs gemm_blocks32. */
+typedef void block32_widen_fn(const uint8_t *b, __m512 *lo, __m512 *hi);
+struct block32_matrix {
+    const uint8_t *w;
+    size_t row_bytes;
+};
+
+static inline __attribute__((always_inline)) void rows_block32(float *y, const float *x, const uint8_t *row,
+                                                               int block_bytes, int d_in, int d_out, int NT,
+                                                               block32_widen_fn *widen)
+{
+    __m512 a[4][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm512_setzero_ps();
+    for (int kb = 0; kb < d_in / 32; kb++) {
+        __m512 lo, hi;
+        widen(row + (size_t)kb * block_bytes, &lo, &hi);
+        for (int j = 0; j < NT; j++) {
+            const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
+            a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
+            a[j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[j][1]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+}
+
+static inline __attribute__((always_inline)) void matmul_block32(float *y, const float *x, const void *w,
+                                                                 int block_bytes, int n, int d_in, int d_out, int o0,
+                                                                 int o1, block32_widen_fn *widen,
+                                                                 gemm_block32_fn *panel)
+{
+    const struct block32_matrix m = {w, (size_t)d_in / 32 * block_bytes};
+    if (n >= GEMM_MIN_TOKENS) {
+        for (int g = o0; g < o1; g += 16)
+            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, panel, &m);
+        return;
+    }
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = m.w + (size_t)o * m.row_bytes;
+        int t = 0;
+        for (; t + 4 <= n; t += 4)
+            rows_block32(y + (size_t)t * d_out + o, x + (size_t)t * d_in, row, block_bytes, d_in, d_out, 4, widen);
+        float *yt = y + (size_t)t * d_out + o;
+        const float *xt = x + (size_t)t * d_in;
+        switch (n - t) {
+        case 3: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 3, widen); break;
+        case 2: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 2, widen); break;
+        case 1: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 1, widen); break;
+        default: break;
+        }
+    }
+}
+
 /* sum_i a[i] * b[i] (dot_f32_avx512, inlined where the attention kernels call it per key). */
 static inline __attribute__((always_inline)) float dot512(const float *a, const float *b, int n)
 {

@@ -2,6 +2,7 @@
  * the K-quants Q4_K, Q5_K, Q6_K (256 a block). Plain reference dequantizers written like the layout's
  * definition (ggml/src/ggml-quants.c dequantize_row_*, ggml-common.h block structs), and reference matmuls
  * that dequantize one block at a time and accumulate in index order. Q8_0 lives in q8_0.c. */
+#include <math.h>
 #include <string.h>
 
 #include "kernels/kernels.h"
@@ -20,6 +21,26 @@ void dequantize_block_q4_0(float *y, const uint8_t *b)
     for (int j = 0; j < 16; j++) {
         y[j] = (float)((b[2 + j] & 0x0f) - 8) * d;
         y[j + 16] = (float)((b[2 + j] >> 4) - 8) * d;
+    }
+}
+
+void quantize_row_q4_0(void *out, const float *x, int n)
+{
+    uint8_t *b = out;
+    for (int i = 0; i < n; i += 32, b += 18) {
+        float amax = 0.0f, m = 0.0f; /* the first value of largest magnitude, with its sign */
+        for (int j = 0; j < 32; j++)
+            if (amax < fabsf(x[i + j])) {
+                amax = fabsf(x[i + j]);
+                m = x[i + j];
+            }
+        const float d = m / -8.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
+        const uint16_t dh = f32_to_f16(d);
+        memcpy(b, &dh, 2);
+        for (int j = 0; j < 16; j++) {
+            const int lo = (int)(x[i + j] * id + 8.5f), hi = (int)(x[i + 16 + j] * id + 8.5f);
+            b[2 + j] = (uint8_t)((lo < 15 ? lo : 15) | (hi < 15 ? hi : 15) << 4);
+        }
     }
 }
 

@@ -1,10 +1,13 @@
 /* ggml_quants_avx512.c — AVX-512 matmuls over the GGML block formats of ggml_quants.c (same contract as the
- * references). A block is dequantized once into an L1-resident buffer by the reference dequantizer and
- * then used for up to 4 tokens with 16-wide FMAs; only the summation order differs from the reference.
+ * references). Q4_0 (what `--quant q4_0` makes) widens in registers like Q8_0 (matmul_block32, with the
+ * prefill GEMM). The others: a block is dequantized once into an L1-resident buffer by the reference
+ * dequantizer and then used for up to 4 tokens with 16-wide FMAs; only the summation order differs.
  * (Integer dot products on quantized activations, as llama.cpp does, are the speed issue's business: they
  * change the numbers.) */
 #include <immintrin.h>
+#include <string.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
 #define DEFINE_BLOCK_MATMUL_AVX512(T, BLOCK, BYTES)                                                     \
@@ -32,7 +35,35 @@
         }                                                                                               \
     }
 
-DEFINE_BLOCK_MATMUL_AVX512(q4_0, 32, 18)
+
+/* Q4_0 (what `--quant q4_0` makes) in registers, like Q8_0: a block's nibbles widened to fp32, minus 8,
+ * times d (exact: an 11-bit by 4-bit product, the reference's weight); decode streams each row once for up
+ * to 4 tokens (row-exact), prefill runs the shared GEMM micro-kernel (gemm_blocks32). */
+static inline __attribute__((always_inline)) void q4_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
+{
+    uint16_t dh;
+    memcpy(&dh, b, 2);
+    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))), eight = _mm512_set1_epi32(8);
+    const __m512i l = _mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight);
+    const __m512i h = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
+    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(l));
+    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(h));
+}
+
+/* Prefill (gemm_blocks32): block kb of row `row`. */
+static inline __attribute__((always_inline)) void q4_0_panel_block(const void *ctx, int row, int kb, __m512 *lo,
+                                                                   __m512 *hi)
+{
+    const struct block32_matrix *m = ctx;
+    q4_0_block_f32(m->w + (size_t)row * m->row_bytes + (size_t)kb * 18, lo, hi);
+}
+
+void matmul_q4_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_block32(y, x, w, 18, n, d_in, d_out, o0, o1, q4_0_block_f32, q4_0_panel_block);
+}
+
 DEFINE_BLOCK_MATMUL_AVX512(q4_1, 32, 20)
 DEFINE_BLOCK_MATMUL_AVX512(q5_0, 32, 22)
 DEFINE_BLOCK_MATMUL_AVX512(q5_1, 32, 24)

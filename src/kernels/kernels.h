@@ -172,6 +172,9 @@ DECLARE_BLOCK_KERNELS(q5_1)
 DECLARE_BLOCK_KERNELS(q4_K)
 DECLARE_BLOCK_KERNELS(q5_K)
 DECLARE_BLOCK_KERNELS(q6_K)
+/* n (a multiple of 32) fp32 values to Q4_0 blocks as ggml's quantize_row_q4_0_ref does: d = m / -8 for m the
+ * value of largest magnitude, stored as f16; q = min(15, trunc(x / d + 8.5)). */
+void quantize_row_q4_0(void *out, const float *x, int n);
 
 /* out[i] = silu(gate[i]) * up[i] (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)); out may alias gate. */
 typedef void swiglu_fn(float *out, const float *gate, const float *up, size_t n);

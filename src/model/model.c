@@ -43,26 +43,33 @@ enum owl_status model_take_linear(struct model *m, const char *name, int d_out, 
     const size_t len = strlen(name);
     const bool router = (len >= 15 && !strcmp(name + len - 15, "mlp.gate.weight")) ||
                         (len >= 17 && !strcmp(name + len - 17, "mlp.router.weight"));
-    if (!m->quant_q8_0 || router || d_in % 32 ||
+    if (!m->quant || router || d_in % 32 ||
         !(t->dtype == DTYPE_F32 || t->dtype == DTYPE_F16 || t->dtype == DTYPE_BF16))
         return OWL_OK;
-    const size_t row_bytes = (size_t)d_in / 32 * Q8_0_BLOCK_BYTES, in_row = (size_t)d_in * dtype_size(t->dtype);
+    const bool head = !strcmp(name, "lm_head.weight") || !strcmp(name, "model.embed_tokens.weight");
+    const enum dtype dt = m->quant_dtype == DTYPE_Q4_0 && !head ? DTYPE_Q4_0 : DTYPE_Q8_0;
+    const size_t row_bytes = (size_t)d_in / 32 * (dt == DTYPE_Q4_0 ? 18 : Q8_0_BLOCK_BYTES);
+    const size_t in_row = (size_t)d_in * dtype_size(t->dtype);
     uint8_t *q = big_alloc(row_bytes * (size_t)d_out);
     if (!q)
-        return fail(err, OWL_ERR_OUT_OF_MEMORY, "%s: %zu bytes for its Q8_0 copy", name, row_bytes * (size_t)d_out);
+        return fail(err, OWL_ERR_OUT_OF_MEMORY, "%s: %zu bytes for its %s copy", name, row_bytes * (size_t)d_out,
+                    dt == DTYPE_Q4_0 ? "Q4_0" : "Q8_0");
 #pragma omp parallel num_threads(ops_threads())
     {
         float *row = xcalloc((size_t)d_in, sizeof(float));
 #pragma omp for schedule(static)
         for (int o = 0; o < d_out; o++) {
             weight_to_f32(row, (const uint8_t *)t->data + (size_t)o * in_row, t->dtype, (size_t)d_in);
-            quantize_row_q8_0(q + (size_t)o * row_bytes, row, d_in);
+            if (dt == DTYPE_Q4_0)
+                quantize_row_q4_0(q + (size_t)o * row_bytes, row, d_in);
+            else
+                quantize_row_q8_0(q + (size_t)o * row_bytes, row, d_in);
         }
         free(row);
     }
     m->owned = xrealloc(m->owned, sizeof *m->owned * (size_t)(m->n_owned + 1));
     m->owned[m->n_owned++] = q;
-    *out = (struct weight){.dtype = DTYPE_Q8_0, .d_out = d_out, .d_in = d_in, .data = q};
+    *out = (struct weight){.dtype = dt, .d_out = d_out, .d_in = d_in, .data = q};
     return OWL_OK;
 }
 

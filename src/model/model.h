@@ -104,7 +104,8 @@ struct model {
     int d_model;             /* hidden_size */
     struct kv_layout kv;
     size_t decode_bytes;     /* weight bytes one decode step reads (the bandwidth bound's numerator) */
-    bool quant_q8_0;         /* owl_model_params.quant "q8_0": take_linear requantizes plain matrices */
+    bool quant;              /* owl_model_params.quant set: take_linear requantizes plain matrices */
+    enum dtype quant_dtype;  /* to DTYPE_Q8_0 or DTYPE_Q4_0 */
     enum act_mode act;       /* owl_model_params.act: ops_set_act around every forward */
     void **owned;            /* (n_owned) buffers of requantized weights, owned */
     int n_owned;
@@ -130,10 +131,12 @@ void model_info_rope(struct owl_model_info *info, const struct rope *rope, const
 
 /* Helpers shared by family files. */
 
-/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16, GGML blocks, ...). With
- * m->quant_q8_0, a plain (F32/F16/BF16) matrix whose rows are whole Q8_0 blocks is quantized at load into an
- * owned Q8_0 copy (0.53 bytes per weight; the mapped original is then never read), except routers
- * (names ending "mlp.gate.weight" or "mlp.router.weight"), which stay exact as llama.cpp keeps ffn_gate_inp.
+/* Take a 2-D weight (d_out, d_in) in a matmul dtype (F32, F16, BF16, GGML blocks, ...). With m->quant, a
+ * plain (F32/F16/BF16) matrix whose rows are whole 32-weight blocks is quantized at load into an owned copy
+ * (Q8_0: 0.53 bytes per weight, Q4_0: 0.56; the mapped original is then never read), except routers (names
+ * ending "mlp.gate.weight" or "mlp.router.weight"), which stay exact as llama.cpp keeps ffn_gate_inp; under
+ * Q4_0 the output head and the embedding table ("lm_head.weight", "model.embed_tokens.weight") take Q8_0
+ * (llama-quantize gives them Q6_K).
  * Returns OWL_ERR_OUT_OF_MEMORY when the copy does not fit. */
 enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
                                   struct owl_error *err);

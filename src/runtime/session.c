@@ -54,11 +54,13 @@ enum owl_status owl_model_open(const char *path, const struct owl_model_params *
         goto fail;
     }
     om->n_threads = ops_set_threads(p.n_threads);
-    if (p.quant && strcmp(p.quant, "q8_0") != 0) {
-        st = fail(err, OWL_ERR_INVALID_ARG, "quant '%s' is not supported (owl quantizes at load to: q8_0)", p.quant);
+    if (p.quant && strcmp(p.quant, "q8_0") != 0 && strcmp(p.quant, "q4_0") != 0) {
+        st = fail(err, OWL_ERR_INVALID_ARG, "quant '%s' is not supported (owl quantizes at load to: q8_0, q4_0)",
+                  p.quant);
         goto fail;
     }
-    m->quant_q8_0 = p.quant != NULL;
+    m->quant = p.quant != NULL;
+    m->quant_dtype = p.quant && !strcmp(p.quant, "q4_0") ? DTYPE_Q4_0 : DTYPE_Q8_0;
     if (p.act && strcmp(p.act, "fp32") != 0 && strcmp(p.act, "bf16") != 0 && strcmp(p.act, "q8") != 0) {
         st = fail(err, OWL_ERR_INVALID_ARG, "act '%s' is not supported (fp32, bf16 or q8)", p.act);
         goto fail;

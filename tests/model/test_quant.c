@@ -1,8 +1,8 @@
-/* test_quant.c — load-time quantization (owl_model_params.quant = "q8_0"):
- * (1) owl's Q8_0 quantizer writes the same bytes as llama.cpp's: the F32 synthetic model that the GGUF
- *     fixtures came from, quantized row by row here, equals tests/fixtures/gguf/synth-qwen3-q8_0.gguf (made by
- *     llama-quantize) tensor for tensor;
- * (2) Qwen3 fixtures opened with quant q8_0 stay within a stated KL bound of transformers' reference and read
+/* test_quant.c — load-time quantization (owl_model_params.quant = "q8_0" or "q4_0"):
+ * (1) owl's Q8_0 and Q4_0 quantizers write the same bytes as llama.cpp's: the F32 synthetic model that the GGUF
+ *     fixtures came from, quantized row by row here, equals tests/fixtures/gguf/synth-qwen3-q8_0.gguf and the
+ *     Q4_0 tensors of synth-qwen3-q4_0.gguf (made by llama-quantize) tensor for tensor;
+ * (2) Qwen3 fixtures opened with either stay within a stated KL bound of transformers' reference and read
  *     fewer weight bytes per token (a MoE fixture less so: its routers are kept exact); an unknown quant
  *     type is refused with its name. */
 #include <jansson.h>
@@ -21,8 +21,14 @@
  * the quantized experts move the hidden states enough to flip near-tied routing decisions downstream. */
 #define KL_BOUND 2e-3
 #define KL_BOUND_MOE 0.1
+/* Q4_0 (16 levels a block against Q8_0's 255) on these tiny random fixtures: 0.06-0.10 measured (about 100x
+ * Q8_0's; random uniform weights are Q4_0's worst case); a misplaced nibble or scale gives order 1 */
+#define KL_BOUND_Q4 0.2
+#define KL_BOUND_Q4_MOE 0.3
 
-static void test_bytes_equal_llama_cpp(void)
+/* owl's quantizer of `type` against the tensors llama-quantize wrote in `fixture` from the same F32 model. */
+static void test_bytes_equal_llama_cpp(const char *fixture, enum dtype type, const char *type_name,
+                                       void (*quantize)(void *, const float *, int))
 {
     size_t size;
     uint8_t *f32 = gw_synth_qwen3_f32(7, &size);
@@ -31,22 +37,22 @@ static void test_bytes_equal_llama_cpp(void)
     struct owl_error err = {0};
     struct file_map map;
     CHECK_OK(gguf_parse(f32, size, "synth-f32", &kv_f, &t_f, &err), &err);
-    CHECK_OK(file_map_open(&map, fixture_path("gguf/synth-qwen3-q8_0.gguf"), &err), &err);
-    CHECK_OK(gguf_parse(map.data, map.size, "synth-q8_0", &kv_q, &t_q, &err), &err);
+    CHECK_OK(file_map_open(&map, fixture_path(fixture), &err), &err);
+    CHECK_OK(gguf_parse(map.data, map.size, fixture, &kv_q, &t_q, &err), &err);
     int n_quant = 0, n_same = 0;
     for (int i = 0; i < t_q.n; i++) {
         const struct tensor_view *q = &t_q.tensors[i], *f = tensor_table_find(&t_f, q->name);
-        if (!f || q->dtype != DTYPE_Q8_0)
+        if (!f || q->dtype != type)
             continue;
         n_quant++;
         uint8_t *mine = malloc(q->n_bytes);
         const int64_t n = tensor_n_elements(f);
-        quantize_row_q8_0(mine, f->data, (int)n);
+        quantize(mine, f->data, (int)n);
         n_same += memcmp(mine, q->data, q->n_bytes) == 0;
         free(mine);
     }
-    printf("Q8_0 quantizer: %d of %d tensors byte-identical to llama-quantize's\n", n_same, n_quant);
-    CHECK(n_quant >= 8 && n_same == n_quant);
+    printf("%s quantizer: %d of %d tensors byte-identical to llama-quantize's\n", type_name, n_same, n_quant);
+    CHECK(n_quant >= 6 && n_same == n_quant);
     kv_table_free(&kv_f), kv_table_free(&kv_q), tensor_table_free(&t_f), tensor_table_free(&t_q);
     file_map_close(&map);
     free(f32);
@@ -82,7 +88,7 @@ static bool reference_load(struct reference *r, const char *name)
     return r->logits != NULL;
 }
 
-static void test_fixture(const char *name, double bound)
+static void test_fixture(const char *name, const char *type, double bound)
 {
     struct reference r;
     if (!reference_load(&r, name))
@@ -93,7 +99,7 @@ static void test_fixture(const char *name, double bound)
     char dir[512];
     snprintf(dir, sizeof dir, "%s", fixture_path(name));
     CHECK_OK(owl_model_open(dir, &mp, &plain, &err), &err);
-    mp.quant = "q8_0";
+    mp.quant = type;
     CHECK_OK(owl_model_open(dir, &mp, &quant, &err), &err);
     if (plain && quant) {
         struct owl_session *s = NULL;
@@ -103,8 +109,8 @@ static void test_fixture(const char *name, double bound)
         CHECK_OK(owl_session_eval(s, r.tokens, n, OWL_LOGITS_ALL, logits, &err), &err);
         const double kl = mean_kl(r.logits, logits, n, V);
         const double ratio = (double)owl_model_decode_bytes(plain) / (double)owl_model_decode_bytes(quant);
-        printf("%-28s q8_0: mean KL vs transformers %.3g nats (bound %g); weight bytes per token / %.2f\n", name, kl,
-               bound, ratio);
+        printf("%-28s %s: mean KL vs transformers %.3g nats (bound %g); weight bytes per token / %.2f\n", name, type,
+               kl, bound, ratio);
         CHECK_MSG(kl <= bound, "%s: KL %g", name, kl);
         CHECK(ratio > 1.5);
         owl_session_free(s);
@@ -120,9 +126,13 @@ static void test_fixture(const char *name, double bound)
 
 int main(void)
 {
-    test_bytes_equal_llama_cpp();
-    test_fixture("qwen3/gqa-tied", KL_BOUND);
-    test_fixture("qwen3/yarn-v5", KL_BOUND);
-    test_fixture("qwen3_moe/norm-mlp-only", KL_BOUND_MOE);
+    test_bytes_equal_llama_cpp("gguf/synth-qwen3-q8_0.gguf", DTYPE_Q8_0, "Q8_0", quantize_row_q8_0);
+    test_bytes_equal_llama_cpp("gguf/synth-qwen3-q4_0.gguf", DTYPE_Q4_0, "Q4_0", quantize_row_q4_0);
+    test_fixture("qwen3/gqa-tied", "q8_0", KL_BOUND);
+    test_fixture("qwen3/yarn-v5", "q8_0", KL_BOUND);
+    test_fixture("qwen3_moe/norm-mlp-only", "q8_0", KL_BOUND_MOE);
+    test_fixture("qwen3/gqa-tied", "q4_0", KL_BOUND_Q4);
+    test_fixture("qwen3/yarn-v5", "q4_0", KL_BOUND_Q4);
+    test_fixture("qwen3_moe/norm-mlp-only", "q4_0", KL_BOUND_Q4_MOE);
     return test_done("test_quant");
 }
