@@ -45,8 +45,8 @@ struct owl_model_params {
     const char *act;   /* NULL or "fp32": exact fp32 activations; "bf16": matmuls over BF16 weights round the
                           activations to bf16 and use bf16 dot products (AVX512-BF16), faster and less exact
                           (KL divergence in docs/BENCHMARKS.md); "q8": bf16, and matmuls over MXFP4 weights
-                          (and over Q8_0 weights in decode) quantize each block of 32 activations to int8
-                          and use integer dot products (AVX512-VNNI; Q8_0 also AVX2) */
+                          (and over Q8_0 and Q4_0 weights in decode) quantize each block of 32 activations
+                          to int8 and use integer dot products (AVX512-VNNI; Q8_0/Q4_0 also AVX2) */
     const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most half of
                           the memory available (the copy and the page cache both fit) and quant is NULL, else
                           map them (as "mmap"); "mmap": map the files, pages read on first use and shared with

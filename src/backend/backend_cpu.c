@@ -141,13 +141,13 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     }
 }
 
-/* The act q8 mode's MXFP4 and Q8_0 matmuls: the activations quantized once, then row chunks on every thread: 16
- * rows for decode, in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS) and for Q8_0, else about 16 chunks
+/* The act q8 mode's MXFP4, Q8_0 and Q4_0 matmuls: the activations quantized once, then row chunks on every thread: 16
+ * rows for decode, in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS) and for Q8_0/Q4_0, else about 16 chunks
  * per thread (the MXFP4 prefill kernel packs its tokens once per chunk). */
 static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
 {
     const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
-    const bool hf = weight_is_mxfp4(w), q8_0 = w->dtype == DTYPE_Q8_0;
+    const bool hf = weight_is_mxfp4(w), q8_0 = w->dtype == DTYPE_Q8_0, q4_0 = w->dtype == DTYPE_Q4_0;
     const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
     char *ws = workspace(q_bytes + 2 * d_bytes);
     int8_t *q = (int8_t *)ws;
@@ -155,7 +155,7 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
     int32_t *sum = (int32_t *)(ws + q_bytes + d_bytes);
     const struct act_q8 a = {.q = q, .d = d, .sum = sum};
     quantize_act_q8(&a, x, n, d_in, hf);
-    const bool gemm = !q8_0 && n >= 8 && !g_row_exact;
+    const bool gemm = !q8_0 && !q4_0 && n >= 8 && !g_row_exact;
     const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
     const int rows = gemm ? (per_thread + 15) / 16 * 16 : 16, n_chunks = (d_out + rows - 1) / rows;
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
@@ -165,8 +165,9 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
         for (int t = 0; t < n; t += group) {
             const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
             const int nt = n - t < group ? n - t : group;
-            if (q8_0)
-                kern.matmul_q8_0_q8(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
+            if (q8_0 || q4_0)
+                (q8_0 ? kern.matmul_q8_0_q8 : kern.matmul_q4_0_q8)(y + (size_t)t * d_out, &at, w->data, nt, d_in,
+                                                                   d_out, o0, o1);
             else
                 kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL, nt, d_in, d_out, o0,
                                      o1);
@@ -211,8 +212,10 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
                            (w->dtype == DTYPE_BF16 || w->dtype == DTYPE_Q8_0);
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
-     * row-exact mode, CPUs without AVX512-BF16) */
-    if (g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16)))
+     * row-exact mode, CPUs without AVX512-BF16), against Q4_0 in decode and row-exact mode (its prefill keeps the
+     * exact GEMM) */
+    if (g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) ||
+                            (w->dtype == DTYPE_Q4_0 && (n < 8 || g_row_exact))))
         matmul_q8(y, x, w, n);
     else if (gemm_bf16)
         matmul_gemm_bf16(y, x, w, n);

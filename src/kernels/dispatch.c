@@ -22,6 +22,7 @@
     .matmul_mxfp4g = matmul_mxfp4g_ref,\
     .matmul_mxfp4_q8 = matmul_mxfp4_q8_ref,\
     .matmul_q8_0_q8 = matmul_q8_0_q8_ref,\
+    .matmul_q4_0_q8 = matmul_q4_0_q8_ref,\
     .matmul_bf16_act = matmul_bf16_act_ref,\
     .matmul_q8_0_act = matmul_q8_0_act_ref,\
     .matmul_fp8 = matmul_fp8_ref,\
@@ -90,6 +91,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_mxfp4g = matmul_mxfp4g_avx2;
         t->matmul_fp8 = matmul_fp8_avx2;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx2;
+        t->matmul_q4_0_q8 = matmul_q4_0_q8_avx2;
         t->sum_f32 = sum_f32_avx2;
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
@@ -122,6 +124,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     if (kernels_have_avx512_vnni()) {
         t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx512;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx512;
+        t->matmul_q4_0_q8 = matmul_q4_0_q8_avx512;
     }
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;

@@ -144,6 +144,12 @@ void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, 
 void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* Q4_0 weights against q8 activations, the same way: y[t, o] = sum_b (d_w[b] * d[b]) * sum_j (q_w[j] - 8) * q[j]
+ * (ggml's Q4_0 x Q8_0 dot product). */
+void matmul_q4_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q4_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1);
+void matmul_q4_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
 
@@ -271,6 +277,7 @@ struct kernel_table {
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
+    matmul_q8_0_q8_fn *matmul_q4_0_q8;   /* Q4_0 weights against q8 activations */
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     attention_part_fn *attention_part;

@@ -130,27 +130,41 @@ void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, 
     }
 }
 
-/* The act q8 mode over Q8_0 weights (same math as matmul_q8_0_q8_ref; only the float summation order
- * differs): without VNNI, |w| (unsigned) against q with w's sign (vpsignb), pairs summed to int16 (vpmaddubsw:
- * at most 2 * 128 * 127, no saturation) and to int32 (vpmaddwd): the block's exact dot product in 8 lanes,
+/* The act q8 mode over Q8_0 and Q4_0 weights (same math as matmul_q8_0_q8_ref / matmul_q4_0_q8_ref; only the
+ * float summation order differs): without VNNI, Q8_0's |w| (unsigned) against q with w's sign (vpsignb), Q4_0's
+ * nibbles (unsigned, q - 8 + 8) against q; pairs summed to int16 (vpmaddubsw: at most 2 * 128 * 127, no
+ * saturation) and to int32 (vpmaddwd), Q4_0 then less 8 * sum(q): the block's exact dot product in 8 lanes,
  * converted and accumulated with d_w * d_x. A row is streamed once for up to 2 tokens; row-exact. */
-static inline __attribute__((always_inline)) void rows_q8_0_q8(float *y, const struct act_q8 *x, size_t t0,
-                                                               const uint8_t *row, int n_blocks, int d_out, int NT)
+static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
+                                                          const uint8_t *row, bool q4, int n_blocks, int d_out, int NT)
 {
     __m256 a[2][2];
     for (int j = 0; j < NT; j++)
         a[j][0] = a[j][1] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
+    const int bytes = q4 ? 18 : Q8_0_BLOCK_BYTES;
     for (int kb = 0; kb < n_blocks; kb++) {
-        const uint8_t *b = row + (size_t)kb * Q8_0_BLOCK_BYTES;
+        const uint8_t *b = row + (size_t)kb * bytes;
         uint16_t dh;
         memcpy(&dh, b, 2);
         const float d = _cvtsh_ss(dh);
-        const __m256i w = _mm256_loadu_si256((const __m256i *)(b + 2)), u = _mm256_abs_epi8(w);
+        __m256i w, u;
+        if (q4) {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
+            w = u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                                     _mm256_set1_epi8(0x0f));
+        } else {
+            w = _mm256_loadu_si256((const __m256i *)(b + 2));
+            u = _mm256_abs_epi8(w);
+        }
         for (int j = 0; j < NT; j++) {
             const size_t at = (t0 + (size_t)j) * n_blocks + kb;
-            const __m256i q = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x->q + at * 32)), w);
-            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
+            if (!q4)
+                q = _mm256_sign_epi8(q, w);
+            __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
+            if (q4)
+                dot = _mm256_add_epi32(dot, _mm256_setr_epi32(-8 * x->sum[at], 0, 0, 0, 0, 0, 0, 0));
             a[j][kb & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * x->d[at]), a[j][kb & 1]);
         }
     }
@@ -158,18 +172,29 @@ static inline __attribute__((always_inline)) void rows_q8_0_q8(float *y, const s
         y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1]));
 }
 
-void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+static void matmul_q8(float *y, const struct act_q8 *x, const void *w, bool q4, int n, int d_in, int d_out, int o0,
+                      int o1)
 {
     const int n_blocks = d_in / 32;
-    const size_t row_bytes = (size_t)n_blocks * Q8_0_BLOCK_BYTES;
+    const size_t row_bytes = (size_t)n_blocks * (q4 ? 18 : Q8_0_BLOCK_BYTES);
     for (int t = 0; t < n; t += 2)
         for (int o = o0; o < o1; o++) {
             const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
             if (n - t >= 2)
-                rows_q8_0_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, n_blocks, d_out, 2);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, q4, n_blocks, d_out, 2);
             else
-                rows_q8_0_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, n_blocks, d_out, 1);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, q4, n_blocks, d_out, 1);
         }
+}
+
+void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_q8(y, x, w, false, n, d_in, d_out, o0, o1);
+}
+
+void matmul_q4_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_q8(y, x, w, true, n, d_in, d_out, o0, o1);
 }
 
 /* The bandwidth probe's sum (n a multiple of 64): four chains of 8 lanes, two 32-byte loads per chain step. */

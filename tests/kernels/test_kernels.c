@@ -189,11 +189,17 @@ static void check_q8_0_variant(const char *name, q8_0_matmul_fn fast, q8_0_matmu
     free(y), free(y_ref), free(wf);
 }
 
-/* The act q8 mode over Q8_0 weights: matmul_q8_0_q8_ref within the activations' quantization error of the
- * exact fp32 reference (sum_k |w_k| d_k / 2), and the AVX-512 VNNI and AVX2 kernels (rows split at an odd
- * point) within summation-order rounding of matmul_q8_0_q8_ref. */
-static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int d_out)
+/* The act q8 mode over Q8_0 (q4 false) or Q4_0 weights: the int8 reference within the activations'
+ * quantization error of the exact fp32 reference (sum_k |w_k| d_k / 2), and the AVX-512 VNNI and AVX2 kernels
+ * (rows split at an odd point) within summation-order rounding of the int8 reference. */
+static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int d_in, int d_out)
 {
+    matmul_fn *exact = q4 ? matmul_q4_0_ref : matmul_q8_0_ref;
+    matmul_q8_0_q8_fn *ref = q4 ? matmul_q4_0_q8_ref : matmul_q8_0_q8_ref;
+    matmul_q8_0_q8_fn *fast = q4 ? matmul_q4_0_q8_avx512 : matmul_q8_0_q8_avx512;
+    matmul_q8_0_q8_fn *fast2 = q4 ? matmul_q4_0_q8_avx2 : matmul_q8_0_q8_avx2;
+    const int block_bytes = q4 ? 18 : 34;
+    const char *name = q4 ? "q4_0" : "q8_0";
     const int nb = d_in / 32;
     int8_t *q = malloc((size_t)n * d_in);
     float *d = malloc(sizeof(float) * n * nb), *wf = malloc(sizeof(float) * d_in);
@@ -202,21 +208,21 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
     float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
     const struct act_q8 a = {q, d, sum};
     quantize_act_q8(&a, x, n, d_in, false);
-    matmul_q8_0_ref(y, x, w, n, d_in, d_out, 0, d_out);
-    matmul_q8_0_q8_ref(yq, &a, w, n, d_in, d_out, 0, d_out);
+    exact(y, x, w, n, d_in, d_out, 0, d_out);
+    ref(yq, &a, w, n, d_in, d_out, 0, d_out);
     const bool vnni = kernels_have_avx512_vnni();
     if (vnni) {
-        matmul_q8_0_q8_avx512(ys, &a, w, n, d_in, d_out, 0, 7);
-        matmul_q8_0_q8_avx512(ys, &a, w, n, d_in, d_out, 7, d_out);
+        fast(ys, &a, w, n, d_in, d_out, 0, 7);
+        fast(ys, &a, w, n, d_in, d_out, 7, d_out);
     }
     const bool avx2 = kernels_have_avx2();
     if (avx2) {
-        matmul_q8_0_q8_avx2(y2, &a, w, n, d_in, d_out, 0, 7);
-        matmul_q8_0_q8_avx2(y2, &a, w, n, d_in, d_out, 7, d_out);
+        fast2(y2, &a, w, n, d_in, d_out, 0, 7);
+        fast2(y2, &a, w, n, d_in, d_out, 7, d_out);
     }
     int bad = 0, bad_simd = 0, bad_avx2 = 0;
     for (int o = 0; o < d_out; o++) {
-        dequantize_row_q8_0(wf, w + (size_t)o * nb * 34, d_in);
+        (q4 ? dequantize_row_q4_0 : dequantize_row_q8_0)(wf, w + (size_t)o * nb * block_bytes, d_in);
         for (int t = 0; t < n; t++) {
             double qerr = 0, terms = 0;
             for (int k = 0; k < d_in; k++) {
@@ -229,9 +235,9 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
             bad_avx2 += avx2 && fabs(y2[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
         }
     }
-    CHECK_MSG(bad_avx2 == 0, "q8_0 q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", n, d_in, bad_avx2);
-    CHECK_MSG(bad == 0, "q8_0 q8 ref n=%d d_in=%d: %d outputs beyond the quantization error", n, d_in, bad);
-    CHECK_MSG(bad_simd == 0, "q8_0 q8 avx512 n=%d d_in=%d: %d outputs differ from the reference", n, d_in, bad_simd);
+    CHECK_MSG(bad_avx2 == 0, "%s q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_avx2);
+    CHECK_MSG(bad == 0, "%s q8 ref n=%d d_in=%d: %d outputs beyond the quantization error", name, n, d_in, bad);
+    CHECK_MSG(bad_simd == 0, "%s q8 avx512 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_simd);
     free(q), free(d), free(wf), free(sum), free(y), free(yq), free(ys), free(y2);
 }
 
@@ -275,7 +281,16 @@ static void test_q8_0(void)
                 check_q8_0_variant("q8_0 avx512", matmul_q8_0_avx512, matmul_q8_0_ref, w, x, n, d_in, d_out);
             if (kernels_have_avx512_bf16()) /* bf16-activation mode: weights and activations rounded alike */
                 check_q8_0_variant("q8_0 act gemm", gemm_q8_0, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
-            check_q8_0_q8(w, x, n, d_in, d_out);
+            check_q8_0_q8(w, false, x, n, d_in, d_out);
+            uint8_t *w4 = malloc((size_t)d_out * d_in / 32 * 18); /* Q4_0 rows from random floats */
+            float *row = malloc(sizeof(float) * d_in);
+            for (int o = 0; o < d_out; o++) {
+                for (int k = 0; k < d_in; k++)
+                    row[k] = frand() * (k % 7 == 0 ? 3.0f : 1.0f);
+                quantize_row_q4_0(w4 + (size_t)o * d_in / 32 * 18, row, d_in);
+            }
+            check_q8_0_q8(w4, true, x, n, d_in, d_out);
+            free(w4), free(row);
             free(w), free(x);
         }
 }

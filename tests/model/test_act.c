@@ -3,8 +3,9 @@
  *   mode), the logits move (the mode is on) but stay close to the exact path's (which matches transformers'
  *   float64 reference to ~1e-6): mean KL per position under a stated bound.
  * - "q8": the gpt-oss fixtures with MXFP4 experts in both layouts (safetensors as released, and the GGUF
- *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0
- *   weights (quantized at load) decoding a token at a time, int8 activations against them: the same check;
+ *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0 and
+ *   Q4_0 weights (quantized at load) decoding a token at a time, int8 activations against them: the same
+ *   check against the exact path over the same weights;
  *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
 #include <math.h>
@@ -38,7 +39,7 @@ static void check(const char *path, const char *quant, const char *act)
         for (size_t i = 0; i < (size_t)24 * V; i++)
             d = fmax(d, fabs(exact[i] - approx[i]));
         const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        printf("%-28s %s act %s: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? "Q8_0" : "    ", act,
+        printf("%-28s %s act %s: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? quant : "    ", act,
                kl, KL_BOUND(act), d);
         CHECK_MSG(d > 0, "%s: act %s changed nothing: is the mode on?", path, act);
         CHECK_MSG(kl <= KL_BOUND(act), "%s: act %s mean KL %g > %g", path, act, kl, KL_BOUND(act));
@@ -74,7 +75,7 @@ static void check_decode(const char *path, const char *quant, const char *act)
         for (size_t i = 0; i < (size_t)N * V; i++)
             d = fmax(d, fabs(exact[i] - approx[i]));
         const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        printf("%-28s %s act %s decode: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? "Q8_0" : "    ",
+        printf("%-28s %s act %s decode: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? quant : "    ",
                act, kl, KL_BOUND(act), d);
         CHECK_MSG(d > 0, "%s: act %s decode changed nothing: is the mode on?", path, act);
         CHECK_MSG(kl <= KL_BOUND(act), "%s: act %s decode mean KL %g > %g", path, act, kl, KL_BOUND(act));
@@ -148,6 +149,8 @@ int main(void)
     check_decode(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 weights, int8 activations */
     check_decode(fixture_path("qwen3/yarn-v5"), "q8_0", "q8");
     check_batched(fixture_path("qwen3/gqa-tied"), "q8_0", "q8");
+    check_decode(fixture_path("qwen3/gqa-tied"), "q4_0", "q8"); /* Q4_0 weights, int8 activations */
+    check_batched(fixture_path("qwen3/gqa-tied"), "q4_0", "q8");
     struct owl_model_params bad = owl_model_default_params();
     bad.act = "int4";
     struct owl_model *m = NULL;
