@@ -260,7 +260,7 @@ void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
  * (kern.attention_part, which streams its chunk of the cache once for all its heads), then per head a merge over
  * the chunks in order, with the sink. */
 struct attn_dec {
-    int c0, n_c, R, rep, n_hb, item0;
+    int lo, c0, n_c, R, rep, n_hb, item0; /* keys lo .. n_past visible, in chunks c0 .. c0 + n_c - 1 */
     size_t part0;
 };
 
@@ -268,7 +268,7 @@ static struct attn_dec decode_plan(const struct attn_args *a)
 {
     const int n_rep = a->n_head / a->n_kv_head;
     const int pos = a->n_past, lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-    struct attn_dec d = {.c0 = lo / ATTN_PART_KEYS, .n_c = pos / ATTN_PART_KEYS - lo / ATTN_PART_KEYS + 1};
+    struct attn_dec d = {.lo = lo, .c0 = lo / ATTN_PART_KEYS, .n_c = pos / ATTN_PART_KEYS - lo / ATTN_PART_KEYS + 1};
     if (n_rep > ATTN_PART_HEADS) { /* blocks within one KV head */
         for (d.R = ATTN_PART_HEADS; n_rep % d.R; d.R--)
             ;
@@ -286,12 +286,20 @@ static struct attn_dec decode_plan(const struct attn_args *a)
     return d;
 }
 
+/* Floats of an attention's partial states: (m, l, output) per head and chunk. */
+static size_t plan_floats(const struct attn_dec *d, const struct attn_args *a)
+{
+    return (size_t)d->n_c * a->n_head * (2 + a->d_v);
+}
+
 static void attention_decode(const struct attn_args *args, const int *idx, int n)
 {
     const size_t dec_bytes = ((size_t)n * sizeof(struct attn_dec) + 63) / 64 * 64;
     size_t parts = 0;
-    for (int i = 0; i < n; i++)
-        parts += (size_t)decode_plan(&args[idx[i]]).n_c * args[idx[i]].n_head * (2 + args[idx[i]].d_v);
+    for (int i = 0; i < n; i++) {
+        const struct attn_dec plan = decode_plan(&args[idx[i]]);
+        parts += plan_floats(&plan, &args[idx[i]]);
+    }
     char *ws = workspace(dec_bytes + parts * sizeof(float));
     struct attn_dec *d = (struct attn_dec *)ws;
     float *part = (float *)(ws + dec_bytes);
@@ -303,7 +311,7 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         d[i].part0 = parts;
         n_items += d[i].n_c * d[i].n_hb;
         n_heads += args[idx[i]].n_head;
-        parts += (size_t)d[i].n_c * args[idx[i]].n_head * (2 + args[idx[i]].d_v);
+        parts += plan_floats(&d[i], &args[idx[i]]);
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
     for (int item = 0; item < n_items; item++) {
@@ -312,13 +320,12 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
             i++;
         const struct attn_args *a = &args[idx[i]];
         const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb, R = d[i].R;
-        const int pos = a->n_past, lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS;
+        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS, lo = d[i].lo, end = a->n_past + 1;
         const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
         float *st = part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
         kern.attention_part(&(struct attn_part){
             .q = a->q + (size_t)b * R * a->d_k, .k = a->k + (size_t)g * a->d_k, .v = a->v + (size_t)g * a->d_v,
-            .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < pos + 1 ? p1 : pos + 1,
+            .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end,
             .n_heads = R, .rep = d[i].rep, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R,
             .o = st + 2 * R});
     }

@@ -50,9 +50,6 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
 /* exp(s[j] - m) in place for j < n; returns their sum. */
 typedef float expsum_fn(float *s, int n, float m);
 
-/* Rows are prefetched this many positions ahead (an item may read part of each row: a strided stream). */
-#define ATTN_PART_AHEAD 4
-
 /* The decode partial (struct attn_part) over the including file's dot, axpy and expsum: the scores of every
  * head key by key (a key row read once for all heads), each head's max and exponentials, then value by value
  * into the heads' outputs. */

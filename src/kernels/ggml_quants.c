@@ -24,29 +24,6 @@ void dequantize_block_q4_0(float *y, const uint8_t *b)
     }
 }
 
-/* The act q8 mode over Q4_0 (struct act_q8, natural input order): per block the exact int32 sum of (q_w - 8) * q,
- * then acc += sum * (d_w * d_x), as ggml's Q4_0 x Q8_0 dot product (whose d_x is f16; here fp32). */
-void matmul_q4_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
-{
-    const int n_blocks = d_in / 32;
-    for (int t = 0; t < n; t++)
-        for (int o = o0; o < o1; o++) {
-            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_blocks * 18;
-            float acc = 0.0f;
-            for (int kb = 0; kb < n_blocks; kb++, b += 18) {
-                uint16_t dh;
-                memcpy(&dh, b, 2);
-                const size_t at = (size_t)t * n_blocks + kb;
-                const int8_t *q = x->q + at * 32;
-                int32_t dot = 0;
-                for (int j = 0; j < 16; j++)
-                    dot += q[j] * ((b[2 + j] & 15) - 8) + q[16 + j] * ((b[2 + j] >> 4) - 8);
-                acc += (float)dot * (f16_to_f32(dh) * x->d[at]);
-            }
-            y[(size_t)t * d_out + o] = acc;
-        }
-}
-
 void quantize_row_q4_0(void *out, const float *x, int n)
 {
     uint8_t *b = out;

@@ -424,15 +424,19 @@ static void test_elementwise(void)
 }
 
 /* Attention: the AVX-512 block path (online softmax over 128-key blocks, GEMM panels) and row path, and the
- * AVX2 row path, against the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing keys. */
+ * AVX2 row path, against the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing
+ * keys; and heads as rows (same: every row at pos0, each with its own sink), through the block path (4 rows and
+ * more, MLA's 576/512) and the row path. */
 static void test_attention(void)
 {
-    static const struct { int n_rows, pos0, window, d_k, d_v, sink, alias; } cases[] = {
-        {1, 0, 0, 16, 16, 0, 0},    {1, 300, 0, 64, 64, 1, 0},  {3, 5, 0, 40, 40, 0, 0},
-        {8, 0, 0, 32, 32, 0, 0},    {33, 0, 0, 64, 64, 0, 0},   {40, 200, 0, 128, 128, 0, 0},
-        {20, 10, 4, 64, 64, 1, 0},  {70, 150, 128, 64, 64, 1, 0}, {12, 3, 0, 40, 32, 0, 1},
-        {17, 130, 0, 576, 512, 0, 1}, {9, 0, 0, 24, 8, 0, 0},
-        {130, 60, 0, 128, 128, 0, 0}, {70, 20, 0, 576, 512, 0, 1}, /* blocks of 64 rows; of 32 where d_v > 256 */
+    static const struct { int n_rows, pos0, window, d_k, d_v, sink, alias, same; } cases[] = {
+        {1, 0, 0, 16, 16, 0, 0, 0},    {1, 300, 0, 64, 64, 1, 0, 0},  {3, 5, 0, 40, 40, 0, 0, 0},
+        {8, 0, 0, 32, 32, 0, 0, 0},    {33, 0, 0, 64, 64, 0, 0, 0},   {40, 200, 0, 128, 128, 0, 0, 0},
+        {20, 10, 4, 64, 64, 1, 0, 0},  {70, 150, 128, 64, 64, 1, 0, 0}, {12, 3, 0, 40, 32, 0, 1, 0},
+        {17, 130, 0, 576, 512, 0, 1, 0}, {9, 0, 0, 24, 8, 0, 0, 0},
+        {130, 60, 0, 128, 128, 0, 0, 0}, {70, 20, 0, 576, 512, 0, 1, 0}, /* blocks of 64 rows; of 32 where d_v > 256 */
+        {8, 300, 0, 64, 64, 1, 0, 1},  {8, 1000, 128, 64, 64, 1, 0, 1}, {32, 150, 0, 576, 512, 0, 1, 1},
+        {3, 40, 0, 32, 32, 1, 0, 1},   {40, 0, 0, 48, 48, 1, 0, 1},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const int n_keys = cases[c].pos0 + cases[c].n_rows, d_k = cases[c].d_k, d_v = cases[c].d_v;
@@ -441,8 +445,11 @@ static void test_attention(void)
         float *k = malloc(sizeof(float) * (size_t)n_keys * k_stride), *v = malloc(sizeof(float) * (size_t)n_keys * v_stride);
         float *o1 = calloc((size_t)cases[c].n_rows * out_stride, sizeof(float));
         float *o2 = calloc((size_t)cases[c].n_rows * out_stride, sizeof(float));
+        float *sinks = malloc(sizeof(float) * (size_t)cases[c].n_rows);
         for (int i = 0; i < cases[c].n_rows * q_stride; i++)
             q[i] = frand();
+        for (int r = 0; r < cases[c].n_rows; r++)
+            sinks[r] = frand() * 3.0f;
         for (int i = 0; i < n_keys * k_stride; i++)
             k[i] = frand();
         for (int i = 0; i < n_keys * v_stride; i++)
@@ -450,8 +457,9 @@ static void test_attention(void)
         struct attn_rows a = {.out = o1, .q = q, .k = k, .v = cases[c].alias ? k : v, .out_stride = out_stride,
                               .q_stride = q_stride, .k_stride = k_stride,
                               .v_stride = cases[c].alias ? k_stride : v_stride, .n_rows = cases[c].n_rows,
-                              .pos0 = cases[c].pos0, .window = cases[c].window, .d_k = d_k, .d_v = d_v,
-                              .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sink = 0.7f, .has_sink = cases[c].sink};
+                              .pos0 = cases[c].pos0, .same_pos = cases[c].same, .window = cases[c].window,
+                              .d_k = d_k, .d_v = d_v, .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sink = 0.7f,
+                              .sinks = cases[c].same ? sinks : NULL, .has_sink = cases[c].sink};
         attention_rows_ref(&a);
         a.out = o2;
         for (int var = 0; var < 2; var++) {
@@ -464,49 +472,7 @@ static void test_attention(void)
                     bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
             CHECK_MSG(bad == 0, "attention %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
         }
-        free(q), free(k), free(v), free(o1), free(o2);
-    }
-}
-
-/* Heads as rows (same_pos: every row at one position, each with its own sink) through every variant against the
- * reference: the block path (4 rows and more, d_v up to MLA's 512 with values inside the keys) and the row path. */
-static void test_attention_same_pos(void)
-{
-    static const struct { int n_rows, pos, window, d_k, d_v, sink, alias; } cases[] = {
-        {8, 300, 0, 64, 64, 1, 0}, {8, 1000, 128, 64, 64, 1, 0}, {32, 150, 0, 576, 512, 0, 1}, {3, 40, 0, 32, 32, 1, 0},
-        {40, 0, 0, 48, 48, 1, 0},
-    };
-    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
-        const int n_keys = cases[c].pos + 1, d_k = cases[c].d_k, d_v = cases[c].d_v, nr = cases[c].n_rows;
-        const int k_stride = d_k + 5, v_stride = d_v + 1;
-        float *q = malloc(sizeof(float) * (size_t)nr * d_k), *sinks = malloc(sizeof(float) * nr);
-        float *k = malloc(sizeof(float) * (size_t)n_keys * k_stride), *v = malloc(sizeof(float) * (size_t)n_keys * v_stride);
-        float *o1 = calloc((size_t)nr * d_v, sizeof(float)), *o2 = calloc((size_t)nr * d_v, sizeof(float));
-        for (int i = 0; i < nr * d_k; i++)
-            q[i] = frand();
-        for (int i = 0; i < n_keys * k_stride; i++)
-            k[i] = frand();
-        for (int i = 0; i < n_keys * v_stride; i++)
-            v[i] = frand();
-        for (int r = 0; r < nr; r++)
-            sinks[r] = frand() * 3.0f;
-        struct attn_rows a = {.out = o1, .q = q, .k = k, .v = cases[c].alias ? k : v, .out_stride = d_v,
-                              .q_stride = d_k, .k_stride = k_stride, .v_stride = cases[c].alias ? k_stride : v_stride,
-                              .n_rows = nr, .pos0 = cases[c].pos, .same_pos = 1, .window = cases[c].window, .d_k = d_k,
-                              .d_v = d_v, .scale = 1.0f / sqrtf((float)d_k) * 2.0f, .sinks = sinks,
-                              .has_sink = cases[c].sink};
-        attention_rows_ref(&a);
-        a.out = o2;
-        for (int var = 0; var < 2; var++) {
-            if (!(var ? kernels_have_avx2() : kernels_have_avx512()))
-                continue;
-            (var ? attention_rows_avx2 : attention_rows_avx512)(&a);
-            int bad = 0;
-            for (int i = 0; i < nr * d_v; i++)
-                bad += !(fabsf(o1[i] - o2[i]) <= 2e-5f);
-            CHECK_MSG(bad == 0, "attention same_pos %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
-        }
-        free(q), free(sinks), free(k), free(v), free(o1), free(o2);
+        free(q), free(k), free(v), free(o1), free(o2), free(sinks);
     }
 }
 
@@ -649,7 +615,6 @@ int main(void)
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
     test_attention();
-    test_attention_same_pos();
     test_attention_part();
     test_attention_decode();
     if (!kernels_have_avx512()) {
