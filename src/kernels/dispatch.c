@@ -57,6 +57,12 @@ int kernels_have_avx512_vnni(void)
     return kernels_have_avx512() && __builtin_cpu_supports("avx512vnni");
 }
 
+int kernels_have_avx512_vbmi(void)
+{
+    __builtin_cpu_init();
+    return kernels_have_avx512_vnni() && __builtin_cpu_supports("avx512vbmi");
+}
+
 int kernels_have_avx2(void)
 {
     __builtin_cpu_init();
@@ -122,7 +128,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->gemm_bf16_act = gemm_bf16_act_avx512;
     }
     if (kernels_have_avx512_vnni()) {
-        t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx512;
+        t->matmul_mxfp4_q8 = kernels_have_avx512_vbmi() ? matmul_mxfp4_q8_vbmi : matmul_mxfp4_q8_avx512;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx512;
         t->matmul_q4_0_q8 = matmul_q4_0_q8_avx512;
     }

@@ -135,6 +135,8 @@ void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const 
                          int d_out, int o0, int o1);
 void matmul_mxfp4_q8_avx512(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                             int d_out, int o0, int o1);
+void matmul_mxfp4_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                          int d_out, int o0, int o1); /* needs AVX512-VBMI as well */
 /* Q8_0 weights against q8 activations (natural order, interleave false): y[t, o] = sum_b (d_w[b] * d[b]) *
  * sum_j q_w[j] * q[j], the integer block sums exact; ggml's own Q8_0 dot product. Row-exact for every n (each
  * row is streamed for up to 4 tokens at a time). */
@@ -297,6 +299,8 @@ int kernels_have_avx512(void);
 int kernels_have_avx512_bf16(void);
 /* True if it also has AVX512-VNNI (matmul_mxfp4_q8_avx512, matmul_q8_0_q8_avx512). */
 int kernels_have_avx512_vnni(void);
+/* True if it has AVX512-VNNI and AVX512-VBMI (matmul_mxfp4_q8_vbmi). */
+int kernels_have_avx512_vbmi(void);
 /* True if this CPU can run the avx2 variants (AVX2, FMA, F16C). */
 int kernels_have_avx2(void);
 /* Fill t with the variants of isa ("ref", "avx2", "avx512"); false (t untouched) if the CPU lacks it. */

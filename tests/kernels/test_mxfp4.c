@@ -220,7 +220,7 @@ static void test_ggml_layout(void)
  * int32 lanes group different inputs per layout), for decode and batch shapes and rows split at an odd point. */
 static void test_q8_activations(void)
 {
-    static const int d_ins[] = {32, 96, 2880};
+    static const int d_ins[] = {32, 96, 128, 160, 2880}; /* 128, 160 and 2880: groups of 4 blocks (VBMI) */
     static const int ns[] = {1, 2, 3, 4, 5, 9, 17, 24}; /* 8+: the GEMM path (16 and 8 tokens at a time) */
     const int d_out = 17;
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
@@ -267,12 +267,25 @@ static void test_q8_activations(void)
             CHECK_MSG(memcmp(yq, yg, sizeof(float) * n * d_out) == 0, "q8 ref d_in=%d n=%d: layouts differ", d_in, n);
             bad = 0;
             int bad_simd = 0;
-            const bool vnni = kernels_have_avx512_vnni();
+            const bool vnni = kernels_have_avx512_vnni(), vbmi = kernels_have_avx512_vbmi();
+            float *yv = malloc(sizeof(float) * n * d_out), *yvg = malloc(sizeof(float) * n * d_out);
             if (vnni) {
                 const int mid = d_out / 3;
                 matmul_mxfp4_q8_avx512(ys, &hf, w, sc, n, d_in, d_out, 0, mid);
                 matmul_mxfp4_q8_avx512(ys, &hf, w, sc, n, d_in, d_out, mid, d_out);
                 matmul_mxfp4_q8_avx512(yg, &gg, g, NULL, n, d_in, d_out, 0, d_out); /* lanes group other inputs */
+            }
+            if (vbmi) {
+                matmul_mxfp4_q8_vbmi(yv, &hf, w, sc, n, d_in, d_out, 0, 5);
+                matmul_mxfp4_q8_vbmi(yv, &hf, w, sc, n, d_in, d_out, 5, d_out);
+                matmul_mxfp4_q8_vbmi(yvg, &gg, g, NULL, n, d_in, d_out, 0, d_out);
+                /* the VBMI kernel is row-exact: each token alone gives its row of the batch bitwise */
+                for (int t = 0; t < n && n <= KERN_ROW_EXACT_TOKENS; t++) {
+                    float one[17];
+                    const struct act_q8 ht = {q + (size_t)t * d_in, d + (size_t)t * nb, sum + (size_t)t * nb};
+                    matmul_mxfp4_q8_vbmi(one, &ht, w, sc, 1, d_in, d_out, 0, d_out);
+                    bad_simd += memcmp(one, yv + (size_t)t * d_out, sizeof one) != 0;
+                }
             }
             for (int o = 0; o < d_out; o++) {
                 dequantize_row_mxfp4(row, w + (size_t)o * d_in / 2, sc + (size_t)o * nb, d_in);
@@ -286,39 +299,57 @@ static void test_q8_activations(void)
                     bad += fabs(yq[i] - y[i]) > qerr * 1.0001 + 1e-5 * terms + 1e-30;
                     bad_simd += vnni && fabs(ys[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
                     bad_simd += vnni && fabs(yg[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                    bad_simd += vbmi && fabs(yv[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                    bad_simd += vbmi && fabs(yvg[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
                 }
             }
             CHECK_MSG(bad == 0, "q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", d_in, n, bad);
             CHECK_MSG(bad_simd == 0, "q8 avx512 d_in=%d n=%d: %d outputs differ from the reference", d_in, n, bad_simd);
+            free(yv), free(yvg);
             free(w), free(sc), free(g), free(x), free(row), free(y), free(yq), free(yg), free(ys);
             free(q), free(qg), free(d), free(dg), free(sum), free(sumg);
         }
 }
 
-/* Every E8M0 scale byte through the VNNI kernel, decode (1 token) and prefill (9): a one-block row of code 7
- * (6.0) against one-hot activations must match the reference (2^(s - 128) from ldexp, times d first) within
- * rounding, including the subnormal scales of s = 0 and 1 and the largest ones (a product formed in another
- * order overflows there). */
+/* Every E8M0 scale byte through the VNNI kernels, both layouts, decode (1 token) and prefill (9): a 5-block row
+ * (a VBMI group of 4 and a lone block) of code 7 (6.0) at each block's first position, against one-hot
+ * activations, must match the reference (2^(s - 128) from ldexp, times d first) within rounding, including
+ * the subnormal scales of s = 0 and 1 and the largest ones (a product formed in another order overflows
+ * there). */
 static void test_q8_every_scale(void)
 {
     if (!kernels_have_avx512_vnni())
         return;
+    enum { NB = 5, D_IN = 32 * NB, NT = 9 };
+    matmul_mxfp4_q8_fn *const fns[] = {matmul_mxfp4_q8_avx512, matmul_mxfp4_q8_vbmi};
+    const int n_fns = kernels_have_avx512_vbmi() ? 2 : 1;
     int bad = 0;
     for (int s = 0; s < 256; s++) {
-        uint8_t blocks[16] = {0x07}, scales[1] = {(uint8_t)s};
-        float x[9 * 32] = {0}, y[9], y_ref[9];
-        for (int t = 0; t < 9; t++)
-            x[32 * t] = 1.0f;
-        int8_t q[9 * 32];
-        float d[9];
-        int32_t sum[9];
-        const struct act_q8 a = {q, d, sum};
-        quantize_act_q8(&a, x, 9, 32, true);
-        for (int n = 1; n <= 9; n += 8) {
-            matmul_mxfp4_q8_ref(y_ref, &a, blocks, scales, n, 32, 1, 0, 1);
-            matmul_mxfp4_q8_avx512(y, &a, blocks, scales, n, 32, 1, 0, 1);
-            for (int t = 0; t < n; t++)
-                bad += !(y[t] == y_ref[t] || fabsf(y[t] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+        uint8_t blocks[NB * 16] = {0}, scales[NB], g[NB * 17];
+        for (int b = 0; b < NB; b++)
+            blocks[b * 16] = 0x07, scales[b] = (uint8_t)s;
+        repack_ggml(g, blocks, scales, NB);
+        float x[NT * D_IN] = {0}, y[NT], y_ref[NT];
+        for (int t = 0; t < NT; t++)
+            for (int b = 0; b < NB; b++)
+                x[t * D_IN + 32 * b] = 1.0f + (float)b;
+        int8_t q[NT * D_IN], qg[NT * D_IN];
+        float d[NT * NB], dg[NT * NB];
+        int32_t sum[NT * NB], sumg[NT * NB];
+        const struct act_q8 a = {q, d, sum}, ag = {qg, dg, sumg};
+        quantize_act_q8(&a, x, NT, D_IN, true);
+        quantize_act_q8(&ag, x, NT, D_IN, false);
+        for (int n = 1; n <= NT; n += NT - 1) {
+            matmul_mxfp4_q8_ref(y_ref, &a, blocks, scales, n, D_IN, 1, 0, 1);
+            for (int f = 0; f < n_fns; f++)
+                for (int layout = 0; layout < 2; layout++) {
+                    if (layout)
+                        fns[f](y, &ag, g, NULL, n, D_IN, 1, 0, 1);
+                    else
+                        fns[f](y, &a, blocks, scales, n, D_IN, 1, 0, 1);
+                    for (int t = 0; t < n; t++)
+                        bad += !(y[t] == y_ref[t] || fabsf(y[t] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+                }
         }
     }
     CHECK_MSG(bad == 0, "%d E8M0 scales give a q8 product off the reference's", bad);
