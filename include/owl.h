@@ -68,7 +68,7 @@ const char *owl_model_family(const struct owl_model *model); /* "qwen3", ... */
 
 /* Bytes of weights one decode step reads (for the memory-bandwidth bound). */
 size_t owl_model_decode_bytes(const struct owl_model *model);
-/* KV-cache bytes the session allocates per token (all layers). */
+/* KV-cache bytes per token (all layers) of an fp32 cache (the default; f16 halves it). */
 size_t owl_model_kv_bytes_per_token(const struct owl_model *model);
 /* 1 when the weights were read into memory (owl_model_params.load), 0 when they are mapped. */
 int owl_model_weights_in_memory(const struct owl_model *model);
@@ -199,6 +199,9 @@ enum owl_status owl_synth(const struct owl_synth_params *params, struct owl_erro
 struct owl_session_params {
     int n_ctx;   /* KV cache capacity in tokens; <= 0: min(model's n_ctx_train, 4096) */
     int n_batch; /* most tokens per forward chunk; <= 0: 256. eval splits longer inputs */
+    const char *kv; /* KV-cache values: "f32" (NULL: the default; exact) or "f16" (half the memory and the
+                       bytes attention reads; keys and values rounded to IEEE half when stored, finite values
+                       beyond +-65504 saturate). Anything else: OWL_ERR_INVALID_ARG */
 };
 struct owl_session_params owl_session_default_params(void);
 
@@ -211,6 +214,8 @@ void owl_session_free(struct owl_session *session); /* NULL-safe */
 /* Tokens already in the cache; the next token evaluated gets this position. */
 int owl_session_n_past(const struct owl_session *session);
 int owl_session_n_ctx(const struct owl_session *session);
+/* KV-cache bytes this session holds per token (all layers; half of owl_model_kv_bytes_per_token with f16). */
+size_t owl_session_kv_bytes_per_token(const struct owl_session *session);
 
 /* Forget cached tokens from position n_keep on (0 clears the session). */
 void owl_session_truncate(struct owl_session *session, int n_keep);

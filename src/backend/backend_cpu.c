@@ -324,8 +324,8 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
         float *st = part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
         kern.attention_part(&(struct attn_part){
-            .q = a->q + (size_t)b * R * a->d_k, .k = a->k + (size_t)g * a->d_k, .v = a->v + (size_t)g * a->d_v,
-            .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end,
+            .q = a->q + (size_t)b * R * a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k),
+            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end,
             .n_heads = R, .rep = d[i].rep, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R,
             .o = st + 2 * R});
     }
@@ -395,8 +395,9 @@ void op_attention_batch(const struct attn_args *args, int n)
             const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
             kern.attention_rows(&(struct attn_rows){
                 .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
-                .q_stride = a->d_k, .k = a->k + (size_t)g * a->d_k, .k_stride = a->k_stride,
-                .v = a->v + (size_t)g * a->d_v, .v_stride = a->v_stride, .n_rows = nr, .pos0 = a->n_past,
+                .q_stride = a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                .n_rows = nr, .pos0 = a->n_past,
                 .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
                 .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL});
             continue;
@@ -406,12 +407,14 @@ void op_attention_batch(const struct attn_args *args, int n)
         kern.attention_rows(&(struct attn_rows){
             .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
             .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
-            .k = a->k + (size_t)g * a->d_k, .k_stride = a->k_stride,
-            .v = a->v + (size_t)g * a->d_v, .v_stride = a->v_stride,
+            .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
             .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
             .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL});
     }
 }
+
+void op_to_f16(uint16_t *out, const float *x, size_t n) { kern.f32_to_kv16(out, x, n); }
 
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 {

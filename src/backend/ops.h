@@ -88,8 +88,9 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
 struct attn_args {
     float *out;           /* (n_tok, n_head, d_v) */
     const float *q;       /* (n_tok, n_head, d_k) */
-    const float *k;       /* cache rows: position p, kv head g at k + p*k_stride + g*d_k */
-    const float *v;       /* position p, kv head g at v + p*v_stride + g*d_v */
+    const void *k;        /* cache rows: position p, kv head g at element p*k_stride + g*d_k of k */
+    const void *v;        /* position p, kv head g at element p*v_stride + g*d_v of v */
+    bool kv_f16;          /* k and v hold IEEE half values (an f16 KV cache), else fp32 */
     int k_stride, v_stride;
     int n_tok, n_past;
     int n_head, n_kv_head, d_k, d_v;
@@ -100,6 +101,10 @@ struct attn_args {
 void op_attention(const struct attn_args *a);
 /* n independent attentions (one per sequence of a batch) in one parallel pass. */
 void op_attention_batch(const struct attn_args *a, int n);
+
+/* out[i] = x[i] as IEEE half for i < n (an f16 KV cache's rows): nearest even, finite values beyond the half
+ * range saturate to +-65504, inf and NaN stay. */
+void op_to_f16(uint16_t *out, const float *x, size_t n);
 
 /* out = silu(gate) ⊙ up, n elements (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)). */
 void op_swiglu(float *out, const float *gate, const float *up, size_t n);

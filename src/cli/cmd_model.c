@@ -29,7 +29,7 @@ static bool wants_help(int argc, char **argv)
 #define COMMON_OPTS                                                                                     \
     {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
     {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL},      \
-    {"--load", NULL, true, NULL}
+    {"--load", NULL, true, NULL}, {"--kv", NULL, true, NULL}
 #define COMMON_HELP                                                                                     \
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
@@ -46,7 +46,9 @@ static bool wants_help(int argc, char **argv)
     "      --load MODE   auto (default): read the weights into memory when they take at most half of the\n" \
     "                    memory available (and no --quant), else mmap; mmap: map the files (pages on first\n" \
     "                    use, shared with the page cache); copy: read into memory with huge pages (decode\n" \
-    "                    10-20% faster on virtual machines; see docs/BENCHMARKS.md)\n"
+    "                    10-20% faster on virtual machines; see docs/BENCHMARKS.md)\n"                  \
+    "      --kv f16      KV cache in IEEE half: half the memory and the bytes attention reads at depth\n"   \
+    "                    (keys and values rounded when stored; default f32, exact; see docs/BENCHMARKS.md)\n"
 
 struct setup {
     struct owl_model *model;
@@ -99,6 +101,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     }
     sp.n_ctx = (int)ctx;
     sp.n_batch = (int)batch;
+    sp.kv = cli_get(opts, n_opts, "--kv");
     if (owl_session_init(s->model, &sp, &s->session, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
         owl_model_close(s->model);
@@ -458,7 +461,8 @@ int cmd_bench(int argc, char **argv)
     int32_t *par_tok = calloc((size_t)n_par, sizeof *par_tok);
     float *par_logits = n_par > 1 && n_gen > 0 ? malloc((size_t)n_par * n_vocab * sizeof(float)) : NULL;
     par[0] = s.session;
-    struct owl_session_params par_sp = {.n_ctx = owl_session_n_ctx(s.session), .n_batch = (int)n_par};
+    struct owl_session_params par_sp = {.n_ctx = owl_session_n_ctx(s.session), .n_batch = (int)n_par,
+                                        .kv = cli_get(opts, n_opts, "--kv")};
     for (long i = 1; i < n_par && n_gen > 0 && rc == 0; i++)
         rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
     if (n_par > 1 && n_gen > 0 && !par_logits)
@@ -518,9 +522,10 @@ int cmd_bench(int argc, char **argv)
             mean_sd(tg, (int)reps, &m, &sd);
             printf("tg%ld%s: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, at, m, sd, m * gb);
             if (depth > 0) /* every layer's cache to the depth (sliding-window layers read less) */
-                printf("KV cache at depth %ld: %.3f GB (%.1f GB/s more at most)\n", depth,
-                       (double)owl_model_kv_bytes_per_token(s.model) * depth / 1e9,
-                       m * (double)owl_model_kv_bytes_per_token(s.model) * depth / 1e9);
+                printf("KV cache at depth %ld: %.3f GB (%s; %.1f GB/s more at most)\n", depth,
+                       (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9,
+                       cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32",
+                       m * (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9);
             /* the decode bound: weight bytes per token over the read bandwidth the same threads get */
             const double bw = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
             if (bw > 0)
@@ -575,8 +580,8 @@ int cmd_info(int argc, char **argv)
     char desc[2048];
     owl_model_describe(model, desc, sizeof desc);
     printf("%s", desc);
-    printf("weights read per token: %zu bytes\nKV cache: %zu bytes per token (fp32)\n", owl_model_decode_bytes(model),
-           owl_model_kv_bytes_per_token(model));
+    printf("weights read per token: %zu bytes\nKV cache: %zu bytes per token (fp32; --kv f16 halves it)\n",
+           owl_model_decode_bytes(model), owl_model_kv_bytes_per_token(model));
     owl_model_close(model);
     return 0;
 }

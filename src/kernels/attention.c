@@ -3,10 +3,33 @@
  * keys, softmax with the optional sink logit in the denominator, o = sum_p softmax_p v_p. The AVX-512
  * variant (attention_avx512.c) is tested against it. */
 #include <math.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "kernels/attention_rows.h"
 #include "kernels/kernels.h"
+
+float kv_dot_ref(const float *q, const void *k, int f16, int n)
+{
+    if (!f16)
+        return dot_f32_ref(q, k, n);
+    const uint16_t *h = k;
+    float acc = 0.0f; /* dot_f32_ref's order */
+    for (int i = 0; i < n; i++)
+        acc += q[i] * f16_to_f32(h[i]);
+    return acc;
+}
+
+void kv_axpy_ref(float *o, float a, const void *v, int f16, int n)
+{
+    if (!f16) {
+        axpy_f32_ref(o, a, v, n);
+        return;
+    }
+    const uint16_t *h = v;
+    for (int i = 0; i < n; i++)
+        o[i] += a * f16_to_f32(h[i]);
+}
 
 void attention_rows_ref(const struct attn_rows *a)
 {
@@ -18,13 +41,13 @@ void attention_rows_ref(const struct attn_rows *a)
         const float sink = a->sinks ? a->sinks[r] : a->sink;
         float m = a->has_sink ? sink : -INFINITY;
         for (int p = lo; p <= pos; p++)
-            m = fmaxf(m, dot_f32_ref(q, a->k + (size_t)p * a->k_stride, a->d_k) * a->scale);
+            m = fmaxf(m, kv_dot_ref(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale);
         float sum = a->has_sink ? expf(sink - m) : 0.0f;
         memset(o, 0, (size_t)a->d_v * sizeof *o);
         for (int p = lo; p <= pos; p++) {
-            const float e = expf(dot_f32_ref(q, a->k + (size_t)p * a->k_stride, a->d_k) * a->scale - m);
+            const float e = expf(kv_dot_ref(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale - m);
             sum += e;
-            axpy_f32_ref(o, e, a->v + (size_t)p * a->v_stride, a->d_v);
+            kv_axpy_ref(o, e, kv_elem(a->v, a->f16, (size_t)p * a->v_stride), a->f16, a->d_v);
         }
         const float inv = 1.0f / sum;
         for (int i = 0; i < a->d_v; i++)
@@ -32,5 +55,22 @@ void attention_rows_ref(const struct attn_rows *a)
     }
 }
 
+static float dot32(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 0, n); }
+static float dot16(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 1, n); }
+static void axpy32(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 0, n); }
+static void axpy16(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 1, n); }
+
 /* The decode partial (kernels.h), key by key with expf: the SIMD variants differ in dot, axpy and exp only. */
-void attention_part_ref(const struct attn_part *a) { attention_part_keys(a, dot_f32_ref, axpy_f32_ref, expsum_scalar); }
+void attention_part_ref(const struct attn_part *a)
+{
+    if (a->f16)
+        attention_part_keys(a, dot16, axpy16, expsum_scalar);
+    else
+        attention_part_keys(a, dot32, axpy32, expsum_scalar);
+}
+
+void f32_to_kv16_ref(uint16_t *out, const float *x, size_t n)
+{
+    for (size_t i = 0; i < n; i++) /* NaN fails every comparison and stays NaN */
+        out[i] = f32_to_f16(isinf(x[i]) ? x[i] : x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i]);
+}

@@ -23,8 +23,8 @@ static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff
 #define ATT_VP 4 /* value panels filled per pass over a block's keys */
 #define ATT_PANEL (ATT_MAX_DK > ATT_VP * ATT_KB ? ATT_MAX_DK * 16 : ATT_VP * ATT_KB * 16)
 
-/* One block of up to ATT_QB rows starting at row r0. */
-static void block_path(const struct attn_rows *a, int r0, int nq)
+/* One block of up to ATT_QB rows starting at row r0 (f16: a->f16, a constant at each call). */
+static inline __attribute__((always_inline)) void block_path_kv(const struct attn_rows *a, int r0, int nq, int f16)
 {
     float panel[ATT_MAX_DK * 16] __attribute__((aligned(64))); /* keys: d_k x 16; values: ATT_KB x 16 */
     float s[ATT_QB * ATT_KB] __attribute__((aligned(64)));
@@ -48,7 +48,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
                 const __mmask16 mk = (__mmask16)((1u << w) - 1);
                 __m512 rows[16], cols[16];
                 for (int i = 0; i < 16; i++)
-                    rows[i] = i < n_keys ? _mm512_maskz_loadu_ps(mk, a->k + (size_t)(p0 + g + i) * a->k_stride + kk)
+                    rows[i] = i < n_keys ? load_kv(a->k, f16, (size_t)(p0 + g + i) * a->k_stride + kk, mk)
                                          : _mm512_setzero_ps();
                 transpose16(rows, cols);
                 for (int j = 0; j < w; j++)
@@ -99,8 +99,7 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
         for (int dv0 = 0; dv0 < a->d_v; dv0 += 16) {
             const int w = a->d_v - dv0 < 16 ? a->d_v - dv0 : 16;
             for (int j = 0; j < nk; j++)
-                _mm512_store_ps(panel + (size_t)j * 16,
-                                _mm512_maskz_loadu_ps(mask16(w), a->v + (size_t)(p0 + j) * a->v_stride + dv0));
+                _mm512_store_ps(panel + (size_t)j * 16, load_kv(a->v, f16, (size_t)(p0 + j) * a->v_stride + dv0, mask16(w)));
             gemm_panel(o + dv0, s, panel, nq, nk, ATT_KB, a->d_v, true, w);
         }
     }
@@ -112,10 +111,26 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
     }
 }
 
+static void block_path(const struct attn_rows *a, int r0, int nq)
+{
+    if (a->f16)
+        block_path_kv(a, r0, nq, 1);
+    else
+        block_path_kv(a, r0, nq, 0);
+}
+
+static float dot32(const float *q, const void *k, int n) { return dot512_kv(q, k, 0, n); }
+static float dot16(const float *q, const void *k, int n) { return dot512_kv(q, k, 1, n); }
+static void axpy32(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 0, n); }
+static void axpy16(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 1, n); }
+
 void attention_rows_avx512(const struct attn_rows *a)
 {
     if (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK) {
-        attention_rows_online(a, dot512, axpy512);
+        if (a->f16)
+            attention_rows_online(a, dot16, axpy16);
+        else
+            attention_rows_online(a, dot32, axpy32);
         return;
     }
     const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
@@ -139,5 +154,21 @@ static float expsum_avx512(float *s, int n, float m)
 
 void attention_part_avx512(const struct attn_part *a)
 {
-    attention_part_keys(a, dot512, axpy512, expsum_avx512);
+    if (a->f16)
+        attention_part_keys(a, dot16, axpy16, expsum_avx512);
+    else
+        attention_part_keys(a, dot32, axpy32, expsum_avx512);
+}
+
+void f32_to_kv16_avx512(uint16_t *out, const float *x, size_t n)
+{
+    const __m512 lo = _mm512_set1_ps(-65504.0f), hi = _mm512_set1_ps(65504.0f);
+    for (size_t i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
+        /* max/min return their second operand when either is NaN: x goes second, so NaN stays NaN; +-inf
+         * (fpclass 0x18) is kept */
+        const __m512 xi = _mm512_maskz_loadu_ps(m, x + i);
+        const __m512 v = _mm512_mask_mov_ps(_mm512_min_ps(hi, _mm512_max_ps(lo, xi)), _mm512_fpclass_ps_mask(xi, 0x18), xi);
+        _mm256_mask_storeu_epi16(out + i, m, _mm512_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+    }
 }

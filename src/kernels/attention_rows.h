@@ -12,8 +12,13 @@
 
 #define ATTN_ROWS_KB 128
 
-static inline __attribute__((always_inline)) void attention_rows_online(const struct attn_rows *a, dot_fn *dot,
-                                                                          axpy_fn *axpy)
+/* q . k and o += a * v over cache values of one type (the including file passes the fp32 or the f16 pair,
+ * as a->f16 says; constants at every call, inlined). */
+typedef float kv_dot_fn(const float *q, const void *k, int n);
+typedef void kv_axpy_fn(float *o, float a, const void *v, int n);
+
+static inline __attribute__((always_inline)) void attention_rows_online(const struct attn_rows *a, kv_dot_fn *dot,
+                                                                          kv_axpy_fn *axpy)
 {
     for (int r = 0; r < a->n_rows; r++) {
         const int pos = a->pos0 + (a->same_pos ? 0 : r);
@@ -27,7 +32,7 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
             const int nk = pos + 1 - p0 < ATTN_ROWS_KB ? pos + 1 - p0 : ATTN_ROWS_KB;
             float mb = m;
             for (int j = 0; j < nk; j++) {
-                s[j] = dot(q, a->k + (size_t)(p0 + j) * a->k_stride, a->d_k) * a->scale;
+                s[j] = dot(q, kv_elem(a->k, a->f16, (size_t)(p0 + j) * a->k_stride), a->d_k) * a->scale;
                 mb = s[j] > mb ? s[j] : mb;
             }
             const float corr = expf(m - mb);
@@ -37,7 +42,7 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
             for (int j = 0; j < nk; j++) {
                 const float e = expf(s[j] - mb);
                 sum += e;
-                axpy(o, e, a->v + (size_t)(p0 + j) * a->v_stride, a->d_v);
+                axpy(o, e, kv_elem(a->v, a->f16, (size_t)(p0 + j) * a->v_stride), a->d_v);
             }
             m = mb;
         }
@@ -53,8 +58,8 @@ typedef float expsum_fn(float *s, int n, float m);
 /* The decode partial (struct attn_part) over the including file's dot, axpy and expsum: the scores of every
  * head key by key (a key row read once for all heads), each head's max and exponentials, then value by value
  * into the heads' outputs. */
-static inline __attribute__((always_inline)) void attention_part_keys(const struct attn_part *a, dot_fn *dot,
-                                                                        axpy_fn *axpy, expsum_fn *expsum)
+static inline __attribute__((always_inline)) void attention_part_keys(const struct attn_part *a, kv_dot_fn *dot,
+                                                                        kv_axpy_fn *axpy, expsum_fn *expsum)
 {
     const int n = a->p1 - a->p0, R = a->n_heads;
     float s[ATTN_PART_HEADS][ATTN_PART_KEYS];
@@ -62,9 +67,10 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
     for (int r = 0; r < R; r++)
         kv[r] = r / a->rep;
     for (int j = 0; j < n; j++) {
-        const float *k = a->k + (size_t)(a->p0 + j) * a->k_stride;
+        const size_t k = (size_t)(a->p0 + j) * a->k_stride;
         for (int r = 0; r < R; r++)
-            s[r][j] = dot(a->q + (size_t)r * a->d_k, k + (size_t)kv[r] * a->d_k, a->d_k) * a->scale;
+            s[r][j] = dot(a->q + (size_t)r * a->d_k, kv_elem(a->k, a->f16, k + (size_t)kv[r] * a->d_k), a->d_k) *
+                      a->scale;
     }
     for (int r = 0; r < R; r++) {
         float m = s[r][0];
@@ -75,9 +81,9 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
         memset(a->o + (size_t)r * a->d_v, 0, (size_t)a->d_v * sizeof(float));
     }
     for (int j = 0; j < n; j++) {
-        const float *v = a->v + (size_t)(a->p0 + j) * a->v_stride;
+        const size_t v = (size_t)(a->p0 + j) * a->v_stride;
         for (int r = 0; r < R; r++)
-            axpy(a->o + (size_t)r * a->d_v, s[r][j], v + (size_t)kv[r] * a->d_v, a->d_v);
+            axpy(a->o + (size_t)r * a->d_v, s[r][j], kv_elem(a->v, a->f16, v + (size_t)kv[r] * a->d_v), a->d_v);
     }
 }
 

@@ -21,6 +21,7 @@
     .matmul_mxfp4 = matmul_mxfp4_ref,\
     .matmul_mxfp4g = matmul_mxfp4g_ref,\
     .matmul_mxfp4_q8 = matmul_mxfp4_q8_ref,\
+    .f32_to_kv16 = f32_to_kv16_ref,\
     .matmul_q8_0_q8 = matmul_q8_0_q8_ref,\
     .matmul_q4_0_q8 = matmul_q4_0_q8_ref,\
     .matmul_bf16_act = matmul_bf16_act_ref,\
@@ -135,6 +136,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
     t->attention_part = attention_part_avx512;
+    t->f32_to_kv16 = f32_to_kv16_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;
     t->rmsnorm_f32 = rmsnorm_f32_avx512;
     t->sum_f32 = sum_f32_avx512;

@@ -191,31 +191,47 @@ static inline __attribute__((always_inline)) void matmul_block32(float *y, const
     }
 }
 
-/* sum_i a[i] * b[i] (dot_f32_avx512, inlined where the attention kernels call it per key). */
-static inline __attribute__((always_inline)) float dot512(const float *a, const float *b, int n)
+/* 16 (masked) KV-cache values from element i of b as fp32: IEEE half with f16 (exactly widened), else fp32. */
+static inline __attribute__((always_inline)) __m512 load_kv(const void *b, int f16, size_t i, __mmask16 m)
+{
+    return f16 ? _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, (const uint16_t *)b + i))
+               : _mm512_maskz_loadu_ps(m, (const float *)b + i);
+}
+
+/* sum_i a[i] * b[i] with b fp32 or (f16) IEEE half: the same arithmetic over b's values either way
+ * (dot_f32_avx512, inlined where the attention kernels call it per key). */
+static inline __attribute__((always_inline)) float dot512_kv(const float *a, const void *b, int f16, int n)
 {
     __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
     int i = 0;
     for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), _mm512_loadu_ps(b + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), _mm512_loadu_ps(b + i + 16), acc1);
+        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i), load_kv(b, f16, (size_t)i, 0xffff), acc0);
+        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(a + i + 16), load_kv(b, f16, (size_t)i + 16, 0xffff), acc1);
     }
     for (; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
-        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), _mm512_maskz_loadu_ps(m, b + i), acc0);
+        acc0 = _mm512_fmadd_ps(_mm512_maskz_loadu_ps(m, a + i), load_kv(b, f16, (size_t)i, m), acc0);
     }
     return _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
 }
+static inline __attribute__((always_inline)) float dot512(const float *a, const float *b, int n)
+{
+    return dot512_kv(a, b, 0, n);
+}
 
-/* y[i] += a * x[i] (axpy_f32_avx512). */
-static inline __attribute__((always_inline)) void axpy512(float *y, float a, const float *x, int n)
+/* y[i] += a * x[i], x fp32 or (f16) IEEE half (axpy_f32_avx512). */
+static inline __attribute__((always_inline)) void axpy512_kv(float *y, float a, const void *x, int f16, int n)
 {
     const __m512 av = _mm512_set1_ps(a);
     for (int i = 0; i < n; i += 16) {
         __mmask16 m = n - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (n - i)) - 1);
         __m512 yv = _mm512_maskz_loadu_ps(m, y + i);
-        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, _mm512_maskz_loadu_ps(m, x + i), yv));
+        _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(av, load_kv(x, f16, (size_t)i, m), yv));
     }
+}
+static inline __attribute__((always_inline)) void axpy512(float *y, float a, const float *x, int n)
+{
+    axpy512_kv(y, a, x, 0, n);
 }
 
 /* The act q8 kernels (struct act_q8 in kernels.h; files compiled with AVX512-VNNI): the sum of a ymm's 8 floats. */

@@ -200,8 +200,9 @@ void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float
 struct attn_rows {
     float *out;         /* row r at out + r*out_stride: d_v floats */
     const float *q;     /* row r at q + r*q_stride: d_k floats */
-    const float *k;     /* key p at k + p*k_stride: d_k floats */
-    const float *v;     /* value p at v + p*v_stride: d_v floats (may alias k: MLA values prefix keys) */
+    const void *k;      /* key p at element p*k_stride of k: d_k values (fp32, or IEEE half with f16) */
+    const void *v;      /* value p at element p*v_stride of v: d_v values (may alias k: MLA values prefix keys) */
+    int f16;            /* k and v hold IEEE half values (an f16 KV cache), else fp32 */
     int out_stride, q_stride, k_stride, v_stride;
     int n_rows, pos0, window, d_k, d_v;
     int same_pos;       /* 0: row r is the query at position pos0 + r; 1: every row at pos0 (the heads of one
@@ -223,8 +224,9 @@ typedef void attention_rows_fn(const struct attn_rows *a);
 #define ATTN_PART_HEADS 64
 struct attn_part {
     const float *q;     /* head r at q + r*d_k */
-    const float *k;     /* position p, KV head g at k + p*k_stride + g*d_k */
-    const float *v;     /* position p, KV head g at v + p*v_stride + g*d_v */
+    const void *k;      /* position p, KV head g at element p*k_stride + g*d_k of k */
+    const void *v;      /* position p, KV head g at element p*v_stride + g*d_v of v */
+    int f16;            /* k and v hold IEEE half values, else fp32 */
     int k_stride, v_stride, p0, p1, n_heads, rep, d_k, d_v;
     float scale;
     float *m, *l, *o;   /* (n_heads), (n_heads), (n_heads, d_v) */
@@ -253,6 +255,21 @@ float dot_f32_avx512(const float *a, const float *b, int n);
 typedef void axpy_fn(float *y, float a, const float *x, int n);
 void axpy_f32_ref(float *y, float a, const float *x, int n);
 void axpy_f32_avx512(float *y, float a, const float *x, int n);
+
+/* Element i of a KV-cache row set: fp32, or IEEE half with f16. */
+static inline const void *kv_elem(const void *base, int f16, size_t i)
+{
+    return (const char *)base + i * (f16 ? 2 : 4);
+}
+/* q . k and o += a * v over KV-cache values of either type (the attention kernels' reference). */
+float kv_dot_ref(const float *q, const void *k, int f16, int n);
+void kv_axpy_ref(float *o, float a, const void *v, int f16, int n);
+
+/* n fp32 values to an f16 KV cache: round to nearest even, finite values beyond the half range saturate to
+ * +-65504 (not inf, which would turn every later score into NaN); inf and NaN stay what they are. */
+typedef void f32_to_kv16_fn(uint16_t *out, const float *x, size_t n);
+void f32_to_kv16_ref(uint16_t *out, const float *x, size_t n);
+void f32_to_kv16_avx512(uint16_t *out, const float *x, size_t n);
 
 /* Row of a stored-dtype vector/matrix converted to f32: out[i] = w[i] for i < n. */
 void dequantize_row_bf16(float *out, const void *w, int n);
@@ -283,6 +300,7 @@ struct kernel_table {
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
     attention_part_fn *attention_part;
+    f32_to_kv16_fn *f32_to_kv16;
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
     sum_fn *sum_f32;

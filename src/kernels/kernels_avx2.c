@@ -207,30 +207,61 @@ float sum_f32_avx2(const float *x, size_t n)
     return hsum8(_mm256_add_ps(_mm256_add_ps(a[0], a[1]), _mm256_add_ps(a[2], a[3])));
 }
 
-float dot_f32_avx2(const float *a, const float *b, int n)
+/* 8 KV-cache values from element i of b as fp32: IEEE half with f16 (F16C widens exactly), else fp32. */
+static inline __attribute__((always_inline)) __m256 load_kv8(const void *b, int f16, int i)
+{
+    return f16 ? _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)((const uint16_t *)b + i)))
+               : _mm256_loadu_ps((const float *)b + i);
+}
+static inline float kv_value(const void *b, int f16, int i)
+{
+    return f16 ? f16_to_f32(((const uint16_t *)b)[i]) : ((const float *)b)[i];
+}
+
+/* sum_i a[i] * b[i], b fp32 or IEEE half: the same arithmetic over b's values either way. */
+static inline __attribute__((always_inline)) float dot_kv(const float *a, const void *b, int f16, int n)
 {
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), _mm256_loadu_ps(b + i + 8), acc1);
+        acc0 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i), load_kv8(b, f16, i), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_loadu_ps(a + i + 8), load_kv8(b, f16, i + 8), acc1);
     }
     float tail = 0.0f;
     for (; i < n; i++)
-        tail += a[i] * b[i];
+        tail += a[i] * kv_value(b, f16, i);
     return hsum8(_mm256_add_ps(acc0, acc1)) + tail;
 }
 
-void axpy_f32_avx2(float *y, float a, const float *x, int n)
+static inline __attribute__((always_inline)) void axpy_kv(float *y, float a, const void *x, int f16, int n)
 {
     const __m256 av = _mm256_set1_ps(a);
     int i = 0;
     for (; i + 8 <= n; i += 8)
-        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, _mm256_loadu_ps(x + i), _mm256_loadu_ps(y + i)));
+        _mm256_storeu_ps(y + i, _mm256_fmadd_ps(av, load_kv8(x, f16, i), _mm256_loadu_ps(y + i)));
     for (; i < n; i++)
-        y[i] += a * x[i];
+        y[i] += a * kv_value(x, f16, i);
 }
 
+float dot_f32_avx2(const float *a, const float *b, int n) { return dot_kv(a, b, 0, n); }
+void axpy_f32_avx2(float *y, float a, const float *x, int n) { axpy_kv(y, a, x, 0, n); }
+static float dot32(const float *q, const void *k, int n) { return dot_kv(q, k, 0, n); }
+static float dot16(const float *q, const void *k, int n) { return dot_kv(q, k, 1, n); }
+static void axpy32(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 0, n); }
+static void axpy16(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 1, n); }
+
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
-void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_f32_avx2, axpy_f32_avx2); }
-void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_f32_avx2, axpy_f32_avx2, expsum_scalar); }
+void attention_rows_avx2(const struct attn_rows *a)
+{
+    if (a->f16)
+        attention_rows_online(a, dot16, axpy16);
+    else
+        attention_rows_online(a, dot32, axpy32);
+}
+void attention_part_avx2(const struct attn_part *a)
+{
+    if (a->f16)
+        attention_part_keys(a, dot16, axpy16, expsum_scalar);
+    else
+        attention_part_keys(a, dot32, axpy32, expsum_scalar);
+}

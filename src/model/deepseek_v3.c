@@ -556,13 +556,13 @@ static size_t ds_scratch_floats(const struct model *m, int n_batch, int n_ctx)
              + scratch_round(n * d->d_rope / 2) * 2;             /* cos, sin */
     if (d->expanded)
         f += scratch_round(ctx * nh * (d->d_nope + d->d_v)) + scratch_round(ctx * nh * d->d_qk) +
-             scratch_round(ctx * nh * d->d_v);
+             scratch_round(ctx * nh * d->d_v) + scratch_round(ctx * d_k);
     return f;
 }
 
 /* Attention of one layer: xn (n, d_model) -> att (n, n_head*d_v); appends the n new latent rows. */
 struct ds_attn_scratch {
-    float *q, *cq, *q_abs, *kv_new, *o_lat, *att, *cos, *sin, *kvx, *kx, *vx;
+    float *q, *cq, *q_abs, *kv_new, *o_lat, *att, *cos, *sin, *kvx, *kx, *vx, *kc;
 };
 
 static void ds_attention(const struct ds *d, const struct ds_layer *L, const struct forward_args *a, int l,
@@ -612,8 +612,9 @@ static void ds_attention(const struct ds *d, const struct ds_layer *L, const str
     /* Expanded (HF's order), one sequence at a time: per-head k_nope and v of every cached position from
      * kv_b_proj. */
     for (int q = 0, t0 = 0; q < a->n_seq; t0 += a->seq[q++].n_tok) {
-        const float *kc = a->seq[q].k_cache + (size_t)l * a->n_ctx * d_k; /* (n_ctx, d_k) */
         const int T = a->seq[q].n_past + a->seq[q].n_tok;
+        float *kc = s->kc; /* (T, d_k): the cached latent rows as fp32 */
+        forward_k_rows(a, q, l, 0, T, d_k, kc);
         op_matmul_heads(&(struct heads_matmul_args){
             .y = s->kvx, .x = kc, .w = &L->wkv_b, .n_tok = T, .n_head = 1, .row0 = 0, .row_stride = 0,
             .n_rows = nh * row_stride, .x_tok_stride = d_k, .x_head_stride = 0, .y_tok_stride = nh * row_stride,
@@ -664,6 +665,7 @@ static void ds_forward(const struct model *m, const struct forward_args *a)
         as.kvx = scratch_take(&cur, ctx * nh * (d->d_nope + d->d_v)); /* (n_ctx, n_head, d_nope + d_v) */
         as.kx = scratch_take(&cur, ctx * nh * d->d_qk);               /* (n_ctx, n_head, d_qk) */
         as.vx = scratch_take(&cur, ctx * nh * d->d_v);                /* (n_ctx, n_head, d_v) */
+        as.kc = scratch_take(&cur, ctx * (size_t)m->kv.d_k);          /* (n_ctx, kv_rank + d_rope) */
     }
 
     op_embed(x, &d->embed, a->tokens, n);

@@ -3,6 +3,7 @@
  * the rows the output head needs. A forward over one sequence is the same code with n_seq = 1. */
 #include <string.h>
 
+#include "kernels/kernels.h"
 #include "model/model.h"
 #include "model/rope.h"
 
@@ -13,14 +14,23 @@ void forward_rope_tables(const struct rope *r, const struct forward_args *a, flo
         rope_tables(r, a->seq[s].n_past, a->seq[s].n_tok, cos + t0 * half, sin + t0 * half);
 }
 
+/* n values to cache element i of dst: fp32 copied, or rounded to half. */
+static void store_rows(void *dst, bool f16, size_t i, const float *src, size_t n)
+{
+    if (f16)
+        op_to_f16((uint16_t *)dst + i, src, n);
+    else
+        memcpy((float *)dst + i, src, n * sizeof(float));
+}
+
 void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v)
 {
     for (int s = 0, t0 = 0; s < a->n_seq; t0 += a->seq[s++].n_tok) {
         const struct forward_seq *q = &a->seq[s];
         const size_t row0 = (size_t)l * a->n_ctx + (size_t)q->n_past;
-        memcpy(q->k_cache + row0 * d_k, k + (size_t)t0 * d_k, (size_t)q->n_tok * d_k * sizeof(float));
+        store_rows(q->k_cache, a->kv_f16, row0 * d_k, k + (size_t)t0 * d_k, (size_t)q->n_tok * d_k);
         if (d_v > 0)
-            memcpy(q->v_cache + row0 * d_v, v + (size_t)t0 * d_v, (size_t)q->n_tok * d_v * sizeof(float));
+            store_rows(q->v_cache, a->kv_f16, row0 * d_v, v + (size_t)t0 * d_v, (size_t)q->n_tok * d_v);
     }
 }
 
@@ -33,12 +43,25 @@ void forward_attention(const struct forward_args *a, int l, const struct attn_ar
         *x = *tmpl;
         x->q = tmpl->q + (size_t)t0 * tmpl->n_head * tmpl->d_k;
         x->out = tmpl->out + (size_t)t0 * tmpl->n_head * tmpl->d_v;
-        x->k = q->k_cache + (size_t)l * a->n_ctx * tmpl->k_stride;
-        x->v = values_in_k ? x->k : q->v_cache + (size_t)l * a->n_ctx * tmpl->v_stride;
+        x->k = kv_elem(q->k_cache, a->kv_f16, (size_t)l * a->n_ctx * tmpl->k_stride);
+        x->v = values_in_k ? x->k : kv_elem(q->v_cache, a->kv_f16, (size_t)l * a->n_ctx * tmpl->v_stride);
+        x->kv_f16 = a->kv_f16;
         x->n_tok = q->n_tok;
         x->n_past = q->n_past;
     }
     op_attention_batch(args, a->n_seq);
+}
+
+void forward_k_rows(const struct forward_args *a, int s, int l, int p0, int p1, int row_len, float *out)
+{
+    const size_t i0 = ((size_t)l * a->n_ctx + (size_t)p0) * row_len, n = (size_t)(p1 - p0) * row_len;
+    if (!a->kv_f16) {
+        memcpy(out, (const float *)a->seq[s].k_cache + i0, n * sizeof(float));
+        return;
+    }
+    const uint16_t *h = (const uint16_t *)a->seq[s].k_cache + i0;
+    for (size_t i = 0; i < n; i++)
+        out[i] = f16_to_f32(h[i]);
 }
 
 int forward_head_rows(const struct forward_args *a, float *out, const float *x, int d, const float *norm_w,

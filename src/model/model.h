@@ -24,8 +24,8 @@ struct kv_layout {
 struct forward_seq {
     int n_tok;      /* >= 1 */
     int n_past;     /* tokens already cached; these get positions n_past .. n_past+n_tok-1 */
-    float *k_cache; /* (n_layer, n_ctx, d_k) */
-    float *v_cache; /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
+    void *k_cache;  /* (n_layer, n_ctx, d_k) values: fp32, or IEEE half with forward_args.kv_f16 */
+    void *v_cache;  /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
 };
 
 struct forward_args {
@@ -34,6 +34,7 @@ struct forward_args {
     int n_seq;             /* >= 1 */
     const struct forward_seq *seq; /* (n_seq) */
     int n_ctx;             /* every cache's capacity: rows per layer */
+    bool kv_f16;           /* every cache holds IEEE half values (rounded when stored), else fp32 */
     float *scratch;        /* scratch_floats(n_batch, n_ctx) floats, 64-byte aligned */
     float *logits;         /* (n_tok, n_vocab) if all_logits, else (n_seq, n_vocab): each sequence's last
                               token; or NULL */
@@ -45,14 +46,16 @@ struct forward_args {
 /* cos/sin (n_tok, d_rot/2): each token's RoPE row at its own sequence's position. */
 struct rope;
 void forward_rope_tables(const struct rope *r, const struct forward_args *a, float *cos, float *sin);
-/* Copy the new tokens' rows of layer l into their sequences' caches: k (n_tok, d_k) and, when d_v > 0,
- * v (n_tok, d_v); d_k, d_v as the model's kv_layout. */
+/* Copy the new tokens' rows of layer l into their sequences' caches (rounded to half with kv_f16): k (n_tok,
+ * d_k) and, when d_v > 0, v (n_tok, d_v); d_k, d_v as the model's kv_layout. */
 void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v);
 /* Attention of layer l for every sequence over its own cache, in one op_attention_batch: *tmpl gives q
  * and out (n_tok, ...) token-major, the heads, dims, scale, sinks and window, and k_stride / v_stride, the
  * floats of a cache row (d_k / d_v of the kv_layout). Keys come from each sequence's k cache; values from
  * its v cache, or from the k cache when values_in_k (MLA: a latent row's first d_v floats). */
 void forward_attention(const struct forward_args *a, int l, const struct attn_args *tmpl, bool values_in_k);
+/* Rows p0 .. p1-1 of sequence s's k cache in layer l as fp32 (row_len = the kv_layout's d_k) into out. */
+void forward_k_rows(const struct forward_args *a, int s, int l, int p0, int p1, int row_len, float *out);
 /* The hidden rows the head needs, RMSNorm'd into out: all n_tok rows, or each sequence's last. Returns
  * the row count (n_tok or n_seq). */
 int forward_head_rows(const struct forward_args *a, float *out, const float *x, int d, const float *norm_w,

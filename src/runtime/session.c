@@ -24,8 +24,9 @@ struct owl_session {
     int n_ctx;               /* cache rows per layer */
     int n_batch;             /* most tokens per forward */
     int n_past;              /* rows filled */
-    float *k_cache;          /* (n_layer, n_ctx, d_k), owned */
-    float *v_cache;          /* (n_layer, n_ctx, d_v), owned; NULL when d_v == 0 */
+    bool kv_f16;             /* the cache holds IEEE half values (owl_session_params.kv "f16"), else fp32 */
+    void *k_cache;           /* (n_layer, n_ctx, d_k), owned */
+    void *v_cache;           /* (n_layer, n_ctx, d_v), owned; NULL when d_v == 0 */
     float *scratch;          /* model scratch for n_batch tokens, owned */
 };
 
@@ -33,7 +34,7 @@ struct owl_model_params owl_model_default_params(void) { return (struct owl_mode
 
 struct owl_session_params owl_session_default_params(void)
 {
-    return (struct owl_session_params){.n_ctx = 0, .n_batch = 0};
+    return (struct owl_session_params){.n_ctx = 0, .n_batch = 0, .kv = NULL};
 }
 
 enum owl_status owl_model_open(const char *path, const struct owl_model_params *params, struct owl_model **out,
@@ -184,6 +185,10 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     *out = NULL;
     struct owl_session_params p = params ? *params : owl_session_default_params();
     const struct model *m = &om->m;
+    if (p.kv && strcmp(p.kv, "f32") != 0 && strcmp(p.kv, "f16") != 0)
+        return fail(err, OWL_ERR_INVALID_ARG, "kv '%s' is not a KV-cache type (f32, f16)", p.kv);
+    const bool kv_f16 = p.kv && strcmp(p.kv, "f16") == 0;
+    const size_t elem = kv_f16 ? 2 : sizeof(float);
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
     int n_batch = p.n_batch > 0 ? p.n_batch : 256;
     if (n_batch > n_ctx)
@@ -192,10 +197,11 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     s->model = om;
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
+    s->kv_f16 = kv_f16;
     size_t k_floats, v_floats, k_bytes, v_bytes;
     const size_t rows = (size_t)m->kv.n_layer * (size_t)n_ctx;
     if (!size_mul(rows, (size_t)m->kv.d_k, &k_floats) || !size_mul(rows, (size_t)m->kv.d_v, &v_floats) ||
-        !size_mul(k_floats, sizeof(float), &k_bytes) || !size_mul(v_floats, sizeof(float), &v_bytes)) {
+        !size_mul(k_floats, elem, &k_bytes) || !size_mul(v_floats, elem, &v_bytes)) {
         free(s);
         return fail(err, OWL_ERR_OUT_OF_MEMORY, "KV cache for n_ctx %d overflows size_t", n_ctx);
     }
@@ -223,6 +229,11 @@ void owl_session_free(struct owl_session *s)
 
 int owl_session_n_past(const struct owl_session *s) { return s->n_past; }
 int owl_session_n_ctx(const struct owl_session *s) { return s->n_ctx; }
+size_t owl_session_kv_bytes_per_token(const struct owl_session *s)
+{
+    const struct model *m = &s->model->m;
+    return (size_t)m->kv.n_layer * (size_t)(m->kv.d_k + m->kv.d_v) * (s->kv_f16 ? 2 : sizeof(float));
+}
 
 void owl_session_truncate(struct owl_session *s, int n_keep)
 {
@@ -259,7 +270,7 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
         const struct forward_seq seq = {.n_tok = n, .n_past = s->n_past, .k_cache = s->k_cache,
                                         .v_cache = s->v_cache};
         m->vt->forward(m, &(struct forward_args){
-            .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx,
+            .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx, .kv_f16 = s->kv_f16,
             .scratch = s->scratch, .logits = out, .all_logits = mode == OWL_LOGITS_ALL});
         s->n_past += n;
         done += n;
@@ -280,10 +291,10 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
         const struct owl_session *s = sessions[i];
         if (!s)
             return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: session %d is NULL", i);
-        if (s->model != s0->model || s->n_ctx != s0->n_ctx)
+        if (s->model != s0->model || s->n_ctx != s0->n_ctx || s->kv_f16 != s0->kv_f16)
             return fail(err, OWL_ERR_INVALID_ARG,
-                        "eval_batch: session %d has another model or n_ctx (%d) than session 0 (n_ctx %d)", i,
-                        s->n_ctx, s0->n_ctx);
+                        "eval_batch: session %d has another model, n_ctx (%d) or kv type (%s) than session 0 (n_ctx "
+                        "%d, kv %s)", i, s->n_ctx, s->kv_f16 ? "f16" : "f32", s0->n_ctx, s0->kv_f16 ? "f16" : "f32");
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
             return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: token %d of session %d is out of range 0..%d",
                         tokens[i], i, m->n_vocab - 1);
@@ -306,7 +317,7 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
                                           .v_cache = s->v_cache};
         }
         m->vt->forward(m, &(struct forward_args){
-            .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx,
+            .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx, .kv_f16 = s0->kv_f16,
             .scratch = s0->scratch, .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
         for (int i = 0; i < ng; i++)
             sessions[g0 + i]->n_past++;

@@ -24,6 +24,7 @@ static const char serve_usage[] =
     "                     less exact; default fp32)\n"
     "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in half of the memory\n"
     "                     available) or mapped (mmap); see owl run --help\n"
+    "  --kv f16           KV caches in IEEE half: half the memory per slot (default f32, exact)\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
     "  --step-delay-ms N  testing: sleep N ms after each engine step\n"
@@ -37,7 +38,7 @@ int cmd_serve(int argc, char **argv)
         {"--parallel", "-np", true, NULL}, {"--queue", NULL, true, NULL},   {"--ctx", "-c", true, NULL},
         {"--threads", "-t", true, NULL},  {"--alias", NULL, true, NULL},    {"--max-body", NULL, true, NULL},
         {"--step-delay-ms", NULL, true, NULL}, {"--batch", "-b", true, NULL}, {"--act", NULL, true, NULL},
-        {"--load", NULL, true, NULL},
+        {"--load", NULL, true, NULL},     {"--kv", NULL, true, NULL},
         {"--help", "-h", false, NULL},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -85,6 +86,7 @@ int cmd_serve(int argc, char **argv)
     }
     o.act = cli_get(opts, n_opts, "--act");
     o.load = cli_get(opts, n_opts, "--load");
+    o.kv = cli_get(opts, n_opts, "--kv");
     if ((s = cli_get(opts, n_opts, "--batch"))) {
         if (!cli_int("--batch", s, 1, 1 << 16, &v))
             return EXIT_USAGE;

@@ -523,6 +523,7 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
     struct owl_session_params sp = owl_session_default_params();
     sp.n_ctx = p->n_ctx;
     sp.n_batch = e->p.n_batch;
+    sp.kv = p->kv;
     for (int i = 0; i < p->n_parallel; i++) {
         struct slot *s = &e->slots[i];
         enum owl_status st = owl_session_init(p->model, &sp, &s->sess, err);

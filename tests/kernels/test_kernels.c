@@ -423,6 +423,34 @@ static void test_elementwise(void)
     swiglu_f32_avx512(NULL, NULL, NULL, 0); /* empty rows are allowed */
 }
 
+/* x (n values) stored in an f16 cache: the half values (f32_to_kv16_ref) and the fp32 values they hold. */
+static void to_half(const float *x, size_t n, uint16_t **h, float **r)
+{
+    *h = malloc(n * sizeof **h), *r = malloc(n * sizeof **r);
+    f32_to_kv16_ref(*h, x, n);
+    for (size_t i = 0; i < n; i++)
+        (*r)[i] = f16_to_f32((*h)[i]);
+}
+
+/* An f16 cache read by an attention kernel gives bitwise what the kernel gives over the fp32 values the
+ * halves hold (each SIMD variant widens the halves exactly and keeps its arithmetic); with the fp32 path
+ * tested against the reference, so is the f16 one. */
+static void check_rows_f16(const char *what, attention_rows_fn *fn, struct attn_rows a, size_t n_k, size_t n_v,
+                           bool alias, size_t n_out)
+{
+    uint16_t *kh, *vh;
+    float *kr, *vr;
+    to_half(a.k, n_k, &kh, &kr);
+    to_half(a.v, n_v, &vh, &vr);
+    float *o1 = calloc(n_out, sizeof(float)), *o2 = calloc(n_out, sizeof(float));
+    a.k = kr, a.v = alias ? kr : vr, a.f16 = 0, a.out = o1;
+    fn(&a);
+    a.k = kh, a.v = alias ? kh : vh, a.f16 = 1, a.out = o2;
+    fn(&a);
+    CHECK_MSG(memcmp(o1, o2, n_out * sizeof(float)) == 0, "%s: the f16 cache differs from its fp32 values", what);
+    free(kh), free(vh), free(kr), free(vr), free(o1), free(o2);
+}
+
 /* Attention: the AVX-512 block path (online softmax over 128-key blocks, GEMM panels) and row path, and the
  * AVX2 row path, against the reference, over query blocks, key blocks, windows, sinks and MLA-style values aliasing
  * keys; and heads as rows (same: every row at pos0, each with its own sink), through the block path (4 rows and
@@ -472,6 +500,15 @@ static void test_attention(void)
                     bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
             CHECK_MSG(bad == 0, "attention %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
         }
+        attention_rows_fn *const fns[] = {attention_rows_ref, attention_rows_avx512, attention_rows_avx2};
+        const bool have[] = {true, kernels_have_avx512(), kernels_have_avx2()};
+        for (int f = 0; f < 3; f++)
+            if (have[f]) {
+                char what[64];
+                snprintf(what, sizeof what, "attention case %zu kernel %d", c, f);
+                check_rows_f16(what, fns[f], a, (size_t)n_keys * k_stride, (size_t)n_keys * v_stride, cases[c].alias,
+                               (size_t)cases[c].n_rows * out_stride);
+            }
         free(q), free(k), free(v), free(o1), free(o2), free(sinks);
     }
 }
@@ -510,6 +547,23 @@ static void test_attention_part(void)
                 bad += !(fabsf(st1[i] - st2[i]) <= 1e-5f * (1.0f + fabsf(st1[i])) + 2e-6f * (cases[c].p1 - cases[c].p0));
             CHECK_MSG(bad == 0, "attention part %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
         }
+        /* the f16 cache: bitwise each kernel over the values its halves hold */
+        uint16_t *kh, *vh;
+        float *kr, *vr;
+        to_half(k, (size_t)n_pos * k_stride, &kh, &kr);
+        to_half(v, (size_t)n_pos * v_stride, &vh, &vr);
+        attention_part_fn *const fns[] = {attention_part_ref, attention_part_avx512, attention_part_avx2};
+        const bool have[] = {true, kernels_have_avx512(), kernels_have_avx2()};
+        for (int f = 0; f < 3; f++)
+            if (have[f]) {
+                a.k = kr, a.v = vr, a.f16 = 0, a.m = st1, a.l = st1 + R, a.o = st1 + 2 * R;
+                fns[f](&a);
+                a.k = kh, a.v = vh, a.f16 = 1, a.m = st2, a.l = st2 + R, a.o = st2 + 2 * R;
+                fns[f](&a);
+                CHECK_MSG(memcmp(st1, st2, sizeof(float) * R * (2 + d_v)) == 0,
+                          "attention part case %zu kernel %d: the f16 cache differs from its fp32 values", c, f);
+            }
+        free(kh), free(vh), free(kr), free(vr);
         free(q), free(k), free(v), free(st1), free(st2);
     }
 }
@@ -570,8 +624,61 @@ static void test_attention_decode(void)
         CHECK_MSG(bad == 0, "attention decode case %d: %d values off the reference", c, bad);
         CHECK_MSG(memcmp(out1[c], out2[c], sizeof(float) * size_out) == 0,
                   "attention decode case %d: batched with 2 threads differs from alone with 1", c);
+    }
+    /* an f16 cache through the same decode paths: bitwise the fp32 result over the values the halves hold */
+    ops_set_threads(2);
+    for (int c = 0; c < N; c++) {
+        const size_t n_kv = (size_t)(cases[c].n_past + cases[c].n_tok) * cases[c].n_kv * cases[c].d;
+        const int size_out = cases[c].n_tok * cases[c].n_head * cases[c].d;
+        uint16_t *kh, *vh;
+        float *kr, *vr;
+        to_half(args[c].k, n_kv, &kh, &kr);
+        to_half(args[c].v, n_kv, &vh, &vr);
+        struct attn_args a = args[c];
+        a.k = kr, a.v = vr, a.out = out1[c];
+        op_attention(&a);
+        a.k = kh, a.v = vh, a.kv_f16 = true, a.out = out2[c];
+        op_attention(&a);
+        CHECK_MSG(memcmp(out1[c], out2[c], sizeof(float) * size_out) == 0,
+                  "attention decode case %d: the f16 cache differs from its fp32 values", c);
+        free(kh), free(vh), free(kr), free(vr);
+    }
+    ops_set_threads(1);
+    for (int c = 0; c < N; c++) {
         free((void *)args[c].q), free((void *)args[c].k), free((void *)args[c].v), free(sink_of[c]);
         free(ref[c]), free(out1[c]), free(out2[c]);
+    }
+}
+
+/* f32_to_kv16: nearest even (ties both ways, subnormal halves, the largest finite), finite values beyond the
+ * half range saturate to +-65504, inf stays inf (as an fp32 cache would hold it), NaN stays NaN; the AVX-512 variant bitwise the reference at
+ * every length (masked tails). */
+static void test_kv16(void)
+{
+    const float special[] = {0.0f, -0.0f, 1.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65519.0f, 65520.0f,
+                             1e9f, -1e9f, INFINITY, -INFINITY, NAN, 5.96e-8f, 2.98e-8f, 8.9e-8f, 6.1e-5f, 6.1035156e-5f, -3e-6f};
+    const uint16_t want[] = {0x0000, 0x8000, 0x3c00, 0x3c00, 0x3c02, 0x7bff, 0x7bff, 0x7bff,
+                             0x7bff, 0xfbff, 0x7c00, 0xfc00, 0x7e00, 0x0001, 0x0000, 0x0001, 0x03ff, 0x0400, 0x8032};
+    enum { NS = sizeof special / sizeof *special };
+    uint16_t h[NS];
+    f32_to_kv16_ref(h, special, NS);
+    for (int i = 0; i < NS; i++)
+        if (isnan(special[i]))
+            CHECK_MSG((h[i] & 0x7c00) == 0x7c00 && (h[i] & 0x3ff), "kv16(NaN) = %04x", h[i]);
+        else
+            CHECK_MSG(h[i] == want[i], "kv16(%g) = %04x, expected %04x", special[i], h[i], want[i]);
+    if (!kernels_have_avx512())
+        return;
+    for (size_t n = 0; n < 80; n++) {
+        float x[80];
+        uint16_t h1[80], h2[80];
+        for (size_t i = 0; i < n; i++)
+            x[i] = i % 7 == 3 ? special[(i * 5) % NS] : frand() * (float)(1 << (i % 20));
+        f32_to_kv16_ref(h1, x, n);
+        memset(h2, 0xab, sizeof h2);
+        f32_to_kv16_avx512(h2, x, n);
+        CHECK_MSG(memcmp(h1, h2, n * sizeof *h1) == 0 && h2[n < 80 ? n : 79] == (n < 80 ? 0xabab : h1[79]),
+                  "f32_to_kv16_avx512 n=%zu differs from the reference or writes past n", n);
     }
 }
 
@@ -617,6 +724,7 @@ int main(void)
     test_attention();
     test_attention_part();
     test_attention_decode();
+    test_kv16();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
         return test_done("test_kernels");
