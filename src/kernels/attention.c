@@ -55,10 +55,10 @@ void attention_rows_ref(const struct attn_rows *a)
     }
 }
 
-static float dot32(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 0, n); }
-static float dot16(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 1, n); }
-static void axpy32(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 0, n); }
-static void axpy16(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 1, n); }
+static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 0, n); }
+static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 1, n); }
+static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 0, n); }
+static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 1, n); }
 
 /* The decode partial (kernels.h), key by key with expf: the SIMD variants differ in dot, axpy and exp only. */
 void attention_part_ref(const struct attn_part *a)

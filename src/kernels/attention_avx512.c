@@ -119,10 +119,10 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
         block_path_kv(a, r0, nq, 0);
 }
 
-static float dot32(const float *q, const void *k, int n) { return dot512_kv(q, k, 0, n); }
-static float dot16(const float *q, const void *k, int n) { return dot512_kv(q, k, 1, n); }
-static void axpy32(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 0, n); }
-static void axpy16(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 1, n); }
+static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return dot512_kv(q, k, 0, n); }
+static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return dot512_kv(q, k, 1, n); }
+static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 0, n); }
+static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 1, n); }
 
 void attention_rows_avx512(const struct attn_rows *a)
 {

@@ -245,10 +245,10 @@ static inline __attribute__((always_inline)) void axpy_kv(float *y, float a, con
 
 float dot_f32_avx2(const float *a, const float *b, int n) { return dot_kv(a, b, 0, n); }
 void axpy_f32_avx2(float *y, float a, const float *x, int n) { axpy_kv(y, a, x, 0, n); }
-static float dot32(const float *q, const void *k, int n) { return dot_kv(q, k, 0, n); }
-static float dot16(const float *q, const void *k, int n) { return dot_kv(q, k, 1, n); }
-static void axpy32(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 0, n); }
-static void axpy16(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 1, n); }
+static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return dot_kv(q, k, 0, n); }
+static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return dot_kv(q, k, 1, n); }
+static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 0, n); }
+static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 1, n); }
 
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
 void attention_rows_avx2(const struct attn_rows *a)
