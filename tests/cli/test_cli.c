@@ -40,6 +40,15 @@ int main(void)
     snprintf(want, sizeof want, "%s\n", greedy);
     owl_check(args, 0, want, NULL);
 
+    /* --kv f16: the same greedy continuation on this fixture (the cache rounding moves logits by ~1e-3); a bad
+     * type is refused naming it; bench at a depth reports the half cache */
+    snprintf(args, sizeof args, "run '%s' --tokens %s -n 8 --temperature 0 --print-ids -t 2 --kv f16", model, prompt);
+    owl_check(args, 0, want, NULL);
+    snprintf(args, sizeof args, "run '%s' --tokens %s -n 2 --kv f8", model, prompt);
+    owl_check(args, 1, NULL, "kv 'f8'");
+    snprintf(args, sizeof args, "bench '%s' -p 0 -n 2 -d 16 -r 1 --kv f16", model);
+    owl_check(args, 0, "(f16; ", NULL);
+
     /* owl logits: float32 rows equal to transformers' within 1e-3 x max|ref| */
     char out_path[1100];
     snprintf(out_path, sizeof out_path, "%s/logits.f32", test_tmpdir());
