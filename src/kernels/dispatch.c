@@ -98,6 +98,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_mxfp4g = matmul_mxfp4g_avx2;
         t->matmul_fp8 = matmul_fp8_avx2;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx2;
+        t->f32_to_kv16 = f32_to_kv16_avx2;
         t->matmul_q4_0_q8 = matmul_q4_0_q8_avx2;
         t->sum_f32 = sum_f32_avx2;
         t->dot_f32 = dot_f32_avx2;

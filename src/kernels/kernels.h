@@ -270,6 +270,7 @@ void kv_axpy_ref(float *o, float a, const void *v, int f16, int n);
 typedef void f32_to_kv16_fn(uint16_t *out, const float *x, size_t n);
 void f32_to_kv16_ref(uint16_t *out, const float *x, size_t n);
 void f32_to_kv16_avx512(uint16_t *out, const float *x, size_t n);
+void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n);
 
 /* Row of a stored-dtype vector/matrix converted to f32: out[i] = w[i] for i < n. */
 void dequantize_row_bf16(float *out, const void *w, int n);

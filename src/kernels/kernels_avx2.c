@@ -250,6 +250,21 @@ static inline __attribute__((always_inline)) float dot16(const float *q, const v
 static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 0, n); }
 static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 1, n); }
 
+/* Rows to an f16 KV cache (kernels.h), 8 at a time with F16C, the tail by the reference. */
+void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n)
+{
+    const __m256 lo = _mm256_set1_ps(-65504.0f), hi = _mm256_set1_ps(65504.0f), inf = _mm256_set1_ps(INFINITY);
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+        /* max/min return their second operand when either is NaN: x goes second, so NaN stays NaN */
+        const __m256 xi = _mm256_loadu_ps(x + i), c = _mm256_min_ps(hi, _mm256_max_ps(lo, xi));
+        const __m256 is_inf = _mm256_cmp_ps(_mm256_andnot_ps(sign, xi), inf, _CMP_EQ_OQ);
+        _mm_storeu_si128((__m128i *)(out + i), _mm256_cvtps_ph(_mm256_blendv_ps(c, xi, is_inf), _MM_FROUND_TO_NEAREST_INT));
+    }
+    f32_to_kv16_ref(out + i, x + i, n - i);
+}
+
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
 void attention_rows_avx2(const struct attn_rows *a)
 {

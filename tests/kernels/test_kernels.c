@@ -651,8 +651,8 @@ static void test_attention_decode(void)
 }
 
 /* f32_to_kv16: nearest even (ties both ways, subnormal halves, the largest finite), finite values beyond the
- * half range saturate to +-65504, inf stays inf (as an fp32 cache would hold it), NaN stays NaN; the AVX-512 variant bitwise the reference at
- * every length (masked tails). */
+ * half range saturate to +-65504, inf stays inf (as an fp32 cache would hold it), NaN stays NaN; the AVX-512
+ * and AVX2 variants bitwise the reference at every length (tails). */
 static void test_kv16(void)
 {
     const float special[] = {0.0f, -0.0f, 1.0f, 1.0f + 1.0f / 2048, 1.0f + 3.0f / 2048, 65504.0f, 65519.0f, 65520.0f,
@@ -667,19 +667,20 @@ static void test_kv16(void)
             CHECK_MSG((h[i] & 0x7c00) == 0x7c00 && (h[i] & 0x3ff), "kv16(NaN) = %04x", h[i]);
         else
             CHECK_MSG(h[i] == want[i], "kv16(%g) = %04x, expected %04x", special[i], h[i], want[i]);
-    if (!kernels_have_avx512())
-        return;
-    for (size_t n = 0; n < 80; n++) {
-        float x[80];
-        uint16_t h1[80], h2[80];
-        for (size_t i = 0; i < n; i++)
-            x[i] = i % 7 == 3 ? special[(i * 5) % NS] : frand() * (float)(1 << (i % 20));
-        f32_to_kv16_ref(h1, x, n);
-        memset(h2, 0xab, sizeof h2);
-        f32_to_kv16_avx512(h2, x, n);
-        CHECK_MSG(memcmp(h1, h2, n * sizeof *h1) == 0 && h2[n < 80 ? n : 79] == (n < 80 ? 0xabab : h1[79]),
-                  "f32_to_kv16_avx512 n=%zu differs from the reference or writes past n", n);
-    }
+    f32_to_kv16_fn *const fns[] = {f32_to_kv16_avx512, f32_to_kv16_avx2};
+    const bool have[] = {kernels_have_avx512(), kernels_have_avx2()};
+    for (int f = 0; f < 2; f++)
+        for (size_t n = 0; have[f] && n < 80; n++) {
+            float x[80];
+            uint16_t h1[80], h2[80];
+            for (size_t i = 0; i < n; i++)
+                x[i] = i % 7 == 3 ? special[(i * 5) % NS] : frand() * (float)(1 << (i % 20));
+            f32_to_kv16_ref(h1, x, n);
+            memset(h2, 0xab, sizeof h2);
+            fns[f](h2, x, n);
+            CHECK_MSG(memcmp(h1, h2, n * sizeof *h1) == 0 && h2[n < 80 ? n : 79] == (n < 80 ? 0xabab : h1[79]),
+                      "f32_to_kv16 %s n=%zu differs from the reference or writes past n", f ? "avx2" : "avx512", n);
+        }
 }
 
 static void test_dot_axpy(void)
