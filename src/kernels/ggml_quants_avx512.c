@@ -1,7 +1,8 @@
 /* ggml_quants_avx512.c — AVX-512 matmuls over the GGML block formats of ggml_quants.c (same contract as the
  * references). Q4_0 (what `--quant q4_0` makes) widens in registers like Q8_0 (matmul_block32, with the
- * prefill GEMM). The others: a block is dequantized once into an L1-resident buffer by the reference
- * dequantizer and then used for up to 4 tokens with 16-wide FMAs; only the summation order differs.
+ * prefill GEMM), and so do the K-quants, 32 inputs at a time. Q4_1, Q5_0, Q5_1: a block is dequantized once
+ * into an L1-resident buffer by the reference dequantizer and then used for up to 4 tokens with 16-wide FMAs;
+ * only the summation order differs.
  * (Integer dot products on quantized activations, as llama.cpp does, are the speed issue's business: they
  * change the numbers.) */
 #include <immintrin.h>
@@ -67,6 +68,154 @@ void matmul_q4_0_avx512(float *y, const float *x, const void *w, int n, int d_in
 DEFINE_BLOCK_MATMUL_AVX512(q4_1, 32, 20)
 DEFINE_BLOCK_MATMUL_AVX512(q5_0, 32, 22)
 DEFINE_BLOCK_MATMUL_AVX512(q5_1, 32, 24)
-DEFINE_BLOCK_MATMUL_AVX512(q4_K, 256, 144)
-DEFINE_BLOCK_MATMUL_AVX512(q5_K, 256, 176)
-DEFINE_BLOCK_MATMUL_AVX512(q6_K, 256, 210)
+
+/* K-quants (Q4_K, Q5_K, Q6_K: 256-input super-blocks) in registers, 32 inputs at a time: sub-block kb of a row
+ * widened to fp32 with the reference dequantizer's operations in its order (so the same weights), then the
+ * same drivers as Q4_0: decode streams each row once for up to 4 tokens (row-exact), prefill packs 16 rows'
+ * panels for the GEMM micro-kernel (gemm_blocks32). Before, each super-block went through the scalar
+ * dequantizer per row and group of 4 tokens. */
+static inline float f16_load(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 bytes as fp32. */
+static inline __m512 u8_f32(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
+
+/* The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (as the reference's scale_min_k4). */
+static inline void kq_scale_min(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
+/* Sub-block s (0..7) of a Q4_K super-block: d * sc * q - dmin * m. */
+static inline __attribute__((always_inline)) void q4_K_sub(const uint8_t *b, int s, __m512 *lo, __m512 *hi)
+{
+    int sc, m;
+    kq_scale_min(s, b + 4, &sc, &m);
+    const __m512 d1 = _mm512_set1_ps(f16_load(b) * (float)sc), m1 = _mm512_set1_ps(f16_load(b + 2) * (float)m);
+    const uint8_t *q = b + 16 + 32 * (s / 2);
+    __m128i q0 = _mm_loadu_si128((const __m128i *)q), q1 = _mm_loadu_si128((const __m128i *)(q + 16));
+    const __m128i low = _mm_set1_epi8(0x0f);
+    q0 = s & 1 ? _mm_and_si128(_mm_srli_epi16(q0, 4), low) : _mm_and_si128(q0, low);
+    q1 = s & 1 ? _mm_and_si128(_mm_srli_epi16(q1, 4), low) : _mm_and_si128(q1, low);
+    *lo = _mm512_sub_ps(_mm512_mul_ps(d1, u8_f32(q0)), m1);
+    *hi = _mm512_sub_ps(_mm512_mul_ps(d1, u8_f32(q1)), m1);
+}
+
+/* Sub-block s of a Q5_K super-block: the nibble plus 16 where bit s of qh[l] is set. */
+static inline __attribute__((always_inline)) void q5_K_sub(const uint8_t *b, int s, __m512 *lo, __m512 *hi)
+{
+    int sc, m;
+    kq_scale_min(s, b + 4, &sc, &m);
+    const __m512 d1 = _mm512_set1_ps(f16_load(b) * (float)sc), m1 = _mm512_set1_ps(f16_load(b + 2) * (float)m);
+    const uint8_t *ql = b + 48 + 32 * (s / 2), *qh = b + 16;
+    const __m128i low = _mm_set1_epi8(0x0f), bit = _mm_set1_epi8((char)(1u << s)), sixteen = _mm_set1_epi8(16);
+    __m128i q[2];
+    for (int h = 0; h < 2; h++) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(ql + 16 * h));
+        const __m128i nib = s & 1 ? _mm_and_si128(_mm_srli_epi16(v, 4), low) : _mm_and_si128(v, low);
+        const __m128i set = _mm_cmpeq_epi8(_mm_and_si128(_mm_loadu_si128((const __m128i *)(qh + 16 * h)), bit), bit);
+        q[h] = _mm_add_epi8(nib, _mm_and_si128(set, sixteen));
+    }
+    *lo = _mm512_sub_ps(_mm512_mul_ps(d1, u8_f32(q[0])), m1);
+    *hi = _mm512_sub_ps(_mm512_mul_ps(d1, u8_f32(q[1])), m1);
+}
+
+/* Sub-block s of a Q6_K super-block: half s / 4, quarter p = s % 4 of it (ql's low or high nibbles, qh's bits
+ * 2p, 2p + 1), two 16-input scales; d * sc * (q - 32). */
+static inline __attribute__((always_inline)) void q6_K_sub(const uint8_t *b, int s, __m512 *lo, __m512 *hi)
+{
+    const int h = s / 4, p = s % 4;
+    const uint8_t *ql = b + 64 * h + 32 * (p & 1), *qh = b + 128 + 32 * h;
+    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * p;
+    const float d = f16_load(b + 208);
+    const __m128i low = _mm_set1_epi8(0x0f), two = _mm_set1_epi8(3);
+    __m512 out[2];
+    for (int k = 0; k < 2; k++) {
+        const __m128i v = _mm_loadu_si128((const __m128i *)(ql + 16 * k));
+        const __m128i nib = p >= 2 ? _mm_and_si128(_mm_srli_epi16(v, 4), low) : _mm_and_si128(v, low);
+        const __m128i hb = _mm_and_si128(_mm_srli_epi16(_mm_loadu_si128((const __m128i *)(qh + 16 * k)), 2 * p), two);
+        const __m128i q = _mm_or_si128(nib, _mm_slli_epi16(hb, 4)); /* 0..63 */
+        const __m512i qi = _mm512_sub_epi32(_mm512_cvtepu8_epi32(q), _mm512_set1_epi32(32));
+        out[k] = _mm512_mul_ps(_mm512_set1_ps(d * (float)sc[k]), _mm512_cvtepi32_ps(qi));
+    }
+    *lo = out[0];
+    *hi = out[1];
+}
+
+/* gemm_block32_fn loaders: sub-block kb of row `row` of a struct block32_matrix of super-blocks. */
+#define KQ_LOADER(T, SB)                                                                                 \
+    static inline __attribute__((always_inline)) void T##_load(const void *ctx, int row, int kb, __m512 *lo,  \
+                                                                __m512 *hi)                               \
+    {                                                                                                   \
+        const struct block32_matrix *m = ctx;                                                           \
+        T##_sub(m->w + (size_t)row * m->row_bytes + (size_t)(kb / 8) * SB, kb % 8, lo, hi);            \
+    }
+KQ_LOADER(q4_K, 144)
+KQ_LOADER(q5_K, 176)
+KQ_LOADER(q6_K, 210)
+
+/* Decode: row o against NT tokens, two accumulator chains per token (each sub-block's halves). */
+static inline __attribute__((always_inline)) void kq_rows(float *y, const float *x, const struct block32_matrix *m,
+                                                          int o, int d_in, int d_out, int NT, gemm_block32_fn *load)
+{
+    __m512 a[4][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm512_setzero_ps();
+    for (int kb = 0; kb < d_in / 32; kb++) {
+        __m512 lo, hi;
+        load(m, o, kb, &lo, &hi);
+        for (int j = 0; j < NT; j++) {
+            const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
+            a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
+            a[j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[j][1]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+}
+
+static inline __attribute__((always_inline)) void matmul_kq(float *y, const float *x, const void *w, int sb_bytes,
+                                                            int n, int d_in, int d_out, int o0, int o1,
+                                                            gemm_block32_fn *load)
+{
+    const struct block32_matrix m = {w, (size_t)d_in / 256 * sb_bytes};
+    if (n >= GEMM_MIN_TOKENS) {
+        for (int g = o0; g < o1; g += 16)
+            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, load, &m);
+        return;
+    }
+    for (int o = o0; o < o1; o++)
+        for (int t = 0; t < n; t += 4) {
+            float *yt = y + (size_t)t * d_out + o;
+            const float *xt = x + (size_t)t * d_in;
+            switch (n - t < 4 ? n - t : 4) {
+            case 4: kq_rows(yt, xt, &m, o, d_in, d_out, 4, load); break;
+            case 3: kq_rows(yt, xt, &m, o, d_in, d_out, 3, load); break;
+            case 2: kq_rows(yt, xt, &m, o, d_in, d_out, 2, load); break;
+            default: kq_rows(yt, xt, &m, o, d_in, d_out, 1, load); break;
+            }
+        }
+}
+
+void matmul_q4_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 144, n, d_in, d_out, o0, o1, q4_K_load);
+}
+void matmul_q5_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 176, n, d_in, d_out, o0, o1, q5_K_load);
+}
+void matmul_q6_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 210, n, d_in, d_out, o0, o1, q6_K_load);
+}

@@ -363,7 +363,7 @@ static void test_ggml_blocks(void)
                 matmul_fn *fast = v ? fmts[f].avx2 : fmts[f].avx512;
                 if (!(v ? kernels_have_avx2() : kernels_have_avx512()))
                     continue;
-                const int d_in = 2 * fmts[f].block, d_out = 7, nb = d_out * d_in / fmts[f].block;
+                const int d_in = 2 * fmts[f].block, d_out = 19, nb = d_out * d_in / fmts[f].block;
                 uint8_t *w = malloc((size_t)nb * fmts[f].bytes);
                 for (int i = 0; i < nb * fmts[f].bytes; i++)
                     w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
@@ -392,6 +392,22 @@ static void test_ggml_blocks(void)
                 }
                 CHECK_MSG(bad_mm == 0, "%s %s n=%d: %d outputs differ from the reference", fmts[f].name,
                           v ? "avx2" : "avx512", n, bad_mm);
+                /* one-hot tokens read single weights: each equals the reference dequantizer's bit for bit (the
+                 * kernels widen with its operations), through the decode rows (n < 8) and the GEMM (n = 9) */
+                int bad_w = 0;
+                for (int k0 = 0; k0 < d_in; k0 += n) {
+                    memset(x, 0, (size_t)n * d_in * sizeof(float));
+                    for (int t = 0; t < n && k0 + t < d_in; t++)
+                        x[(size_t)t * d_in + k0 + t] = 1.0f;
+                    fast(yy, x, w, n, d_in, d_out, 0, d_out);
+                    for (int o = 0; o < d_out; o++) {
+                        fmts[f].deq(wf, w + (size_t)o * d_in / fmts[f].block * fmts[f].bytes, d_in);
+                        for (int t = 0; t < n && k0 + t < d_in; t++)
+                            bad_w += yy[(size_t)t * d_out + o] != wf[k0 + t];
+                    }
+                }
+                CHECK_MSG(bad_w == 0, "%s %s n=%d: %d weights differ from the dequantizer's", fmts[f].name,
+                          v ? "avx2" : "avx512", n, bad_w);
                 free(w), free(x), free(wf), free(yy), free(yr);
             }
 }
