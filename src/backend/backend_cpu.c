@@ -141,13 +141,24 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     }
 }
 
-/* The act q8 mode's MXFP4, Q8_0 and Q4_0 matmuls: the activations quantized once, then row chunks on every thread: 16
- * rows for decode, in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS) and for Q8_0/Q4_0, else about 16 chunks
- * per thread (the MXFP4 prefill kernel packs its tokens once per chunk). */
+/* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_K, Q6_K), or NULL (MXFP4, or none in this table). */
+static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
+{
+    return t == DTYPE_Q8_0 ? kern.matmul_q8_0_q8
+         : t == DTYPE_Q4_0 ? kern.matmul_q4_0_q8
+         : t == DTYPE_Q4_K ? kern.matmul_q4_K_q8
+         : t == DTYPE_Q6_K ? kern.matmul_q6_K_q8
+                           : NULL;
+}
+
+/* The act q8 mode's MXFP4 and GGML block matmuls: the activations quantized once, then row chunks on every thread:
+ * 16 rows for decode, in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS) and for the block dtypes, else about
+ * 16 chunks per thread (the MXFP4 prefill kernel packs its tokens once per chunk). */
 static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
 {
     const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
-    const bool hf = weight_is_mxfp4(w), q8_0 = w->dtype == DTYPE_Q8_0, q4_0 = w->dtype == DTYPE_Q4_0;
+    matmul_q8_0_q8_fn *const block_fn = q8_kernel(w->dtype);
+    const bool hf = weight_is_mxfp4(w);
     const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
     char *ws = workspace(q_bytes + 2 * d_bytes);
     int8_t *q = (int8_t *)ws;
@@ -155,7 +166,7 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
     int32_t *sum = (int32_t *)(ws + q_bytes + d_bytes);
     const struct act_q8 a = {.q = q, .d = d, .sum = sum};
     quantize_act_q8(&a, x, n, d_in, hf);
-    const bool gemm = !q8_0 && !q4_0 && n >= 8 && !g_row_exact;
+    const bool gemm = !block_fn && n >= 8 && !g_row_exact;
     const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
     const int rows = gemm ? (per_thread + 15) / 16 * 16 : 16, n_chunks = (d_out + rows - 1) / rows;
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
@@ -165,9 +176,8 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
         for (int t = 0; t < n; t += group) {
             const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
             const int nt = n - t < group ? n - t : group;
-            if (q8_0 || q4_0)
-                (q8_0 ? kern.matmul_q8_0_q8 : kern.matmul_q4_0_q8)(y + (size_t)t * d_out, &at, w->data, nt, d_in,
-                                                                   d_out, o0, o1);
+            if (block_fn)
+                block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
             else
                 kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL, nt, d_in, d_out, o0,
                                      o1);
@@ -212,10 +222,12 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
                            (w->dtype == DTYPE_BF16 || w->dtype == DTYPE_Q8_0);
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
-     * row-exact mode, CPUs without AVX512-BF16), against Q4_0 in decode and row-exact mode (its prefill keeps the
-     * exact GEMM) */
-    if (g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) ||
-                            (w->dtype == DTYPE_Q4_0 && (n < 8 || g_row_exact))))
+     * row-exact mode, CPUs without AVX512-BF16), against Q4_0, Q4_K and Q6_K (where the table has a kernel) in
+     * decode and row-exact mode (their prefill keeps the exact GEMM) */
+    const bool q8_decode = (w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_K || w->dtype == DTYPE_Q6_K) &&
+                           q8_kernel(w->dtype) && (n < 8 || g_row_exact);
+    if (g_act == ACT_Q8 &&
+        (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) || q8_decode))
         matmul_q8(y, x, w, n);
     else if (gemm_bf16)
         matmul_gemm_bf16(y, x, w, n);

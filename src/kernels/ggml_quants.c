@@ -180,3 +180,57 @@ DEFINE_BLOCK_MATMUL_REF(q5_1, 32, 24)
 DEFINE_BLOCK_MATMUL_REF(q4_K, 256, 144)
 DEFINE_BLOCK_MATMUL_REF(q5_K, 256, 176)
 DEFINE_BLOCK_MATMUL_REF(q6_K, 256, 210)
+
+/* The act q8 mode's K-quant products (kernels.h): integer sums per sub-block of q against the activation
+ * block's int8 values, scaled by the activation block's d. */
+void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_sb = d_in / 256;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_sb * 144;
+            float acc = 0.0f;
+            for (int sb = 0; sb < n_sb; sb++, b += 144) {
+                const float d = f16_at(b), dmin = f16_at(b + 2);
+                for (int s = 0; s < 8; s++) {
+                    int sc, m;
+                    scale_min_k4(s, b + 4, &sc, &m);
+                    const size_t at = (size_t)t * (d_in / 32) + (size_t)sb * 8 + s;
+                    const uint8_t *q = b + 16 + 32 * (s / 2);
+                    int32_t dot = 0;
+                    for (int i = 0; i < 32; i++)
+                        dot += (s & 1 ? q[i] >> 4 : q[i] & 0x0f) * x->q[at * 32 + i];
+                    acc += (float)dot * (x->d[at] * (d * (float)sc)) - (float)x->sum[at] * (x->d[at] * (dmin * (float)m));
+                }
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+void matmul_q6_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_sb = d_in / 256;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_sb * 210;
+            float acc = 0.0f;
+            for (int sb = 0; sb < n_sb; sb++, b += 210) {
+                const float d = f16_at(b + 208);
+                for (int s = 0; s < 8; s++) { /* half s / 4, quarter s % 4: as dequantize_block_q6_K */
+                    const int h = s / 4, p = s % 4;
+                    const uint8_t *ql = b + 64 * h + 32 * (p & 1), *qh = b + 128 + 32 * h;
+                    const int8_t *sc = (const int8_t *)(b + 192) + 8 * h + 2 * p;
+                    const size_t at = (size_t)t * (d_in / 32) + (size_t)sb * 8 + s;
+                    for (int k = 0; k < 2; k++) {
+                        int32_t dot = 0;
+                        for (int i = 16 * k; i < 16 * k + 16; i++) {
+                            const int q = ((p >= 2 ? ql[i] >> 4 : ql[i] & 0x0f) | (((qh[i] >> (2 * p)) & 3) << 4)) - 32;
+                            dot += q * x->q[at * 32 + i];
+                        }
+                        acc += (float)dot * (x->d[at] * (d * (float)sc[k]));
+                    }
+                }
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}

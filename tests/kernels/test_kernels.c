@@ -192,6 +192,34 @@ static void check_q8_0_variant(const char *name, q8_0_matmul_fn fast, q8_0_matmu
 /* The act q8 mode over Q8_0 (q4 false) or Q4_0 weights: the int8 reference within the activations'
  * quantization error of the exact fp32 reference (sum_k |w_k| d_k / 2), and the AVX-512 VNNI and AVX2 kernels
  * (rows split at an odd point) within summation-order rounding of the int8 reference. */
+/* The act q8 kernels' bounds, row by row of w (row_bytes each, dequantized by deq): a reference yq within the
+ * activations' quantization error (sum_k |w_k| d_k / 2) of the exact y; each of n_fast SIMD results within
+ * summation order (1e-5 of the terms) of yq. Returns the count beyond the first bound; bad_fast[i] for the
+ * others (counted only where fast[i] is non-NULL). */
+static int q8_errors(void (*deq)(float *, const void *, int), const uint8_t *w, size_t row_bytes, const float *x,
+                     const float *d, int n, int d_in, int d_out, const float *y, const float *yq,
+                     const float *const *fast, int n_fast, int *bad_fast)
+{
+    float *wf = malloc(sizeof(float) * d_in);
+    int bad = 0;
+    for (int o = 0; o < d_out; o++) {
+        deq(wf, w + (size_t)o * row_bytes, d_in);
+        for (int t = 0; t < n; t++) {
+            double qerr = 0, terms = 0;
+            for (int k = 0; k < d_in; k++) {
+                qerr += fabs(wf[k]) * d[(size_t)t * (d_in / 32) + k / 32] * 0.5;
+                terms += fabs(x[(size_t)t * d_in + k] * wf[k]);
+            }
+            const size_t i = (size_t)t * d_out + o;
+            bad += fabs(yq[i] - y[i]) > qerr * 1.0001 + 1e-5 * terms + 1e-30;
+            for (int f = 0; f < n_fast; f++)
+                bad_fast[f] += fast[f] && fabs(fast[f][i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+        }
+    }
+    free(wf);
+    return bad;
+}
+
 static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int d_in, int d_out)
 {
     matmul_fn *exact = q4 ? matmul_q4_0_ref : matmul_q8_0_ref;
@@ -202,7 +230,7 @@ static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int 
     const char *name = q4 ? "q4_0" : "q8_0";
     const int nb = d_in / 32;
     int8_t *q = malloc((size_t)n * d_in);
-    float *d = malloc(sizeof(float) * n * nb), *wf = malloc(sizeof(float) * d_in);
+    float *d = malloc(sizeof(float) * n * nb);
     int32_t *sum = malloc(sizeof(int32_t) * n * nb);
     float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
     float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
@@ -220,25 +248,15 @@ static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int 
         fast2(y2, &a, w, n, d_in, d_out, 0, 7);
         fast2(y2, &a, w, n, d_in, d_out, 7, d_out);
     }
-    int bad = 0, bad_simd = 0, bad_avx2 = 0;
-    for (int o = 0; o < d_out; o++) {
-        (q4 ? dequantize_row_q4_0 : dequantize_row_q8_0)(wf, w + (size_t)o * nb * block_bytes, d_in);
-        for (int t = 0; t < n; t++) {
-            double qerr = 0, terms = 0;
-            for (int k = 0; k < d_in; k++) {
-                qerr += fabs(wf[k]) * d[(size_t)t * nb + k / 32] * 0.5;
-                terms += fabs(x[(size_t)t * d_in + k] * wf[k]);
-            }
-            const size_t i = (size_t)t * d_out + o;
-            bad += fabs(yq[i] - y[i]) > qerr * 1.0001 + 1e-5 * terms + 1e-30;
-            bad_simd += vnni && fabs(ys[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
-            bad_avx2 += avx2 && fabs(y2[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
-        }
-    }
+    int bad_f[2] = {0, 0};
+    const float *fast_y[2] = {vnni ? ys : NULL, avx2 ? y2 : NULL};
+    const int bad = q8_errors(q4 ? dequantize_row_q4_0 : dequantize_row_q8_0, w, (size_t)nb * block_bytes, x, d, n,
+                              d_in, d_out, y, yq, fast_y, 2, bad_f);
+    const int bad_simd = bad_f[0], bad_avx2 = bad_f[1];
     CHECK_MSG(bad_avx2 == 0, "%s q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_avx2);
     CHECK_MSG(bad == 0, "%s q8 ref n=%d d_in=%d: %d outputs beyond the quantization error", name, n, d_in, bad);
     CHECK_MSG(bad_simd == 0, "%s q8 avx512 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_simd);
-    free(q), free(d), free(wf), free(sum), free(y), free(yq), free(ys), free(y2);
+    free(q), free(d), free(sum), free(y), free(yq), free(ys), free(y2);
 }
 
 /* Q8_0: hand-computed dequantization, then each SIMD matmul the CPU has against its reference on random
@@ -409,6 +427,68 @@ static void test_ggml_blocks(void)
                 CHECK_MSG(bad_w == 0, "%s %s n=%d: %d weights differ from the dequantizer's", fmts[f].name,
                           v ? "avx2" : "avx512", n, bad_w);
                 free(w), free(x), free(wf), free(yy), free(yr);
+            }
+}
+
+/* The act q8 K-quant kernels (Q4_K, Q6_K): the reference within the activations' quantization error of the
+ * exact fp32 product (a wrong scale, min or bit is far outside it), the AVX-512 VNNI kernel within summation
+ * order of the reference, and row-exact (each token alone gives its row of the batch bitwise). */
+static void test_kquants_q8(void)
+{
+    static const struct {
+        const char *name;
+        matmul_q8_0_q8_fn *ref, *fast;
+        matmul_fn *exact;
+        void (*deq)(float *, const void *, int);
+        int bytes, scale_at[2];
+    } fmts[] = {
+        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_ref, dequantize_row_q4_K, 144, {0, 2}},
+        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_ref, dequantize_row_q6_K, 210, {208, -1}},
+    };
+    const bool vnni = kernels_have_avx512_vnni();
+    for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
+        for (int d_in = 256; d_in <= 768; d_in += 512)
+            for (int n = 1; n <= 5; n += 2) {
+                const int d_out = 19, nsb = d_out * d_in / 256, nb = d_in / 32;
+                uint8_t *w = malloc((size_t)nsb * fmts[f].bytes);
+                for (int i = 0; i < nsb * fmts[f].bytes; i++)
+                    w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+                for (int i = 0; i < nsb; i++)
+                    for (int k = 0; k < 2; k++)
+                        if (fmts[f].scale_at[k] >= 0) {
+                            const uint16_t h = (uint16_t)(0x1c00 + (i * 131 + k * 17) % 0x400);
+                            memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].scale_at[k], &h, 2);
+                        }
+                float *x = malloc(sizeof(float) * n * d_in);
+                for (int i = 0; i < n * d_in; i++)
+                    x[i] = frand() * (i % 53 == 0 ? 6.0f : 1.0f);
+                int8_t *q = malloc((size_t)n * d_in);
+                float *d = malloc(sizeof(float) * n * nb);
+                int32_t *sum = malloc(sizeof(int32_t) * n * nb);
+                const struct act_q8 a = {q, d, sum};
+                quantize_act_q8(&a, x, n, d_in, false);
+                float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
+                float *ys = malloc(sizeof(float) * n * d_out), one[19];
+                fmts[f].exact(y, x, w, n, d_in, d_out, 0, d_out);
+                fmts[f].ref(yq, &a, w, n, d_in, d_out, 0, d_out);
+                int bad = 0, bad_simd = 0;
+                if (vnni) {
+                    fmts[f].fast(ys, &a, w, n, d_in, d_out, 0, 5);
+                    fmts[f].fast(ys, &a, w, n, d_in, d_out, 5, d_out);
+                    for (int t = 0; t < n; t++) {
+                        const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * nb, sum + (size_t)t * nb};
+                        fmts[f].fast(one, &at, w, 1, d_in, d_out, 0, d_out);
+                        bad_simd += memcmp(one, ys + (size_t)t * d_out, sizeof one) != 0;
+                    }
+                }
+                const float *fast_y[1] = {vnni ? ys : NULL};
+                bad = q8_errors(fmts[f].deq, w, (size_t)(d_in / 256) * fmts[f].bytes, x, d, n, d_in, d_out, y, yq,
+                                fast_y, 1, &bad_simd);
+                CHECK_MSG(bad == 0, "%s q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", fmts[f].name,
+                          d_in, n, bad);
+                CHECK_MSG(bad_simd == 0, "%s q8 avx512 d_in=%d n=%d: %d outputs differ from the reference (or alone)",
+                          fmts[f].name, d_in, n, bad_simd);
+                free(w), free(x), free(q), free(d), free(sum), free(y), free(yq), free(ys);
             }
 }
 
@@ -738,6 +818,7 @@ int main(void)
     test_gemm_bf16_wide();
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
+    test_kquants_q8();
     test_attention();
     test_attention_part();
     test_attention_decode();

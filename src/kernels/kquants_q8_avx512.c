@@ -1,0 +1,138 @@
+/* kquants_q8_avx512.c — the act q8 mode's K-quant products with AVX512-VNNI (same math as matmul_q4_K_q8_ref and
+ * matmul_q6_K_q8_ref in ggml_quants.c; only the float summation order differs): the weights' small unsigned
+ * integers against the activations' int8 blocks with vpdpbusd, as llama.cpp does for these formats, so decode
+ * streams the super-blocks instead of widening every weight to fp32.
+ * - Q4_K: a 32-byte slice of nibbles is two sub-blocks (low nibbles, high nibbles), which are two consecutive
+ *   activation blocks: one zmm each side, one vpdpbusd, one conversion and one FMA with the two blocks' scales
+ *   d_a * d * sc (picked from a vector of the super-block's 8); the min term d_a * dmin * m * sum(q) takes one
+ *   8-wide FMA per super-block.
+ * - Q6_K: a sub-block's 6-bit values (nibble | 2 high bits << 4, 0..63) against its activation block, the
+ *   int32 lanes seeded with -32 * (their 4 activations' sum), precomputed once per call, so they hold the
+ *   exact sums of (q - 32) * a; lanes 0-3 and 4-7 are the two 16-value halves, each with its own scale.
+ * Each token of a row is computed alone (row-exact for every n). Compiled with AVX-512 VL/BW/VNNI (the
+ * dispatcher checks VNNI). */
+#include <immintrin.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "kernels/gemm_avx512.h"
+#include "kernels/kernels.h"
+
+static inline float f16_load(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:
+ * bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scales
+ * 4-7 (low nibble) and mins 4-7 (high nibble), whose top 2 bits are the top bits of bytes 0-3 and 4-7. Word
+ * arithmetic, so no store-and-reload of the lanes. */
+static inline void q4_K_scales(const uint8_t *q, __m256i *sc, __m256i *m)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, q, 4), memcpy(&u1, q + 4, 4), memcpy(&u2, q + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo)));
+    *m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo)));
+}
+
+static float q4_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, int n_sb)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    __m512 acc = _mm512_setzero_ps();
+    __m256 mins = _mm256_setzero_ps();
+    for (int sb = 0; sb < n_sb; sb++) {
+        const uint8_t *b = row + (size_t)sb * 144;
+        const size_t at = at0 + (size_t)sb * 8;
+        __m256i sc, m;
+        q4_K_scales(b + 4, &sc, &m);
+        const __m256 da = _mm256_loadu_ps(x->d + at);
+        const __m512 dsc =
+            _mm512_castps256_ps512(_mm256_mul_ps(da, _mm256_mul_ps(_mm256_set1_ps(f16_load(b)), _mm256_cvtepi32_ps(sc))));
+        const __m256 dm = _mm256_mul_ps(da, _mm256_mul_ps(_mm256_set1_ps(f16_load(b + 2)), _mm256_cvtepi32_ps(m)));
+        mins = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->sum + at))), dm, mins);
+        for (int j = 0; j < 4; j++) {
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, low)),
+                                                 _mm256_and_si256(_mm256_srli_epi16(v, 4), low), 1);
+            const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
+                                                    _mm512_loadu_si512(x->q + (at + 2 * (size_t)j) * 32));
+            const __m512i pick = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
+                                                  2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j,
+                                                  2 * j);
+            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pick, dsc), acc);
+        }
+    }
+    return hsum256(_mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)), mins));
+}
+
+void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
+    const int n_sb = d_in / 256, n_blocks = d_in / 32;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * 144;
+        for (int t = 0; t < n; t++)
+            y[(size_t)t * d_out + o] = q4_K_row(x, (size_t)t * n_blocks, row, n_sb);
+    }
+}
+
+/* Q6_K: seeds[at] holds -32 * (the sum of each 4 activations) of block at, 8 lanes. */
+static float q6_K_row(const struct act_q8 *x, const int32_t *seeds, size_t at0, const uint8_t *row, int n_sb)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int sb = 0; sb < n_sb; sb++) {
+        const uint8_t *b = row + (size_t)sb * 210;
+        const size_t at = at0 + (size_t)sb * 8;
+        const __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(f16_load(b + 208)),
+                                         _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
+        for (int s = 0; s < 8; s++) {
+            const int h = s / 4, p = s % 4;
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (p & 1)));
+            const __m256i nib = p >= 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+            const __m256i hb = _mm256_and_si256(
+                _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)), _mm_cvtsi32_si128(2 * p)), three);
+            const __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4));
+            const __m256i dot = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(seeds + (at + s) * 8)), q,
+                                                    _mm256_loadu_si256((const __m256i *)(x->q + (at + s) * 32)));
+            /* lanes 0-3: scale 2s, lanes 4-7: 2s + 1 (sub-block s = 4h + p uses scales 8h + 2p, + 1) */
+            const __m256i pick = _mm256_set_epi32(2 * s + 1, 2 * s + 1, 2 * s + 1, 2 * s + 1, 2 * s, 2 * s, 2 * s, 2 * s);
+            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(x->d[at + s]),
+                                               _mm512_castps512_ps256(_mm512_permutexvar_ps(_mm512_castsi256_si512(pick), dsc)));
+            if (s & 1)
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc1);
+            else
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc0);
+        }
+    }
+    return hsum256(_mm256_add_ps(acc0, acc1));
+}
+
+void matmul_q6_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
+    const int n_sb = d_in / 256, n_blocks = d_in / 32;
+    const size_t n_at = (size_t)n * n_blocks;
+    int32_t *seeds = aligned_alloc(64, (n_at * 8 * sizeof(int32_t) + 63) / 64 * 64);
+    if (!seeds) { /* the reference: same numbers up to summation order */
+        matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
+        return;
+    }
+    const __m256i ones = _mm256_set1_epi8(1);
+    for (size_t at = 0; at < n_at; at++) {
+        const __m256i sum4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones,
+                                                 _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
+        _mm256_store_si256((__m256i *)(seeds + at * 8), _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum4, 5)));
+    }
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * 210;
+        for (int t = 0; t < n; t++)
+            y[(size_t)t * d_out + o] = q6_K_row(x, seeds, (size_t)t * n_blocks, row, n_sb);
+    }
+    free(seeds);
+}
