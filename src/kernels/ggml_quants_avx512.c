@@ -164,29 +164,37 @@ KQ_LOADER(q4_K, 144)
 KQ_LOADER(q5_K, 176)
 KQ_LOADER(q6_K, 210)
 
-/* Decode: row o against NT tokens, two accumulator chains per token (each sub-block's halves). */
+/* Sub-block s (0..7) of the super-block at b as fp32: inputs 0..15 (lo) and 16..31 (hi). */
+typedef void kq_sub_fn(const uint8_t *b, int s, __m512 *lo, __m512 *hi);
+
+/* Decode: row o against NT tokens, two accumulator chains per token (each sub-block's halves). The 8
+ * sub-blocks of a super-block unrolled, so each one's scale unpacking is resolved at compile time. */
 static inline __attribute__((always_inline)) void kq_rows(float *y, const float *x, const struct block32_matrix *m,
-                                                          int o, int d_in, int d_out, int NT, gemm_block32_fn *load)
+                                                          int sb_bytes, int o, int d_in, int d_out, int NT,
+                                                          kq_sub_fn *sub)
 {
     __m512 a[4][2];
     for (int j = 0; j < NT; j++)
         a[j][0] = a[j][1] = _mm512_setzero_ps();
-    for (int kb = 0; kb < d_in / 32; kb++) {
-        __m512 lo, hi;
-        load(m, o, kb, &lo, &hi);
-        for (int j = 0; j < NT; j++) {
-            const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
-            a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
-            a[j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[j][1]);
+    const uint8_t *row = m->w + (size_t)o * m->row_bytes;
+    for (int sb = 0; sb < d_in / 256; sb++)
+#pragma GCC unroll 8
+        for (int s = 0; s < 8; s++) {
+            __m512 lo, hi;
+            sub(row + (size_t)sb * sb_bytes, s, &lo, &hi);
+            for (int j = 0; j < NT; j++) {
+                const float *xt = x + (size_t)j * d_in + (size_t)sb * 256 + (size_t)s * 32;
+                a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
+                a[j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[j][1]);
+            }
         }
-    }
     for (int j = 0; j < NT; j++)
         y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
 }
 
 static inline __attribute__((always_inline)) void matmul_kq(float *y, const float *x, const void *w, int sb_bytes,
                                                             int n, int d_in, int d_out, int o0, int o1,
-                                                            gemm_block32_fn *load)
+                                                            gemm_block32_fn *load, kq_sub_fn *sub)
 {
     const struct block32_matrix m = {w, (size_t)d_in / 256 * sb_bytes};
     if (n >= GEMM_MIN_TOKENS) {
@@ -199,23 +207,23 @@ static inline __attribute__((always_inline)) void matmul_kq(float *y, const floa
             float *yt = y + (size_t)t * d_out + o;
             const float *xt = x + (size_t)t * d_in;
             switch (n - t < 4 ? n - t : 4) {
-            case 4: kq_rows(yt, xt, &m, o, d_in, d_out, 4, load); break;
-            case 3: kq_rows(yt, xt, &m, o, d_in, d_out, 3, load); break;
-            case 2: kq_rows(yt, xt, &m, o, d_in, d_out, 2, load); break;
-            default: kq_rows(yt, xt, &m, o, d_in, d_out, 1, load); break;
+            case 4: kq_rows(yt, xt, &m, sb_bytes, o, d_in, d_out, 4, sub); break;
+            case 3: kq_rows(yt, xt, &m, sb_bytes, o, d_in, d_out, 3, sub); break;
+            case 2: kq_rows(yt, xt, &m, sb_bytes, o, d_in, d_out, 2, sub); break;
+            default: kq_rows(yt, xt, &m, sb_bytes, o, d_in, d_out, 1, sub); break;
             }
         }
 }
 
 void matmul_q4_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    matmul_kq(y, x, w, 144, n, d_in, d_out, o0, o1, q4_K_load);
+    matmul_kq(y, x, w, 144, n, d_in, d_out, o0, o1, q4_K_load, q4_K_sub);
 }
 void matmul_q5_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    matmul_kq(y, x, w, 176, n, d_in, d_out, o0, o1, q5_K_load);
+    matmul_kq(y, x, w, 176, n, d_in, d_out, o0, o1, q5_K_load, q5_K_sub);
 }
 void matmul_q6_K_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    matmul_kq(y, x, w, 210, n, d_in, d_out, o0, o1, q6_K_load);
+    matmul_kq(y, x, w, 210, n, d_in, d_out, o0, o1, q6_K_load, q6_K_sub);
 }
