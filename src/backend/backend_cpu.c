@@ -119,8 +119,19 @@ static void *workspace(size_t bytes)
     return w->p;
 }
 
-/* The bf16-activation prefill GEMM (BF16 or Q8_0 weights): the activations packed once, by every thread, then
- * the rows split evenly between the threads in multiples of 16, each thread with its own weight panel. */
+/* The weight format of the bf16-activation prefill GEMM for dtype t, or -1 where it takes none. */
+static int act_bf16_format(enum dtype t)
+{
+    return t == DTYPE_BF16 ? ACT_W_BF16
+         : t == DTYPE_Q8_0 ? ACT_W_Q8_0
+         : t == DTYPE_Q4_K ? ACT_W_Q4_K
+         : t == DTYPE_Q5_K ? ACT_W_Q5_K
+         : t == DTYPE_Q6_K ? ACT_W_Q6_K
+                           : -1;
+}
+
+/* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights): the activations packed once, by every thread,
+ * then the rows split evenly between the threads in multiples of 16, each thread with its own weight panel. */
 static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
 {
     const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
@@ -136,7 +147,7 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
         const int per = (d_out + 16 * nth - 1) / (16 * nth) * 16, o0 = id * per;
         const int o1 = o0 + per < d_out ? o0 + per : d_out;
         if (o0 < o1)
-            kern.gemm_bf16_act(y, xp, w->data, w->dtype == DTYPE_Q8_0, n, d_in, d_out, o0, o1,
+            kern.gemm_bf16_act(y, xp, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in, d_out, o0, o1,
                                (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
     }
 }
@@ -220,7 +231,7 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
 {
     const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
-                           (w->dtype == DTYPE_BF16 || w->dtype == DTYPE_Q8_0);
+                           act_bf16_format(w->dtype) >= 0;
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
      * row-exact mode, CPUs without AVX512-BF16), against Q4_0, Q4_K and Q6_K (where the table has a kernel) in
      * decode and row-exact mode (their prefill keeps the exact GEMM) */

@@ -10,13 +10,14 @@
  *   super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens whose pairs are
  *   broadcast: 24 accumulators kept in registers over the whole super-slice, 11 loads feeding 24 dot
  *   products. The inner loop runs at 97% of the dot-product peak (3.5 of 3.63 per ns on one Zen 4 core);
- *   Q8_0 weights take the same GEMM with each block dequantized exactly and rounded to bf16.
+ *   Q8_0 and K-quant weights take the same GEMM with each block dequantized exactly and rounded to bf16.
  * Compiled with -mavx512bf16 (the dispatcher checks the CPU has it). */
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
+#include "kernels/kquants_avx512.h"
 
 static inline __mmask32 mask32(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
 static inline __mmask16 mask16(int left)
@@ -137,22 +138,30 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
     default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 1); break;                       \
     }
 
-/* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; Q8_0 rows
- * (q8 true; k a multiple of 32) dequantized exactly (d * q in fp32) and rounded to bf16. */
-static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, bool q8, int d_in, int o, int k, int left)
+/* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; Q8_0 and
+ * K-quant rows (k a multiple of 32) dequantized exactly (the reference dequantizer's values) and rounded to
+ * bf16. */
+static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum act_bf16_weights fmt, int d_in,
+                                                             int o, int k, int left)
 {
-    if (!q8)
+    if (fmt == ACT_W_BF16)
         return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32(left), (const uint16_t *)w + (size_t)o * d_in + k));
     __m512 lo, hi;
-    q8_0_block_f32((const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES, &lo, &hi);
+    if (fmt == ACT_W_Q8_0)
+        q8_0_block_f32((const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES, &lo, &hi);
+    else {
+        const size_t sb = fmt == ACT_W_Q4_K ? 144 : fmt == ACT_W_Q5_K ? 176 : 210;
+        kq_block(fmt, (const uint8_t *)w + (size_t)o * (d_in / 256) * sb, k / 32, &lo, &hi);
+    }
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
 /* Rows o0..o1 (at most 48: three panels of 16) over every token, one super-slice of inputs at a time: its
  * panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major, L2-resident), then
  * every tile of tokens. */
-static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t *xp, const void *w, bool q8, int n,
-                                                       int d_in, int d_out, int o0, int o1, float *panel)
+static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t *xp, const void *w,
+                                                       enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
+                                                       int o1, float *panel)
 {
     const int n_rows = o1 - o0, R = (n_rows + 15) / 16, n_slices = (d_in + SLICE - 1) / SLICE;
     __mmask16 rmask[3];
@@ -167,7 +176,7 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
                     const int k = k0 + s * SLICE + kk;
                     __m512 rv[16], c[16];
                     for (int i = 0; i < 16; i++)
-                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, q8, d_in, o0 + 16 * r + i, k, d_in - k)
+                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
                                                     : _mm512_setzero_ps();
                     transpose16(rv, c);
                     for (int j = 0; j < 16; j++)
@@ -189,11 +198,11 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
 }
 #undef TILE_CASES
 
-void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, bool q8_0, int n, int d_in, int d_out, int o0,
-                          int o1, float *panel)
+void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in,
+                          int d_out, int o0, int o1, float *panel)
 {
     for (int g = o0; g < o1; g += 48)
-        gemm(y, xp, w, q8_0, n, d_in, d_out, g, g + 48 < o1 ? g + 48 : o1, panel);
+        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + 48 < o1 ? g + 48 : o1, panel);
 }
 
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

@@ -85,9 +85,15 @@ void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_i
 
 void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
+    matmul_deq_act_ref(y, x, w, dequantize_row_q8_0, (size_t)(d_in / 32) * Q8_0_BLOCK_BYTES, n, d_in, d_out, o0, o1);
+}
+
+void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(float *, const void *, int),
+                        size_t row_bytes, int n, int d_in, int d_out, int o0, int o1)
+{
     float *row = xcalloc((size_t)d_in, sizeof *row);
     for (int o = o0; o < o1; o++) {
-        dequantize_row_q8_0(row, (const uint8_t *)w + (size_t)o * (d_in / 32) * Q8_0_BLOCK_BYTES, d_in);
+        deq(row, (const uint8_t *)w + (size_t)o * row_bytes, d_in);
         for (int t = 0; t < n; t++) {
             float acc = 0.0f;
             for (int k = 0; k < d_in; k++)

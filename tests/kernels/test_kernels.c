@@ -79,7 +79,8 @@ static void compare_matmul(const char *what, matmul_fn *fast, matmul_fn *ref, co
 
 /* The bf16-activation prefill GEMM as a matmul_fn: the activations packed in two calls splitting the tiles,
  * over a buffer of NaNs (padding the packer missed would poison the sums), then the GEMM over o0..o1. */
-static void gemm_act(float *y, const float *x, const void *w, bool q8_0, int n, int d_in, int d_out, int o0, int o1)
+static void gemm_act(float *y, const float *x, const void *w, enum act_bf16_weights fmt, int n, int d_in, int d_out,
+                     int o0, int o1)
 {
     const size_t len = act_bf16_packed_len(n, d_in);
     const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
@@ -89,16 +90,16 @@ static void gemm_act(float *y, const float *x, const void *w, bool q8_0, int n, 
         xp[i] = 0x7fc1;
     pack_act_bf16_avx512(xp, x, n, d_in, 0, n_tiles / 2);
     pack_act_bf16_avx512(xp, x, n, d_in, n_tiles / 2, n_tiles);
-    gemm_bf16_act_avx512(y, xp, w, q8_0, n, d_in, d_out, o0, o1, panel);
+    gemm_bf16_act_avx512(y, xp, w, fmt, n, d_in, d_out, o0, o1, panel);
     free(xp), free(panel);
 }
 static void gemm_bf16(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    gemm_act(y, x, w, false, n, d_in, d_out, o0, o1);
+    gemm_act(y, x, w, ACT_W_BF16, n, d_in, d_out, o0, o1);
 }
 static void gemm_q8_0(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
-    gemm_act(y, x, w, true, n, d_in, d_out, o0, o1);
+    gemm_act(y, x, w, ACT_W_Q8_0, n, d_in, d_out, o0, o1);
 }
 
 static float wval_f32(const void *w, size_t i) { return ((const float *)w)[i]; }
@@ -426,6 +427,30 @@ static void test_ggml_blocks(void)
                 }
                 CHECK_MSG(bad_w == 0, "%s %s n=%d: %d weights differ from the dequantizer's", fmts[f].name,
                           v ? "avx2" : "avx512", n, bad_w);
+                /* the bf16-activation GEMM over K-quant rows: matmul_deq_act_ref's sums in another order */
+                if (!v && fmts[f].block == 256 && n >= 8 && kernels_have_avx512_bf16()) {
+                    const enum act_bf16_weights fmt = fmts[f].bytes == 144 ? ACT_W_Q4_K
+                                                    : fmts[f].bytes == 176 ? ACT_W_Q5_K
+                                                                           : ACT_W_Q6_K;
+                    const size_t row_bytes = (size_t)d_in / 256 * fmts[f].bytes;
+                    for (int i = 0; i < n * d_in; i++)
+                        x[i] = frand();
+                    gemm_act(yy, x, w, fmt, n, d_in, d_out, 0, 5);
+                    gemm_act(yy, x, w, fmt, n, d_in, d_out, 5, d_out);
+                    matmul_deq_act_ref(yr, x, w, fmts[f].deq, row_bytes, n, d_in, d_out, 0, d_out);
+                    int bad_g = 0;
+                    for (int o = 0; o < d_out; o++) {
+                        fmts[f].deq(wf, w + (size_t)o * row_bytes, d_in);
+                        for (int t = 0; t < n; t++) {
+                            double scale = 0;
+                            for (int k = 0; k < d_in; k++)
+                                scale += fabs(x[(size_t)t * d_in + k] * wf[k]);
+                            bad_g += !(fabs(yy[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * scale + 1e-30);
+                        }
+                    }
+                    CHECK_MSG(bad_g == 0, "%s act bf16 gemm n=%d: %d outputs differ from matmul_deq_act_ref",
+                              fmts[f].name, n, bad_g);
+                }
                 free(w), free(x), free(wf), free(yy), free(yr);
             }
 }

@@ -142,6 +142,8 @@ int main(void)
     check(fixture_path("deepseek_v3/v2-lite"), NULL, "bf16");
     check(fixture_path("qwen3/gqa-tied"), "q8_0", "bf16"); /* Q8_0 weights: the prefill GEMM rounds d*q too */
     check(fixture_path("qwen3/yarn-v5"), "q8_0", "bf16");
+    check(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "bf16"); /* K-quants: the prefill GEMM rounds them too */
+    check(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "bf16");
     check(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");              /* HF MXFP4 blocks */
     check(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8"); /* GGML MXFP4 blocks */
     check_batched(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");
