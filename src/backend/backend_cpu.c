@@ -152,12 +152,13 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     }
 }
 
-/* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_K, Q6_K), or NULL (MXFP4, or none in this table). */
+/* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
 static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 {
     return t == DTYPE_Q8_0 ? kern.matmul_q8_0_q8
          : t == DTYPE_Q4_0 ? kern.matmul_q4_0_q8
          : t == DTYPE_Q4_K ? kern.matmul_q4_K_q8
+         : t == DTYPE_Q5_K ? kern.matmul_q5_K_q8
          : t == DTYPE_Q6_K ? kern.matmul_q6_K_q8
                            : NULL;
 }
@@ -233,9 +234,10 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
                            act_bf16_format(w->dtype) >= 0;
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
-     * row-exact mode, CPUs without AVX512-BF16), against Q4_0, Q4_K and Q6_K (where the table has a kernel) in
+     * row-exact mode, CPUs without AVX512-BF16), against Q4_0 and the K-quants (where the table has a kernel) in
      * decode and row-exact mode (their prefill keeps the exact GEMM) */
-    const bool q8_decode = (w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_K || w->dtype == DTYPE_Q6_K) &&
+    const bool q8_decode = (w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_K || w->dtype == DTYPE_Q5_K ||
+                            w->dtype == DTYPE_Q6_K) &&
                            q8_kernel(w->dtype) && (n < 8 || g_row_exact);
     if (g_act == ACT_Q8 &&
         (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) || q8_decode))

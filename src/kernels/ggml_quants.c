@@ -183,28 +183,41 @@ DEFINE_BLOCK_MATMUL_REF(q6_K, 256, 210)
 
 /* The act q8 mode's K-quant products (kernels.h): integer sums per sub-block of q against the activation
  * block's int8 values, scaled by the activation block's d. */
-void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+/* Q4_K, or Q5_K (five: the fifth bit of value l of sub-block s is bit s of qh[l]). */
+static void matmul_q45_K_q8_ref(float *y, const struct act_q8 *x, const void *w, bool five, int n, int d_in,
+                                int d_out, int o0, int o1)
 {
-    const int n_sb = d_in / 256;
+    const int n_sb = d_in / 256, sb_bytes = five ? 176 : 144;
     for (int t = 0; t < n; t++)
         for (int o = o0; o < o1; o++) {
-            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_sb * 144;
+            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_sb * sb_bytes;
             float acc = 0.0f;
-            for (int sb = 0; sb < n_sb; sb++, b += 144) {
+            for (int sb = 0; sb < n_sb; sb++, b += sb_bytes) {
                 const float d = f16_at(b), dmin = f16_at(b + 2);
                 for (int s = 0; s < 8; s++) {
                     int sc, m;
                     scale_min_k4(s, b + 4, &sc, &m);
                     const size_t at = (size_t)t * (d_in / 32) + (size_t)sb * 8 + s;
-                    const uint8_t *q = b + 16 + 32 * (s / 2);
+                    const uint8_t *q = b + (five ? 48 : 16) + 32 * (s / 2), *qh = b + 16;
                     int32_t dot = 0;
                     for (int i = 0; i < 32; i++)
-                        dot += (s & 1 ? q[i] >> 4 : q[i] & 0x0f) * x->q[at * 32 + i];
+                        dot += ((s & 1 ? q[i] >> 4 : q[i] & 0x0f) + (five && (qh[i] >> s & 1) ? 16 : 0)) *
+                               x->q[at * 32 + i];
                     acc += (float)dot * (x->d[at] * (d * (float)sc)) - (float)x->sum[at] * (x->d[at] * (dmin * (float)m));
                 }
             }
             y[(size_t)t * d_out + o] = acc;
         }
+}
+
+void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_q45_K_q8_ref(y, x, w, false, n, d_in, d_out, o0, o1);
+}
+
+void matmul_q5_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_q45_K_q8_ref(y, x, w, true, n, d_in, d_out, o0, o1);
 }
 
 void matmul_q6_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

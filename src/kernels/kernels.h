@@ -159,11 +159,14 @@ void matmul_q4_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, 
 void matmul_q4_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q4_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-/* Q4_K and Q6_K weights against q8 activations (natural order), per 32-input sub-block: Q4_K y += (d_a d sc)
+/* Q4_K, Q5_K and Q6_K weights against q8 activations (natural order), per 32-input sub-block: Q4_K/Q5_K y += (d_a d sc)
  * sum_j q_j a_j - (d_a dmin m) sum(a); Q6_K, per 16-input half, y += (d_a d sc) sum_j (q_j - 32) a_j; the integer
  * sums exact (ggml_quants.c, kquants_q8_avx512.c). Row-exact for every n. */
 void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1);
+void matmul_q5_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+void matmul_q5_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q6_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q6_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
@@ -314,7 +317,8 @@ struct kernel_table {
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
     matmul_q8_0_q8_fn *matmul_q4_0_q8;   /* Q4_0 weights against q8 activations */
-    matmul_q8_0_q8_fn *matmul_q4_K_q8;   /* Q4_K, Q6_K against q8 activations; NULL: the exact kernels serve */
+    matmul_q8_0_q8_fn *matmul_q4_K_q8;   /* Q4_K, Q5_K, Q6_K against q8 activations; NULL: the exact kernels */
+    matmul_q8_0_q8_fn *matmul_q5_K_q8;
     matmul_q8_0_q8_fn *matmul_q6_K_q8;
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;

@@ -2,7 +2,7 @@
  * matmul_q6_K_q8_ref in ggml_quants.c; only the float summation order differs): the weights' small unsigned
  * integers against the activations' int8 blocks with vpdpbusd, as llama.cpp does for these formats, so decode
  * streams the super-blocks instead of widening every weight to fp32.
- * - Q4_K: a 32-byte slice of nibbles is two sub-blocks (low nibbles, high nibbles), which are two consecutive
+ * - Q4_K (and Q5_K, whose fifth bits come from qh): a 32-byte slice of nibbles is two sub-blocks (low nibbles, high nibbles), which are two consecutive
  *   activation blocks: one zmm each side, one vpdpbusd, one conversion and one FMA with the two blocks' scales
  *   d_a * d * sc (picked from a vector of the super-block's 8); the min term d_a * dmin * m * sum(q) takes one
  *   8-wide FMA per super-block.
@@ -40,13 +40,17 @@ static inline void q4_K_scales(const uint8_t *q, __m256i *sc, __m256i *m)
     *m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo)));
 }
 
-static float q4_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, int n_sb)
+/* Q4_K, or Q5_K (five: each 32-byte nibble slice gains a fifth bit from qh: bit 2j of qh[l] for the low
+ * nibbles of slice j, bit 2j + 1 for the high ones). */
+static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row,
+                                                             int n_sb, bool five)
 {
-    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const int sb_bytes = five ? 176 : 144;
     __m512 acc = _mm512_setzero_ps();
     __m256 mins = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
-        const uint8_t *b = row + (size_t)sb * 144;
+        const uint8_t *b = row + (size_t)sb * sb_bytes;
         const size_t at = at0 + (size_t)sb * 8;
         __m256i sc, m;
         q4_K_scales(b + 4, &sc, &m);
@@ -56,9 +60,14 @@ static float q4_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, in
         const __m256 dm = _mm256_mul_ps(da, _mm256_mul_ps(_mm256_set1_ps(f16_load(b + 2)), _mm256_cvtepi32_ps(m)));
         mins = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->sum + at))), dm, mins);
         for (int j = 0; j < 4; j++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 16 + 32 * j));
-            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_and_si256(v, low)),
-                                                 _mm256_and_si256(_mm256_srli_epi16(v, 4), low), 1);
+            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (five ? 48 : 16) + 32 * j));
+            __m256i ql = _mm256_and_si256(v, low), qhi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+            if (five) {
+                const __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
+                ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j), one), 4));
+                qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j + 1), one), 4));
+            }
+            const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(ql), qhi, 1);
             const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
                                                     _mm512_loadu_si512(x->q + (at + 2 * (size_t)j) * 32));
             const __m512i pick = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
@@ -70,15 +79,27 @@ static float q4_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, in
     return hsum256(_mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)), mins));
 }
 
-void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                           int o1)
+static inline __attribute__((always_inline)) void matmul_q45(float *y, const struct act_q8 *x, const void *w,
+                                                             bool five, int n, int d_in, int d_out, int o0, int o1)
 {
     const int n_sb = d_in / 256, n_blocks = d_in / 32;
     for (int o = o0; o < o1; o++) {
-        const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * 144;
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * (five ? 176 : 144);
         for (int t = 0; t < n; t++)
-            y[(size_t)t * d_out + o] = q4_K_row(x, (size_t)t * n_blocks, row, n_sb);
+            y[(size_t)t * d_out + o] = q45_K_row(x, (size_t)t * n_blocks, row, n_sb, five);
     }
+}
+
+void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
+    matmul_q45(y, x, w, false, n, d_in, d_out, o0, o1);
+}
+
+void matmul_q5_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
+    matmul_q45(y, x, w, true, n, d_in, d_out, o0, o1);
 }
 
 /* Q6_K: seeds[at] holds -32 * (the sum of each 4 activations) of block at, 8 lanes. */

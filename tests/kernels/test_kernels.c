@@ -455,7 +455,7 @@ static void test_ggml_blocks(void)
             }
 }
 
-/* The act q8 K-quant kernels (Q4_K, Q6_K): the reference within the activations' quantization error of the
+/* The act q8 K-quant kernels (Q4_K, Q5_K, Q6_K): the reference within the activations' quantization error of the
  * exact fp32 product (a wrong scale, min or bit is far outside it), the AVX-512 VNNI kernel within summation
  * order of the reference, and row-exact (each token alone gives its row of the batch bitwise). */
 static void test_kquants_q8(void)
@@ -468,6 +468,7 @@ static void test_kquants_q8(void)
         int bytes, scale_at[2];
     } fmts[] = {
         {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_ref, dequantize_row_q4_K, 144, {0, 2}},
+        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_ref, dequantize_row_q5_K, 176, {0, 2}},
         {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_ref, dequantize_row_q6_K, 210, {208, -1}},
     };
     const bool vnni = kernels_have_avx512_vnni();

@@ -154,6 +154,7 @@ int main(void)
     check_decode(fixture_path("qwen3/gqa-tied"), "q4_0", "q8"); /* Q4_0 weights, int8 activations */
     check_batched(fixture_path("qwen3/gqa-tied"), "q4_0", "q8");
     check_decode(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "q8"); /* llama.cpp's Q4_K and Q6_K files */
+    check_decode(fixture_path("gguf/synth-qwen3-q5_k.gguf"), NULL, "q8");
     check_decode(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "q8");
     check_batched(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "q8");
     check_batched(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "q8");
