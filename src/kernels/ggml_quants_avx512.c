@@ -1,10 +1,9 @@
 /* ggml_quants_avx512.c — AVX-512 matmuls over the GGML block formats of ggml_quants.c (same contract as the
- * references). Q4_0 (what `--quant q4_0` makes) widens in registers like Q8_0 (matmul_block32, with the
- * prefill GEMM), and so do the K-quants, 32 inputs at a time. Q4_1, Q5_0, Q5_1: a block is dequantized once
- * into an L1-resident buffer by the reference dequantizer and then used for up to 4 tokens with 16-wide FMAs;
- * only the summation order differs.
- * (Integer dot products on quantized activations, as llama.cpp does, are the speed issue's business: they
- * change the numbers.) */
+ * references). Every format widens in registers like Q8_0, 32 inputs at a time with its reference
+ * dequantizer's operations (so the same weights), then decode rows for up to 4 tokens and prefill panels for
+ * the GEMM micro-kernel: Q4_0 (what `--quant q4_0` makes), Q4_1, Q5_0, Q5_1 through matmul_block32, the
+ * K-quants through their sub-block loaders; only the summation order differs from the references. (The act
+ * q8 mode's integer products are in q8_0_avx512.c and kquants_q8_avx512.c.) */
 #include <immintrin.h>
 #include <string.h>
 
@@ -12,31 +11,19 @@
 #include "kernels/kernels.h"
 #include "kernels/kquants_avx512.h"
 
-#define DEFINE_BLOCK_MATMUL_AVX512(T, BLOCK, BYTES)                                                     \
+/* The matmul of a format of 32-input blocks from its widening T##_block_f32 (matmul_block32: decode rows,
+ * prefill panels for the GEMM micro-kernel). */
+#define BLOCK32_MATMUL(T, BYTES)                                                                         \
+    static inline __attribute__((always_inline)) void T##_panel_block(const void *ctx, int row, int kb, __m512 *lo, \
+                                                                      __m512 *hi)                         \
+    {                                                                                                   \
+        const struct block32_matrix *m = ctx;                                                           \
+        T##_block_f32(m->w + (size_t)row * m->row_bytes + (size_t)kb * BYTES, lo, hi);                 \
+    }                                                                                                   \
     void matmul_##T##_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1) \
     {                                                                                                   \
-        const size_t row_bytes = (size_t)d_in / BLOCK * BYTES;                                          \
-        float buf[BLOCK] __attribute__((aligned(64)));                                                  \
-        for (int o = o0; o < o1; o++) {                                                                 \
-            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;                            \
-            for (int t = 0; t < n; t += 4) {                                                            \
-                const int nt = n - t < 4 ? n - t : 4;                                                   \
-                __m512 acc[4] = {_mm512_setzero_ps(), _mm512_setzero_ps(), _mm512_setzero_ps(),         \
-                                 _mm512_setzero_ps()};                                                  \
-                for (int k = 0; k < d_in; k += BLOCK) {                                                 \
-                    dequantize_block_##T(buf, row + (size_t)(k / BLOCK) * BYTES);                       \
-                    for (int j = 0; j < BLOCK; j += 16) {                                               \
-                        const __m512 wv = _mm512_load_ps(buf + j);                                      \
-                        for (int u = 0; u < nt; u++)                                                    \
-                            acc[u] = _mm512_fmadd_ps(wv, _mm512_loadu_ps(x + (size_t)(t + u) * d_in + k + j), acc[u]); \
-                    }                                                                                   \
-                }                                                                                       \
-                for (int u = 0; u < nt; u++)                                                            \
-                    y[(size_t)(t + u) * d_out + o] = _mm512_reduce_add_ps(acc[u]);                      \
-            }                                                                                           \
-        }                                                                                               \
+        matmul_block32(y, x, w, BYTES, n, d_in, d_out, o0, o1, T##_block_f32, T##_panel_block);         \
     }
-
 
 /* Q4_0 (what `--quant q4_0` makes) in registers, like Q8_0: a block's nibbles widened to fp32, minus 8,
  * times d (exact: an 11-bit by 4-bit product, the reference's weight); decode streams each row once for up
@@ -53,22 +40,60 @@ static inline __attribute__((always_inline)) void q4_0_block_f32(const uint8_t *
     *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(h));
 }
 
-/* Prefill (gemm_blocks32): block kb of row `row`. */
-static inline __attribute__((always_inline)) void q4_0_panel_block(const void *ctx, int row, int kb, __m512 *lo,
-                                                                   __m512 *hi)
+BLOCK32_MATMUL(q4_0, 18)
+
+/* Q4_1, Q5_0, Q5_1 the same way (the reference dequantizer's operations: q * d + m, (q - 16) * d): a block's
+ * 16 code bytes widened to 32-bit lanes, the fifth bits (bit j of the block's 32-bit qh for weight j) shifted
+ * into place per lane. */
+static inline __m512i low_nibbles(const uint8_t *q)
 {
-    const struct block32_matrix *m = ctx;
-    q4_0_block_f32(m->w + (size_t)row * m->row_bytes + (size_t)kb * 18, lo, hi);
+    return _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q)), _mm512_set1_epi32(15));
+}
+static inline __m512i high_nibbles(const uint8_t *q)
+{
+    return _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q)), 4);
+}
+/* 16 (bit j of qh, j = shift .. shift + 15) << 4 lanes. */
+static inline __m512i fifth_bits(uint32_t qh, int shift)
+{
+    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    return _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)(qh >> shift)), iota),
+                                              _mm512_set1_epi32(1)), 4);
 }
 
-void matmul_q4_0_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+static inline __attribute__((always_inline)) void q4_1_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
 {
-    matmul_block32(y, x, w, 18, n, d_in, d_out, o0, o1, q4_0_block_f32, q4_0_panel_block);
+    const __m512 d = _mm512_set1_ps(f16_load(b)), m = _mm512_set1_ps(f16_load(b + 2));
+    *lo = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(low_nibbles(b + 4)), d), m);
+    *hi = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(high_nibbles(b + 4)), d), m);
 }
 
-DEFINE_BLOCK_MATMUL_AVX512(q4_1, 32, 20)
-DEFINE_BLOCK_MATMUL_AVX512(q5_0, 32, 22)
-DEFINE_BLOCK_MATMUL_AVX512(q5_1, 32, 24)
+static inline __attribute__((always_inline)) void q5_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
+{
+    const __m512 d = _mm512_set1_ps(f16_load(b));
+    const __m512i sixteen = _mm512_set1_epi32(16);
+    uint32_t qh;
+    memcpy(&qh, b + 2, 4);
+    const __m512i l = _mm512_sub_epi32(_mm512_or_si512(low_nibbles(b + 6), fifth_bits(qh, 0)), sixteen);
+    const __m512i h = _mm512_sub_epi32(_mm512_or_si512(high_nibbles(b + 6), fifth_bits(qh, 16)), sixteen);
+    *lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
+    *hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
+}
+
+static inline __attribute__((always_inline)) void q5_1_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
+{
+    const __m512 d = _mm512_set1_ps(f16_load(b)), m = _mm512_set1_ps(f16_load(b + 2));
+    uint32_t qh;
+    memcpy(&qh, b + 4, 4);
+    const __m512i l = _mm512_or_si512(low_nibbles(b + 8), fifth_bits(qh, 0));
+    const __m512i h = _mm512_or_si512(high_nibbles(b + 8), fifth_bits(qh, 16));
+    *lo = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(l), d), m);
+    *hi = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(h), d), m);
+}
+
+BLOCK32_MATMUL(q4_1, 20)
+BLOCK32_MATMUL(q5_0, 22)
+BLOCK32_MATMUL(q5_1, 24)
 
 /* K-quants (Q4_K, Q5_K, Q6_K: 256-input super-blocks) in registers, 32 inputs at a time: sub-block kb of a row
  * widened to fp32 with the reference dequantizer's operations in its order (so the same weights), then the
