@@ -55,19 +55,8 @@ void attention_rows_ref(const struct attn_rows *a)
     }
 }
 
-static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 0, n); }
-static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return kv_dot_ref(q, k, 1, n); }
-static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 0, n); }
-static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { kv_axpy_ref(o, a, v, 1, n); }
-
 /* The decode partial (kernels.h), key by key with expf: the SIMD variants differ in dot, axpy and exp only. */
-void attention_part_ref(const struct attn_part *a)
-{
-    if (a->f16)
-        attention_part_keys(a, dot16, axpy16, expsum_scalar);
-    else
-        attention_part_keys(a, dot32, axpy32, expsum_scalar);
-}
+void attention_part_ref(const struct attn_part *a) { attention_part_keys(a, kv_dot_ref, kv_axpy_ref, expsum_scalar); }
 
 void f32_to_kv16_ref(uint16_t *out, const float *x, size_t n)
 {

@@ -119,18 +119,10 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
         block_path_kv(a, r0, nq, 0);
 }
 
-static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return dot512_kv(q, k, 0, n); }
-static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return dot512_kv(q, k, 1, n); }
-static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 0, n); }
-static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { axpy512_kv(o, a, v, 1, n); }
-
 void attention_rows_avx512(const struct attn_rows *a)
 {
     if (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK) {
-        if (a->f16)
-            attention_rows_online(a, dot16, axpy16);
-        else
-            attention_rows_online(a, dot32, axpy32);
+        attention_rows_online(a, dot512_kv, axpy512_kv);
         return;
     }
     const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
@@ -152,13 +144,7 @@ static float expsum_avx512(float *s, int n, float m)
     return _mm512_reduce_add_ps(acc);
 }
 
-void attention_part_avx512(const struct attn_part *a)
-{
-    if (a->f16)
-        attention_part_keys(a, dot16, axpy16, expsum_avx512);
-    else
-        attention_part_keys(a, dot32, axpy32, expsum_avx512);
-}
+void attention_part_avx512(const struct attn_part *a) { attention_part_keys(a, dot512_kv, axpy512_kv, expsum_avx512); }
 
 void f32_to_kv16_avx512(uint16_t *out, const float *x, size_t n)
 {

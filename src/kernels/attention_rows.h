@@ -12,13 +12,13 @@
 
 #define ATTN_ROWS_KB 128
 
-/* q . k and o += a * v over cache values of one type (the including file passes the fp32 or the f16 pair,
- * as a->f16 says; constants at every call, inlined). */
-typedef float kv_dot_fn(const float *q, const void *k, int n);
-typedef void kv_axpy_fn(float *o, float a, const void *v, int n);
+/* q . k and o += a * v over cache values that are fp32, or IEEE half with f16 (the including file's pair;
+ * constants at every call, inlined, each template instantiated once per cache type). */
+typedef float kv_dot_fn(const float *q, const void *k, int f16, int n);
+typedef void kv_axpy_fn(float *o, float a, const void *v, int f16, int n);
 
-static inline __attribute__((always_inline)) void attention_rows_online(const struct attn_rows *a, kv_dot_fn *dot,
-                                                                          kv_axpy_fn *axpy)
+static inline __attribute__((always_inline)) void rows_online_kv(const struct attn_rows *a, kv_dot_fn *dot,
+                                                                 kv_axpy_fn *axpy, int f16)
 {
     for (int r = 0; r < a->n_rows; r++) {
         const int pos = a->pos0 + (a->same_pos ? 0 : r);
@@ -32,7 +32,7 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
             const int nk = pos + 1 - p0 < ATTN_ROWS_KB ? pos + 1 - p0 : ATTN_ROWS_KB;
             float mb = m;
             for (int j = 0; j < nk; j++) {
-                s[j] = dot(q, kv_elem(a->k, a->f16, (size_t)(p0 + j) * a->k_stride), a->d_k) * a->scale;
+                s[j] = dot(q, kv_elem(a->k, f16, (size_t)(p0 + j) * a->k_stride), f16, a->d_k) * a->scale;
                 mb = s[j] > mb ? s[j] : mb;
             }
             const float corr = expf(m - mb);
@@ -42,7 +42,7 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
             for (int j = 0; j < nk; j++) {
                 const float e = expf(s[j] - mb);
                 sum += e;
-                axpy(o, e, kv_elem(a->v, a->f16, (size_t)(p0 + j) * a->v_stride), a->d_v);
+                axpy(o, e, kv_elem(a->v, f16, (size_t)(p0 + j) * a->v_stride), f16, a->d_v);
             }
             m = mb;
         }
@@ -52,14 +52,23 @@ static inline __attribute__((always_inline)) void attention_rows_online(const st
     }
 }
 
+static inline __attribute__((always_inline)) void attention_rows_online(const struct attn_rows *a, kv_dot_fn *dot,
+                                                                          kv_axpy_fn *axpy)
+{
+    if (a->f16)
+        rows_online_kv(a, dot, axpy, 1);
+    else
+        rows_online_kv(a, dot, axpy, 0);
+}
+
 /* exp(s[j] - m) in place for j < n; returns their sum. */
 typedef float expsum_fn(float *s, int n, float m);
 
 /* The decode partial (struct attn_part) over the including file's dot, axpy and expsum: the scores of every
  * head key by key (a key row read once for all heads), each head's max and exponentials, then value by value
  * into the heads' outputs. */
-static inline __attribute__((always_inline)) void attention_part_keys(const struct attn_part *a, kv_dot_fn *dot,
-                                                                        kv_axpy_fn *axpy, expsum_fn *expsum)
+static inline __attribute__((always_inline)) void part_keys_kv(const struct attn_part *a, kv_dot_fn *dot,
+                                                               kv_axpy_fn *axpy, expsum_fn *expsum, int f16)
 {
     const int n = a->p1 - a->p0, R = a->n_heads;
     float s[ATTN_PART_HEADS][ATTN_PART_KEYS];
@@ -69,7 +78,7 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
     for (int j = 0; j < n; j++) {
         const size_t k = (size_t)(a->p0 + j) * a->k_stride;
         for (int r = 0; r < R; r++)
-            s[r][j] = dot(a->q + (size_t)r * a->d_k, kv_elem(a->k, a->f16, k + (size_t)kv[r] * a->d_k), a->d_k) *
+            s[r][j] = dot(a->q + (size_t)r * a->d_k, kv_elem(a->k, f16, k + (size_t)kv[r] * a->d_k), f16, a->d_k) *
                       a->scale;
     }
     for (int r = 0; r < R; r++) {
@@ -83,8 +92,17 @@ static inline __attribute__((always_inline)) void attention_part_keys(const stru
     for (int j = 0; j < n; j++) {
         const size_t v = (size_t)(a->p0 + j) * a->v_stride;
         for (int r = 0; r < R; r++)
-            axpy(a->o + (size_t)r * a->d_v, s[r][j], kv_elem(a->v, a->f16, v + (size_t)kv[r] * a->d_v), a->d_v);
+            axpy(a->o + (size_t)r * a->d_v, s[r][j], kv_elem(a->v, f16, v + (size_t)kv[r] * a->d_v), f16, a->d_v);
     }
+}
+
+static inline __attribute__((always_inline)) void attention_part_keys(const struct attn_part *a, kv_dot_fn *dot,
+                                                                        kv_axpy_fn *axpy, expsum_fn *expsum)
+{
+    if (a->f16)
+        part_keys_kv(a, dot, axpy, expsum, 1);
+    else
+        part_keys_kv(a, dot, axpy, expsum, 0);
 }
 
 /* expsum with expf, in order. */

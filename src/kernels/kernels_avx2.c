@@ -245,10 +245,6 @@ static inline __attribute__((always_inline)) void axpy_kv(float *y, float a, con
 
 float dot_f32_avx2(const float *a, const float *b, int n) { return dot_kv(a, b, 0, n); }
 void axpy_f32_avx2(float *y, float a, const float *x, int n) { axpy_kv(y, a, x, 0, n); }
-static inline __attribute__((always_inline)) float dot32(const float *q, const void *k, int n) { return dot_kv(q, k, 0, n); }
-static inline __attribute__((always_inline)) float dot16(const float *q, const void *k, int n) { return dot_kv(q, k, 1, n); }
-static inline __attribute__((always_inline)) void axpy32(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 0, n); }
-static inline __attribute__((always_inline)) void axpy16(float *o, float a, const void *v, int n) { axpy_kv(o, a, v, 1, n); }
 
 /* Rows to an f16 KV cache (kernels.h), 8 at a time with F16C, the tail by the reference. */
 void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n)
@@ -266,17 +262,5 @@ void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n)
 }
 
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
-void attention_rows_avx2(const struct attn_rows *a)
-{
-    if (a->f16)
-        attention_rows_online(a, dot16, axpy16);
-    else
-        attention_rows_online(a, dot32, axpy32);
-}
-void attention_part_avx2(const struct attn_part *a)
-{
-    if (a->f16)
-        attention_part_keys(a, dot16, axpy16, expsum_scalar);
-    else
-        attention_part_keys(a, dot32, axpy32, expsum_scalar);
-}
+void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_kv, axpy_kv); }
+void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_kv, axpy_kv, expsum_scalar); }
