@@ -91,11 +91,17 @@ static inline void gemm_panel(float *y, const float *x, const float *panel, int 
 }
 
 /* One Q8_0 block as its two 16-wide fp32 halves, scale applied: d * q exactly, the reference's values. */
+/* The f16 at p (unaligned) as fp32. */
+static inline float f16_load(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
 static inline __attribute__((always_inline)) void q8_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
 {
-    uint16_t dh;
-    memcpy(&dh, b, 2);
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+    const __m512 d = _mm512_set1_ps(f16_load(b));
     const __m128i q0 = _mm_loadu_si128((const __m128i *)(b + 2)), q1 = _mm_loadu_si128((const __m128i *)(b + 18));
     *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q0)));
     *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));

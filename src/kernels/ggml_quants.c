@@ -80,18 +80,6 @@ void dequantize_block_q5_1(float *y, const uint8_t *b)
     }
 }
 
-/* The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (get_scale_min_k4). */
-static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
-
 /* block_q4_K { f16 d; f16 dmin; u8 scales[12]; u8 qs[128]; }: 8 sub-blocks of 32, w = d sc q - dmin m */
 void dequantize_block_q4_K(float *y, const uint8_t *b)
 {

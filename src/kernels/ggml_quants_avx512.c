@@ -30,9 +30,7 @@
  * to 4 tokens (row-exact), prefill runs the shared GEMM micro-kernel (gemm_blocks32). */
 static inline __attribute__((always_inline)) void q4_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
 {
-    uint16_t dh;
-    memcpy(&dh, b, 2);
-    const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+    const __m512 d = _mm512_set1_ps(f16_load(b));
     const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))), eight = _mm512_set1_epi32(8);
     const __m512i l = _mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight);
     const __m512i h = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);

@@ -199,6 +199,19 @@ DECLARE_BLOCK_KERNELS(q5_1)
 DECLARE_BLOCK_KERNELS(q4_K)
 DECLARE_BLOCK_KERNELS(q5_K)
 DECLARE_BLOCK_KERNELS(q6_K)
+/* The 6-bit scale and min of sub-block j (0..7) of a Q4_K/Q5_K super-block, packed in its 12 scale bytes q
+ * (ggml's get_scale_min_k4): the reference dequantizers and the AVX-512 widening read them alike. */
+static inline void scale_min_k4(int j, const uint8_t *q, int *sc, int *m)
+{
+    if (j < 4) {
+        *sc = q[j] & 63;
+        *m = q[j + 4] & 63;
+    } else {
+        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
+        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
+    }
+}
+
 /* n (a multiple of 32) fp32 values to Q4_0 blocks as ggml's quantize_row_q4_0_ref does: d = m / -8 for m the
  * value of largest magnitude, stored as f16; q = min(15, trunc(x / d + 8.5)). */
 void quantize_row_q4_0(void *out, const float *x, int n);

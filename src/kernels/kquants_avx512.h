@@ -9,35 +9,17 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
-
-static inline float f16_load(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 /* 16 bytes as fp32. */
 static inline __m512 u8_f32(__m128i v) { return _mm512_cvtepi32_ps(_mm512_cvtepu8_epi32(v)); }
-
-/* The 6-bit scale and min of sub-block j (0..7) packed in 12 bytes (as the reference's scale_min_k4). */
-static inline void kq_scale_min(int j, const uint8_t *q, int *sc, int *m)
-{
-    if (j < 4) {
-        *sc = q[j] & 63;
-        *m = q[j + 4] & 63;
-    } else {
-        *sc = (q[j + 4] & 0x0f) | ((q[j - 4] >> 6) << 4);
-        *m = (q[j + 4] >> 4) | ((q[j] >> 6) << 4);
-    }
-}
 
 /* Sub-block s (0..7) of a Q4_K super-block: d * sc * q - dmin * m. */
 static inline __attribute__((always_inline)) void q4_K_sub(const uint8_t *b, int s, __m512 *lo, __m512 *hi)
 {
     int sc, m;
-    kq_scale_min(s, b + 4, &sc, &m);
+    scale_min_k4(s, b + 4, &sc, &m);
     const __m512 d1 = _mm512_set1_ps(f16_load(b) * (float)sc), m1 = _mm512_set1_ps(f16_load(b + 2) * (float)m);
     const uint8_t *q = b + 16 + 32 * (s / 2);
     __m128i q0 = _mm_loadu_si128((const __m128i *)q), q1 = _mm_loadu_si128((const __m128i *)(q + 16));
@@ -52,7 +34,7 @@ static inline __attribute__((always_inline)) void q4_K_sub(const uint8_t *b, int
 static inline __attribute__((always_inline)) void q5_K_sub(const uint8_t *b, int s, __m512 *lo, __m512 *hi)
 {
     int sc, m;
-    kq_scale_min(s, b + 4, &sc, &m);
+    scale_min_k4(s, b + 4, &sc, &m);
     const __m512 d1 = _mm512_set1_ps(f16_load(b) * (float)sc), m1 = _mm512_set1_ps(f16_load(b + 2) * (float)m);
     const uint8_t *ql = b + 48 + 32 * (s / 2), *qh = b + 16;
     const __m128i low = _mm_set1_epi8(0x0f), bit = _mm_set1_epi8((char)(1u << s)), sixteen = _mm_set1_epi8(16);

@@ -17,13 +17,8 @@
 
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
+#include "kernels/kquants_avx512.h"
 
-static inline float f16_load(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
 
 /* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:
  * bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scales

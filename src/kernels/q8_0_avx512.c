@@ -28,9 +28,7 @@ void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in
  * to 4 tokens, and a token's arithmetic does not depend on the others (row-exact). */
 static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, bool q4, float *d)
 {
-    uint16_t dh;
-    memcpy(&dh, b, 2);
-    *d = _cvtsh_ss(dh);
+    *d = f16_load(b);
     if (q4) { /* low nibbles (inputs 0..15), then high (16..31) */
         const __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
         return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
