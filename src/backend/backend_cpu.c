@@ -164,8 +164,10 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 }
 
 /* The act q8 mode's MXFP4 and GGML block matmuls: the activations quantized once, then row chunks on every thread:
- * 16 rows for decode, in row-exact mode (token groups of KERN_ROW_EXACT_TOKENS) and for the block dtypes, else about
- * 16 chunks per thread (the MXFP4 prefill kernel packs its tokens once per chunk). */
+ * one per thread when the tokens are one group (decode: the kernels lay out their activations once per call, so
+ * once per thread), 16 rows where several token groups pass over them (row-exact mode in groups of
+ * KERN_ROW_EXACT_TOKENS, the block dtypes' prefill: a chunk stays in L1/L2 across the groups), about 16 per thread
+ * for the MXFP4 prefill GEMM (it packs its tokens once per chunk). */
 static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
 {
     const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
@@ -180,8 +182,9 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
     quantize_act_q8(&a, x, n, d_in, hf);
     const bool gemm = !block_fn && n >= 8 && !g_row_exact;
     const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
-    const int rows = gemm ? (per_thread + 15) / 16 * 16 : 16, n_chunks = (d_out + rows - 1) / rows;
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
+    const int rows = gemm ? (per_thread + 15) / 16 * 16 : n <= group ? 16 * per_thread : 16;
+    const int n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (int c = 0; c < n_chunks; c++) {
         const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
@@ -236,9 +239,7 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
      * row-exact mode, CPUs without AVX512-BF16), against Q4_0 and the K-quants (where the table has a kernel) in
      * decode and row-exact mode (their prefill keeps the exact GEMM) */
-    const bool q8_decode = (w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_K || w->dtype == DTYPE_Q5_K ||
-                            w->dtype == DTYPE_Q6_K) &&
-                           q8_kernel(w->dtype) && (n < 8 || g_row_exact);
+    const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
     if (g_act == ACT_Q8 &&
         (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) || q8_decode))
         matmul_q8(y, x, w, n);
