@@ -149,10 +149,8 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum
     __m512 lo, hi;
     if (fmt == ACT_W_Q8_0)
         q8_0_block_f32((const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES, &lo, &hi);
-    else {
-        const size_t sb = fmt == ACT_W_Q4_K ? 144 : fmt == ACT_W_Q5_K ? 176 : 210;
-        kq_block(fmt, (const uint8_t *)w + (size_t)o * (d_in / 256) * sb, k / 32, &lo, &hi);
-    }
+    else
+        kq_block(fmt, w, d_in, o, k / 32, &lo, &hi);
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 

@@ -71,16 +71,19 @@ static inline __attribute__((always_inline)) void q6_K_sub(const uint8_t *b, int
     *hi = out[1];
 }
 
-/* Sub-block kb % 8 of super-block kb / 8 of a K-quant row (t: ACT_W_Q4_K, _Q5_K or _Q6_K). */
-static inline __attribute__((always_inline)) void kq_block(enum act_bf16_weights t, const uint8_t *row, int kb,
-                                                           __m512 *lo, __m512 *hi)
+/* Sub-block kb % 8 of super-block kb / 8 of row o of a K-quant matrix w with d_in inputs (t: ACT_W_Q4_K, _Q5_K
+ * or _Q6_K). */
+static inline __attribute__((always_inline)) void kq_block(enum act_bf16_weights t, const void *w, int d_in, int o,
+                                                           int kb, __m512 *lo, __m512 *hi)
 {
+    const size_t sb_bytes = t == ACT_W_Q4_K ? 144 : t == ACT_W_Q5_K ? 176 : 210;
+    const uint8_t *b = (const uint8_t *)w + ((size_t)o * (d_in / 256) + (size_t)(kb / 8)) * sb_bytes;
     if (t == ACT_W_Q4_K)
-        q4_K_sub(row + (size_t)(kb / 8) * 144, kb % 8, lo, hi);
+        q4_K_sub(b, kb % 8, lo, hi);
     else if (t == ACT_W_Q5_K)
-        q5_K_sub(row + (size_t)(kb / 8) * 176, kb % 8, lo, hi);
+        q5_K_sub(b, kb % 8, lo, hi);
     else
-        q6_K_sub(row + (size_t)(kb / 8) * 210, kb % 8, lo, hi);
+        q6_K_sub(b, kb % 8, lo, hi);
 }
 
 #endif

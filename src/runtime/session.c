@@ -231,8 +231,7 @@ int owl_session_n_past(const struct owl_session *s) { return s->n_past; }
 int owl_session_n_ctx(const struct owl_session *s) { return s->n_ctx; }
 size_t owl_session_kv_bytes_per_token(const struct owl_session *s)
 {
-    const struct model *m = &s->model->m;
-    return (size_t)m->kv.n_layer * (size_t)(m->kv.d_k + m->kv.d_v) * (s->kv_f16 ? 2 : sizeof(float));
+    return owl_model_kv_bytes_per_token(s->model) / (s->kv_f16 ? 2 : 1);
 }
 
 void owl_session_truncate(struct owl_session *s, int n_keep)
