@@ -152,11 +152,14 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     }
 }
 
-/* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
+/* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
 static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 {
     return t == DTYPE_Q8_0 ? kern.matmul_q8_0_q8
          : t == DTYPE_Q4_0 ? kern.matmul_q4_0_q8
+         : t == DTYPE_Q4_1 ? kern.matmul_q4_1_q8
+         : t == DTYPE_Q5_0 ? kern.matmul_q5_0_q8
+         : t == DTYPE_Q5_1 ? kern.matmul_q5_1_q8
          : t == DTYPE_Q4_K ? kern.matmul_q4_K_q8
          : t == DTYPE_Q5_K ? kern.matmul_q5_K_q8
          : t == DTYPE_Q6_K ? kern.matmul_q6_K_q8
@@ -237,7 +240,7 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
                            act_bf16_format(w->dtype) >= 0;
     /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
-     * row-exact mode, CPUs without AVX512-BF16), against Q4_0 and the K-quants (where the table has a kernel) in
+     * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in
      * decode and row-exact mode (their prefill keeps the exact GEMM) */
     const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
     if (g_act == ACT_Q8 &&

@@ -169,6 +169,49 @@ DEFINE_BLOCK_MATMUL_REF(q4_K, 256, 144)
 DEFINE_BLOCK_MATMUL_REF(q5_K, 256, 176)
 DEFINE_BLOCK_MATMUL_REF(q6_K, 256, 210)
 
+/* The act q8 mode over Q4_0, Q4_1, Q5_0 and Q5_1 (kernels.h): per block the exact int32 sum of c * q, for c the
+ * block's integer codes as its reference dequantizer gives them with d = 1 and m = 0 (Q4_0's q - 8, Q5_0's
+ * q - 16, Q4_1's and Q5_1's q; exact integers in fp32), then acc += dot * (d_w * d_x) + m_w * (d_x * sum(q)),
+ * as ggml's Q4_0/Q5_0 x Q8_0 and Q4_1/Q5_1 x Q8_1 dot products (whose activation scale and sum are f16). */
+static void matmul_b32_q8_ref(float *y, const struct act_q8 *x, const void *w, void (*deq)(float *, const uint8_t *),
+                              int bytes, bool has_min, int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    for (int t = 0; t < n; t++)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_blocks * bytes;
+            float acc = 0.0f;
+            for (int kb = 0; kb < n_blocks; kb++, b += bytes) {
+                uint8_t unit[24]; /* the block with d = 1 (f16 0x3c00) and m = 0 */
+                float c[32];
+                memcpy(unit, b, (size_t)bytes);
+                unit[0] = 0x00, unit[1] = 0x3c;
+                if (has_min)
+                    unit[2] = unit[3] = 0;
+                deq(c, unit);
+                const size_t at = (size_t)t * n_blocks + kb;
+                int32_t dot = 0;
+                for (int j = 0; j < 32; j++)
+                    dot += (int32_t)c[j] * x->q[at * 32 + j];
+                acc += (float)dot * (f16_at(b) * x->d[at]);
+                if (has_min)
+                    acc += f16_at(b + 2) * (x->d[at] * (float)x->sum[at]);
+            }
+            y[(size_t)t * d_out + o] = acc;
+        }
+}
+
+#define DEFINE_B32_Q8_REF(T, BYTES, MIN)                                                                \
+    void matmul_##T##_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, \
+                             int o1)                                                                    \
+    {                                                                                                   \
+        matmul_b32_q8_ref(y, x, w, dequantize_block_##T, BYTES, MIN, n, d_in, d_out, o0, o1);           \
+    }
+DEFINE_B32_Q8_REF(q4_0, 18, false)
+DEFINE_B32_Q8_REF(q4_1, 20, true)
+DEFINE_B32_Q8_REF(q5_0, 22, false)
+DEFINE_B32_Q8_REF(q5_1, 24, true)
+
 /* The act q8 mode's K-quant products (kernels.h): integer sums per sub-block of q against the activation
  * block's int8 values, scaled by the activation block's d. */
 /* Q4_K, or Q5_K (five: the fifth bit of value l of sub-block s is bit s of qh[l]). */

@@ -153,12 +153,41 @@ void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, 
 void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-/* Q4_0 weights against q8 activations, the same way: y[t, o] = sum_b (d_w[b] * d[b]) * sum_j (q_w[j] - 8) * q[j]
- * (ggml's Q4_0 x Q8_0 dot product). */
-void matmul_q4_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-void matmul_q4_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                           int o1);
-void matmul_q4_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
+/* Q4_0, Q4_1, Q5_0 and Q5_1 weights against q8 activations, the same way: y[t, o] = sum_b (d_w[b] * d[b]) *
+ * sum_j c_w[j] * q[j] (+ m_w[b] * d[b] * sum_j q[j] for Q4_1 and Q5_1), c the block's integer codes (Q4_0 q - 8,
+ * Q5_0 q - 16, Q4_1/Q5_1 q): ggml's dot products of these formats against Q8_0/Q8_1 (references in
+ * ggml_quants.c). Row-exact for every n. */
+#define DECLARE_B32_Q8(T)                                                                                  \
+    void matmul_##T##_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, \
+                             int o1);                                                                      \
+    void matmul_##T##_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out,    \
+                                int o0, int o1);                                                           \
+    void matmul_##T##_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, \
+                              int o1);
+DECLARE_B32_Q8(q4_0)
+DECLARE_B32_Q8(q4_1)
+DECLARE_B32_Q8(q5_0)
+DECLARE_B32_Q8(q5_1)
+/* For those kernels (q8_0_avx512.c, kernels_avx2.c): the 32-weight block formats, their block bytes and where
+ * their 16 code bytes start; ISA's matmul_T_q8_ISA for each, over the file's matmul_b32_q8(..., format, ...). */
+enum b32_format { B32_Q8_0, B32_Q4_0, B32_Q4_1, B32_Q5_0, B32_Q5_1 };
+static inline int b32_codes_at(enum b32_format f)
+{
+    return f == B32_Q4_1 ? 4 : f == B32_Q5_0 ? 6 : f == B32_Q5_1 ? 8 : 2;
+}
+static inline int b32_bytes(enum b32_format f) { return f == B32_Q8_0 ? 34 : b32_codes_at(f) + 16; }
+#define DEFINE_B32_Q8_KERNELS(ISA)                                                                         \
+    DEFINE_B32_Q8_KERNEL(q8_0, ISA, B32_Q8_0)                                                              \
+    DEFINE_B32_Q8_KERNEL(q4_0, ISA, B32_Q4_0)                                                              \
+    DEFINE_B32_Q8_KERNEL(q4_1, ISA, B32_Q4_1)                                                              \
+    DEFINE_B32_Q8_KERNEL(q5_0, ISA, B32_Q5_0)                                                              \
+    DEFINE_B32_Q8_KERNEL(q5_1, ISA, B32_Q5_1)
+#define DEFINE_B32_Q8_KERNEL(T, ISA, F)                                                                    \
+    void matmul_##T##_q8_##ISA(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, \
+                               int o1)                                                                     \
+    {                                                                                                      \
+        matmul_b32_q8(y, x, w, F, n, d_in, d_out, o0, o1);                                                 \
+    }
 /* Q4_K, Q5_K and Q6_K weights against q8 activations (natural order), per 32-input sub-block: Q4_K/Q5_K y += (d_a d sc)
  * sum_j q_j a_j - (d_a dmin m) sum(a); Q6_K, per 16-input half, y += (d_a d sc) sum_j (q_j - 32) a_j; the integer
  * sums exact (ggml_quants.c, kquants_q8_avx512.c). Row-exact for every n. */
@@ -329,7 +358,10 @@ struct kernel_table {
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
-    matmul_q8_0_q8_fn *matmul_q4_0_q8;   /* Q4_0 weights against q8 activations */
+    matmul_q8_0_q8_fn *matmul_q4_0_q8;   /* Q4_0, Q4_1, Q5_0, Q5_1 weights against q8 activations */
+    matmul_q8_0_q8_fn *matmul_q4_1_q8;
+    matmul_q8_0_q8_fn *matmul_q5_0_q8;
+    matmul_q8_0_q8_fn *matmul_q5_1_q8;
     matmul_q8_0_q8_fn *matmul_q4_K_q8;   /* Q4_K, Q5_K, Q6_K against q8 activations; NULL: the exact kernels */
     matmul_q8_0_q8_fn *matmul_q5_K_q8;
     matmul_q8_0_q8_fn *matmul_q6_K_q8;

@@ -130,72 +130,93 @@ void matmul_q8_0_avx2(float *y, const float *x, const void *w, int n, int d_in, 
     }
 }
 
-/* The act q8 mode over Q8_0 and Q4_0 weights (same math as matmul_q8_0_q8_ref / matmul_q4_0_q8_ref; only the
- * float summation order differs): without VNNI, Q8_0's |w| (unsigned) against q with w's sign (vpsignb), Q4_0's
- * nibbles (unsigned, q - 8 + 8) against q; pairs summed to int16 (vpmaddubsw: at most 2 * 128 * 127, no
- * saturation) and to int32 (vpmaddwd), Q4_0 then less 8 * sum(q): the block's exact dot product in 8 lanes,
- * converted and accumulated with d_w * d_x. A row is streamed once for up to 2 tokens; row-exact. */
+/* The act q8 mode over Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights (same math as matmul_q8_0_q8_ref and
+ * matmul_q4_0_q8_ref...; only the float summation order differs): without VNNI, Q8_0's |w| (unsigned) against q
+ * with w's sign (vpsignb), the others' codes as stored (unsigned: nibbles, Q5's fifth bits from qh spread to
+ * bytes by a shuffle and compare) against q; pairs summed to int16 (vpmaddubsw: at most 2 * 128 * 127, no
+ * saturation) and to int32 (vpmaddwd), less offset * sum(q) (Q4_0 8, Q5_0 16): the block's exact dot product
+ * in 8 lanes, converted and accumulated with d_w * d_x; Q4_1/Q5_1 add m_w * d_x * sum(q) on the side. A row is
+ * streamed once for up to 2 tokens; row-exact. */
+static const int b32_offset[] = {0, 8, 0, 16, 0}; /* Q8_0: signed through vpsignb */
+
+/* 0x10 in byte j where bit j of qh is set */
+static inline __m256i fifth_bits_u8(uint32_t qh)
+{
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
 static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
-                                                          const uint8_t *row, bool q4, int n_blocks, int d_out, int NT)
+                                                          const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)
 {
     __m256 a[2][2];
+    float mn[2] = {0.0f, 0.0f};
     for (int j = 0; j < NT; j++)
         a[j][0] = a[j][1] = _mm256_setzero_ps();
     const __m256i ones = _mm256_set1_epi16(1);
-    const int bytes = q4 ? 18 : Q8_0_BLOCK_BYTES;
+    const int bytes = b32_bytes(f), offset = b32_offset[f];
+    const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
+    const int qs = b32_codes_at(f);
     for (int kb = 0; kb < n_blocks; kb++) {
         const uint8_t *b = row + (size_t)kb * bytes;
         uint16_t dh;
         memcpy(&dh, b, 2);
         const float d = _cvtsh_ss(dh);
+        float m = 0.0f;
         __m256i w, u;
-        if (q4) {
-            const __m128i v = _mm_loadu_si128((const __m128i *)(b + 2));
-            w = u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
-                                     _mm256_set1_epi8(0x0f));
-        } else {
+        if (f == B32_Q8_0) {
             w = _mm256_loadu_si256((const __m256i *)(b + 2));
             u = _mm256_abs_epi8(w);
+        } else {
+            const __m128i v = _mm_loadu_si128((const __m128i *)(b + qs));
+            w = u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                                     _mm256_set1_epi8(0x0f));
+            if (f == B32_Q5_0 || f == B32_Q5_1) {
+                uint32_t qh;
+                memcpy(&qh, b + qs - 4, 4);
+                u = _mm256_or_si256(u, fifth_bits_u8(qh));
+            }
+            if (has_min) {
+                memcpy(&dh, b + 2, 2);
+                m = _cvtsh_ss(dh);
+            }
         }
         for (int j = 0; j < NT; j++) {
             const size_t at = (t0 + (size_t)j) * n_blocks + kb;
             __m256i q = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
-            if (!q4)
+            if (f == B32_Q8_0)
                 q = _mm256_sign_epi8(q, w);
             __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), ones);
-            if (q4)
-                dot = _mm256_add_epi32(dot, _mm256_setr_epi32(-8 * x->sum[at], 0, 0, 0, 0, 0, 0, 0));
+            if (offset)
+                dot = _mm256_add_epi32(dot, _mm256_setr_epi32(-offset * x->sum[at], 0, 0, 0, 0, 0, 0, 0));
             a[j][kb & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * x->d[at]), a[j][kb & 1]);
+            if (has_min)
+                mn[j] += m * (x->d[at] * (float)x->sum[at]);
         }
     }
     for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1]));
+        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1])) + mn[j];
 }
 
-static void matmul_q8(float *y, const struct act_q8 *x, const void *w, bool q4, int n, int d_in, int d_out, int o0,
-                      int o1)
+static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const struct act_q8 *x, const void *w,
+                                                                enum b32_format f, int n, int d_in, int d_out, int o0, int o1)
 {
     const int n_blocks = d_in / 32;
-    const size_t row_bytes = (size_t)n_blocks * (q4 ? 18 : Q8_0_BLOCK_BYTES);
+    const size_t row_bytes = (size_t)n_blocks * b32_bytes(f);
     for (int t = 0; t < n; t += 2)
         for (int o = o0; o < o1; o++) {
             const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
             if (n - t >= 2)
-                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, q4, n_blocks, d_out, 2);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 2);
             else
-                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, q4, n_blocks, d_out, 1);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 1);
         }
 }
 
-void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
-{
-    matmul_q8(y, x, w, false, n, d_in, d_out, o0, o1);
-}
-
-void matmul_q4_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
-{
-    matmul_q8(y, x, w, true, n, d_in, d_out, o0, o1);
-}
+DEFINE_B32_Q8_KERNELS(avx2)
 
 /* The bandwidth probe's sum (n a multiple of 64): four chains of 8 lanes, two 32-byte loads per chain step. */
 float sum_f32_avx2(const float *x, size_t n)

@@ -190,9 +190,6 @@ static void check_q8_0_variant(const char *name, q8_0_matmul_fn fast, q8_0_matmu
     free(y), free(y_ref), free(wf);
 }
 
-/* The act q8 mode over Q8_0 (q4 false) or Q4_0 weights: the int8 reference within the activations'
- * quantization error of the exact fp32 reference (sum_k |w_k| d_k / 2), and the AVX-512 VNNI and AVX2 kernels
- * (rows split at an odd point) within summation-order rounding of the int8 reference. */
 /* The act q8 kernels' bounds, row by row of w (row_bytes each, dequantized by deq): a reference yq within the
  * activations' quantization error (sum_k |w_k| d_k / 2) of the exact y; each of n_fast SIMD results within
  * summation order (1e-5 of the terms) of yq. Returns the count beyond the first bound; bad_fast[i] for the
@@ -221,14 +218,12 @@ static int q8_errors(void (*deq)(float *, const void *, int), const uint8_t *w, 
     return bad;
 }
 
-static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int d_in, int d_out)
+static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int d_out)
 {
-    matmul_fn *exact = q4 ? matmul_q4_0_ref : matmul_q8_0_ref;
-    matmul_q8_0_q8_fn *ref = q4 ? matmul_q4_0_q8_ref : matmul_q8_0_q8_ref;
-    matmul_q8_0_q8_fn *fast = q4 ? matmul_q4_0_q8_avx512 : matmul_q8_0_q8_avx512;
-    matmul_q8_0_q8_fn *fast2 = q4 ? matmul_q4_0_q8_avx2 : matmul_q8_0_q8_avx2;
-    const int block_bytes = q4 ? 18 : 34;
-    const char *name = q4 ? "q4_0" : "q8_0";
+    matmul_fn *exact = matmul_q8_0_ref;
+    matmul_q8_0_q8_fn *ref = matmul_q8_0_q8_ref, *fast = matmul_q8_0_q8_avx512, *fast2 = matmul_q8_0_q8_avx2;
+    const int block_bytes = 34;
+    const char *name = "q8_0";
     const int nb = d_in / 32;
     int8_t *q = malloc((size_t)n * d_in);
     float *d = malloc(sizeof(float) * n * nb);
@@ -251,7 +246,7 @@ static void check_q8_0_q8(const uint8_t *w, bool q4, const float *x, int n, int 
     }
     int bad_f[2] = {0, 0};
     const float *fast_y[2] = {vnni ? ys : NULL, avx2 ? y2 : NULL};
-    const int bad = q8_errors(q4 ? dequantize_row_q4_0 : dequantize_row_q8_0, w, (size_t)nb * block_bytes, x, d, n,
+    const int bad = q8_errors(dequantize_row_q8_0, w, (size_t)nb * block_bytes, x, d, n,
                               d_in, d_out, y, yq, fast_y, 2, bad_f);
     const int bad_simd = bad_f[0], bad_avx2 = bad_f[1];
     CHECK_MSG(bad_avx2 == 0, "%s q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_avx2);
@@ -300,16 +295,7 @@ static void test_q8_0(void)
                 check_q8_0_variant("q8_0 avx512", matmul_q8_0_avx512, matmul_q8_0_ref, w, x, n, d_in, d_out);
             if (kernels_have_avx512_bf16()) /* bf16-activation mode: weights and activations rounded alike */
                 check_q8_0_variant("q8_0 act gemm", gemm_q8_0, matmul_q8_0_act_ref, w, x, n, d_in, d_out);
-            check_q8_0_q8(w, false, x, n, d_in, d_out);
-            uint8_t *w4 = malloc((size_t)d_out * d_in / 32 * 18); /* Q4_0 rows from random floats */
-            float *row = malloc(sizeof(float) * d_in);
-            for (int o = 0; o < d_out; o++) {
-                for (int k = 0; k < d_in; k++)
-                    row[k] = frand() * (k % 7 == 0 ? 3.0f : 1.0f);
-                quantize_row_q4_0(w4 + (size_t)o * d_in / 32 * 18, row, d_in);
-            }
-            check_q8_0_q8(w4, true, x, n, d_in, d_out);
-            free(w4), free(row);
+            check_q8_0_q8(w, x, n, d_in, d_out);
             free(w), free(x);
         }
 }
@@ -455,35 +441,44 @@ static void test_ggml_blocks(void)
             }
 }
 
-/* The act q8 K-quant kernels (Q4_K, Q5_K, Q6_K): the reference within the activations' quantization error of the
- * exact fp32 product (a wrong scale, min or bit is far outside it), the AVX-512 VNNI kernel within summation
- * order of the reference, and row-exact (each token alone gives its row of the batch bitwise). */
-static void test_kquants_q8(void)
+/* The act q8 kernels of the other GGML blocks (Q4_0, Q4_1, Q5_0, Q5_1; Q4_K, Q5_K, Q6_K): on random blocks (f16
+ * scale and min fields small), the reference within the activations' quantization error of the exact fp32
+ * product (a wrong scale, min, offset or bit is far outside it), the AVX-512 VNNI and AVX2 kernels (rows split at
+ * an odd point) within summation order of the reference, and row-exact (each token alone gives its row of the
+ * batch bitwise). Odd block counts reach the kernels' one-block tails. */
+static void test_blocks_q8(void)
 {
     static const struct {
         const char *name;
-        matmul_q8_0_q8_fn *ref, *fast;
+        matmul_q8_0_q8_fn *ref, *fast, *fast2;
         matmul_fn *exact;
         void (*deq)(float *, const void *, int);
-        int bytes, scale_at[2];
+        int block, bytes, f16_at[2];
     } fmts[] = {
-        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_ref, dequantize_row_q4_K, 144, {0, 2}},
-        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_ref, dequantize_row_q5_K, 176, {0, 2}},
-        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_ref, dequantize_row_q6_K, 210, {208, -1}},
+        {"q4_0", matmul_q4_0_q8_ref, matmul_q4_0_q8_avx512, matmul_q4_0_q8_avx2, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}},
+        {"q4_1", matmul_q4_1_q8_ref, matmul_q4_1_q8_avx512, matmul_q4_1_q8_avx2, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
+        {"q5_0", matmul_q5_0_q8_ref, matmul_q5_0_q8_avx512, matmul_q5_0_q8_avx2, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
+        {"q5_1", matmul_q5_1_q8_ref, matmul_q5_1_q8_avx512, matmul_q5_1_q8_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
+        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, NULL, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
+        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, NULL, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
+        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, NULL, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
     };
-    const bool vnni = kernels_have_avx512_vnni();
+    const bool vnni = kernels_have_avx512_vnni(), avx2 = kernels_have_avx2();
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-        for (int d_in = 256; d_in <= 768; d_in += 512)
+        for (int di = 0; di < 2; di++)
             for (int n = 1; n <= 5; n += 2) {
-                const int d_out = 19, nsb = d_out * d_in / 256, nb = d_in / 32;
-                uint8_t *w = malloc((size_t)nsb * fmts[f].bytes);
-                for (int i = 0; i < nsb * fmts[f].bytes; i++)
+                const int d_in = fmts[f].block == 32 ? (di ? 800 : 96) : (di ? 768 : 256); /* 3 / 25 blocks */
+                const int d_out = 19, n_blk = d_out * d_in / fmts[f].block, nb = d_in / 32;
+                uint8_t *w = malloc((size_t)n_blk * fmts[f].bytes);
+                for (int i = 0; i < n_blk * fmts[f].bytes; i++)
                     w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
-                for (int i = 0; i < nsb; i++)
+                for (int i = 0; i < n_blk; i++)
                     for (int k = 0; k < 2; k++)
-                        if (fmts[f].scale_at[k] >= 0) {
-                            const uint16_t h = (uint16_t)(0x1c00 + (i * 131 + k * 17) % 0x400);
-                            memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].scale_at[k], &h, 2);
+                        if (fmts[f].f16_at[k] >= 0) {
+                            /* Q4_1/Q5_1 mins as real ones: about -8 d (-0.03 to -0.05) */
+                            const uint16_t h = (uint16_t)((k && fmts[f].block == 32 ? 0xa800 : 0x1c00) +
+                                                          (i * 131 + k * 17) % 0x400);
+                            memcpy(w + (size_t)i * fmts[f].bytes + fmts[f].f16_at[k], &h, 2);
                         }
                 float *x = malloc(sizeof(float) * n * d_in);
                 for (int i = 0; i < n * d_in; i++)
@@ -494,27 +489,33 @@ static void test_kquants_q8(void)
                 const struct act_q8 a = {q, d, sum};
                 quantize_act_q8(&a, x, n, d_in, false);
                 float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
-                float *ys = malloc(sizeof(float) * n * d_out), one[19];
+                float *ys[2] = {malloc(sizeof(float) * n * d_out), malloc(sizeof(float) * n * d_out)}, one[19];
+                matmul_q8_0_q8_fn *fast[2] = {vnni ? fmts[f].fast : NULL, avx2 ? fmts[f].fast2 : NULL};
                 fmts[f].exact(y, x, w, n, d_in, d_out, 0, d_out);
                 fmts[f].ref(yq, &a, w, n, d_in, d_out, 0, d_out);
-                int bad = 0, bad_simd = 0;
-                if (vnni) {
-                    fmts[f].fast(ys, &a, w, n, d_in, d_out, 0, 5);
-                    fmts[f].fast(ys, &a, w, n, d_in, d_out, 5, d_out);
+                int bad_f[2] = {0, 0};
+                const float *fast_y[2] = {NULL, NULL};
+                for (int v = 0; v < 2; v++) {
+                    if (!fast[v])
+                        continue;
+                    fast[v](ys[v], &a, w, n, d_in, d_out, 0, 5);
+                    fast[v](ys[v], &a, w, n, d_in, d_out, 5, d_out);
+                    fast_y[v] = ys[v];
                     for (int t = 0; t < n; t++) {
                         const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * nb, sum + (size_t)t * nb};
-                        fmts[f].fast(one, &at, w, 1, d_in, d_out, 0, d_out);
-                        bad_simd += memcmp(one, ys + (size_t)t * d_out, sizeof one) != 0;
+                        fast[v](one, &at, w, 1, d_in, d_out, 0, d_out);
+                        bad_f[v] += memcmp(one, ys[v] + (size_t)t * d_out, sizeof one) != 0;
                     }
                 }
-                const float *fast_y[1] = {vnni ? ys : NULL};
-                bad = q8_errors(fmts[f].deq, w, (size_t)(d_in / 256) * fmts[f].bytes, x, d, n, d_in, d_out, y, yq,
-                                fast_y, 1, &bad_simd);
+                const int bad = q8_errors(fmts[f].deq, w, (size_t)(d_in / fmts[f].block) * fmts[f].bytes, x, d, n,
+                                          d_in, d_out, y, yq, fast_y, 2, bad_f);
                 CHECK_MSG(bad == 0, "%s q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", fmts[f].name,
                           d_in, n, bad);
-                CHECK_MSG(bad_simd == 0, "%s q8 avx512 d_in=%d n=%d: %d outputs differ from the reference (or alone)",
-                          fmts[f].name, d_in, n, bad_simd);
-                free(w), free(x), free(q), free(d), free(sum), free(y), free(yq), free(ys);
+                CHECK_MSG(bad_f[0] == 0, "%s q8 avx512 d_in=%d n=%d: %d outputs differ from the reference (or alone)",
+                          fmts[f].name, d_in, n, bad_f[0]);
+                CHECK_MSG(bad_f[1] == 0, "%s q8 avx2 d_in=%d n=%d: %d outputs differ from the reference (or alone)",
+                          fmts[f].name, d_in, n, bad_f[1]);
+                free(w), free(x), free(q), free(d), free(sum), free(y), free(yq), free(ys[0]), free(ys[1]);
             }
 }
 
@@ -844,7 +845,7 @@ int main(void)
     test_gemm_bf16_wide();
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
-    test_kquants_q8();
+    test_blocks_q8();
     test_attention();
     test_attention_part();
     test_attention_decode();

@@ -4,7 +4,7 @@
  *   float64 reference to ~1e-6): mean KL per position under a stated bound.
  * - "q8": the gpt-oss fixtures with MXFP4 experts in both layouts (safetensors as released, and the GGUF
  *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0 and
- *   Q4_0 weights (quantized at load), and llama.cpp's Q4_K and Q6_K files, decoding a token at a time, int8
+ *   Q4_0 weights (quantized at load), and llama.cpp's Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K files, decoding a token at a time, int8
  *   activations against them: the same check against the exact path over the same weights;
  *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
@@ -156,6 +156,10 @@ int main(void)
     check_decode(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "q8"); /* llama.cpp's Q4_K and Q6_K files */
     check_decode(fixture_path("gguf/synth-qwen3-q5_k.gguf"), NULL, "q8");
     check_decode(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "q8");
+    check_decode(fixture_path("gguf/synth-qwen3-q4_1.gguf"), NULL, "q8"); /* llama.cpp's Q4_1, Q5_0, Q5_1 files */
+    check_decode(fixture_path("gguf/synth-qwen3-q5_0.gguf"), NULL, "q8");
+    check_decode(fixture_path("gguf/synth-qwen3-q5_1.gguf"), NULL, "q8");
+    check_batched(fixture_path("gguf/synth-qwen3-q5_1.gguf"), NULL, "q8");
     check_batched(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "q8");
     check_batched(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "q8");
     struct owl_model_params bad = owl_model_default_params();
