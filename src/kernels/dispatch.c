@@ -109,7 +109,10 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_q4_1_q8 = matmul_q4_1_q8_avx2;
         t->matmul_q5_0_q8 = matmul_q5_0_q8_avx2;
         t->matmul_q5_1_q8 = matmul_q5_1_q8_avx2;
-        t->matmul_q4_K_q8 = t->matmul_q5_K_q8 = t->matmul_q6_K_q8 = NULL; /* no AVX2 variant: the exact kernels */
+        t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx2;
+        t->matmul_q4_K_q8 = matmul_q4_K_q8_avx2;
+        t->matmul_q5_K_q8 = matmul_q5_K_q8_avx2;
+        t->matmul_q6_K_q8 = matmul_q6_K_q8_avx2;
         t->sum_f32 = sum_f32_avx2;
         t->dot_f32 = dot_f32_avx2;
         t->axpy_f32 = axpy_f32_avx2;
@@ -139,13 +142,16 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->pack_act_bf16 = pack_act_bf16_avx512;
         t->gemm_bf16_act = gemm_bf16_act_avx512;
     }
-    /* without VNNI: the AVX2 int8 kernels (every AVX-512 CPU has AVX2), the exact K-quant kernels */
+    /* without VNNI: the AVX2 int8 kernels (every AVX-512 CPU has AVX2) */
+    t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx2;
     t->matmul_q8_0_q8 = matmul_q8_0_q8_avx2;
     t->matmul_q4_0_q8 = matmul_q4_0_q8_avx2;
     t->matmul_q4_1_q8 = matmul_q4_1_q8_avx2;
     t->matmul_q5_0_q8 = matmul_q5_0_q8_avx2;
     t->matmul_q5_1_q8 = matmul_q5_1_q8_avx2;
-    t->matmul_q4_K_q8 = t->matmul_q5_K_q8 = t->matmul_q6_K_q8 = NULL;
+    t->matmul_q4_K_q8 = matmul_q4_K_q8_avx2;
+    t->matmul_q5_K_q8 = matmul_q5_K_q8_avx2;
+    t->matmul_q6_K_q8 = matmul_q6_K_q8_avx2;
     if (kernels_have_avx512_vnni()) {
         t->matmul_mxfp4_q8 = kernels_have_avx512_vbmi() ? matmul_mxfp4_q8_vbmi : matmul_mxfp4_q8_avx512;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx512;

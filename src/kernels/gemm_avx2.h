@@ -1,9 +1,12 @@
 /* gemm_avx2.h — the AVX2 matmul over widened slices (widen_avx2.c), internal to src/kernels (include only from
- * *_avx2.c files): the weight formats it widens, its entry, and the widening loads and lane sum the AVX2 files share. */
+ * *_avx2.c files, and from AVX-512 ones for the AVX2 helpers): the weight formats it widens, its entry, and the
+ * widening loads, lane sum and K-quant unpacking (scales, codes) the AVX2 files share. */
 #ifndef OWL_GEMM_AVX2_H
 #define OWL_GEMM_AVX2_H
 
 #include <immintrin.h>
+#include <stdint.h>
+#include <string.h>
 
 enum avx2_format {
     AVX2_Q4_0, AVX2_Q4_1, AVX2_Q5_0, AVX2_Q5_1, AVX2_Q4_K, AVX2_Q5_K, AVX2_Q6_K, /* GGML blocks (reference dequant) */
@@ -24,6 +27,65 @@ static inline float hsum8(__m256 v)
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
+}
+
+/* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:
+ * bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scales
+ * 4-7 (low nibble) and mins 4-7 (high nibble), whose top 2 bits are the top bits of bytes 0-3 and 4-7. Word
+ * arithmetic, so no store-and-reload of the lanes. */
+static inline void q4_K_scales(const uint8_t *q, __m256i *sc, __m256i *m)
+{
+    uint32_t u0, u1, u2;
+    memcpy(&u0, q, 4), memcpy(&u1, q + 4, 4), memcpy(&u2, q + 8, 4);
+    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
+    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
+    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
+    *sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo)));
+    *m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo)));
+}
+
+/* A Q4_K/Q5_K super-block b against its 8 activation blocks (scales da, sums sum): returns the sub-blocks'
+ * d_a * (d * sc), and adds their min terms d_a * (dmin * m) * sum(q) to *mins, as the reference forms them. */
+static inline __attribute__((always_inline)) __m256 q45_K_dsc(const uint8_t *b, const float *da, const int32_t *sum,
+                                                             __m256 *mins)
+{
+    __m256i sc, m;
+    q4_K_scales(b + 4, &sc, &m);
+    uint16_t h[2];
+    memcpy(h, b, 4);
+    const __m256 a = _mm256_loadu_ps(da);
+    const __m256 dm = _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[1])), _mm256_cvtepi32_ps(m)));
+    *mins = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)sum)), dm, *mins);
+    return _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[0])), _mm256_cvtepi32_ps(sc)));
+}
+
+/* Slice j (0..3) of a Q4_K or Q5_K (five) super-block b: its 32 code bytes as two sub-blocks' unsigned values
+ * (low nibbles: sub-block 2j, high: 2j + 1), Q5_K's fifth bits (bits 2j and 2j + 1 of qh[l]) or'ed in. */
+static inline __attribute__((always_inline)) void q45_K_slice(const uint8_t *b, int j, int five, __m256i *lo,
+                                                             __m256i *hi)
+{
+    const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (five ? 48 : 16) + 32 * j));
+    *lo = _mm256_and_si256(v, low), *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
+    if (five) {
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
+        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j), one), 4));
+        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j + 1), one), 4));
+    }
+}
+
+/* Sub-block s (0..7: half s / 4, quarter s % 4, as dequantize_block_q6_K) of a Q6_K super-block b: its 32 6-bit
+ * values (nibble | 2 high bits << 4, 0..63). */
+static inline __attribute__((always_inline)) __m256i q6_K_codes(const uint8_t *b, int s)
+{
+    const int h = s / 4, p = s % 4;
+    const __m256i low = _mm256_set1_epi8(0x0f);
+    const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (p & 1)));
+    const __m256i nib = p >= 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
+    const __m256i hb = _mm256_and_si256(
+        _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)), _mm_cvtsi32_si128(2 * p)),
+        _mm256_set1_epi8(3));
+    return _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4));
 }
 
 #define AVX2_GEMM_MIN 8 /* tokens from which the prefill GEMM runs */

@@ -142,6 +142,8 @@ void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const 
                          int d_out, int o0, int o1);
 void matmul_mxfp4_q8_avx512(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                             int d_out, int o0, int o1);
+void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                          int d_out, int o0, int o1);
 void matmul_mxfp4_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                           int d_out, int o0, int o1); /* needs AVX512-VBMI as well */
 /* Q8_0 weights against q8 activations (natural order, interleave false): y[t, o] = sum_b (d_w[b] * d[b]) *
@@ -190,16 +192,19 @@ static inline int b32_bytes(enum b32_format f) { return f == B32_Q8_0 ? 34 : b32
     }
 /* Q4_K, Q5_K and Q6_K weights against q8 activations (natural order), per 32-input sub-block: Q4_K/Q5_K y += (d_a d sc)
  * sum_j q_j a_j - (d_a dmin m) sum(a); Q6_K, per 16-input half, y += (d_a d sc) sum_j (q_j - 32) a_j; the integer
- * sums exact (ggml_quants.c, kquants_q8_avx512.c). Row-exact for every n. */
+ * sums exact (ggml_quants.c, kquants_q8_avx512.c, int8_avx2.c). Row-exact for every n. */
 void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
+void matmul_q4_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q5_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q5_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
+void matmul_q5_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q6_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q6_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
+void matmul_q6_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* out[i] for i < n (a multiple of 32) of one MXFP4 row. */
 void dequantize_row_mxfp4(float *out, const uint8_t *blocks, const uint8_t *scales, int n);
 
@@ -362,7 +367,7 @@ struct kernel_table {
     matmul_q8_0_q8_fn *matmul_q4_1_q8;
     matmul_q8_0_q8_fn *matmul_q5_0_q8;
     matmul_q8_0_q8_fn *matmul_q5_1_q8;
-    matmul_q8_0_q8_fn *matmul_q4_K_q8;   /* Q4_K, Q5_K, Q6_K against q8 activations; NULL: the exact kernels */
+    matmul_q8_0_q8_fn *matmul_q4_K_q8;   /* Q4_K, Q5_K, Q6_K against q8 activations */
     matmul_q8_0_q8_fn *matmul_q5_K_q8;
     matmul_q8_0_q8_fn *matmul_q6_K_q8;
     matmul_fp8_fn *matmul_fp8;

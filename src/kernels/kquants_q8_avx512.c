@@ -15,53 +15,27 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "kernels/gemm_avx2.h"
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/kquants_avx512.h"
 
-
-/* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:
- * bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scales
- * 4-7 (low nibble) and mins 4-7 (high nibble), whose top 2 bits are the top bits of bytes 0-3 and 4-7. Word
- * arithmetic, so no store-and-reload of the lanes. */
-static inline void q4_K_scales(const uint8_t *q, __m256i *sc, __m256i *m)
-{
-    uint32_t u0, u1, u2;
-    memcpy(&u0, q, 4), memcpy(&u1, q + 4, 4), memcpy(&u2, q + 8, 4);
-    const uint32_t sc_lo = u0 & 0x3f3f3f3fu, m_lo = u1 & 0x3f3f3f3fu;
-    const uint32_t sc_hi = (u2 & 0x0f0f0f0fu) | (((u0 >> 6) & 0x03030303u) << 4);
-    const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
-    *sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo)));
-    *m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo)));
-}
 
 /* Q4_K, or Q5_K (five: each 32-byte nibble slice gains a fifth bit from qh: bit 2j of qh[l] for the low
  * nibbles of slice j, bit 2j + 1 for the high ones). */
 static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row,
                                                              int n_sb, bool five)
 {
-    const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
     const int sb_bytes = five ? 176 : 144;
     __m512 acc = _mm512_setzero_ps();
     __m256 mins = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
         const uint8_t *b = row + (size_t)sb * sb_bytes;
         const size_t at = at0 + (size_t)sb * 8;
-        __m256i sc, m;
-        q4_K_scales(b + 4, &sc, &m);
-        const __m256 da = _mm256_loadu_ps(x->d + at);
-        const __m512 dsc =
-            _mm512_castps256_ps512(_mm256_mul_ps(da, _mm256_mul_ps(_mm256_set1_ps(f16_load(b)), _mm256_cvtepi32_ps(sc))));
-        const __m256 dm = _mm256_mul_ps(da, _mm256_mul_ps(_mm256_set1_ps(f16_load(b + 2)), _mm256_cvtepi32_ps(m)));
-        mins = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)(x->sum + at))), dm, mins);
+        const __m512 dsc = _mm512_castps256_ps512(q45_K_dsc(b, x->d + at, x->sum + at, &mins));
         for (int j = 0; j < 4; j++) {
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (five ? 48 : 16) + 32 * j));
-            __m256i ql = _mm256_and_si256(v, low), qhi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-            if (five) {
-                const __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
-                ql = _mm256_or_si256(ql, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j), one), 4));
-                qhi = _mm256_or_si256(qhi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j + 1), one), 4));
-            }
+            __m256i ql, qhi;
+            q45_K_slice(b, j, five, &ql, &qhi);
             const __m512i q = _mm512_inserti64x4(_mm512_castsi256_si512(ql), qhi, 1);
             const __m512i dot = _mm512_dpbusd_epi32(_mm512_setzero_si512(), q,
                                                     _mm512_loadu_si512(x->q + (at + 2 * (size_t)j) * 32));
@@ -100,7 +74,6 @@ void matmul_q5_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int 
 /* Q6_K: seeds[at] holds -32 * (the sum of each 4 activations) of block at, 8 lanes. */
 static float q6_K_row(const struct act_q8 *x, const int32_t *seeds, size_t at0, const uint8_t *row, int n_sb)
 {
-    const __m256i low = _mm256_set1_epi8(0x0f), three = _mm256_set1_epi8(3);
     __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
         const uint8_t *b = row + (size_t)sb * 210;
@@ -108,12 +81,7 @@ static float q6_K_row(const struct act_q8 *x, const int32_t *seeds, size_t at0, 
         const __m512 dsc = _mm512_mul_ps(_mm512_set1_ps(f16_load(b + 208)),
                                          _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(b + 192)))));
         for (int s = 0; s < 8; s++) {
-            const int h = s / 4, p = s % 4;
-            const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (p & 1)));
-            const __m256i nib = p >= 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
-            const __m256i hb = _mm256_and_si256(
-                _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)), _mm_cvtsi32_si128(2 * p)), three);
-            const __m256i q = _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4));
+            const __m256i q = q6_K_codes(b, s);
             const __m256i dot = _mm256_dpbusd_epi32(_mm256_loadu_si256((const __m256i *)(seeds + (at + s) * 8)), q,
                                                     _mm256_loadu_si256((const __m256i *)(x->q + (at + s) * 32)));
             /* lanes 0-3: scale 2s, lanes 4-7: 2s + 1 (sub-block s = 4h + p uses scales 8h + 2p, + 1) */

@@ -459,9 +459,9 @@ static void test_blocks_q8(void)
         {"q4_1", matmul_q4_1_q8_ref, matmul_q4_1_q8_avx512, matmul_q4_1_q8_avx2, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
         {"q5_0", matmul_q5_0_q8_ref, matmul_q5_0_q8_avx512, matmul_q5_0_q8_avx2, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
         {"q5_1", matmul_q5_1_q8_ref, matmul_q5_1_q8_avx512, matmul_q5_1_q8_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
-        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, NULL, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
-        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, NULL, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
-        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, NULL, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
+        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_q8_avx2, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
+        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_q8_avx2, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
+        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_q8_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
     };
     const bool vnni = kernels_have_avx512_vnni(), avx2 = kernels_have_avx2();
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)

@@ -216,8 +216,9 @@ static void test_ggml_layout(void)
 /* The act q8 mode. quantize_act_q8: each value within d/2 of q * d, q in the layout's order, sums right, an
  * all-zero block gives d = 0. matmul_mxfp4_q8_ref: within the quantization error of the exact fp32
  * reference (sum_k |w_k| d_k / 2: a misplaced activation or a wrong scale is far outside it), the two
- * layouts bitwise alike; the AVX-512 VNNI kernel, both layouts, within summation-order rounding of it (its
- * int32 lanes group different inputs per layout), for decode and batch shapes and rows split at an odd point. */
+ * layouts bitwise alike; the AVX-512 VNNI, VBMI and AVX2 kernels, both layouts, within summation-order rounding
+ * of it (their int32 lanes group different inputs per layout), for decode and batch shapes and rows split at an
+ * odd point; the VBMI and AVX2 kernels row-exact. */
 static void test_q8_activations(void)
 {
     static const int d_ins[] = {32, 96, 128, 160, 2880}; /* 128, 160 and 2880: groups of 4 blocks (VBMI) */
@@ -269,6 +270,19 @@ static void test_q8_activations(void)
             int bad_simd = 0;
             const bool vnni = kernels_have_avx512_vnni(), vbmi = kernels_have_avx512_vbmi();
             float *yv = malloc(sizeof(float) * n * d_out), *yvg = malloc(sizeof(float) * n * d_out);
+            float *ya = malloc(sizeof(float) * n * d_out), *yag = malloc(sizeof(float) * n * d_out);
+            const bool avx2 = kernels_have_avx2();
+            if (avx2) { /* rows split past a 16-row tile */
+                matmul_mxfp4_q8_avx2(ya, &hf, w, sc, n, d_in, d_out, 0, 1);
+                matmul_mxfp4_q8_avx2(ya, &hf, w, sc, n, d_in, d_out, 1, d_out);
+                matmul_mxfp4_q8_avx2(yag, &gg, g, NULL, n, d_in, d_out, 0, d_out);
+                for (int t = 0; t < n; t++) { /* row-exact: each token alone gives its row of the batch bitwise */
+                    float one[17];
+                    const struct act_q8 ht = {q + (size_t)t * d_in, d + (size_t)t * nb, sum + (size_t)t * nb};
+                    matmul_mxfp4_q8_avx2(one, &ht, w, sc, 1, d_in, d_out, 0, d_out);
+                    bad_simd += memcmp(one, ya + (size_t)t * d_out, sizeof one) != 0;
+                }
+            }
             if (vnni) {
                 const int mid = d_out / 3;
                 matmul_mxfp4_q8_avx512(ys, &hf, w, sc, n, d_in, d_out, 0, mid);
@@ -301,11 +315,14 @@ static void test_q8_activations(void)
                     bad_simd += vnni && fabs(yg[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
                     bad_simd += vbmi && fabs(yv[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
                     bad_simd += vbmi && fabs(yvg[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                    bad_simd += avx2 && fabs(ya[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
+                    bad_simd += avx2 && fabs(yag[i] - yq[i]) > 1e-5 * (terms + qerr) + 1e-30;
                 }
             }
             CHECK_MSG(bad == 0, "q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", d_in, n, bad);
-            CHECK_MSG(bad_simd == 0, "q8 avx512 d_in=%d n=%d: %d outputs differ from the reference", d_in, n, bad_simd);
-            free(yv), free(yvg);
+            CHECK_MSG(bad_simd == 0, "q8 avx512/avx2 d_in=%d n=%d: %d outputs differ from the reference", d_in, n,
+                      bad_simd);
+            free(yv), free(yvg), free(ya), free(yag);
             free(w), free(sc), free(g), free(x), free(row), free(y), free(yq), free(yg), free(ys);
             free(q), free(qg), free(d), free(dg), free(sum), free(sumg);
         }
@@ -318,11 +335,11 @@ static void test_q8_activations(void)
  * there). */
 static void test_q8_every_scale(void)
 {
-    if (!kernels_have_avx512_vnni())
+    if (!kernels_have_avx512_vnni()) /* (the AVX2 kernel is checked beside them) */
         return;
     enum { NB = 5, D_IN = 32 * NB, NT = 9 };
-    matmul_mxfp4_q8_fn *const fns[] = {matmul_mxfp4_q8_avx512, matmul_mxfp4_q8_vbmi};
-    const int n_fns = kernels_have_avx512_vbmi() ? 2 : 1;
+    matmul_mxfp4_q8_fn *const fns[] = {matmul_mxfp4_q8_avx2, matmul_mxfp4_q8_avx512, matmul_mxfp4_q8_vbmi};
+    const int n_fns = kernels_have_avx512_vbmi() ? 3 : 2;
     int bad = 0;
     for (int s = 0; s < 256; s++) {
         uint8_t blocks[NB * 16] = {0}, scales[NB], g[NB * 17];

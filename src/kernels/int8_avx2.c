@@ -1,0 +1,248 @@
+/* int8_avx2.c — the act q8 mode's integer kernels for CPUs with AVX2 but no AVX512-VNNI (same math as their
+ * references: matmul_q8_0_q8_ref (q8_0.c), the 32-weight block formats' and K-quants' in ggml_quants.c,
+ * matmul_mxfp4_q8_ref (mxfp4.c); only the float summation order differs). Without vpdpbusd, a block's weights
+ * as unsigned bytes go against the signed activations with vpmaddubsw (pairs to int16, never saturating here:
+ * at most 2 * 128 * 127) and vpmaddwd against ones (to int32 lanes), the lanes converted and accumulated with
+ * the block's scales, formed first as the references form them. Each token's arithmetic is independent of the
+ * others (row-exact for every n). */
+#include <immintrin.h>
+#include <string.h>
+
+#include "kernels/gemm_avx2.h"
+#include "kernels/kernels.h"
+
+static inline float f16_ld(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The exact int32 dot products of 32 unsigned bytes u and 32 signed bytes q, 4 products per lane. */
+static inline __m256i dot_u8_s8(__m256i u, __m256i q)
+{
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), _mm256_set1_epi16(1));
+}
+
+/* 16 code bytes as 32 nibbles: the low nibbles (lanes 0..15), then the high ones (16..31). */
+static inline __m256i nibbles32(const uint8_t *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                            _mm256_set1_epi8(0x0f));
+}
+
+/* The act q8 mode over Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights (same math as matmul_q8_0_q8_ref and
+ * matmul_q4_0_q8_ref...): Q8_0's |w| (unsigned) against q with w's sign (vpsignb), the others' codes as stored
+ * (unsigned: nibbles, Q5's fifth bits from qh spread to bytes by a shuffle and compare) against q, less offset *
+ * sum(q) (Q4_0 8, Q5_0 16): the block's exact dot product in 8 lanes, converted and accumulated with d_w * d_x;
+ * Q4_1/Q5_1 add m_w * d_x * sum(q) on the side. A row is streamed once for up to 2 tokens. */
+static const int b32_offset[] = {0, 8, 0, 16, 0}; /* Q8_0: signed through vpsignb */
+
+/* 0x10 in byte j where bit j of qh is set */
+static inline __m256i fifth_bits_u8(uint32_t qh)
+{
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+
+static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
+                                                          const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)
+{
+    __m256 a[2][2];
+    float mn[2] = {0.0f, 0.0f};
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
+    const int bytes = b32_bytes(f), offset = b32_offset[f];
+    const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
+    const int qs = b32_codes_at(f);
+    for (int kb = 0; kb < n_blocks; kb++) {
+        const uint8_t *b = row + (size_t)kb * bytes;
+        uint16_t dh;
+        memcpy(&dh, b, 2);
+        const float d = _cvtsh_ss(dh);
+        float m = 0.0f;
+        __m256i w, u;
+        if (f == B32_Q8_0) {
+            w = _mm256_loadu_si256((const __m256i *)(b + 2));
+            u = _mm256_abs_epi8(w);
+        } else {
+            w = u = nibbles32(b + qs);
+            if (f == B32_Q5_0 || f == B32_Q5_1) {
+                uint32_t qh;
+                memcpy(&qh, b + qs - 4, 4);
+                u = _mm256_or_si256(u, fifth_bits_u8(qh));
+            }
+            if (has_min) {
+                memcpy(&dh, b + 2, 2);
+                m = _cvtsh_ss(dh);
+            }
+        }
+        for (int j = 0; j < NT; j++) {
+            const size_t at = (t0 + (size_t)j) * n_blocks + kb;
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
+            if (f == B32_Q8_0)
+                q = _mm256_sign_epi8(q, w);
+            __m256i dot = dot_u8_s8(u, q);
+            if (offset)
+                dot = _mm256_add_epi32(dot, _mm256_setr_epi32(-offset * x->sum[at], 0, 0, 0, 0, 0, 0, 0));
+            a[j][kb & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * x->d[at]), a[j][kb & 1]);
+            if (has_min)
+                mn[j] += m * (x->d[at] * (float)x->sum[at]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1])) + mn[j];
+}
+
+static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const struct act_q8 *x, const void *w,
+                                                                enum b32_format f, int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    const size_t row_bytes = (size_t)n_blocks * b32_bytes(f);
+    for (int t = 0; t < n; t += 2)
+        for (int o = o0; o < o1; o++) {
+            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
+            if (n - t >= 2)
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 2);
+            else
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 1);
+        }
+}
+
+DEFINE_B32_Q8_KERNELS(avx2)
+
+/* MXFP4, either layout (hf: codes w with E8M0 scales; else GGML's 17-byte blocks): a block's codes looked up as
+ * 2 * e2m1 (signed integers in [-12, 12]: vpshufb), |2 e2m1| against q with the code's sign, the scale 2^(s - 128)
+ * of the doubled values. A row is streamed once for up to 2 tokens, two chains per token alternating by block
+ * (prefill: the token pairs pass over 16 rows at a time, no GEMM). */
+static inline __attribute__((always_inline)) void mxfp4_rows(float *y, const struct act_q8 *x, size_t t0,
+                                                             const uint8_t *wb, const uint8_t *ws, bool hf,
+                                                             int n_blocks, int d_out, int NT)
+{
+    const __m256i lut = _mm256_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12,
+                                         0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12);
+    __m256 a[2][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const __m256i w = _mm256_shuffle_epi8(lut, nibbles32(hf ? wb + (size_t)b * 16 : wb + (size_t)b * 17 + 1));
+        const __m256i u = _mm256_abs_epi8(w);
+        const float s = mxfp4_half_scale(hf ? ws[b] : wb[(size_t)b * 17]);
+        for (int j = 0; j < NT; j++) {
+            const size_t at = (t0 + (size_t)j) * n_blocks + b;
+            const __m256i q = _mm256_sign_epi8(_mm256_loadu_si256((const __m256i *)(x->q + at * 32)), w);
+            a[j][b & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8_s8(u, q)), _mm256_set1_ps(x->d[at] * s), a[j][b & 1]);
+        }
+    }
+    for (int j = 0; j < NT; j++)
+        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1]));
+}
+
+void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                          int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    const bool hf = scales != NULL;
+    const size_t row_bytes = hf ? (size_t)d_in / 2 : (size_t)n_blocks * 17;
+    for (int c0 = o0; c0 < o1; c0 += 16) { /* 16 rows stay in L1/L2 across the token pairs (prefill) */
+        const int c1 = c0 + 16 < o1 ? c0 + 16 : o1;
+        for (int t = 0; t < n; t += 2)
+            for (int o = c0; o < c1; o++) {
+                const uint8_t *wb = (const uint8_t *)w + (size_t)o * row_bytes;
+                const uint8_t *ws = hf ? (const uint8_t *)scales + (size_t)o * n_blocks : NULL;
+                if (n - t >= 2)
+                    mxfp4_rows(y + (size_t)t * d_out + o, x, (size_t)t, wb, ws, hf, n_blocks, d_out, 2);
+                else
+                    mxfp4_rows(y + (size_t)t * d_out + o, x, (size_t)t, wb, ws, hf, n_blocks, d_out, 1);
+            }
+    }
+}
+
+/* Q4_K, or Q5_K (five: the fifth bit of slice j's low nibbles is bit 2j of qh[l], of its high nibbles bit 2j + 1):
+ * a 32-byte nibble slice is two sub-blocks (low nibbles, then high), each against its activation block; each
+ * sub-block's lanes accumulate with d_a * (d * sc), broadcast from the super-block's 8; the min term
+ * d_a * (dmin * m) * sum(q) one 8-wide FMA per super-block. */
+static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row,
+                                                             int n_sb, bool five)
+{
+    const int sb_bytes = five ? 176 : 144;
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+    for (int sb = 0; sb < n_sb; sb++) {
+        const uint8_t *b = row + (size_t)sb * sb_bytes;
+        const size_t at = at0 + (size_t)sb * 8;
+        const __m256 dsc = q45_K_dsc(b, x->d + at, x->sum + at, &mins);
+        for (int j = 0; j < 4; j++) {
+            __m256i ql, qh;
+            q45_K_slice(b, j, five, &ql, &qh);
+            const __m256i d0 = dot_u8_s8(ql, _mm256_loadu_si256((const __m256i *)(x->q + (at + 2 * (size_t)j) * 32)));
+            const __m256i d1 = dot_u8_s8(qh, _mm256_loadu_si256((const __m256i *)(x->q + (at + 2 * (size_t)j + 1) * 32)));
+            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_permutevar8x32_ps(dsc, _mm256_set1_epi32(2 * j)), acc0);
+            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_permutevar8x32_ps(dsc, _mm256_set1_epi32(2 * j + 1)), acc1);
+        }
+    }
+    return hsum8(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), mins));
+}
+
+/* Q6_K: a sub-block's 6-bit values q (nibble | 2 high bits << 4) against its activation block, less 32 times
+ * the activations (vpmaddubsw of 32: the int16 pair sums of q * a - 32 * a stay within 2 * 95 * 128); lanes 0-3
+ * and 4-7 are the two 16-value halves, each with its own d_a * (d * sc). */
+static float q6_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, int n_sb)
+{
+    const __m256i m32 = _mm256_set1_epi8(32);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    for (int sb = 0; sb < n_sb; sb++) {
+        const uint8_t *b = row + (size_t)sb * 210;
+        const __m256 d = _mm256_set1_ps(f16_ld(b + 208));
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(b + 192));
+        const __m256 dsc[2] = {_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
+                               _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8))))};
+        const size_t at = at0 + (size_t)sb * 8;
+        for (int s = 0; s < 8; s++) {
+            const __m256i q = q6_K_codes(b, s);
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(x->q + (at + s) * 32));
+            const __m256i dot = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(m32, a)),
+                                                  _mm256_set1_epi16(1));
+            /* lanes 0-3: scale 2s, lanes 4-7: 2s + 1 (sub-block s = 4h + p uses scales 8h + 2p, + 1) */
+            const int k = 2 * s % 8;
+            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(x->d[at + s]),
+                                               _mm256_permutevar8x32_ps(dsc[s / 4], _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1)));
+            if (s & 1)
+                acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc1);
+            else
+                acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc0);
+        }
+    }
+    return hsum8(_mm256_add_ps(acc0, acc1));
+}
+
+/* dtype 4: Q4_K, 5: Q5_K, 6: Q6_K */
+static inline __attribute__((always_inline)) void matmul_kq(float *y, const struct act_q8 *x, const void *w, int kind,
+                                                            int n, int d_in, int d_out, int o0, int o1)
+{
+    const int n_sb = d_in / 256, n_blocks = d_in / 32, sb_bytes = kind == 4 ? 144 : kind == 5 ? 176 : 210;
+    for (int o = o0; o < o1; o++) {
+        const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * sb_bytes;
+        for (int t = 0; t < n; t++)
+            y[(size_t)t * d_out + o] = kind == 6 ? q6_K_row(x, (size_t)t * n_blocks, row, n_sb)
+                                                 : q45_K_row(x, (size_t)t * n_blocks, row, n_sb, kind == 5);
+    }
+}
+
+void matmul_q4_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 4, n, d_in, d_out, o0, o1);
+}
+
+void matmul_q5_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 5, n, d_in, d_out, o0, o1);
+}
+
+void matmul_q6_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    matmul_kq(y, x, w, 6, n, d_in, d_out, o0, o1);
+}
