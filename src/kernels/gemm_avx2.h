@@ -9,7 +9,7 @@
 #include <string.h>
 
 enum avx2_format {
-    AVX2_Q4_0, AVX2_Q4_1, AVX2_Q5_0, AVX2_Q5_1, AVX2_Q4_K, AVX2_Q5_K, AVX2_Q6_K, /* GGML blocks (reference dequant) */
+    AVX2_Q4_0, AVX2_Q4_1, AVX2_Q5_0, AVX2_Q5_1, AVX2_Q4_K, AVX2_Q5_K, AVX2_Q6_K, /* GGML blocks (reference operations) */
     AVX2_F32, AVX2_BF16, AVX2_F16, AVX2_Q8_0, AVX2_MXFP4, AVX2_MXFP4G, AVX2_FP8,  /* widened with SIMD */
 };
 
@@ -42,6 +42,24 @@ static inline void q4_K_scales(const uint8_t *q, __m256i *sc, __m256i *m)
     const uint32_t m_hi = ((u2 >> 4) & 0x0f0f0f0fu) | (((u1 >> 6) & 0x03030303u) << 4);
     *sc = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)sc_hi << 32 | sc_lo)));
     *m = _mm256_cvtepu8_epi32(_mm_cvtsi64_si128((long long)((uint64_t)m_hi << 32 | m_lo)));
+}
+
+/* 16 code bytes as 32 nibbles: the low nibbles (lanes 0..15), then the high ones (16..31). */
+static inline __m256i nibbles32(const uint8_t *p)
+{
+    const __m128i v = _mm_loadu_si128((const __m128i *)p);
+    return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
+                            _mm256_set1_epi8(0x0f));
+}
+
+/* 0x10 in byte j where bit j of qh is set */
+static inline __m256i fifth_bits_u8(uint32_t qh)
+{
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
+                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
+                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
 }
 
 /* A Q4_K/Q5_K super-block b against its 8 activation blocks (scales da, sums sum): returns the sub-blocks'

@@ -24,30 +24,12 @@ static inline __m256i dot_u8_s8(__m256i u, __m256i q)
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, q), _mm256_set1_epi16(1));
 }
 
-/* 16 code bytes as 32 nibbles: the low nibbles (lanes 0..15), then the high ones (16..31). */
-static inline __m256i nibbles32(const uint8_t *p)
-{
-    const __m128i v = _mm_loadu_si128((const __m128i *)p);
-    return _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
-                            _mm256_set1_epi8(0x0f));
-}
-
 /* The act q8 mode over Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights (same math as matmul_q8_0_q8_ref and
  * matmul_q4_0_q8_ref...): Q8_0's |w| (unsigned) against q with w's sign (vpsignb), the others' codes as stored
  * (unsigned: nibbles, Q5's fifth bits from qh spread to bytes by a shuffle and compare) against q, less offset *
  * sum(q) (Q4_0 8, Q5_0 16): the block's exact dot product in 8 lanes, converted and accumulated with d_w * d_x;
  * Q4_1/Q5_1 add m_w * d_x * sum(q) on the side. A row is streamed once for up to 2 tokens. */
 static const int b32_offset[] = {0, 8, 0, 16, 0}; /* Q8_0: signed through vpsignb */
-
-/* 0x10 in byte j where bit j of qh is set */
-static inline __m256i fifth_bits_u8(uint32_t qh)
-{
-    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32((int)qh),
-                                               _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2,
-                                                                2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
-    const __m256i bit = _mm256_set1_epi64x((long long)0x8040201008040201ull);
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
-}
 
 static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
                                                           const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)

@@ -2,8 +2,8 @@
  * prototypes and sums as the references; only the summation order differs).
  *
  * One mechanism serves all formats: a row's inputs are widened to fp32, exactly (the reference's values), one
- * slice of up to WIDE_KC inputs at a time (`widen`: SIMD for BF16, F16, Q8_0, both MXFP4 layouts and FP8; the
- * reference's block dequantization for the other GGML formats), then
+ * slice of up to WIDE_KC inputs at a time (`widen`, SIMD for every format: the GGML blocks with their reference
+ * dequantizer's operations in its order, so the same weights bit for bit), then
  * - decode (fewer than AVX2_GEMM_MIN tokens): each slice is dotted with up to 4 tokens (four 8-lane chains per
  *   token, a scalar tail): every token's operations are the same whatever n is (row-exact);
  * - prefill: the slices of 16 rows are stored transposed (k-major, 16 floats per k) in an L1 panel and every
@@ -21,14 +21,37 @@
 /* The 16 int8 values 2 * e2m1[code] (integers in [-12, 12]) for a vpshufb lookup. */
 static inline __m128i mxfp4_lut(void) { return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12); }
 
+static inline float f16_ld(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* 16 int8 in input order to fp32 times d, into out[0..16). */
+static inline void store_i8x16(float *out, __m128i v, float d)
+{
+    const __m256 dv = _mm256_set1_ps(d);
+    _mm256_storeu_ps(out, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(v))));
+    _mm256_storeu_ps(out + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(v, 8)))));
+}
+
 /* 32 int8 in input order to fp32 times d, into out[0..32). */
 static inline void store_i8x32(float *out, __m128i lo16, __m128i hi16, float d)
 {
-    const __m256 dv = _mm256_set1_ps(d);
-    _mm256_storeu_ps(out, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(lo16))));
-    _mm256_storeu_ps(out + 8, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(lo16, 8)))));
-    _mm256_storeu_ps(out + 16, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(hi16))));
-    _mm256_storeu_ps(out + 24, _mm256_mul_ps(dv, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(hi16, 8)))));
+    store_i8x16(out, lo16, d);
+    store_i8x16(out + 16, hi16, d);
+}
+
+/* 32 unsigned bytes in input order to fp32 a * u + c (rounded after the product, then the sum), into out[0..32). */
+static inline void store_u8x32_affine(float *out, __m256i u, float a, float c)
+{
+    const __m256 av = _mm256_set1_ps(a), cv = _mm256_set1_ps(c);
+    for (int i = 0; i < 4; i++) {
+        const __m128i part = i < 2 ? _mm256_castsi256_si128(u) : _mm256_extracti128_si256(u, 1);
+        const __m256 v = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(i & 1 ? _mm_srli_si128(part, 8) : part));
+        _mm256_storeu_ps(out + 8 * i, _mm256_add_ps(_mm256_mul_ps(av, v), cv));
+    }
 }
 
 /* One MXFP4 block's 16 code bytes: doubled values of the low nibbles (lo) and the high ones (hi). */
@@ -108,18 +131,58 @@ static void widen(enum avx2_format f, float *out, const void *w, const void *sca
             out[k] = fp8_e4m3_to_f32(r[k]) * sr[(k0 + k) / FP8_BLOCK];
         return;
     }
-    default: break;
+    case AVX2_Q4_0:
+    case AVX2_Q4_1:
+    case AVX2_Q5_0:
+    case AVX2_Q5_1: { /* the 32-weight blocks: (q - 8) d, q d + m, (q - 16) d, q d + m, q with Q5's fifth bits */
+        const enum b32_format bf = f == AVX2_Q4_0 ? B32_Q4_0 : f == AVX2_Q4_1 ? B32_Q4_1 : f == AVX2_Q5_0 ? B32_Q5_0
+                                                                                                         : B32_Q5_1;
+        const int at = b32_codes_at(bf);
+        for (int k = 0; k < kc; k += 32) {
+            const uint8_t *b = wb + ((size_t)o * (d_in / 32) + (size_t)(k0 + k) / 32) * b32_bytes(bf);
+            __m256i u = nibbles32(b + at);
+            if (bf == B32_Q5_0 || bf == B32_Q5_1) {
+                uint32_t qh;
+                memcpy(&qh, b + at - 4, 4);
+                u = _mm256_or_si256(u, fifth_bits_u8(qh));
+            }
+            if (bf == B32_Q4_0 || bf == B32_Q5_0) {
+                const __m256i c = _mm256_sub_epi8(u, _mm256_set1_epi8(bf == B32_Q4_0 ? 8 : 16));
+                store_i8x32(out + k, _mm256_castsi256_si128(c), _mm256_extracti128_si256(c, 1), f16_ld(b));
+            } else
+                store_u8x32_affine(out + k, u, f16_ld(b), f16_ld(b + 2));
+        }
+        return;
     }
-    /* the other GGML block formats: the reference's block dequantization */
-    static const struct { void (*dq)(float *, const uint8_t *); int block, bytes; } g[] = {
-        [AVX2_Q4_0] = {dequantize_block_q4_0, 32, 18},   [AVX2_Q4_1] = {dequantize_block_q4_1, 32, 20},
-        [AVX2_Q5_0] = {dequantize_block_q5_0, 32, 22},   [AVX2_Q5_1] = {dequantize_block_q5_1, 32, 24},
-        [AVX2_Q4_K] = {dequantize_block_q4_K, 256, 144}, [AVX2_Q5_K] = {dequantize_block_q5_K, 256, 176},
-        [AVX2_Q6_K] = {dequantize_block_q6_K, 256, 210},
-    };
-    const size_t row = (size_t)o * (d_in / g[f].block);
-    for (int k = 0; k < kc; k += g[f].block)
-        g[f].dq(out + k, wb + (row + (size_t)(k0 + k) / g[f].block) * g[f].bytes);
+    case AVX2_Q4_K:
+    case AVX2_Q5_K: /* per sub-block: d * sc * q - dmin * m, d * sc and dmin * m formed first */
+        for (int k = 0; k < kc; k += 256) {
+            const uint8_t *b = wb + ((size_t)o * (d_in / 256) + (size_t)(k0 + k) / 256) * (f == AVX2_Q4_K ? 144 : 176);
+            const float d = f16_ld(b), dmin = f16_ld(b + 2);
+            for (int j = 0; j < 4; j++) {
+                __m256i lo, hi;
+                q45_K_slice(b, j, f == AVX2_Q5_K, &lo, &hi);
+                int sc, m;
+                scale_min_k4(2 * j, b + 4, &sc, &m);
+                store_u8x32_affine(out + k + 64 * j, lo, d * (float)sc, -(dmin * (float)m));
+                scale_min_k4(2 * j + 1, b + 4, &sc, &m);
+                store_u8x32_affine(out + k + 64 * j + 32, hi, d * (float)sc, -(dmin * (float)m));
+            }
+        }
+        return;
+    case AVX2_Q6_K: /* per 16 inputs: d * sc * (q - 32), d * sc formed first */
+        for (int k = 0; k < kc; k += 256) {
+            const uint8_t *b = wb + ((size_t)o * (d_in / 256) + (size_t)(k0 + k) / 256) * 210;
+            const float d = f16_ld(b + 208);
+            const int8_t *sc = (const int8_t *)(b + 192);
+            for (int s = 0; s < 8; s++) { /* sub-block s: inputs 32 s .. 32 s + 31, scales 2 s and 2 s + 1 */
+                const __m256i c = _mm256_sub_epi8(q6_K_codes(b, s), _mm256_set1_epi8(32));
+                store_i8x16(out + k + 32 * s, _mm256_castsi256_si128(c), d * (float)sc[2 * s]);
+                store_i8x16(out + k + 32 * s + 16, _mm256_extracti128_si256(c, 1), d * (float)sc[2 * s + 1]);
+            }
+        }
+        return;
+    }
 }
 
 /* Decode: row by row, each widened slice dotted with every token of the group (at most 4). */
