@@ -209,12 +209,22 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
     /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
     const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
     /* the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16): BF16 weights always, Q8_0 ones in
-     * prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours) */
-    matmul_fn *fn = mxfp4 || fp8                                ? NULL
-                  : g_act != ACT_FP32 && w->dtype == DTYPE_BF16       ? kern.matmul_bf16_act
-                  : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact ? kern.matmul_q8_0_act
-                                                               : matmul_for(w->dtype);
+     * prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours). Without
+     * AVX512-BF16 (the table's entries NULL): BF16 weights against the activations rounded to bf16 here, once,
+     * through the fp32 kernel (the same products; bf16 x bf16 is exact in fp32), Q8_0 ones exactly. */
+    const bool act_bf16 = g_act != ACT_FP32 && w->dtype == DTYPE_BF16;
+    matmul_fn *fn = mxfp4 || fp8                     ? NULL
+                  : act_bf16 && kern.matmul_bf16_act ? kern.matmul_bf16_act
+                  : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
+                      ? kern.matmul_q8_0_act
+                      : matmul_for(w->dtype);
     const int d_out = w->d_out, d_in = w->d_in;
+    if (act_bf16 && !kern.matmul_bf16_act) {
+        float *xr = workspace((size_t)n * d_in * sizeof(float));
+        for (size_t i = 0; i < (size_t)n * d_in; i++)
+            xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
+        x = xr;
+    }
     /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
     const int rows = 16, n_chunks = (d_out + rows - 1) / rows;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)

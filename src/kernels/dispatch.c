@@ -89,6 +89,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
             return 0;
         *t = ref_table;
         t->isa = "avx2";
+        t->matmul_bf16_act = t->matmul_q8_0_act = NULL; /* no bf16 dot products: see op_matmul */
         t->matmul_f32 = matmul_f32_avx2;
         t->matmul_bf16 = matmul_bf16_avx2;
         t->matmul_f16 = matmul_f16_avx2;
@@ -137,6 +138,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     t->matmul_q6_K = matmul_q6_K_avx512;
     t->matmul_mxfp4 = matmul_mxfp4_avx512;
     t->matmul_mxfp4g = matmul_mxfp4g_avx512;
+    t->matmul_bf16_act = t->matmul_q8_0_act = NULL; /* without AVX512-BF16: see op_matmul */
     if (kernels_have_avx512_bf16()) {
         t->matmul_bf16_act = matmul_bf16_act_avx512;
         t->pack_act_bf16 = pack_act_bf16_avx512;
