@@ -119,6 +119,8 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->axpy_f32 = axpy_f32_avx2;
         t->attention_rows = attention_rows_avx2;
         t->attention_part = attention_part_avx2;
+        t->swiglu_f32 = swiglu_f32_avx2;
+        t->rmsnorm_f32 = rmsnorm_f32_avx2;
         return 1;
     }
     if (strcmp(isa, "avx512") || !kernels_have_avx512())

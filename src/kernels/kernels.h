@@ -254,11 +254,13 @@ void quantize_row_q4_0(void *out, const float *x, int n);
 typedef void swiglu_fn(float *out, const float *gate, const float *up, size_t n);
 void swiglu_f32_ref(float *out, const float *gate, const float *up, size_t n);
 void swiglu_f32_avx512(float *out, const float *gate, const float *up, size_t n);
+void swiglu_f32_avx2(float *out, const float *gate, const float *up, size_t n);
 
 /* One row of RMSNorm: out = w * (x * rsqrt(mean(x^2) + eps)); out may alias x. */
 typedef void rmsnorm_fn(float *out, const float *x, const float *w, int d, float eps);
 void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float eps);
 void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float eps);
+void rmsnorm_f32_avx2(float *out, const float *x, const float *w, int d, float eps);
 
 /* Attention of one query head for n_rows consecutive query positions pos0 .. pos0+n_rows-1: row r sees
  * keys lo(r) .. pos0+r, lo(r) = max(0, pos0+r-window+1) when window > 0, else 0 (causal; GPT-OSS sliding

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "kernels/attention_rows.h"
+#include "kernels/exp_avx2.h"
 #include "kernels/gemm_avx2.h"
 #include "kernels/kernels.h"
 
@@ -196,4 +197,24 @@ void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n)
 
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
 void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_kv, axpy_kv); }
-void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_kv, axpy_kv, expsum_scalar); }
+/* exp(s[j] - m) in place (exp256), their sum */
+static float expsum_avx2(float *s, int n, float m)
+{
+    __m256 acc = _mm256_setzero_ps();
+    const __m256 mv = _mm256_set1_ps(m);
+    int j = 0;
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp256(_mm256_sub_ps(_mm256_loadu_ps(s + j), mv));
+        _mm256_storeu_ps(s + j, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    if (j < n) {
+        const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(s + j, k), mv)), _mm256_castsi256_ps(k));
+        _mm256_maskstore_ps(s + j, k, e);
+        acc = _mm256_add_ps(acc, e);
+    }
+    return hsum8(acc);
+}
+
+void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_kv, axpy_kv, expsum_avx2); }

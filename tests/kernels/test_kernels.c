@@ -519,31 +519,43 @@ static void test_blocks_q8(void)
             }
 }
 
-/* SwiGLU and RMSNorm: the AVX-512 rows (polynomial exp, vector sums) against the references. */
+/* SwiGLU and RMSNorm: the AVX-512 and AVX2 rows (polynomial exp, vector sums, masked tails) against the
+ * references. */
 static void test_elementwise(void)
 {
-    for (size_t n = 1; n <= 100; n += 7) {
-        float g[100], u[100], a[100], b[100];
-        for (size_t i = 0; i < n; i++) {
-            g[i] = frand() * (i % 3 == 0 ? 90.0f : 6.0f); /* reach exp's clamps and its accurate middle */
-            u[i] = frand() * 4.0f;
+    static const struct {
+        const char *isa;
+        swiglu_fn *swiglu;
+        rmsnorm_fn *rmsnorm;
+        int (*have)(void);
+    } v[] = {{"avx512", swiglu_f32_avx512, rmsnorm_f32_avx512, kernels_have_avx512},
+             {"avx2", swiglu_f32_avx2, rmsnorm_f32_avx2, kernels_have_avx2}};
+    for (size_t f = 0; f < sizeof v / sizeof *v; f++) {
+        if (!v[f].have())
+            continue;
+        for (size_t n = 1; n <= 100; n += 7) {
+            float g[100], u[100], a[100], b[100];
+            for (size_t i = 0; i < n; i++) {
+                g[i] = frand() * (i % 3 == 0 ? 90.0f : 6.0f); /* reach exp's clamps and its accurate middle */
+                u[i] = frand() * 4.0f;
+            }
+            swiglu_f32_ref(a, g, u, n);
+            v[f].swiglu(b, g, u, n);
+            int bad = 0;
+            for (size_t i = 0; i < n; i++)
+                bad += !(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(a[i]) + 1e-30f + 1e-7f * fabsf(g[i] * u[i]) * (g[i] < -80.0f));
+            CHECK_MSG(bad == 0, "swiglu %s n=%zu: %d values differ", v[f].isa, n, bad);
+            for (int i = 0; i < (int)n; i++)
+                u[i] = 0.5f + frand();
+            rmsnorm_f32_ref(a, g, u, (int)n, 1e-6f);
+            v[f].rmsnorm(b, g, u, (int)n, 1e-6f);
+            bad = 0;
+            for (size_t i = 0; i < n; i++)
+                bad += !(fabsf(a[i] - b[i]) <= 1e-5f * fabsf(a[i]) + 1e-30f);
+            CHECK_MSG(bad == 0, "rmsnorm %s n=%zu: %d values differ", v[f].isa, n, bad);
         }
-        swiglu_f32_ref(a, g, u, n);
-        swiglu_f32_avx512(b, g, u, n);
-        int bad = 0;
-        for (size_t i = 0; i < n; i++)
-            bad += !(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(a[i]) + 1e-30f + 1e-7f * fabsf(g[i] * u[i]) * (g[i] < -80.0f));
-        CHECK_MSG(bad == 0, "swiglu n=%zu: %d values differ", n, bad);
-        for (int i = 0; i < (int)n; i++)
-            u[i] = 0.5f + frand();
-        rmsnorm_f32_ref(a, g, u, (int)n, 1e-6f);
-        rmsnorm_f32_avx512(b, g, u, (int)n, 1e-6f);
-        bad = 0;
-        for (size_t i = 0; i < n; i++)
-            bad += !(fabsf(a[i] - b[i]) <= 1e-5f * fabsf(a[i]) + 1e-30f);
-        CHECK_MSG(bad == 0, "rmsnorm n=%zu: %d values differ", n, bad);
+        v[f].swiglu(NULL, NULL, NULL, 0); /* empty rows are allowed */
     }
-    swiglu_f32_avx512(NULL, NULL, NULL, 0); /* empty rows are allowed */
 }
 
 /* x (n values) stored in an f16 cache: the half values (f32_to_kv16_ref) and the fp32 values they hold. */
