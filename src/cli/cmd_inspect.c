@@ -120,7 +120,8 @@ static void fill_cells(const struct owl_model_info *in, bool long_form, char cel
     }
     snprintf(cells[ROW_QUANT], CELL, "%s", in->quantization);
     fmt_bytes(a, sizeof a, in->kv_bytes_per_token);
-    snprintf(cells[ROW_KV_TOKEN], CELL, "%s (%s)", a, in->kv_dtype);
+    fmt_bytes(b, sizeof b, in->kv_bytes_per_token / 2);
+    snprintf(cells[ROW_KV_TOKEN], CELL, "%s (%s; %s with --kv f16)", a, in->kv_dtype, b);
     fmt_bytes(cells[ROW_KV_CTX], CELL, in->kv_bytes_context);
     snprintf(cells[ROW_CONTEXT], CELL, "%d", in->n_ctx);
     if (in->yarn_factor > 0) {
@@ -205,6 +206,7 @@ static json_t *info_json(const char *source, const struct owl_model_info *in)
 
     json_object_set_new(kv, "dtype", json_string(in->kv_dtype));
     json_object_set_new(kv, "bytes_per_token", json_integer((json_int_t)in->kv_bytes_per_token));
+    json_object_set_new(kv, "bytes_per_token_f16", json_integer((json_int_t)(in->kv_bytes_per_token / 2)));
     json_object_set_new(kv, "bytes_at_context", json_integer((json_int_t)in->kv_bytes_context));
     json_object_set_new(o, "kv_cache", kv);
 

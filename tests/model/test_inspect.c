@@ -124,6 +124,7 @@ static void check_cli(void)
         CHECK(get_int(j, "params", "active") == in.n_params_active);
         CHECK(get_int(j, "params", "non_embedding") == in.n_params - in.n_params_embedding);
         CHECK(get_int(j, "kv_cache", "bytes_per_token") == (json_int_t)in.kv_bytes_per_token);
+        CHECK(get_int(j, "kv_cache", "bytes_per_token_f16") == (json_int_t)(in.kv_bytes_per_token / 2));
         CHECK(get_int(j, "weights", "bytes") == (json_int_t)in.weight_bytes);
         CHECK(get_int(json_object_get(j, "weights"), "bytes_by_dtype", "MXFP4") > 0);
         CHECK(get_int(j, "attention", "n_sliding_layers") == in.n_sliding_layers);
