@@ -27,7 +27,7 @@ static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8
                                                              int n_sb, bool five)
 {
     const int sb_bytes = five ? 176 : 144;
-    __m512 acc = _mm512_setzero_ps();
+    __m512 acc[2] = {_mm512_setzero_ps(), _mm512_setzero_ps()}; /* two chains: slices alternate */
     __m256 mins = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
         const uint8_t *b = row + (size_t)sb * sb_bytes;
@@ -42,10 +42,11 @@ static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8
             const __m512i pick = _mm512_set_epi32(2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1, 2 * j + 1,
                                                   2 * j + 1, 2 * j + 1, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j, 2 * j,
                                                   2 * j);
-            acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pick, dsc), acc);
+            acc[j & 1] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_permutexvar_ps(pick, dsc), acc[j & 1]);
         }
     }
-    return hsum256(_mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(acc), _mm512_extractf32x8_ps(acc, 1)), mins));
+    const __m512 a = _mm512_add_ps(acc[0], acc[1]);
+    return hsum256(_mm256_sub_ps(_mm256_add_ps(_mm512_castps512_ps256(a), _mm512_extractf32x8_ps(a, 1)), mins));
 }
 
 static inline __attribute__((always_inline)) void matmul_q45(float *y, const struct act_q8 *x, const void *w,
