@@ -2,6 +2,7 @@
 #include "base.h"
 
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -80,23 +81,61 @@ char *xstrdup(const char *s)
     return memcpy(xcalloc(n, 1), s, n);
 }
 
+/* Every big_alloc buffer has a 64-byte header before it: how it was obtained, and the mapping's length. */
+struct big_header {
+    uint64_t magic, mapped; /* mapped: the length of the anonymous mapping (0: from aligned_alloc) */
+    char pad[48];
+};
+#define BIG_MAGIC 0x6f776c2d62696721ull
+#define BIG_HUGE ((size_t)2 << 20)
+#define BIG_PAGE ((size_t)4096)
+
 void *big_alloc(size_t size)
 {
-    /* Buffers of 2 MiB or more are 2 MiB-aligned and asked for transparent huge pages (on machines where THP
-     * is "madvise"), so the KV cache, scratch slabs and requantized weights take few TLB entries. */
-    const size_t huge = (size_t)2 << 20, align = size >= huge ? huge : 64;
-    size_t rounded = (size + align - 1) & ~(align - 1);
+    /* Buffers of 2 MiB or more are anonymous mappings, 2 MiB-aligned and asked for transparent huge pages (on
+     * machines where THP is "madvise"), so the KV cache, scratch slabs and requantized weights take few TLB
+     * entries: the kernel hands out zeroed pages on first touch, so a cache sized for a long context costs
+     * memory only as far as it is used (a server's slots no longer zero gigabytes at start). A page before the
+     * buffer holds its header. Smaller ones come from aligned_alloc and are zeroed here. */
+    const size_t rounded = (size + BIG_HUGE - 1) & ~(BIG_HUGE - 1);
     if (rounded < size)
         return NULL;
-    void *p = aligned_alloc(align, rounded ? rounded : align);
-    if (p && align == huge)
-        madvise(p, rounded, MADV_HUGEPAGE);
-    if (p)
-        memset(p, 0, rounded);
+    if (size < BIG_HUGE) {
+        struct big_header *h = aligned_alloc(64, sizeof *h + ((size + 63) & ~(size_t)63));
+        if (!h)
+            return NULL;
+        memset(h, 0, sizeof *h + ((size + 63) & ~(size_t)63));
+        h->magic = BIG_MAGIC;
+        return h + 1;
+    }
+    const size_t len = BIG_PAGE + rounded + BIG_HUGE; /* room to align the buffer, its header page before it */
+    char *raw = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (raw == MAP_FAILED)
+        return NULL;
+    char *p = (char *)(((uintptr_t)raw + BIG_PAGE + BIG_HUGE - 1) & ~(uintptr_t)(BIG_HUGE - 1));
+    char *start = p - BIG_PAGE, *end = p + rounded;
+    if (start > raw)
+        munmap(raw, (size_t)(start - raw));
+    if (raw + len > end)
+        munmap(end, (size_t)(raw + len - end));
+    madvise(p, rounded, MADV_HUGEPAGE);
+    struct big_header *h = (struct big_header *)p - 1;
+    h->magic = BIG_MAGIC;
+    h->mapped = (uint64_t)(BIG_PAGE + rounded);
     return p;
 }
 
-void big_free(void *p) { free(p); }
+void big_free(void *p)
+{
+    if (!p)
+        return;
+    struct big_header *h = (struct big_header *)p - 1;
+    OWL_ASSERT(h->magic == BIG_MAGIC);
+    if (h->mapped)
+        munmap((char *)p - BIG_PAGE, (size_t)h->mapped);
+    else
+        free(h);
+}
 
 static enum log_level g_log_level = LOG_WARN;
 

@@ -36,7 +36,8 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 
-/* Large or request-driven allocations (KV cache, scratch slabs): 64-byte aligned, zeroed, NULL on OOM. */
+/* Large or request-driven allocations (KV cache, scratch slabs): 64-byte aligned (2 MiB and up: 2 MiB-aligned
+ * anonymous mappings, zero pages on first touch), zeroed, NULL on OOM; big_free takes NULL. */
 void *big_alloc(size_t size);
 void big_free(void *p);
 
