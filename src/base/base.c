@@ -98,7 +98,7 @@ void *big_alloc(size_t size)
      * memory only as far as it is used (a server's slots no longer zero gigabytes at start). A page before the
      * buffer holds its header. Smaller ones come from aligned_alloc and are zeroed here. */
     const size_t rounded = (size + BIG_HUGE - 1) & ~(BIG_HUGE - 1);
-    if (rounded < size)
+    if (rounded < size || rounded > SIZE_MAX - BIG_PAGE - BIG_HUGE)
         return NULL;
     if (size < BIG_HUGE) {
         struct big_header *h = aligned_alloc(64, sizeof *h + ((size + 63) & ~(size_t)63));
