@@ -422,6 +422,9 @@ void op_attention_batch(const struct attn_args *args, int n)
     if (n_dec)
         attention_decode(args, dec, n_dec);
     const int n_items = first[n];
+    /* the activation modes' prefill attention takes bf16 products where the CPU has AVX512-BF16 (as their
+     * matmuls' GEMM); decode stays fp32 */
+    const int prefill_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act != NULL;
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
     for (int item = 0; item < n_items; item++) {
         int i = 0;
@@ -449,7 +452,8 @@ void op_attention_batch(const struct attn_args *args, int n)
             .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
             .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
             .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
-            .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL});
+            .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL,
+            .bf16 = prefill_bf16});
     }
 }
 

@@ -1,7 +1,8 @@
 /* attention.c — the reference attention kernel: one query head, a block of consecutive query positions,
  * written like transformers' eager_attention_forward row by row: s_p = (q . k_p) * scale over the visible
- * keys, softmax with the optional sink logit in the denominator, o = sum_p softmax_p v_p. The AVX-512
- * variant (attention_avx512.c) is tested against it. */
+ * keys, softmax with the optional sink logit in the denominator, o = sum_p softmax_p v_p (with bf16: the
+ * products' operands rounded to bf16, the sums and the softmax in fp32). The AVX-512 variant
+ * (attention_avx512.c) is tested against it. */
 #include <math.h>
 #include <stdint.h>
 #include <string.h>
@@ -31,8 +32,27 @@ void kv_axpy_ref(float *o, float a, const void *v, int f16, int n)
         o[i] += a * f16_to_f32(h[i]);
 }
 
+/* a's bf16 mode: the values rounded to bf16 (RNE), as the AVX512-BF16 kernels take them. */
+static float bf(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+static float dot_bf16(const float *q, const void *k, int f16, int n)
+{
+    float acc = 0.0f;
+    for (int i = 0; i < n; i++)
+        acc += bf(q[i]) * bf(f16 ? f16_to_f32(((const uint16_t *)k)[i]) : ((const float *)k)[i]);
+    return acc;
+}
+
+static void axpy_bf16(float *o, float a, const void *v, int f16, int n)
+{
+    for (int i = 0; i < n; i++)
+        o[i] += bf(a) * bf(f16 ? f16_to_f32(((const uint16_t *)v)[i]) : ((const float *)v)[i]);
+}
+
 void attention_rows_ref(const struct attn_rows *a)
 {
+    kv_dot_fn *const dot = a->bf16 ? dot_bf16 : kv_dot_ref;
+    kv_axpy_fn *const axpy = a->bf16 ? axpy_bf16 : kv_axpy_ref;
     for (int r = 0; r < a->n_rows; r++) {
         const int pos = a->pos0 + (a->same_pos ? 0 : r);
         const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
@@ -41,13 +61,13 @@ void attention_rows_ref(const struct attn_rows *a)
         const float sink = a->sinks ? a->sinks[r] : a->sink;
         float m = a->has_sink ? sink : -INFINITY;
         for (int p = lo; p <= pos; p++)
-            m = fmaxf(m, kv_dot_ref(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale);
+            m = fmaxf(m, dot(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale);
         float sum = a->has_sink ? expf(sink - m) : 0.0f;
         memset(o, 0, (size_t)a->d_v * sizeof *o);
         for (int p = lo; p <= pos; p++) {
-            const float e = expf(kv_dot_ref(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale - m);
+            const float e = expf(dot(q, kv_elem(a->k, a->f16, (size_t)p * a->k_stride), a->f16, a->d_k) * a->scale - m);
             sum += e;
-            kv_axpy_ref(o, e, kv_elem(a->v, a->f16, (size_t)p * a->v_stride), a->f16, a->d_v);
+            axpy(o, e, kv_elem(a->v, a->f16, (size_t)p * a->v_stride), a->f16, a->d_v);
         }
         const float inv = 1.0f / sum;
         for (int i = 0; i < a->d_v; i++)

@@ -23,14 +23,75 @@ static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff
 #define ATT_VP 4 /* value panels filled per pass over a block's keys */
 #define ATT_PANEL (ATT_MAX_DK > ATT_VP * ATT_KB ? ATT_MAX_DK * 16 : ATT_VP * ATT_KB * 16)
 
+/* The bf16 mode (a->bf16): operands as bf16 pairs, one 32-bit lane per pair, against vdpbf16ps. */
+#define ATT_QP (ATT_QB * ATT_MAX_DK / 4) /* Q pairs: 64 rows x 160 pairs or 32 rows x 320 */
+static inline __mmask16 mask16z(int left) { return left <= 0 ? 0 : mask16(left); }
+
+/* x[0..n) as (n + 1) / 2 bf16 pairs (zero past n) at dst. */
+static inline void pairs_row(uint32_t *dst, const float *x, int n)
+{
+    for (int i = 0; i < n; i += 32) {
+        const __m512 lo = _mm512_maskz_loadu_ps(mask16z(n - i), x + i);
+        const __m512 hi = _mm512_maskz_loadu_ps(mask16z(n - i - 16), x + i + 16);
+        _mm512_mask_storeu_epi32(dst + i / 2, mask16z((n - i + 1) / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
+}
+
+/* y[t, 0..n_cols) (+)= sum_i x[t, i] . panel[i] for NT rows: x rows of bf16 pairs (x_stride apart), panel 16
+ * lanes of pairs per i. */
+static inline __attribute__((always_inline)) void tile_bf16(float *y, int y_stride, const uint32_t *x, int x_stride,
+                                                            const uint32_t *panel, int n_pairs, bool accumulate,
+                                                            __mmask16 cols, int NT)
+{
+    __m512 acc[8];
+    for (int t = 0; t < NT; t++)
+        acc[t] = accumulate ? _mm512_maskz_loadu_ps(cols, y + (size_t)t * y_stride) : _mm512_setzero_ps();
+    for (int i = 0; i < n_pairs; i++) {
+        const __m512bh wv = (__m512bh)_mm512_load_si512(panel + (size_t)i * 16);
+        for (int t = 0; t < NT; t++)
+            acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_epi32((int)x[(size_t)t * x_stride + i]));
+    }
+    for (int t = 0; t < NT; t++)
+        _mm512_mask_storeu_ps(y + (size_t)t * y_stride, cols, acc[t]);
+}
+
+static void gemm_bf16_rows(float *y, int y_stride, const uint32_t *x, int x_stride, const uint32_t *panel,
+                           int n_pairs, int n, bool accumulate, int n_cols)
+{
+    const __mmask16 cols = mask16(n_cols);
+    int t = 0;
+    for (; t + 8 <= n; t += 8)
+        tile_bf16(y + (size_t)t * y_stride, y_stride, x + (size_t)t * x_stride, x_stride, panel, n_pairs, accumulate,
+                  cols, 8);
+    float *yt = y + (size_t)t * y_stride;
+    const uint32_t *xt = x + (size_t)t * x_stride;
+    switch (n - t) {
+    case 7: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 7); break;
+    case 6: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 6); break;
+    case 5: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 5); break;
+    case 4: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 4); break;
+    case 3: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 3); break;
+    case 2: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 2); break;
+    case 1: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 1); break;
+    default: break;
+    }
+}
+
 /* One block of up to ATT_QB rows starting at row r0 (f16: a->f16, a constant at each call). */
-static inline __attribute__((always_inline)) void block_path_kv(const struct attn_rows *a, int r0, int nq, int f16)
+static inline __attribute__((always_inline)) void block_path_kv(const struct attn_rows *a, int r0, int nq, int f16,
+                                                                int bf)
 {
     float panel[ATT_MAX_DK * 16] __attribute__((aligned(64))); /* keys: d_k x 16; values: ATT_KB x 16 */
     float s[ATT_QB * ATT_KB] __attribute__((aligned(64)));
     float o[ATT_O] __attribute__((aligned(64)));
     float m[ATT_QB], l[ATT_QB];
+    uint32_t qp[bf ? ATT_QP : 1] __attribute__((aligned(64))); /* bf: Q rows as pairs, dkp apart */
+    uint32_t pp[bf ? ATT_QB * ATT_KB / 2 : 1] __attribute__((aligned(64))); /* bf: P rows as pairs */
+    const int dkp = (a->d_k + 1) / 2;
     const float *q = a->q + (size_t)r0 * a->q_stride;
+    if (bf)
+        for (int r = 0; r < nq; r++)
+            pairs_row(qp + (size_t)r * dkp, q + (size_t)r * a->q_stride, a->d_k);
     const int pos_first = a->pos0 + (a->same_pos ? 0 : r0), pos_last = pos_first + (a->same_pos ? 0 : nq - 1);
     const int lo_first = a->window > 0 && pos_first - a->window + 1 > 0 ? pos_first - a->window + 1 : 0;
     for (int r = 0; r < nq; r++) {
@@ -43,6 +104,23 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
         /* S = Q K^T for keys p0 .. p0+nk-1: 16 keys per transposed panel of d_k values each */
         for (int g = 0; g < nk; g += 16) {
             const int n_keys = nk - g < 16 ? nk - g : 16;
+            if (bf) { /* the 16 keys' pairs, transposed: lane j of pair i holds key j's dims 2i, 2i + 1 */
+                uint32_t *kp = (uint32_t *)panel;
+                for (int kk = 0; kk < a->d_k; kk += 32) {
+                    __m512 rows[16], cols[16];
+                    for (int i = 0; i < 16; i++) {
+                        const size_t at = (size_t)(p0 + g + i) * a->k_stride + kk;
+                        rows[i] = i < n_keys ? (__m512)_mm512_cvtne2ps_pbh(load_kv(a->k, f16, at + 16, mask16z(a->d_k - kk - 16)),
+                                                                          load_kv(a->k, f16, at, mask16z(a->d_k - kk)))
+                                             : _mm512_setzero_ps();
+                    }
+                    transpose16(rows, cols);
+                    for (int j = 0; j < 16 && kk / 2 + j < dkp; j++)
+                        _mm512_store_ps((float *)(kp + (size_t)(kk / 2 + j) * 16), cols[j]);
+                }
+                gemm_bf16_rows(s + g, ATT_KB, qp, dkp, kp, dkp, nq, false, n_keys);
+                continue;
+            }
             for (int kk = 0; kk < a->d_k; kk += 16) {
                 const int w = a->d_k - kk < 16 ? a->d_k - kk : 16;
                 const __mmask16 mk = (__mmask16)((1u << w) - 1);
@@ -95,6 +173,25 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
             l[r] += _mm512_reduce_add_ps(acc);
             m[r] = mb;
         }
+        if (bf) { /* O += P V over pairs of keys: P rows as pairs, value panels of 16 dims x key pairs */
+            const int nkp = (nk + 1) / 2;
+            for (int r = 0; r < nq; r++)
+                pairs_row(pp + (size_t)r * (ATT_KB / 2), s + (size_t)r * ATT_KB, nk);
+            uint32_t *vp = (uint32_t *)panel;
+            for (int dv0 = 0; dv0 < a->d_v; dv0 += 16) {
+                const int w = a->d_v - dv0 < 16 ? a->d_v - dv0 : 16;
+                for (int j = 0; j < nkp; j++) {
+                    const size_t at = (size_t)(p0 + 2 * j) * a->v_stride + dv0;
+                    const __m512 v0 = load_kv(a->v, f16, at, mask16(w));
+                    const __m512 v1 = 2 * j + 1 < nk ? load_kv(a->v, f16, at + a->v_stride, mask16(w)) : _mm512_setzero_ps();
+                    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v0));
+                    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v1));
+                    _mm512_store_si512(vp + (size_t)j * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+                }
+                gemm_bf16_rows(o + dv0, a->d_v, pp, ATT_KB / 2, vp, nkp, nq, true, w);
+            }
+            continue;
+        }
         /* O += P V: value panels of 16 dims, one row per key */
         for (int dv0 = 0; dv0 < a->d_v; dv0 += 16) {
             const int w = a->d_v - dv0 < 16 ? a->d_v - dv0 : 16;
@@ -113,15 +210,21 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
 
 static void block_path(const struct attn_rows *a, int r0, int nq)
 {
-    if (a->f16)
-        block_path_kv(a, r0, nq, 1);
+    if (a->bf16)
+        a->f16 ? block_path_kv(a, r0, nq, 1, 1) : block_path_kv(a, r0, nq, 0, 1);
     else
-        block_path_kv(a, r0, nq, 0);
+        a->f16 ? block_path_kv(a, r0, nq, 1, 0) : block_path_kv(a, r0, nq, 0, 0);
 }
 
 void attention_rows_avx512(const struct attn_rows *a)
 {
-    if (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK) {
+    const int qb_bf = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
+    if (a->bf16 && (a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK || qb_bf * ((a->d_k + 1) / 2) > ATT_QP)) {
+        /* sizes no model has: the reference's numbers */
+        attention_rows_ref(a);
+        return;
+    }
+    if (!a->bf16 && (a->n_rows < 4 || a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK)) { /* bf16: every size blocks */
         attention_rows_online(a, dot512_kv, axpy512_kv);
         return;
     }

@@ -279,6 +279,8 @@ struct attn_rows {
     float sink;         /* used when has_sink (and sinks is NULL) */
     const float *sinks; /* with has_sink, row r's sink: sinks[r] */
     int has_sink;
+    int bf16;           /* products in bf16 (the --act modes' prefill): the scores from q and k rounded to bf16,
+                           the output from the softmax weights and v rounded to bf16 (fp32 sums, fp32 softmax) */
 };
 typedef void attention_rows_fn(const struct attn_rows *a);
 

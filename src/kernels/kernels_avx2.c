@@ -196,7 +196,14 @@ void f32_to_kv16_avx2(uint16_t *out, const float *x, size_t n)
 }
 
 /* Attention (kernels.h): the online-softmax row path over these dot and axpy, for every number of rows. */
-void attention_rows_avx2(const struct attn_rows *a) { attention_rows_online(a, dot_kv, axpy_kv); }
+void attention_rows_avx2(const struct attn_rows *a)
+{
+    if (a->bf16) { /* bf16 products: only for CPUs with AVX512-BF16, which take the AVX-512 kernel */
+        attention_rows_ref(a);
+        return;
+    }
+    attention_rows_online(a, dot_kv, axpy_kv);
+}
 /* exp(s[j] - m) in place (exp256), their sum */
 static float expsum_avx2(float *s, int n, float m)
 {

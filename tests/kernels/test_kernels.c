@@ -635,6 +635,27 @@ static void test_attention(void)
                     bad += !(fabsf(o1[(size_t)r * out_stride + i] - o2[(size_t)r * out_stride + i]) <= 2e-5f);
             CHECK_MSG(bad == 0, "attention %s case %zu: %d values differ", var ? "avx2" : "avx512", c, bad);
         }
+        if (kernels_have_avx512_bf16()) { /* bf16 products: against the reference's bf16 mode, and on */
+            float *o3 = calloc((size_t)cases[c].n_rows * out_stride, sizeof(float));
+            a.bf16 = 1, a.out = o3;
+            attention_rows_ref(&a);
+            a.out = o2;
+            attention_rows_avx512(&a);
+            a.bf16 = 0;
+            int bad = 0;
+            float off = 0.0f; /* how far the bf16 mode is from the fp32 one */
+            for (int r = 0; r < cases[c].n_rows; r++)
+                for (int i = 0; i < d_v; i++) {
+                    const size_t at = (size_t)r * out_stride + i;
+                    /* the softmax weights are rounded after a block's running max in the kernel, after the
+                     * final max in the reference: 2^-8 relative per term, |v| < 1 */
+                    bad += !(fabsf(o3[at] - o2[at]) <= 8e-3f);
+                    off = fmaxf(off, fabsf(o2[at] - o1[at]));
+                }
+            CHECK_MSG(bad == 0, "attention bf16 case %zu: %d values differ from the reference's bf16 mode", c, bad);
+            CHECK_MSG(off > 1e-4f, "attention bf16 case %zu: the same as fp32 (max diff %g): is the mode on?", c, off);
+            free(o3);
+        }
         attention_rows_fn *const fns[] = {attention_rows_ref, attention_rows_avx512, attention_rows_avx2};
         const bool have[] = {true, kernels_have_avx512(), kernels_have_avx2()};
         for (int f = 0; f < 3; f++)
