@@ -401,11 +401,11 @@ static bool head_rows(const struct attn_args *a) { return a->n_tok == 1 && a->n_
 
 void op_attention_batch(const struct attn_args *args, int n)
 {
-    /* Work items: (attention, query head, block of up to 64 query tokens), rows of one head n_head*d_k apart;
+    /* Work items: (attention, query head, block of up to QB query tokens), rows of one head n_head*d_k apart;
      * or, for one query token with enough heads per KV head, (attention, KV head, block of up to HB of its
      * heads), rows d_k apart. first[i]: the first item of attention i. Other attentions of one query token take
      * the decode path (attention_decode) whatever the batch holds besides. */
-    enum { QB = 64 };
+    enum { QB = 128 }; /* the AVX-512 block path takes up to 128 rows at once (d_v <= 128) */
     OWL_ASSERT(n >= 1 && n <= 65536);
     int first[n + 1], dec[n], n_dec = 0;
     first[0] = 0;

@@ -13,18 +13,19 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-#define ATT_QB 64  /* query rows per block (32 where d_v > 256: the output accumulators hold ATT_O floats) */
+#define ATT_QB 128 /* query rows per block at most: as many as the output accumulators' ATT_O floats hold (128
+                      where d_v <= 128, 64 to 256, 32 to 512), so a block's packed keys and values serve them all */
 
 static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 #define ATT_KB 128 /* keys per block */
 #define ATT_MAX_DK 640 /* key panel rows: MLA's 576 fits */
 #define ATT_MAX_DV 512 /* output accumulators: MLA's 512 fits */
-#define ATT_O (ATT_QB * 256)
+#define ATT_O (64 * 256)
 #define ATT_VP 4 /* value panels filled per pass over a block's keys */
 #define ATT_PANEL (ATT_MAX_DK > ATT_VP * ATT_KB ? ATT_MAX_DK * 16 : ATT_VP * ATT_KB * 16)
 
 /* The bf16 mode (a->bf16): operands as bf16 pairs, one 32-bit lane per pair, against vdpbf16ps. */
-#define ATT_QP (ATT_QB * ATT_MAX_DK / 4) /* Q pairs: 64 rows x 160 pairs or 32 rows x 320 */
+#define ATT_QP (32 * ATT_MAX_DK / 2) /* Q pairs: 128 rows x 80 pairs, 64 x 160 or 32 x 320 */
 static inline __mmask16 mask16z(int left) { return left <= 0 ? 0 : mask16(left); }
 
 /* x[0..n) as (n + 1) / 2 bf16 pairs (zero past n) at dst. */
@@ -218,8 +219,12 @@ static void block_path(const struct attn_rows *a, int r0, int nq)
 
 void attention_rows_avx512(const struct attn_rows *a)
 {
-    const int qb_bf = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
-    if (a->bf16 && (a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK || qb_bf * ((a->d_k + 1) / 2) > ATT_QP)) {
+    /* rows per block: the output accumulators' capacity (and, in bf16, the Q pairs'), a multiple of 8 */
+    int qb = ATT_O / (a->d_v > 16 ? a->d_v : 16);
+    if (a->bf16 && qb > ATT_QP / ((a->d_k + 1) / 2))
+        qb = ATT_QP / ((a->d_k + 1) / 2);
+    qb = (qb < ATT_QB ? qb : ATT_QB) / 8 * 8;
+    if (a->bf16 && (a->d_v > ATT_MAX_DV || a->d_k > ATT_MAX_DK || qb < 8)) {
         /* sizes no model has: the reference's numbers */
         attention_rows_ref(a);
         return;
@@ -228,7 +233,6 @@ void attention_rows_avx512(const struct attn_rows *a)
         attention_rows_online(a, dot512_kv, axpy512_kv);
         return;
     }
-    const int qb = a->d_v * ATT_QB <= ATT_O ? ATT_QB : ATT_O / ATT_MAX_DV;
     for (int r0 = 0; r0 < a->n_rows; r0 += qb)
         block_path(a, r0, a->n_rows - r0 < qb ? a->n_rows - r0 : qb);
 }
