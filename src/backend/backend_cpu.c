@@ -276,6 +276,8 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
              const float *cos, const float *sin, enum rope_pairing pairing)
 {
     const int half = d_rot / 2;
+    /* tokens on every thread in prefill (each token's rows alone: the same numbers) */
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_tok >= 16)
     for (int t = 0; t < n_tok; t++) {
         const float *c = cos + (size_t)t * half, *s = sin + (size_t)t * half;
         for (int h = 0; h < n_head; h++) {
@@ -471,6 +473,10 @@ void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 
 void op_add(float *x, const float *y, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        x[i] += y[i];
+    /* prefill-sized sums on every thread, in chunks (elementwise: the same numbers) */
+    const size_t chunk = 16384, n_chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (size_t c = 0; c < n_chunks; c++)
+        for (size_t i = c * chunk; i < n && i < (c + 1) * chunk; i++)
+            x[i] += y[i];
 }
