@@ -38,45 +38,61 @@ static inline void pairs_row(uint32_t *dst, const float *x, int n)
     }
 }
 
-/* y[t, 0..n_cols) (+)= sum_i x[t, i] . panel[i] for NT rows: x rows of bf16 pairs (x_stride apart), panel 16
- * lanes of pairs per i. */
+/* y[t, 0..n_cols) (+)= sum_i x[t, i] . panel[i] for NT rows and P panels of 16 columns (panel p at
+ * panel + p * p_stride, columns 16p..): x rows of bf16 pairs (x_stride apart), a panel 16 lanes of pairs per i.
+ * Two panels share each broadcast of x. */
 static inline __attribute__((always_inline)) void tile_bf16(float *y, int y_stride, const uint32_t *x, int x_stride,
-                                                            const uint32_t *panel, int n_pairs, bool accumulate,
-                                                            __mmask16 cols, int NT)
+                                                            const uint32_t *panel, size_t p_stride, int n_pairs,
+                                                            bool accumulate, const __mmask16 *cols, int P, int NT)
 {
-    __m512 acc[8];
+    __m512 acc[8][2];
     for (int t = 0; t < NT; t++)
-        acc[t] = accumulate ? _mm512_maskz_loadu_ps(cols, y + (size_t)t * y_stride) : _mm512_setzero_ps();
+        for (int p = 0; p < P; p++)
+            acc[t][p] = accumulate ? _mm512_maskz_loadu_ps(cols[p], y + (size_t)t * y_stride + 16 * p) : _mm512_setzero_ps();
     for (int i = 0; i < n_pairs; i++) {
-        const __m512bh wv = (__m512bh)_mm512_load_si512(panel + (size_t)i * 16);
-        for (int t = 0; t < NT; t++)
-            acc[t] = _mm512_dpbf16_ps(acc[t], wv, (__m512bh)_mm512_set1_epi32((int)x[(size_t)t * x_stride + i]));
+        __m512bh wv[2];
+        for (int p = 0; p < P; p++)
+            wv[p] = (__m512bh)_mm512_load_si512(panel + (size_t)p * p_stride + (size_t)i * 16);
+        for (int t = 0; t < NT; t++) {
+            const __m512bh xv = (__m512bh)_mm512_set1_epi32((int)x[(size_t)t * x_stride + i]);
+            for (int p = 0; p < P; p++)
+                acc[t][p] = _mm512_dpbf16_ps(acc[t][p], wv[p], xv);
+        }
     }
     for (int t = 0; t < NT; t++)
-        _mm512_mask_storeu_ps(y + (size_t)t * y_stride, cols, acc[t]);
+        for (int p = 0; p < P; p++)
+            _mm512_mask_storeu_ps(y + (size_t)t * y_stride + 16 * p, cols[p], acc[t][p]);
 }
 
+#define TILE_BF16_CASES(P)                                                                              \
+    switch (NT) {                                                                                       \
+    case 8: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 8); break; \
+    case 7: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 7); break; \
+    case 6: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 6); break; \
+    case 5: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 5); break; \
+    case 4: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 4); break; \
+    case 3: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 3); break; \
+    case 2: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 2); break; \
+    default: tile_bf16(yt, y_stride, xt, x_stride, panel, p_stride, n_pairs, accumulate, cols, P, 1); break; \
+    }
+
+/* Every row of x (n) against one or two panels (n_cols <= 32 columns), tiles of 8 rows. */
 static void gemm_bf16_rows(float *y, int y_stride, const uint32_t *x, int x_stride, const uint32_t *panel,
-                           int n_pairs, int n, bool accumulate, int n_cols)
+                           size_t p_stride, int n_pairs, int n, bool accumulate, int n_cols)
 {
-    const __mmask16 cols = mask16(n_cols);
-    int t = 0;
-    for (; t + 8 <= n; t += 8)
-        tile_bf16(y + (size_t)t * y_stride, y_stride, x + (size_t)t * x_stride, x_stride, panel, n_pairs, accumulate,
-                  cols, 8);
-    float *yt = y + (size_t)t * y_stride;
-    const uint32_t *xt = x + (size_t)t * x_stride;
-    switch (n - t) {
-    case 7: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 7); break;
-    case 6: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 6); break;
-    case 5: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 5); break;
-    case 4: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 4); break;
-    case 3: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 3); break;
-    case 2: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 2); break;
-    case 1: tile_bf16(yt, y_stride, xt, x_stride, panel, n_pairs, accumulate, cols, 1); break;
-    default: break;
+    const __mmask16 cols[2] = {mask16(n_cols), mask16z(n_cols - 16)};
+    for (int t = 0; t < n; t += 8) {
+        const int NT = n - t < 8 ? n - t : 8;
+        float *yt = y + (size_t)t * y_stride;
+        const uint32_t *xt = x + (size_t)t * x_stride;
+        if (n_cols > 16) {
+            TILE_BF16_CASES(2)
+        } else {
+            TILE_BF16_CASES(1)
+        }
     }
 }
+#undef TILE_BF16_CASES
 
 /* One block of up to ATT_QB rows starting at row r0 (f16: a->f16, a constant at each call). */
 static inline __attribute__((always_inline)) void block_path_kv(const struct attn_rows *a, int r0, int nq, int f16,
@@ -103,23 +119,27 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
     for (int p0 = lo_first; p0 <= pos_last; p0 += ATT_KB) {
         const int nk = pos_last + 1 - p0 < ATT_KB ? pos_last + 1 - p0 : ATT_KB;
         /* S = Q K^T for keys p0 .. p0+nk-1: 16 keys per transposed panel of d_k values each */
-        for (int g = 0; g < nk; g += 16) {
+        for (int g = 0; g < nk; g += bf ? 32 : 16) {
             const int n_keys = nk - g < 16 ? nk - g : 16;
-            if (bf) { /* the 16 keys' pairs, transposed: lane j of pair i holds key j's dims 2i, 2i + 1 */
+            if (bf) { /* 32 keys: two panels of 16 keys' pairs, transposed: lane j of pair i holds key j's dims
+                       * 2i, 2i + 1 */
                 uint32_t *kp = (uint32_t *)panel;
-                for (int kk = 0; kk < a->d_k; kk += 32) {
-                    __m512 rows[16], cols[16];
-                    for (int i = 0; i < 16; i++) {
-                        const size_t at = (size_t)(p0 + g + i) * a->k_stride + kk;
-                        rows[i] = i < n_keys ? (__m512)_mm512_cvtne2ps_pbh(load_kv(a->k, f16, at + 16, mask16z(a->d_k - kk - 16)),
-                                                                          load_kv(a->k, f16, at, mask16z(a->d_k - kk)))
-                                             : _mm512_setzero_ps();
+                const int n_keys2 = nk - g < 32 ? nk - g : 32;
+                for (int h = 0; h < 2 && 16 * h < n_keys2; h++)
+                    for (int kk = 0; kk < a->d_k; kk += 32) {
+                        __m512 rows[16], cols[16];
+                        for (int i = 0; i < 16; i++) {
+                            const size_t at = (size_t)(p0 + g + 16 * h + i) * a->k_stride + kk;
+                            rows[i] = 16 * h + i < n_keys2
+                                          ? (__m512)_mm512_cvtne2ps_pbh(load_kv(a->k, f16, at + 16, mask16z(a->d_k - kk - 16)),
+                                                                       load_kv(a->k, f16, at, mask16z(a->d_k - kk)))
+                                          : _mm512_setzero_ps();
+                        }
+                        transpose16(rows, cols);
+                        for (int j = 0; j < 16 && kk / 2 + j < dkp; j++)
+                            _mm512_store_ps((float *)(kp + ((size_t)h * dkp + (size_t)(kk / 2 + j)) * 16), cols[j]);
                     }
-                    transpose16(rows, cols);
-                    for (int j = 0; j < 16 && kk / 2 + j < dkp; j++)
-                        _mm512_store_ps((float *)(kp + (size_t)(kk / 2 + j) * 16), cols[j]);
-                }
-                gemm_bf16_rows(s + g, ATT_KB, qp, dkp, kp, dkp, nq, false, n_keys);
+                gemm_bf16_rows(s + g, ATT_KB, qp, dkp, kp, (size_t)dkp * 16, dkp, nq, false, n_keys2);
                 continue;
             }
             for (int kk = 0; kk < a->d_k; kk += 16) {
@@ -179,17 +199,19 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
             for (int r = 0; r < nq; r++)
                 pairs_row(pp + (size_t)r * (ATT_KB / 2), s + (size_t)r * ATT_KB, nk);
             uint32_t *vp = (uint32_t *)panel;
-            for (int dv0 = 0; dv0 < a->d_v; dv0 += 16) {
-                const int w = a->d_v - dv0 < 16 ? a->d_v - dv0 : 16;
-                for (int j = 0; j < nkp; j++) {
-                    const size_t at = (size_t)(p0 + 2 * j) * a->v_stride + dv0;
-                    const __m512 v0 = load_kv(a->v, f16, at, mask16(w));
-                    const __m512 v1 = 2 * j + 1 < nk ? load_kv(a->v, f16, at + a->v_stride, mask16(w)) : _mm512_setzero_ps();
-                    const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v0));
-                    const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v1));
-                    _mm512_store_si512(vp + (size_t)j * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
-                }
-                gemm_bf16_rows(o + dv0, a->d_v, pp, ATT_KB / 2, vp, nkp, nq, true, w);
+            for (int dv0 = 0; dv0 < a->d_v; dv0 += 32) { /* two panels of 16 dims */
+                const int w = a->d_v - dv0 < 32 ? a->d_v - dv0 : 32;
+                for (int h = 0; h < 2 && 16 * h < w; h++)
+                    for (int j = 0; j < nkp; j++) {
+                        const size_t at = (size_t)(p0 + 2 * j) * a->v_stride + dv0 + 16 * h;
+                        const __mmask16 mw = mask16(w - 16 * h);
+                        const __m512 v0 = load_kv(a->v, f16, at, mw);
+                        const __m512 v1 = 2 * j + 1 < nk ? load_kv(a->v, f16, at + a->v_stride, mw) : _mm512_setzero_ps();
+                        const __m512i lo = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v0));
+                        const __m512i hi = _mm512_cvtepu16_epi32((__m256i)_mm512_cvtneps_pbh(v1));
+                        _mm512_store_si512(vp + ((size_t)h * nkp + (size_t)j) * 16, _mm512_or_si512(lo, _mm512_slli_epi32(hi, 16)));
+                    }
+                gemm_bf16_rows(o + dv0, a->d_v, pp, ATT_KB / 2, vp, (size_t)nkp * 16, nkp, nq, true, w);
             }
             continue;
         }
