@@ -127,6 +127,10 @@ static int act_bf16_format(enum dtype t)
          : t == DTYPE_Q4_K ? ACT_W_Q4_K
          : t == DTYPE_Q5_K ? ACT_W_Q5_K
          : t == DTYPE_Q6_K ? ACT_W_Q6_K
+         : t == DTYPE_Q4_0 ? ACT_W_Q4_0
+         : t == DTYPE_Q4_1 ? ACT_W_Q4_1
+         : t == DTYPE_Q5_0 ? ACT_W_Q5_0
+         : t == DTYPE_Q5_1 ? ACT_W_Q5_1
                            : -1;
 }
 

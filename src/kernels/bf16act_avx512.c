@@ -138,17 +138,26 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
     default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 1); break;                       \
     }
 
-/* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; Q8_0 and
- * K-quant rows (k a multiple of 32) dequantized exactly (the reference dequantizer's values) and rounded to
- * bf16. */
+/* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; the GGML
+ * blocks' rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants; k a multiple of 32) dequantized exactly (the
+ * reference dequantizer's values) and rounded to bf16. */
 static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum act_bf16_weights fmt, int d_in,
                                                              int o, int k, int left)
 {
     if (fmt == ACT_W_BF16)
         return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32(left), (const uint16_t *)w + (size_t)o * d_in + k));
     __m512 lo, hi;
+    const size_t blk = (size_t)o * (d_in / 32) + (size_t)k / 32; /* the 32-weight formats' block */
     if (fmt == ACT_W_Q8_0)
-        q8_0_block_f32((const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * Q8_0_BLOCK_BYTES, &lo, &hi);
+        q8_0_block_f32((const uint8_t *)w + blk * Q8_0_BLOCK_BYTES, &lo, &hi);
+    else if (fmt == ACT_W_Q4_0)
+        q4_0_block_f32((const uint8_t *)w + blk * 18, &lo, &hi);
+    else if (fmt == ACT_W_Q4_1)
+        q4_1_block_f32((const uint8_t *)w + blk * 20, &lo, &hi);
+    else if (fmt == ACT_W_Q5_0)
+        q5_0_block_f32((const uint8_t *)w + blk * 22, &lo, &hi);
+    else if (fmt == ACT_W_Q5_1)
+        q5_1_block_f32((const uint8_t *)w + blk * 24, &lo, &hi);
     else
         kq_block(fmt, w, d_in, o, k / 32, &lo, &hi);
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));

@@ -26,69 +26,9 @@
         matmul_block32(y, x, w, BYTES, n, d_in, d_out, o0, o1, T##_block_f32, T##_panel_block);         \
     }
 
-/* Q4_0 (what `--quant q4_0` makes) in registers, like Q8_0: a block's nibbles widened to fp32, minus 8,
- * times d (exact: an 11-bit by 4-bit product, the reference's weight); decode streams each row once for up
- * to 4 tokens (row-exact), prefill runs the shared GEMM micro-kernel (gemm_blocks32). */
-static inline __attribute__((always_inline)) void q4_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
-{
-    const __m512 d = _mm512_set1_ps(f16_load(b));
-    const __m512i q = _mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)(b + 2))), eight = _mm512_set1_epi32(8);
-    const __m512i l = _mm512_sub_epi32(_mm512_and_si512(q, _mm512_set1_epi32(15)), eight);
-    const __m512i h = _mm512_sub_epi32(_mm512_srli_epi32(q, 4), eight);
-    *lo = _mm512_mul_ps(d, _mm512_cvtepi32_ps(l));
-    *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(h));
-}
-
+/* Q4_0 (what `--quant q4_0` makes), Q4_1, Q5_0, Q5_1: widened in registers by kquants_avx512.h; decode streams
+ * each row once for up to 4 tokens (row-exact), prefill runs the shared GEMM micro-kernel (gemm_blocks32). */
 BLOCK32_MATMUL(q4_0, 18)
-
-/* Q4_1, Q5_0, Q5_1 the same way (the reference dequantizer's operations: q * d + m, (q - 16) * d): a block's
- * 16 code bytes widened to 32-bit lanes, the fifth bits (bit j of the block's 32-bit qh for weight j) shifted
- * into place per lane. */
-static inline __m512i low_nibbles(const uint8_t *q)
-{
-    return _mm512_and_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q)), _mm512_set1_epi32(15));
-}
-static inline __m512i high_nibbles(const uint8_t *q)
-{
-    return _mm512_srli_epi32(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)q)), 4);
-}
-/* 16 (bit j of qh, j = shift .. shift + 15) << 4 lanes. */
-static inline __m512i fifth_bits(uint32_t qh, int shift)
-{
-    const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-    return _mm512_slli_epi32(_mm512_and_si512(_mm512_srlv_epi32(_mm512_set1_epi32((int)(qh >> shift)), iota),
-                                              _mm512_set1_epi32(1)), 4);
-}
-
-static inline __attribute__((always_inline)) void q4_1_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
-{
-    const __m512 d = _mm512_set1_ps(f16_load(b)), m = _mm512_set1_ps(f16_load(b + 2));
-    *lo = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(low_nibbles(b + 4)), d), m);
-    *hi = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(high_nibbles(b + 4)), d), m);
-}
-
-static inline __attribute__((always_inline)) void q5_0_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
-{
-    const __m512 d = _mm512_set1_ps(f16_load(b));
-    const __m512i sixteen = _mm512_set1_epi32(16);
-    uint32_t qh;
-    memcpy(&qh, b + 2, 4);
-    const __m512i l = _mm512_sub_epi32(_mm512_or_si512(low_nibbles(b + 6), fifth_bits(qh, 0)), sixteen);
-    const __m512i h = _mm512_sub_epi32(_mm512_or_si512(high_nibbles(b + 6), fifth_bits(qh, 16)), sixteen);
-    *lo = _mm512_mul_ps(_mm512_cvtepi32_ps(l), d);
-    *hi = _mm512_mul_ps(_mm512_cvtepi32_ps(h), d);
-}
-
-static inline __attribute__((always_inline)) void q5_1_block_f32(const uint8_t *b, __m512 *lo, __m512 *hi)
-{
-    const __m512 d = _mm512_set1_ps(f16_load(b)), m = _mm512_set1_ps(f16_load(b + 2));
-    uint32_t qh;
-    memcpy(&qh, b + 4, 4);
-    const __m512i l = _mm512_or_si512(low_nibbles(b + 8), fifth_bits(qh, 0));
-    const __m512i h = _mm512_or_si512(high_nibbles(b + 8), fifth_bits(qh, 16));
-    *lo = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(l), d), m);
-    *hi = _mm512_add_ps(_mm512_mul_ps(_mm512_cvtepi32_ps(h), d), m);
-}
 
 BLOCK32_MATMUL(q4_1, 20)
 BLOCK32_MATMUL(q5_0, 22)

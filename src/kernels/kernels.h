@@ -73,7 +73,7 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
 void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* The weights the bf16-activation GEMM takes: BF16 as stored; Q8_0 and the K-quants each dequantized exactly
  * (their reference dequantizer's values) and rounded to bf16. */
-enum act_bf16_weights { ACT_W_BF16, ACT_W_Q8_0, ACT_W_Q4_K, ACT_W_Q5_K, ACT_W_Q6_K };
+enum act_bf16_weights { ACT_W_BF16, ACT_W_Q8_0, ACT_W_Q4_K, ACT_W_Q5_K, ACT_W_Q6_K, ACT_W_Q4_0, ACT_W_Q4_1, ACT_W_Q5_0, ACT_W_Q5_1 };
 /* That mode's sums over any of them, row by row: y = sum_k bf16(w[o,k]) * bf16(x[t,k]) in fp32, w from deq
  * (dequantize_row_q8_0, dequantize_row_q4_K, ...; rows of row_bytes). */
 void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(float *, const void *, int),

@@ -413,12 +413,16 @@ static void test_ggml_blocks(void)
                 }
                 CHECK_MSG(bad_w == 0, "%s %s n=%d: %d weights differ from the dequantizer's", fmts[f].name,
                           v ? "avx2" : "avx512", n, bad_w);
-                /* the bf16-activation GEMM over K-quant rows: matmul_deq_act_ref's sums in another order */
-                if (!v && fmts[f].block == 256 && n >= 8 && kernels_have_avx512_bf16()) {
+                /* the bf16-activation GEMM over these rows: matmul_deq_act_ref's sums in another order */
+                if (!v && n >= 8 && kernels_have_avx512_bf16()) {
                     const enum act_bf16_weights fmt = fmts[f].bytes == 144 ? ACT_W_Q4_K
                                                     : fmts[f].bytes == 176 ? ACT_W_Q5_K
-                                                                           : ACT_W_Q6_K;
-                    const size_t row_bytes = (size_t)d_in / 256 * fmts[f].bytes;
+                                                    : fmts[f].bytes == 210 ? ACT_W_Q6_K
+                                                    : fmts[f].bytes == 18  ? ACT_W_Q4_0
+                                                    : fmts[f].bytes == 20  ? ACT_W_Q4_1
+                                                    : fmts[f].bytes == 22  ? ACT_W_Q5_0
+                                                                           : ACT_W_Q5_1;
+                    const size_t row_bytes = (size_t)d_in / fmts[f].block * fmts[f].bytes;
                     for (int i = 0; i < n * d_in; i++)
                         x[i] = frand();
                     gemm_act(yy, x, w, fmt, n, d_in, d_out, 0, 5);

@@ -151,6 +151,9 @@ int main(void)
     check_mode(fixture_path("qwen3/yarn-v5"), "q8_0", "bf16", true);
     check_mode(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "bf16", true); /* K-quants: the prefill GEMM rounds them too */
     check_mode(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "bf16", true);
+    check_mode(fixture_path("qwen3/gqa-tied"), "q4_0", "bf16", true); /* the 32-weight blocks too */
+    check_mode(fixture_path("gguf/synth-qwen3-q5_0.gguf"), NULL, "bf16", true);
+    check_mode(fixture_path("gguf/synth-qwen3-q4_1.gguf"), NULL, "bf16", true);
     check(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");              /* HF MXFP4 blocks */
     check(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8"); /* GGML MXFP4 blocks */
     check_batched(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");
