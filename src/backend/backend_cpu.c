@@ -225,8 +225,10 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
     const int d_out = w->d_out, d_in = w->d_in;
     if (act_bf16 && !kern.matmul_bf16_act) {
         float *xr = workspace((size_t)n * d_in * sizeof(float));
-        for (size_t i = 0; i < (size_t)n * d_in; i++)
-            xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n >= 8)
+        for (int t = 0; t < n; t++)
+            for (size_t i = (size_t)t * d_in; i < (size_t)(t + 1) * d_in; i++)
+                xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
         x = xr;
     }
     /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */

@@ -6,17 +6,11 @@
 #include "kernels/gemm_avx2.h"
 #include "kernels/kernels.h"
 
-/* lanes i < n (n < 8: a tail; else all) */
-static inline __m256i lanes(size_t n)
-{
-    return _mm256_cmpgt_epi32(_mm256_set1_epi32(n < 8 ? (int)n : 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-}
-
 void swiglu_f32_avx2(float *out, const float *gate, const float *up, size_t n)
 {
     const __m256 one = _mm256_set1_ps(1.0f);
     for (size_t i = 0; i < n; i += 8) {
-        const __m256i m = lanes(n - i);
+        const __m256i m = mask8(n - i < 8 ? (int)(n - i) : 8);
         const __m256 g = _mm256_maskload_ps(gate + i, m), u = _mm256_maskload_ps(up + i, m);
         const __m256 e = exp256(_mm256_sub_ps(_mm256_setzero_ps(), g));
         _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(_mm256_div_ps(g, _mm256_add_ps(one, e)), u));
@@ -27,13 +21,13 @@ void rmsnorm_f32_avx2(float *out, const float *x, const float *w, int d, float e
 {
     __m256 acc = _mm256_setzero_ps();
     for (int i = 0; i < d; i += 8) {
-        const __m256 v = _mm256_maskload_ps(x + i, lanes((size_t)(d - i)));
+        const __m256 v = _mm256_maskload_ps(x + i, mask8(d - i));
         acc = _mm256_fmadd_ps(v, v, acc);
     }
     const float inv = 1.0f / __builtin_sqrtf(hsum8(acc) / (float)d + eps);
     const __m256 vinv = _mm256_set1_ps(inv);
     for (int i = 0; i < d; i += 8) {
-        const __m256i m = lanes((size_t)(d - i));
+        const __m256i m = mask8(d - i);
         const __m256 v = _mm256_mul_ps(_mm256_maskload_ps(x + i, m), vinv);
         _mm256_maskstore_ps(out + i, m, _mm256_mul_ps(_mm256_maskload_ps(w + i, m), v));
     }

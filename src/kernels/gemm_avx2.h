@@ -1,6 +1,6 @@
 /* gemm_avx2.h — the AVX2 matmul over widened slices (widen_avx2.c), internal to src/kernels (include only from
  * *_avx2.c files, and from AVX-512 ones for the AVX2 helpers): the weight formats it widens, its entry, and the
- * widening loads, lane sum and K-quant unpacking (scales, codes) the AVX2 files share. */
+ * widening loads, f16 loads, lane masks and sums, and K-quant unpacking (scales, codes) the AVX2 files share. */
 #ifndef OWL_GEMM_AVX2_H
 #define OWL_GEMM_AVX2_H
 
@@ -19,6 +19,20 @@ static inline __m256 load8_bf16(const void *p)
     return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(_mm_loadu_si128(p)), 16));
 }
 static inline __m256 load8_f16(const void *p) { return _mm256_cvtph_ps(_mm_loadu_si128(p)); }
+
+/* The f16 at p (unaligned) as fp32 (F16C widens exactly). */
+static inline float f16_ld(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return _cvtsh_ss(h);
+}
+
+/* The lanes i < left (all 8 from 8 on; none at 0 or below), for masked loads and stores. */
+static inline __m256i mask8(int left)
+{
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(left < 8 ? left : 8), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
 
 /* The sum of a ymm's 8 lanes. */
 static inline float hsum8(__m256 v)
@@ -69,12 +83,10 @@ static inline __attribute__((always_inline)) __m256 q45_K_dsc(const uint8_t *b, 
 {
     __m256i sc, m;
     q4_K_scales(b + 4, &sc, &m);
-    uint16_t h[2];
-    memcpy(h, b, 4);
     const __m256 a = _mm256_loadu_ps(da);
-    const __m256 dm = _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[1])), _mm256_cvtepi32_ps(m)));
+    const __m256 dm = _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(f16_ld(b + 2)), _mm256_cvtepi32_ps(m)));
     *mins = _mm256_fmadd_ps(_mm256_cvtepi32_ps(_mm256_loadu_si256((const __m256i *)sum)), dm, *mins);
-    return _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(_cvtsh_ss(h[0])), _mm256_cvtepi32_ps(sc)));
+    return _mm256_mul_ps(a, _mm256_mul_ps(_mm256_set1_ps(f16_ld(b)), _mm256_cvtepi32_ps(sc)));
 }
 
 /* Slice j (0..3) of a Q4_K or Q5_K (five) super-block b: its 32 code bytes as two sub-blocks' unsigned values

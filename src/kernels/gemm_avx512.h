@@ -110,32 +110,34 @@ static inline __attribute__((always_inline)) void q8_0_block_f32(const uint8_t *
 /* Loads block kb (inputs 32kb .. 32kb+31) of weight row `row` as fp32: lo = inputs 0..15, hi = 16..31. */
 typedef void gemm_block32_fn(const void *ctx, int row, int kb, __m512 *lo, __m512 *hi);
 
-/* Prefill over a format of 32-input blocks (d_in a multiple of 32): rows o0..o1 (at most 16) expanded block
+/* Prefill over a format of 32-input blocks (d_in a multiple of 32): rows o0..o1, 16 at a time, expanded block
  * by block with `load` (a constant at every call, inlined) into the transposed panel, one GEMM_KC slice at a
  * time, then the micro-kernel over every token. */
 static inline __attribute__((always_inline)) void gemm_blocks32(float *y, const float *x, int n, int d_in, int d_out,
                                                                 int o0, int o1, gemm_block32_fn *load, const void *ctx)
 {
     float panel[GEMM_KC * 16] __attribute__((aligned(64)));
-    const int n_rows = o1 - o0;
-    for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
-        const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC;
-        for (int kk = 0; kk < kc; kk += 32) {
-            __m512 lo[16], hi[16], c[16];
-            for (int i = 0; i < 16; i++) {
-                if (i < n_rows)
-                    load(ctx, o0 + i, (k0 + kk) / 32, &lo[i], &hi[i]);
-                else
-                    lo[i] = hi[i] = _mm512_setzero_ps();
+    for (; o0 < o1; o0 += 16) {
+        const int n_rows = o1 - o0 < 16 ? o1 - o0 : 16;
+        for (int k0 = 0; k0 < d_in; k0 += GEMM_KC) {
+            const int kc = d_in - k0 < GEMM_KC ? d_in - k0 : GEMM_KC;
+            for (int kk = 0; kk < kc; kk += 32) {
+                __m512 lo[16], hi[16], c[16];
+                for (int i = 0; i < 16; i++) {
+                    if (i < n_rows)
+                        load(ctx, o0 + i, (k0 + kk) / 32, &lo[i], &hi[i]);
+                    else
+                        lo[i] = hi[i] = _mm512_setzero_ps();
+                }
+                transpose16(lo, c);
+                for (int j = 0; j < 16; j++)
+                    _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
+                transpose16(hi, c);
+                for (int j = 0; j < 16; j++)
+                    _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
             }
-            transpose16(lo, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + j) * 16, c[j]);
-            transpose16(hi, c);
-            for (int j = 0; j < 16; j++)
-                _mm512_store_ps(panel + (size_t)(kk + 16 + j) * 16, c[j]);
+            gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
         }
-        gemm_panel(y + o0, x + k0, panel, n, kc, d_in, d_out, k0 > 0, n_rows);
     }
 }
 
@@ -177,8 +179,7 @@ static inline __attribute__((always_inline)) void matmul_block32(float *y, const
 {
     const struct block32_matrix m = {w, (size_t)d_in / 32 * block_bytes};
     if (n >= GEMM_MIN_TOKENS) {
-        for (int g = o0; g < o1; g += 16)
-            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, panel, &m);
+        gemm_blocks32(y, x, n, d_in, d_out, o0, o1, panel, &m);
         return;
     }
     for (int o = o0; o < o1; o++) {

@@ -169,10 +169,11 @@ DEFINE_BLOCK_MATMUL_REF(q4_K, 256, 144)
 DEFINE_BLOCK_MATMUL_REF(q5_K, 256, 176)
 DEFINE_BLOCK_MATMUL_REF(q6_K, 256, 210)
 
-/* The act q8 mode over Q4_0, Q4_1, Q5_0 and Q5_1 (kernels.h): per block the exact int32 sum of c * q, for c the
- * block's integer codes as its reference dequantizer gives them with d = 1 and m = 0 (Q4_0's q - 8, Q5_0's
- * q - 16, Q4_1's and Q5_1's q; exact integers in fp32), then acc += dot * (d_w * d_x) + m_w * (d_x * sum(q)),
- * as ggml's Q4_0/Q5_0 x Q8_0 and Q4_1/Q5_1 x Q8_1 dot products (whose activation scale and sum are f16). */
+/* The act q8 mode over the 32-weight blocks Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 (kernels.h): per block the exact
+ * int32 sum of c * q, for c the block's integer codes as its reference dequantizer gives them with d = 1 and
+ * m = 0 (Q8_0's q, Q4_0's q - 8, Q5_0's q - 16, Q4_1's and Q5_1's q; exact integers in fp32), then
+ * acc += dot * (d_w * d_x) + m_w * (d_x * sum(q)), as ggml's dot products of these formats against Q8_0/Q8_1
+ * (whose activation scale and sum are f16; here fp32). */
 static void matmul_b32_q8_ref(float *y, const struct act_q8 *x, const void *w, void (*deq)(float *, const uint8_t *),
                               int bytes, bool has_min, int n, int d_in, int d_out, int o0, int o1)
 {
@@ -182,7 +183,7 @@ static void matmul_b32_q8_ref(float *y, const struct act_q8 *x, const void *w, v
             const uint8_t *b = (const uint8_t *)w + (size_t)o * n_blocks * bytes;
             float acc = 0.0f;
             for (int kb = 0; kb < n_blocks; kb++, b += bytes) {
-                uint8_t unit[24]; /* the block with d = 1 (f16 0x3c00) and m = 0 */
+                uint8_t unit[Q8_0_BLOCK_BYTES]; /* the block with d = 1 (f16 0x3c00) and m = 0 */
                 float c[32];
                 memcpy(unit, b, (size_t)bytes);
                 unit[0] = 0x00, unit[1] = 0x3c;
@@ -207,6 +208,8 @@ static void matmul_b32_q8_ref(float *y, const struct act_q8 *x, const void *w, v
     {                                                                                                   \
         matmul_b32_q8_ref(y, x, w, dequantize_block_##T, BYTES, MIN, n, d_in, d_out, o0, o1);           \
     }
+static void dequantize_block_q8_0(float *y, const uint8_t *b) { dequantize_row_q8_0(y, b, 32); }
+DEFINE_B32_Q8_REF(q8_0, Q8_0_BLOCK_BYTES, false)
 DEFINE_B32_Q8_REF(q4_0, 18, false)
 DEFINE_B32_Q8_REF(q4_1, 20, true)
 DEFINE_B32_Q8_REF(q5_0, 22, false)

@@ -142,8 +142,7 @@ static inline __attribute__((always_inline)) void matmul_kq(float *y, const floa
 {
     const struct block32_matrix m = {w, (size_t)d_in / 256 * sb_bytes};
     if (n >= GEMM_MIN_TOKENS) {
-        for (int g = o0; g < o1; g += 16)
-            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, load, &m);
+        gemm_blocks32(y, x, n, d_in, d_out, o0, o1, load, &m);
         return;
     }
     for (int o = o0; o < o1; o++)
@@ -152,15 +151,21 @@ static inline __attribute__((always_inline)) void matmul_kq(float *y, const floa
             const float *xt = x + (size_t)t * d_in;
             const uint8_t *row = m.w + (size_t)o * m.row_bytes;
             const bool five = sb_bytes == 176;
-            switch ((n - t < 4 ? n - t : 4) + 4 * (sb_bytes == 210)) {
+            const int nt = n - t < 4 ? n - t : 4;
+            if (sb_bytes == 210) {
+                switch (nt) {
+                case 4: q6_K_rows(yt, xt, row, d_in, d_out, 4); break;
+                case 3: q6_K_rows(yt, xt, row, d_in, d_out, 3); break;
+                case 2: q6_K_rows(yt, xt, row, d_in, d_out, 2); break;
+                default: q6_K_rows(yt, xt, row, d_in, d_out, 1); break;
+                }
+                continue;
+            }
+            switch (nt) {
             case 4: q45_K_lut_rows(yt, xt, row, five, d_in, d_out, 4); break;
             case 3: q45_K_lut_rows(yt, xt, row, five, d_in, d_out, 3); break;
             case 2: q45_K_lut_rows(yt, xt, row, five, d_in, d_out, 2); break;
-            case 1: q45_K_lut_rows(yt, xt, row, five, d_in, d_out, 1); break;
-            case 8: q6_K_rows(yt, xt, row, d_in, d_out, 4); break;
-            case 7: q6_K_rows(yt, xt, row, d_in, d_out, 3); break;
-            case 6: q6_K_rows(yt, xt, row, d_in, d_out, 2); break;
-            default: q6_K_rows(yt, xt, row, d_in, d_out, 1); break;
+            default: q45_K_lut_rows(yt, xt, row, five, d_in, d_out, 1); break;
             }
         }
 }

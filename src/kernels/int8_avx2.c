@@ -11,13 +11,6 @@
 #include "kernels/gemm_avx2.h"
 #include "kernels/kernels.h"
 
-static inline float f16_ld(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
 /* The exact int32 dot products of 32 unsigned bytes u and 32 signed bytes q, 4 products per lane. */
 static inline __m256i dot_u8_s8(__m256i u, __m256i q)
 {
@@ -43,9 +36,7 @@ static inline __attribute__((always_inline)) void rows_q8(float *y, const struct
     const int qs = b32_codes_at(f);
     for (int kb = 0; kb < n_blocks; kb++) {
         const uint8_t *b = row + (size_t)kb * bytes;
-        uint16_t dh;
-        memcpy(&dh, b, 2);
-        const float d = _cvtsh_ss(dh);
+        const float d = f16_ld(b);
         float m = 0.0f;
         __m256i w, u;
         if (f == B32_Q8_0) {
@@ -58,10 +49,8 @@ static inline __attribute__((always_inline)) void rows_q8(float *y, const struct
                 memcpy(&qh, b + qs - 4, 4);
                 u = _mm256_or_si256(u, fifth_bits_u8(qh));
             }
-            if (has_min) {
-                memcpy(&dh, b + 2, 2);
-                m = _cvtsh_ss(dh);
-            }
+            if (has_min)
+                m = f16_ld(b + 2);
         }
         for (int j = 0; j < NT; j++) {
             const size_t at = (t0 + (size_t)j) * n_blocks + kb;

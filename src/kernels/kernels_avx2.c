@@ -100,9 +100,7 @@ static inline __attribute__((always_inline)) void rows_q8_0(float *y, const floa
             a[j][c] = _mm256_setzero_ps();
     for (int kb = 0; kb < d_in / 32; kb++) {
         const uint8_t *b = row + (size_t)kb * Q8_0_BLOCK_BYTES;
-        uint16_t dh;
-        memcpy(&dh, b, 2);
-        const __m256 d = _mm256_set1_ps(_cvtsh_ss(dh));
+        const __m256 d = _mm256_set1_ps(f16_ld(b));
         __m256 w[4];
         for (int c = 0; c < 4; c++)
             w[c] = _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_loadl_epi64((const __m128i *)(b + 2 + 8 * c)))));
@@ -216,7 +214,7 @@ static float expsum_avx2(float *s, int n, float m)
         acc = _mm256_add_ps(acc, e);
     }
     if (j < n) {
-        const __m256i k = _mm256_cmpgt_epi32(_mm256_set1_epi32(n - j), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        const __m256i k = mask8(n - j);
         const __m256 e = _mm256_and_ps(exp256(_mm256_sub_ps(_mm256_maskload_ps(s + j, k), mv)), _mm256_castsi256_ps(k));
         _mm256_maskstore_ps(s + j, k, e);
         acc = _mm256_add_ps(acc, e);

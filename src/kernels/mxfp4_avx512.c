@@ -114,8 +114,7 @@ static inline __attribute__((always_inline)) void matmul_any(float *y, const flo
     const size_t row_bytes = ws ? (size_t)d_in / 2 : (size_t)d_in / 32 * 17, row_scales = (size_t)d_in / 32;
     if (n >= GEMM_MIN_TOKENS) {
         const struct mxfp4_panel p = {wb, ws, row_bytes, row_scales, lut};
-        for (int g = o0; g < o1; g += 16)
-            gemm_blocks32(y, x, n, d_in, d_out, g, g + 16 < o1 ? g + 16 : o1, panel_block, &p);
+        gemm_blocks32(y, x, n, d_in, d_out, o0, o1, panel_block, &p);
         return;
     }
     for (int o = o0; o < o1; o++) {

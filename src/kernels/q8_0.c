@@ -50,27 +50,3 @@ void matmul_q8_0_ref(float *y, const float *x, const void *w, int n, int d_in, i
             y[(size_t)t * d_out + o] = acc;
         }
 }
-
-/* The act q8 mode (struct act_q8, natural input order) over Q8_0 weights: per block the exact int32 sum of
- * w * q, then acc += sum * (d_w * d_x), as ggml's Q8_0 x Q8_0 dot product (whose d_x is rounded to f16; here
- * fp32). Q4_0, Q4_1, Q5_0 and Q5_1: ggml_quants.c. */
-void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
-{
-    const int n_blocks = d_in / 32;
-    for (int t = 0; t < n; t++)
-        for (int o = o0; o < o1; o++) {
-            const uint8_t *b = (const uint8_t *)w + (size_t)o * n_blocks * Q8_0_BLOCK_BYTES;
-            float acc = 0.0f;
-            for (int kb = 0; kb < n_blocks; kb++, b += Q8_0_BLOCK_BYTES) {
-                uint16_t dh;
-                memcpy(&dh, b, 2);
-                const size_t at = (size_t)t * n_blocks + kb;
-                const int8_t *q = x->q + at * 32;
-                int32_t dot = 0;
-                for (int j = 0; j < 32; j++)
-                    dot += q[j] * (int8_t)b[2 + j];
-                acc += (float)dot * (f16_to_f32(dh) * x->d[at]);
-            }
-            y[(size_t)t * d_out + o] = acc;
-        }
-}

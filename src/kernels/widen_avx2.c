@@ -21,13 +21,6 @@
 /* The 16 int8 values 2 * e2m1[code] (integers in [-12, 12]) for a vpshufb lookup. */
 static inline __m128i mxfp4_lut(void) { return _mm_setr_epi8(0, 1, 2, 3, 4, 6, 8, 12, 0, -1, -2, -3, -4, -6, -8, -12); }
 
-static inline float f16_ld(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return _cvtsh_ss(h);
-}
-
 /* 16 int8 in input order to fp32 times d, into out[0..16). */
 static inline void store_i8x16(float *out, __m128i v, float d)
 {
@@ -100,10 +93,8 @@ static void widen(enum avx2_format f, float *out, const void *w, const void *sca
     case AVX2_Q8_0:
         for (int k = 0; k < kc; k += 32) {
             const uint8_t *b = wb + ((size_t)o * (d_in / 32) + (size_t)(k0 + k) / 32) * Q8_0_BLOCK_BYTES;
-            uint16_t dh;
-            memcpy(&dh, b, 2);
             store_i8x32(out + k, _mm_loadu_si128((const __m128i *)(b + 2)), _mm_loadu_si128((const __m128i *)(b + 18)),
-                        _cvtsh_ss(dh));
+                        f16_ld(b));
         }
         return;
     case AVX2_MXFP4: /* HF: byte j holds inputs 2j (low nibble) and 2j + 1 */
@@ -248,11 +239,9 @@ static void gemm(enum avx2_format f, float *y, const float *x, const void *w, co
 {
     float panel[WIDE_KC * 16] __attribute__((aligned(32)));
     float buf[WIDE_KC] __attribute__((aligned(32)));
-    const __m256i iota = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
     for (int g = o0; g < o1; g += 16) {
         const int nr = o1 - g < 16 ? o1 - g : 16;
-        const __m256i m0 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr), iota);
-        const __m256i m1 = _mm256_cmpgt_epi32(_mm256_set1_epi32(nr - 8), iota);
+        const __m256i m0 = mask8(nr), m1 = mask8(nr - 8);
         for (int k0 = 0; k0 < d_in; k0 += WIDE_KC) {
             const int kc = d_in - k0 < WIDE_KC ? d_in - k0 : WIDE_KC;
             for (int i = 0; i < 16; i++) {
