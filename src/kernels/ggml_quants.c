@@ -1,7 +1,8 @@
 /* ggml_quants.c — GGML block formats read from GGUF files: Q4_0, Q4_1, Q5_0, Q5_1 (32 weights a block) and
  * the K-quants Q4_K, Q5_K, Q6_K (256 a block). Plain reference dequantizers written like the layout's
  * definition (ggml/src/ggml-quants.c dequantize_row_*, ggml-common.h block structs), and reference matmuls
- * that dequantize one block at a time and accumulate in index order. Q8_0 lives in q8_0.c. */
+ * that dequantize one block at a time and accumulate in index order; the act q8 mode's integer references for
+ * these and for Q8_0 (which lives in q8_0.c). */
 #include <math.h>
 #include <string.h>
 

@@ -1,5 +1,5 @@
 /* int8_avx2.c — the act q8 mode's integer kernels for CPUs with AVX2 but no AVX512-VNNI (same math as their
- * references: matmul_q8_0_q8_ref (q8_0.c), the 32-weight block formats' and K-quants' in ggml_quants.c,
+ * references: the 32-weight block formats' (Q8_0 included) and the K-quants' in ggml_quants.c,
  * matmul_mxfp4_q8_ref (mxfp4.c); only the float summation order differs). Without vpdpbusd, a block's weights
  * as unsigned bytes go against the signed activations with vpmaddubsw (pairs to int16, never saturating here:
  * at most 2 * 128 * 127) and vpmaddwd against ones (to int32 lanes), the lanes converted and accumulated with

@@ -71,8 +71,8 @@ void matmul_bf16_act_ref(float *y, const float *x, const void *w, int n, int d_i
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* Q8_0 weights in that mode (prefill): y = sum_k bf16(d * q[o,k]) * bf16(x[t,k]) in fp32. */
 void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-/* The weights the bf16-activation GEMM takes: BF16 as stored; Q8_0 and the K-quants each dequantized exactly
- * (their reference dequantizer's values) and rounded to bf16. */
+/* The weights the bf16-activation GEMM takes: BF16 as stored; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants each
+ * dequantized exactly (their reference dequantizer's values) and rounded to bf16. */
 enum act_bf16_weights { ACT_W_BF16, ACT_W_Q8_0, ACT_W_Q4_K, ACT_W_Q5_K, ACT_W_Q6_K, ACT_W_Q4_0, ACT_W_Q4_1, ACT_W_Q5_0, ACT_W_Q5_1 };
 /* That mode's sums over any of them, row by row: y = sum_k bf16(w[o,k]) * bf16(x[t,k]) in fp32, w from deq
  * (dequantize_row_q8_0, dequantize_row_q4_K, ...; rows of row_bytes). */
@@ -170,7 +170,7 @@ DECLARE_B32_Q8(q4_0)
 DECLARE_B32_Q8(q4_1)
 DECLARE_B32_Q8(q5_0)
 DECLARE_B32_Q8(q5_1)
-/* For those kernels (q8_0_avx512.c, kernels_avx2.c): the 32-weight block formats, their block bytes and where
+/* For those kernels (q8_0_avx512.c, int8_avx2.c): the 32-weight block formats, their block bytes and where
  * their 16 code bytes start; ISA's matmul_T_q8_ISA for each, over the file's matmul_b32_q8(..., format, ...). */
 enum b32_format { B32_Q8_0, B32_Q4_0, B32_Q4_1, B32_Q5_0, B32_Q5_1 };
 static inline int b32_codes_at(enum b32_format f)
