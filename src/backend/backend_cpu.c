@@ -432,36 +432,92 @@ void op_attention_batch(const struct attn_args *args, int n)
     const int n_items = first[n];
     /* the activation modes' prefill attention takes bf16 products where the CPU has AVX512-BF16 (as their
      * matmuls' GEMM); decode stays fp32 */
-    const int prefill_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act != NULL;
-#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
-    for (int item = 0; item < n_items; item++) {
-        int i = 0;
-        while (item >= first[i + 1])
-            i++;
+    const int prefill_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act != NULL && kern.attention_pack_bf16 != NULL;
+    /* There each KV head's keys and values are packed once (attention_pack_bf16), for all the query heads and
+     * row blocks that read them, in jobs of up to PACK_GROUPS groups of 32 keys: pk[pk0[i] + g] for attention
+     * i's KV head g (pk0[i] < 0: not packed), its jobs from job0[i]. Only while they stay in the cache
+     * (PACK_BYTES in all): past that a pass writing them out and reading them back costs more than packing a
+     * block's keys for each query head as it goes (pp128 at depth 4096: 17 MB a layer, no faster). */
+    enum { PACK_GROUPS = 8, PACK_BYTES = 8 << 20 };
+    int pk0[n], job0[n + 1], n_pk = 0;
+    size_t pk_len = 0;
+    job0[0] = 0;
+    for (int i = 0; i < n; i++) {
         const struct attn_args *a = &args[i];
-        const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
-        if (head_rows(a)) {
-            const int nb = (n_rep + HB - 1) / HB, g = local / nb, h0 = g * n_rep + local % nb * HB;
-            const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
-            kern.attention_rows(&(struct attn_rows){
-                .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
-                .q_stride = a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
-                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
-                .n_rows = nr, .pos0 = a->n_past,
-                .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
-                .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL});
-            continue;
+        const int lo = a->window > 0 && a->n_past - a->window + 1 > 0 ? a->n_past - a->window + 1 : 0;
+        const int n_keys = a->n_past + a->n_tok - (lo & ~31);
+        const size_t len = (size_t)a->n_kv_head * attn_packed_len(n_keys, a->d_k, a->d_v);
+        const bool packs = prefill_bf16 && a->n_tok > 1 && first[i + 1] > first[i] &&
+                           (pk_len + len) * sizeof(uint32_t) <= PACK_BYTES;
+        pk0[i] = packs ? n_pk : -1;
+        n_pk += packs ? a->n_kv_head : 0;
+        pk_len += packs ? len : 0;
+        job0[i + 1] = job0[i] + (packs ? a->n_kv_head * ((n_keys + 32 * PACK_GROUPS - 1) / (32 * PACK_GROUPS)) : 0);
+    }
+    const int n_jobs = job0[n];
+    struct attn_packed *pk = NULL;
+    if (n_pk) {
+        const size_t pk_bytes = ((size_t)n_pk * sizeof *pk + 63) / 64 * 64;
+        char *ws = workspace(pk_bytes + pk_len * sizeof(uint32_t));
+        pk = (struct attn_packed *)ws;
+        uint32_t *data = (uint32_t *)(ws + pk_bytes);
+        for (int i = 0; i < n; i++)
+            for (int g = 0; pk0[i] >= 0 && g < args[i].n_kv_head; g++) {
+                const struct attn_args *a = &args[i];
+                const int lo = a->window > 0 && a->n_past - a->window + 1 > 0 ? a->n_past - a->window + 1 : 0;
+                const int n_keys = a->n_past + a->n_tok - (lo & ~31);
+                pk[pk0[i] + g] = attn_packed_at(data, lo & ~31, n_keys, a->d_k, a->d_v);
+                data += attn_packed_len(n_keys, a->d_k, a->d_v);
+            }
+    }
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_items > 1)
+    {
+        if (n_jobs > 0) {
+#pragma omp for schedule(static)
+            for (int job = 0; job < n_jobs; job++) {
+                int i = 0;
+                while (job >= job0[i + 1])
+                    i++;
+                const struct attn_args *a = &args[i];
+                const int per_head = (job0[i + 1] - job0[i]) / a->n_kv_head, g = (job - job0[i]) / per_head;
+                const struct attn_packed *p = &pk[pk0[i] + g];
+                const int g0 = (job - job0[i]) % per_head * PACK_GROUPS, n_groups = (p->n_keys + 31) / 32;
+                kern.attention_pack_bf16(p, &(struct attn_rows){
+                    .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                    .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                    .d_k = a->d_k, .d_v = a->d_v}, g0, g0 + PACK_GROUPS < n_groups ? g0 + PACK_GROUPS : n_groups);
+            }
         }
-        const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
-        const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
-        kern.attention_rows(&(struct attn_rows){
-            .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
-            .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
-            .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
-            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
-            .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
-            .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL,
-            .bf16 = prefill_bf16});
+#pragma omp for schedule(dynamic, 1)
+        for (int item = 0; item < n_items; item++) {
+            int i = 0;
+            while (item >= first[i + 1])
+                i++;
+            const struct attn_args *a = &args[i];
+            const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
+            if (head_rows(a)) {
+                const int nb = (n_rep + HB - 1) / HB, g = local / nb, h0 = g * n_rep + local % nb * HB;
+                const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
+                kern.attention_rows(&(struct attn_rows){
+                    .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
+                    .q_stride = a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                    .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                    .n_rows = nr, .pos0 = a->n_past,
+                    .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
+                    .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL});
+                continue;
+            }
+            const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
+            const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
+            kern.attention_rows(&(struct attn_rows){
+                .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
+                .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
+                .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
+                .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL,
+                .bf16 = prefill_bf16, .packed = pk0[i] >= 0 ? &pk[pk0[i] + g] : NULL});
+        }
     }
 }
 

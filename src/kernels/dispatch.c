@@ -169,6 +169,8 @@ int kernels_table(const char *isa, struct kernel_table *t)
     }
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
+    if (t->gemm_bf16_act)
+        t->attention_pack_bf16 = attention_pack_bf16_avx512;
     t->attention_part = attention_part_avx512;
     t->f32_to_kv16 = f32_to_kv16_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;

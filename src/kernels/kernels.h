@@ -281,8 +281,36 @@ struct attn_rows {
     int has_sink;
     int bf16;           /* products in bf16 (the --act modes' prefill): the scores from q and k rounded to bf16,
                            the output from the softmax weights and v rounded to bf16 (fp32 sums, fp32 softmax) */
+    const struct attn_packed *packed; /* bf16 mode, optional: k and v already packed (attention_pack_bf16), so
+                                         the query heads sharing a KV head do not each pack them; the same
+                                         results bit for bit. Read by the AVX-512 block path only. */
 };
 typedef void attention_rows_fn(const struct attn_rows *a);
+
+/* The keys and values of one KV head as the AVX-512 bf16 block path takes them, packed once for every query head
+ * and block of query rows that reads them: keys base .. base + n_keys - 1 (base a multiple of 32), zeros past
+ * them to a multiple of 32. data: first the key panels, 16 keys each (panel j: keys base + 16j.., (d_k + 1) / 2
+ * pairs of dims x 16 keys, one 32-bit lane per key and pair), then the values in groups of 16 dims (group d at
+ * data + v_at + d * v_group: pair i of keys base + 2i, base + 2i + 1 x 16 dims). attn_packed_len elements. */
+struct attn_packed {
+    uint32_t *data;
+    int base, n_keys;
+    size_t v_at, v_group;
+};
+static inline size_t attn_packed_len(int n_keys, int d_k, int d_v)
+{
+    const size_t keys = (size_t)(n_keys + 31) / 32 * 32;
+    return keys * (size_t)((d_k + 1) / 2) + (size_t)((d_v + 15) / 16) * keys / 2 * 16;
+}
+static inline struct attn_packed attn_packed_at(uint32_t *data, int base, int n_keys, int d_k, int d_v)
+{
+    const size_t keys = (size_t)(n_keys + 31) / 32 * 32;
+    return (struct attn_packed){.data = data, .base = base, .n_keys = n_keys, .v_at = keys * (size_t)((d_k + 1) / 2),
+                                .v_group = keys / 2 * 16};
+}
+/* Groups of 32 keys [g0, g1) of p (keys base + 32 g0 ..) packed from a's k and v (f16, strides, d_k, d_v). The
+ * block path packs a block's keys the same way when a->packed is NULL. */
+void attention_pack_bf16_avx512(const struct attn_packed *p, const struct attn_rows *a, int g0, int g1);
 
 /* Decode attention, one query token: n_heads consecutive query heads, head r reading KV head r / rep (GQA),
  * over the keys p0 <= p < p1, as an unnormalized partial softmax that the caller merges over the key chunks:
@@ -376,6 +404,8 @@ struct kernel_table {
     matmul_q8_0_q8_fn *matmul_q6_K_q8;
     matmul_fp8_fn *matmul_fp8;
     attention_rows_fn *attention_rows;
+    /* NULL without AVX512-BF16 */
+    void (*attention_pack_bf16)(const struct attn_packed *p, const struct attn_rows *a, int g0, int g1);
     attention_part_fn *attention_part;
     f32_to_kv16_fn *f32_to_kv16;
     swiglu_fn *swiglu_f32;
