@@ -6,10 +6,12 @@
  * - matmul_bf16_act_avx512 (decode, row-exact batches): each row streamed once for up to 4 tokens, every token
  *   as alone.
  * - gemm_bf16_act_avx512 (prefill): activations packed once per matmul by pack_act_bf16_avx512; per chunk of
- *   up to 48 rows, panels of 16 rows packed as bf16 pairs (one 32-bit lane per row and pair of inputs) for a
- *   super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens whose pairs are
- *   broadcast: 24 accumulators kept in registers over the whole super-slice, 11 loads feeding 24 dot
- *   products. The inner loop runs at 97% of the dot-product peak (3.5 of 3.63 per ns on one Zen 4 core);
+ *   up to ACT_BF16_GROUPS groups of 48 rows, panels of 16 rows packed as bf16 pairs (one 32-bit lane per row
+ *   and pair of inputs) for a super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens
+ *   whose pairs are broadcast, against each group in turn: 24 accumulators kept in registers over the whole
+ *   super-slice, 11 loads feeding 24 dot products. The weights the next packing reads are prefetched into L2
+ *   while the tiles run (from memory, the packing's 16 rows side by side stalled it: 10% of the GEMM's time
+ *   in pp512, 2% since). The inner loop runs at 97% of the dot-product peak (3.5 of 3.63 per ns on one Zen 4 core);
  *   Q8_0 and K-quant weights take the same GEMM with each block dequantized exactly and rounded to bf16.
  * Compiled with -mavx512bf16 (the dispatcher checks the CPU has it). */
 #include <immintrin.h>
@@ -163,42 +165,74 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
 }
 
-/* Rows o0..o1 (at most 48: three panels of 16) over every token, one super-slice of inputs at a time: its
- * panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major, L2-resident), then
- * every tile of tokens. */
+/* Bytes of one row of d_in weights in format fmt. */
+static size_t row_bytes(enum act_bf16_weights fmt, int d_in)
+{
+    static const int per_256[] = {[ACT_W_BF16] = 512, [ACT_W_Q8_0] = 8 * Q8_0_BLOCK_BYTES, [ACT_W_Q4_K] = 144,
+                                  [ACT_W_Q5_K] = 176, [ACT_W_Q6_K] = 210, [ACT_W_Q4_0] = 8 * 18,
+                                  [ACT_W_Q4_1] = 8 * 20, [ACT_W_Q5_0] = 8 * 22, [ACT_W_Q5_1] = 8 * 24};
+    return (size_t)d_in / 32 * (size_t)per_256[fmt] / 8 + (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : 0);
+}
+
+/* Rows o0..o1 (at most ACT_BF16_GROUPS x 48: groups of three panels of 16) over every token, one super-slice of
+ * inputs at a time: its panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major,
+ * L2-resident), then every tile of tokens against each group in turn, so a tile's activations come from the
+ * L3 once for all the groups. */
 static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t *xp, const void *w,
                                                        enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
-                                                       int o1, float *panel)
+                                                       int o1, float *panels)
 {
-    const int n_rows = o1 - o0, R = (n_rows + 15) / 16, n_slices = (d_in + SLICE - 1) / SLICE;
-    __mmask16 rmask[3];
-    for (int r = 0; r < 3; r++)
-        rmask[r] = mask16(n_rows - 16 * r);
+    const int n_slices = (d_in + SLICE - 1) / SLICE, n_groups = (o1 - o0 + 47) / 48;
+    /* the weights come from memory (each is read once per matmul): while the tiles run, the ones the next packing
+     * reads (the next super-slice of these rows, or the first of the rows after them) are asked into L2, a share
+     * per tile */
+    const size_t rb = row_bytes(fmt, d_in);
+    const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
     for (int k0 = 0; k0 < d_in; k0 += SUPER) {
         const int kb = d_in - k0 < SUPER ? d_in - k0 : SUPER, n_sl = (kb + SLICE - 1) / SLICE;
         const int last = (kb - (n_sl - 1) * SLICE + 1) / 2; /* pairs in the super-slice's last slice */
-        for (int s = 0; s < n_sl; s++)
-            for (int r = 0; r < R; r++)
-                for (int kk = 0; kk < SLICE && s * SLICE + kk < kb; kk += 32) { /* 16 rows x 16 pairs, transposed */
-                    const int k = k0 + s * SLICE + kk;
-                    __m512 rv[16], c[16];
-                    for (int i = 0; i < 16; i++)
-                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
-                                                    : _mm512_setzero_ps();
-                    transpose16(rv, c);
-                    for (int j = 0; j < 16; j++)
-                        _mm512_store_ps(panel + (((size_t)s * R + r) * PAIRS + kk / 2 + j) * 16, c[j]);
-                }
+        for (int gr = 0; gr < n_groups; gr++) {
+            const int g0 = o0 + 48 * gr, n_rows = o1 - g0 < 48 ? o1 - g0 : 48, R = (n_rows + 15) / 16;
+            float *panel = panels + (size_t)gr * ACT_BF16_PANEL / ACT_BF16_GROUPS;
+            for (int r = 0; r < R; r++) /* 16 rows at a time, each read in order */
+                for (int s = 0; s < n_sl; s++)
+                    for (int kk = 0; kk < SLICE && s * SLICE + kk < kb; kk += 32) { /* 16 rows x 16 pairs, transposed */
+                        const int k = k0 + s * SLICE + kk;
+                        __m512 rv[16], c[16];
+                        for (int i = 0; i < 16; i++)
+                            rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, g0 + 16 * r + i, k, d_in - k)
+                                                        : _mm512_setzero_ps();
+                        transpose16(rv, c);
+                        for (int j = 0; j < 16; j++)
+                            _mm512_store_ps(panel + (((size_t)s * R + r) * PAIRS + kk / 2 + j) * 16, c[j]);
+                    }
+        }
+        const bool next_rows = k0 + SUPER >= d_in;
+        const int pf_row0 = next_rows ? o1 : o0, pf_k0 = next_rows ? 0 : k0 + SUPER;
+        const int pf_rows = next_rows ? (d_out - o1 < 48 * ACT_BF16_GROUPS ? d_out - o1 : 48 * ACT_BF16_GROUPS) : o1 - o0;
+        const int pf_kb = d_in - pf_k0 < SUPER ? d_in - pf_k0 : SUPER;
+        const size_t pf_seg = (size_t)pf_kb * rb / (size_t)d_in, pf_lines = (pf_seg + 63) / 64;
+        const size_t pf_total = pf_lines * (size_t)(pf_rows > 0 ? pf_rows : 0);
         for (int t = 0; t < n; t += ACT_BF16_TILE) {
-            const int nt = n - t < ACT_BF16_TILE ? n - t : ACT_BF16_TILE;
+            const int nt = n - t < ACT_BF16_TILE ? n - t : ACT_BF16_TILE, ti = t / ACT_BF16_TILE;
+            for (size_t li = pf_total * ti / n_tiles; li < pf_total * (ti + 1) / n_tiles; li++)
+                _mm_prefetch((const char *)w + (size_t)(pf_row0 + li / pf_lines) * rb + (size_t)pf_k0 * rb / d_in +
+                                 li % pf_lines * 64, _MM_HINT_T1);
             const uint16_t *xt = xp + ((size_t)t / ACT_BF16_TILE * n_slices + k0 / SLICE) * ACT_BF16_TILE * SLICE;
-            float *yt = y + (size_t)t * d_out + o0;
-            if (R == 3) {
-                TILE_CASES(3)
-            } else if (R == 2) {
-                TILE_CASES(2)
-            } else {
-                TILE_CASES(1)
+            for (int gr = 0; gr < n_groups; gr++) {
+                const int g0 = o0 + 48 * gr, n_rows = o1 - g0 < 48 ? o1 - g0 : 48, R = (n_rows + 15) / 16;
+                const float *panel = panels + (size_t)gr * ACT_BF16_PANEL / ACT_BF16_GROUPS;
+                __mmask16 rmask[3];
+                for (int r = 0; r < 3; r++)
+                    rmask[r] = mask16(n_rows - 16 * r);
+                float *yt = y + (size_t)t * d_out + g0;
+                if (R == 3) {
+                    TILE_CASES(3)
+                } else if (R == 2) {
+                    TILE_CASES(2)
+                } else {
+                    TILE_CASES(1)
+                }
             }
         }
     }
@@ -208,8 +242,8 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
 void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in,
                           int d_out, int o0, int o1, float *panel)
 {
-    for (int g = o0; g < o1; g += 48)
-        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + 48 < o1 ? g + 48 : o1, panel);
+    for (int g = o0; g < o1; g += 48 * ACT_BF16_GROUPS)
+        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + 48 * ACT_BF16_GROUPS < o1 ? g + 48 * ACT_BF16_GROUPS : o1, panel);
 }
 
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
