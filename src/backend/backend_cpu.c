@@ -5,6 +5,7 @@
  */
 #include <math.h>
 #include <omp.h>
+#include <stdatomic.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,45 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     }
 }
 
+/* Work shared by claims: units [0, n) split in order into one share per thread; a thread takes its share's units
+ * in order, then the units left at the ends of the other shares (from the last down, while the owner goes up),
+ * each unit claimed by an atomic exchange, so the threads finish together (a vCPU that gets less memory
+ * bandwidth than its twin no longer leaves the other waiting at the barrier) and read their rows in order.
+ * claims(at, n): the flags of a call at at, zeroed (before the parallel region). claim_next: the
+ * thread's next unit after u (-1 first), or -1 when none is left. */
+enum { CLAIM_ROWS = 64 };
+static atomic_uchar *claims(void *at, int n)
+{
+    atomic_uchar *p = at;
+    for (int i = 0; i < n; i++)
+        atomic_store_explicit(&p[i], 0, memory_order_relaxed);
+    return p;
+}
+
+static int claim_next(atomic_uchar *taken, int n, int id, int nth, int u)
+{
+    const int s0 = (int)((long)n * id / nth), s1 = (int)((long)n * (id + 1) / nth);
+    if (u < 0 || (u >= s0 && u < s1)) { /* own share, upward */
+        const int next = u < 0 ? s0 : u + 1;
+        if (next < s1 && !atomic_exchange_explicit(&taken[next], 1, memory_order_relaxed))
+            return next;
+        u = -1;
+    }
+    /* the others' shares, each from its end down, until a unit is already taken */
+    for (int k = 1; k < nth; k++) {
+        const int v = (id + k) % nth, v0 = (int)((long)n * v / nth), v1 = (int)((long)n * (v + 1) / nth);
+        if (u >= v0 && u < v1) { /* continuing down this share */
+            if (u - 1 >= v0 && !atomic_exchange_explicit(&taken[u - 1], 1, memory_order_relaxed))
+                return u - 1;
+            u = -1;
+            continue;
+        }
+        if (u < 0 && v1 - 1 >= v0 && !atomic_exchange_explicit(&taken[v1 - 1], 1, memory_order_relaxed))
+            return v1 - 1;
+    }
+    return -1;
+}
+
 /* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
 static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 {
@@ -181,28 +221,32 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
     matmul_q8_0_q8_fn *const block_fn = q8_kernel(w->dtype);
     const bool hf = weight_is_mxfp4(w);
     const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
-    char *ws = workspace(q_bytes + 2 * d_bytes);
+    /* the MXFP4 GEMM (prefill): one chunk of rows per thread; else units of CLAIM_ROWS rows, claimed */
+    const bool gemm = !block_fn && n >= 8 && !g_row_exact;
+    const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
+    const int rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS, n_chunks = (d_out + rows - 1) / rows;
+    char *ws = workspace(q_bytes + 2 * d_bytes + (size_t)n_chunks);
     int8_t *q = (int8_t *)ws;
     float *d = (float *)(ws + q_bytes);
     int32_t *sum = (int32_t *)(ws + q_bytes + d_bytes);
+    atomic_uchar *taken = claims(ws + q_bytes + 2 * d_bytes, n_chunks);
     const struct act_q8 a = {.q = q, .d = d, .sum = sum};
     quantize_act_q8(&a, x, n, d_in, hf);
-    const bool gemm = !block_fn && n >= 8 && !g_row_exact;
-    const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
-    const int rows = gemm ? (per_thread + 15) / 16 * 16 : n <= group ? 16 * per_thread : 16;
-    const int n_chunks = (d_out + rows - 1) / rows;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (int c = 0; c < n_chunks; c++) {
-        const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
-        for (int t = 0; t < n; t += group) {
-            const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
-            const int nt = n - t < group ? n - t : group;
-            if (block_fn)
-                block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
-            else
-                kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL, nt, d_in, d_out, o0,
-                                     o1);
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    {
+        const int id = omp_get_thread_num(), nth = omp_get_num_threads();
+        for (int c = gemm ? id - nth : -1; gemm ? (c += nth) < n_chunks : (c = claim_next(taken, n_chunks, id, nth, c)) >= 0;) {
+            const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+            for (int t = 0; t < n; t += group) {
+                const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
+                const int nt = n - t < group ? n - t : group;
+                if (block_fn)
+                    block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
+                else
+                    kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL, nt, d_in, d_out,
+                                         o0, o1);
+            }
         }
     }
 }
@@ -222,31 +266,37 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
                   : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
                       ? kern.matmul_q8_0_act
                       : matmul_for(w->dtype);
-    const int d_out = w->d_out, d_in = w->d_in;
-    if (act_bf16 && !kern.matmul_bf16_act) {
-        float *xr = workspace((size_t)n * d_in * sizeof(float));
+    const int d_out = w->d_out, d_in = w->d_in, n_units = (d_out + CLAIM_ROWS - 1) / CLAIM_ROWS;
+    const size_t xr_bytes = act_bf16 && !kern.matmul_bf16_act ? (size_t)n * d_in * sizeof(float) : 0;
+    char *ws = workspace(xr_bytes + (size_t)n_units);
+    atomic_uchar *taken = claims(ws + xr_bytes, n_units);
+    if (xr_bytes) {
+        float *xr = (float *)ws;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n >= 8)
         for (int t = 0; t < n; t++)
             for (size_t i = (size_t)t * d_in; i < (size_t)(t + 1) * d_in; i++)
                 xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
         x = xr;
     }
-    /* Chunks of 16 rows keep each thread's tiles whole; static schedule, disjoint rows. */
-    const int rows = 16, n_chunks = (d_out + rows - 1) / rows;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (int c = 0; c < n_chunks; c++) {
-        int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
-        const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
-        for (int t = 0; t < n; t += group) {
-            const int nt = n - t < group ? n - t : group;
-            float *yt = y + (size_t)t * d_out;
-            const float *xt = x + (size_t)t * d_in;
-            if (mxfp4)
-                kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
-            else if (fp8)
-                kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
-            else
-                fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
+    /* Units of CLAIM_ROWS rows (multiples of 16 keep each thread's tiles whole), disjoint, claimed (claim_units):
+     * each thread reads its share in order, then helps finish the others'. */
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
+    {
+        const int id = omp_get_thread_num(), nth = omp_get_num_threads();
+        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+            const int o0 = u * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
+            const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
+            for (int t = 0; t < n; t += group) {
+                const int nt = n - t < group ? n - t : group;
+                float *yt = y + (size_t)t * d_out;
+                const float *xt = x + (size_t)t * d_in;
+                if (mxfp4)
+                    kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+                else if (fp8)
+                    kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
+                else
+                    fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
+            }
         }
     }
 }

@@ -891,6 +891,45 @@ static void test_dot_axpy(void)
     }
 }
 
+/* op_matmul's rows are shared out by claims (each thread its share, then the others' leftovers from their ends):
+ * with 1 to 5 threads (more threads than cores too), every row once, the same numbers bit for bit; decode (1 and 3
+ * tokens) through the plain path (BF16) and the act q8 one (Q8_0), unit counts that do not divide evenly. */
+static void test_matmul_threads(void)
+{
+    enum { D_IN = 96, D_OUT = 64 * 7 + 5 };
+    float *x = malloc(sizeof(float) * 3 * D_IN), *y1 = malloc(sizeof(float) * 3 * D_OUT);
+    float *y2 = malloc(sizeof(float) * 3 * D_OUT), *wf = malloc(sizeof(float) * D_IN);
+    uint16_t *wb = malloc(sizeof(uint16_t) * D_OUT * D_IN);
+    uint8_t *wq = malloc((size_t)D_OUT * (D_IN / 32) * Q8_0_BLOCK_BYTES);
+    for (int i = 0; i < 3 * D_IN; i++)
+        x[i] = frand();
+    for (int o = 0; o < D_OUT; o++) {
+        for (int i = 0; i < D_IN; i++)
+            wb[(size_t)o * D_IN + i] = f32_to_bf16_trunc(wf[i] = frand());
+        quantize_row_q8_0(wq + (size_t)o * (D_IN / 32) * Q8_0_BLOCK_BYTES, wf, D_IN);
+    }
+    const struct weight ws[] = {{.dtype = DTYPE_BF16, .d_out = D_OUT, .d_in = D_IN, .data = wb},
+                                {.dtype = DTYPE_Q8_0, .d_out = D_OUT, .d_in = D_IN, .data = wq}};
+    const enum act_mode acts[] = {ACT_FP32, ACT_Q8};
+    for (int f = 0; f < 2; f++)
+        for (int n = 1; n <= 3; n += 2) {
+            ops_set_act(acts[f]);
+            ops_set_threads(1);
+            op_matmul(y1, x, &ws[f], NULL, n);
+            for (int th = 2; th <= 5; th++) {
+                ops_set_threads(th);
+                for (int i = 0; i < n * D_OUT; i++)
+                    y2[i] = NAN;
+                op_matmul(y2, x, &ws[f], NULL, n);
+                CHECK_MSG(memcmp(y1, y2, sizeof(float) * n * D_OUT) == 0,
+                          "matmul %s n=%d: %d threads differ from 1", f ? "q8_0 act q8" : "bf16", n, th);
+            }
+        }
+    ops_set_act(ACT_FP32);
+    ops_set_threads(1);
+    free(x), free(y1), free(y2), free(wf), free(wb), free(wq);
+}
+
 int main(void)
 {
     test_f16_exhaustive();
@@ -902,6 +941,7 @@ int main(void)
     test_attention();
     test_attention_part();
     test_attention_decode();
+    test_matmul_threads();
     test_kv16();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
