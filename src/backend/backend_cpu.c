@@ -135,28 +135,6 @@ static int act_bf16_format(enum dtype t)
                            : -1;
 }
 
-/* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights): the activations packed once, by every thread,
- * then the rows split evenly between the threads in multiples of 16, each thread with its own weight panel. */
-static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
-{
-    const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
-    const size_t xp_bytes = act_bf16_packed_len(n, d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
-    const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
-    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads);
-    uint16_t *xp = (uint16_t *)ws;
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1)
-    {
-        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
-        kern.pack_act_bf16(xp, x, n, d_in, n_tiles * id / nth, n_tiles * (id + 1) / nth);
-#pragma omp barrier
-        const int per = (d_out + 16 * nth - 1) / (16 * nth) * 16, o0 = id * per;
-        const int o1 = o0 + per < d_out ? o0 + per : d_out;
-        if (o0 < o1)
-            kern.gemm_bf16_act(y, xp, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in, d_out, o0, o1,
-                               (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
-    }
-}
-
 /* Work shared by claims: units [0, n) split in order into one share per thread; a thread takes its share's units
  * in order, then the units left at the ends of the other shares (from the last down, while the owner goes up),
  * each unit claimed by an atomic exchange, so the threads finish together (a vCPU that gets less memory
@@ -194,6 +172,30 @@ static int claim_next(atomic_uchar *taken, int n, int id, int nth, int u)
             return v1 - 1;
     }
     return -1;
+}
+
+/* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights): the activations packed once, by every thread,
+ * then the rows shared out by claims in units of the kernel's groups of rows, each thread with its own weight
+ * panel. */
+static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
+{
+    const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
+    const size_t xp_bytes = act_bf16_packed_len(n, d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
+    const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
+    const int unit = 48 * ACT_BF16_GROUPS, n_units = (d_out + unit - 1) / unit;
+    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + (size_t)n_units);
+    uint16_t *xp = (uint16_t *)ws;
+    atomic_uchar *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1)
+    {
+        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        kern.pack_act_bf16(xp, x, n, d_in, n_tiles * id / nth, n_tiles * (id + 1) / nth);
+#pragma omp barrier
+        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;)
+            kern.gemm_bf16_act(y, xp, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in, d_out,
+                               u * unit, u * unit + unit < d_out ? u * unit + unit : d_out,
+                               (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
+    }
 }
 
 /* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
@@ -571,7 +573,24 @@ void op_attention_batch(const struct attn_args *args, int n)
     }
 }
 
-void op_to_f16(uint16_t *out, const float *x, size_t n) { kern.f32_to_kv16(out, x, n); }
+/* Prefill-sized stores (new cache rows) on every thread, in chunks: the same values. */
+enum { STORE_CHUNK = 65536 };
+void op_to_f16(uint16_t *out, const float *x, size_t n)
+{
+    const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (size_t c = 0; c < n_chunks; c++)
+        kern.f32_to_kv16(out + c * STORE_CHUNK, x + c * STORE_CHUNK, n - c * STORE_CHUNK < STORE_CHUNK ? n - c * STORE_CHUNK : STORE_CHUNK);
+}
+
+void op_copy(float *out, const float *x, size_t n)
+{
+    const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+    for (size_t c = 0; c < n_chunks; c++)
+        memcpy(out + c * STORE_CHUNK, x + c * STORE_CHUNK,
+               (n - c * STORE_CHUNK < STORE_CHUNK ? n - c * STORE_CHUNK : STORE_CHUNK) * sizeof(float));
+}
 
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 {

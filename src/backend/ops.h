@@ -105,6 +105,8 @@ void op_attention_batch(const struct attn_args *a, int n);
 /* out[i] = x[i] as IEEE half for i < n (an f16 KV cache's rows): nearest even, finite values beyond the half
  * range saturate to +-65504, inf and NaN stay. */
 void op_to_f16(uint16_t *out, const float *x, size_t n);
+/* out[i] = x[i] for i < n (an fp32 cache's rows); the buffers do not overlap. */
+void op_copy(float *out, const float *x, size_t n);
 
 /* out = silu(gate) ⊙ up, n elements (Qwen3MLP's act_fn(gate_proj(x)) * up_proj(x)). */
 void op_swiglu(float *out, const float *gate, const float *up, size_t n);

@@ -20,7 +20,7 @@ static void store_rows(void *dst, bool f16, size_t i, const float *src, size_t n
     if (f16)
         op_to_f16((uint16_t *)dst + i, src, n);
     else
-        memcpy((float *)dst + i, src, n * sizeof(float));
+        op_copy((float *)dst + i, src, n);
 }
 
 void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v)
