@@ -540,8 +540,11 @@ void op_attention_batch(const struct attn_args *args, int n)
                     .d_k = a->d_k, .d_v = a->d_v}, g0, g0 + PACK_GROUPS < n_groups ? g0 + PACK_GROUPS : n_groups);
             }
         }
+        /* the items taken last first: a prompt's later row blocks see more keys, so the big items go first and
+         * the small ones fill in at the end */
 #pragma omp for schedule(dynamic, 1)
-        for (int item = 0; item < n_items; item++) {
+        for (int it = 0; it < n_items; it++) {
+            const int item = n_items - 1 - it;
             int i = 0;
             while (item >= first[i + 1])
                 i++;
