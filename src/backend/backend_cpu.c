@@ -459,6 +459,15 @@ enum { HEAD_ROWS_MIN = 4, HB = 32 };
 
 static bool head_rows(const struct attn_args *a) { return a->n_tok == 1 && a->n_head / a->n_kv_head >= HEAD_ROWS_MIN; }
 
+/* The keys a prompt's rows see, packed for the bf16 block path: from base (the first row's first visible key,
+ * down to a multiple of 32) to its last row; their count. */
+static int packed_keys(const struct attn_args *a, int *base)
+{
+    const int lo = a->window > 0 && a->n_past - a->window + 1 > 0 ? a->n_past - a->window + 1 : 0;
+    *base = lo & ~31;
+    return a->n_past + a->n_tok - *base;
+}
+
 void op_attention_batch(const struct attn_args *args, int n)
 {
     /* Work items: (attention, query head, block of up to QB query tokens), rows of one head n_head*d_k apart;
@@ -496,8 +505,8 @@ void op_attention_batch(const struct attn_args *args, int n)
     job0[0] = 0;
     for (int i = 0; i < n; i++) {
         const struct attn_args *a = &args[i];
-        const int lo = a->window > 0 && a->n_past - a->window + 1 > 0 ? a->n_past - a->window + 1 : 0;
-        const int n_keys = a->n_past + a->n_tok - (lo & ~31);
+        int base;
+        const int n_keys = packed_keys(a, &base);
         const size_t len = (size_t)a->n_kv_head * attn_packed_len(n_keys, a->d_k, a->d_v);
         const bool packs = prefill_bf16 && a->n_tok > 1 && first[i + 1] > first[i] &&
                            (pk_len + len) * sizeof(uint32_t) <= PACK_BYTES;
@@ -516,9 +525,9 @@ void op_attention_batch(const struct attn_args *args, int n)
         for (int i = 0; i < n; i++)
             for (int g = 0; pk0[i] >= 0 && g < args[i].n_kv_head; g++) {
                 const struct attn_args *a = &args[i];
-                const int lo = a->window > 0 && a->n_past - a->window + 1 > 0 ? a->n_past - a->window + 1 : 0;
-                const int n_keys = a->n_past + a->n_tok - (lo & ~31);
-                pk[pk0[i] + g] = attn_packed_at(data, lo & ~31, n_keys, a->d_k, a->d_v);
+                int base;
+                const int n_keys = packed_keys(a, &base);
+                pk[pk0[i] + g] = attn_packed_at(data, base, n_keys, a->d_k, a->d_v);
                 data += attn_packed_len(n_keys, a->d_k, a->d_v);
             }
     }

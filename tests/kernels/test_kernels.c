@@ -891,6 +891,76 @@ static void test_dot_axpy(void)
     }
 }
 
+/* The bf16 prefill attention through the op (ops_set_act): each KV head's keys and values packed once for its
+ * query heads and row blocks, several prompts in one batch (GQA by 2 and 8, windows, sinks, a prompt after a
+ * cache, MLA's sizes with values aliasing keys): batched on 2 threads bitwise as each alone on 1, and each
+ * within the bf16 rounding of the reference's bf16 mode. */
+static void test_attention_prefill_bf16(void)
+{
+    if (!kernels_have_avx512_bf16())
+        return;
+    static const struct { int n_tok, n_past, n_head, n_kv, d_k, d_v, window, sink; } cases[] = {
+        {150, 0, 4, 2, 64, 64, 0, 0}, {40, 300, 16, 2, 64, 64, 128, 1}, {70, 20, 8, 1, 128, 128, 0, 0},
+        {9, 0, 2, 2, 32, 32, 4, 1},   {33, 100, 4, 1, 576, 512, 0, 0}, {20, 1000, 4, 2, 64, 64, 0, 1},
+    };
+    enum { N = sizeof cases / sizeof *cases };
+    struct attn_args args[N];
+    float *out1[N], *out2[N], *ref[N], *sink_of[N];
+    for (int c = 0; c < N; c++) {
+        const int n_keys = cases[c].n_past + cases[c].n_tok, H = cases[c].n_head, dk = cases[c].d_k, dv = cases[c].d_v;
+        const bool alias = dk != dv; /* MLA: values are the keys' first d_v dims */
+        const int k_stride = cases[c].n_kv * dk, v_stride = alias ? k_stride : cases[c].n_kv * dv;
+        const size_t n_q = (size_t)cases[c].n_tok * H * dk, n_out = (size_t)cases[c].n_tok * H * dv;
+        float *q = malloc(sizeof(float) * n_q), *k = malloc(sizeof(float) * (size_t)n_keys * k_stride);
+        float *v = alias ? k : malloc(sizeof(float) * (size_t)n_keys * v_stride), *sinks = malloc(sizeof(float) * H);
+        for (size_t i = 0; i < n_q; i++)
+            q[i] = frand();
+        for (int i = 0; i < n_keys * k_stride; i++)
+            k[i] = frand();
+        for (int i = 0; !alias && i < n_keys * v_stride; i++)
+            v[i] = frand();
+        for (int h = 0; h < H; h++)
+            sinks[h] = frand() * 3.0f;
+        sink_of[c] = sinks;
+        out1[c] = calloc(n_out, sizeof(float)), out2[c] = calloc(n_out, sizeof(float)), ref[c] = calloc(n_out, sizeof(float));
+        args[c] = (struct attn_args){.out = out1[c], .q = q, .k = k, .v = v, .k_stride = k_stride, .v_stride = v_stride,
+                                     .n_tok = cases[c].n_tok, .n_past = cases[c].n_past, .n_head = H,
+                                     .n_kv_head = cases[c].n_kv, .d_k = dk, .d_v = dv,
+                                     .scale = 1.0f / sqrtf((float)dk) * 2.0f, .sinks = cases[c].sink ? sinks : NULL,
+                                     .window = cases[c].window};
+        const int rep = H / cases[c].n_kv;
+        for (int h = 0; h < H; h++)
+            attention_rows_ref(&(struct attn_rows){
+                .out = ref[c] + (size_t)h * dv, .out_stride = H * dv, .q = q + (size_t)h * dk, .q_stride = H * dk,
+                .k = k + (size_t)(h / rep) * dk, .k_stride = k_stride, .v = v + (size_t)(h / rep) * (alias ? dk : dv),
+                .v_stride = v_stride, .n_rows = cases[c].n_tok, .pos0 = cases[c].n_past, .window = cases[c].window,
+                .d_k = dk, .d_v = dv, .scale = args[c].scale, .sink = sinks[h], .has_sink = cases[c].sink, .bf16 = 1});
+    }
+    ops_set_act(ACT_BF16);
+    ops_set_threads(2);
+    op_attention_batch(args, N);
+    ops_set_threads(1);
+    for (int c = 0; c < N; c++) {
+        struct attn_args a = args[c];
+        a.out = out2[c];
+        op_attention(&a);
+    }
+    ops_set_act(ACT_FP32);
+    for (int c = 0; c < N; c++) {
+        const size_t n_out = (size_t)cases[c].n_tok * cases[c].n_head * cases[c].d_v;
+        CHECK_MSG(memcmp(out1[c], out2[c], sizeof(float) * n_out) == 0,
+                  "bf16 prefill attention case %d: batched with 2 threads differs from alone with 1", c);
+        int bad = 0;
+        for (size_t i = 0; i < n_out; i++)
+            bad += !(fabsf(out1[c][i] - ref[c][i]) <= 8e-3f);
+        CHECK_MSG(bad == 0, "bf16 prefill attention case %d: %d values off the reference's bf16 mode", c, bad);
+        free((void *)args[c].q), free((void *)args[c].k);
+        if (args[c].v != args[c].k)
+            free((void *)args[c].v);
+        free(sink_of[c]), free(out1[c]), free(out2[c]), free(ref[c]);
+    }
+}
+
 /* op_matmul's rows are shared out by claims (each thread its share, then the others' leftovers from their ends):
  * with 1 to 5 threads (more threads than cores too), every row once, the same numbers bit for bit; decode (1 and 3
  * tokens) through the plain path (BF16) and the act q8 one (Q8_0), unit counts that do not divide evenly. */
@@ -941,6 +1011,7 @@ int main(void)
     test_attention();
     test_attention_part();
     test_attention_decode();
+    test_attention_prefill_bf16();
     test_matmul_threads();
     test_kv16();
     if (!kernels_have_avx512()) {
