@@ -223,7 +223,7 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
     matmul_q8_0_q8_fn *const block_fn = q8_kernel(w->dtype);
     const bool hf = weight_is_mxfp4(w);
     const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
-    /* the MXFP4 GEMM (prefill): one chunk of rows per thread; else units of CLAIM_ROWS rows, claimed */
+    /* rows claimed (claim_next) in units of CLAIM_ROWS, or for the MXFP4 GEMM (prefill) in larger ones */
     const bool gemm = !block_fn && n >= 8 && !g_row_exact;
     const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
     const int rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS, n_chunks = (d_out + rows - 1) / rows;
@@ -238,7 +238,7 @@ static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     {
         const int id = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int c = gemm ? id - nth : -1; gemm ? (c += nth) < n_chunks : (c = claim_next(taken, n_chunks, id, nth, c)) >= 0;) {
+        for (int c = -1; (c = claim_next(taken, n_chunks, id, nth, c)) >= 0;) {
             const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
             for (int t = 0; t < n; t += group) {
                 const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
@@ -280,7 +280,7 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
                 xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
         x = xr;
     }
-    /* Units of CLAIM_ROWS rows (multiples of 16 keep each thread's tiles whole), disjoint, claimed (claim_units):
+    /* Units of CLAIM_ROWS rows (multiples of 16 keep each thread's tiles whole), disjoint, claimed (claim_next):
      * each thread reads its share in order, then helps finish the others'. */
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
