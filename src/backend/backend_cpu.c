@@ -182,7 +182,7 @@ static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, i
     const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
     const size_t xp_bytes = act_bf16_packed_len(n, d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
     const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
-    const int unit = 48 * ACT_BF16_GROUPS, n_units = (d_out + unit - 1) / unit;
+    const int unit = ACT_BF16_ROWS, n_units = (d_out + unit - 1) / unit;
     char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + (size_t)n_units);
     uint16_t *xp = (uint16_t *)ws;
     atomic_uchar *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);

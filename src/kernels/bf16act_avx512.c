@@ -6,10 +6,10 @@
  * - matmul_bf16_act_avx512 (decode, row-exact batches): each row streamed once for up to 4 tokens, every token
  *   as alone.
  * - gemm_bf16_act_avx512 (prefill): activations packed once per matmul by pack_act_bf16_avx512; per chunk of
- *   up to ACT_BF16_GROUPS groups of 48 rows, panels of 16 rows packed as bf16 pairs (one 32-bit lane per row
- *   and pair of inputs) for a super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens
- *   whose pairs are broadcast, against each group in turn: 24 accumulators kept in registers over the whole
- *   super-slice, 11 loads feeding 24 dot products. The weights the next packing reads are prefetched into L2
+ *   up to 48 rows, panels of 16 rows packed as bf16 pairs (one 32-bit lane per row and pair of inputs) for a
+ *   super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens whose pairs are
+ *   broadcast: 24 accumulators kept in registers over the whole super-slice, 11 loads feeding 24 dot
+ *   products. The weights the next packing reads are prefetched into L2
  *   while the tiles run (from memory, the packing's 16 rows side by side stalled it: 10% of the GEMM's time
  *   in pp512, 2% since). The inner loop runs at 97% of the dot-product peak (3.5 of 3.63 per ns on one Zen 4 core);
  *   Q8_0 and K-quant weights take the same GEMM with each block dequantized exactly and rounded to bf16.
@@ -174,44 +174,42 @@ static size_t row_bytes(enum act_bf16_weights fmt, int d_in)
     return (size_t)d_in / 32 * (size_t)per_256[fmt] / 8 + (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : 0);
 }
 
-/* Rows o0..o1 (at most ACT_BF16_GROUPS x 48: groups of three panels of 16) over every token, one super-slice of
- * inputs at a time: its panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major,
- * L2-resident), then every tile of tokens against each group in turn, so a tile's activations come from the
- * L3 once for all the groups. */
+/* Rows o0..o1 (at most ACT_BF16_ROWS = 48: three panels of 16) over every token, one super-slice of inputs at a
+ * time: its panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major, L2-resident),
+ * 16 rows at a time each read in order, then every tile of tokens. */
 static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t *xp, const void *w,
                                                        enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
-                                                       int o1, float *panels)
+                                                       int o1, float *panel)
 {
-    const int n_slices = (d_in + SLICE - 1) / SLICE, n_groups = (o1 - o0 + 47) / 48;
+    const int n_rows = o1 - o0, R = (n_rows + 15) / 16, n_slices = (d_in + SLICE - 1) / SLICE;
+    __mmask16 rmask[3];
+    for (int r = 0; r < 3; r++)
+        rmask[r] = mask16(n_rows - 16 * r);
     /* the weights come from memory (each is read once per matmul): while the tiles run, the ones the next packing
-     * reads (the next super-slice of these rows, or the first of the rows after them) are asked into L2, a share
-     * per tile */
+     * reads (the next super-slice of these rows, or the first of the 48 rows after them) are asked into L2, a
+     * share per tile */
     const size_t rb = row_bytes(fmt, d_in);
     const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
     for (int k0 = 0; k0 < d_in; k0 += SUPER) {
         const int kb = d_in - k0 < SUPER ? d_in - k0 : SUPER, n_sl = (kb + SLICE - 1) / SLICE;
         const int last = (kb - (n_sl - 1) * SLICE + 1) / 2; /* pairs in the super-slice's last slice */
-        for (int gr = 0; gr < n_groups; gr++) {
-            const int g0 = o0 + 48 * gr, n_rows = o1 - g0 < 48 ? o1 - g0 : 48, R = (n_rows + 15) / 16;
-            float *panel = panels + (size_t)gr * ACT_BF16_PANEL / ACT_BF16_GROUPS;
-            for (int r = 0; r < R; r++) /* 16 rows at a time, each read in order */
-                for (int s = 0; s < n_sl; s++)
-                    for (int kk = 0; kk < SLICE && s * SLICE + kk < kb; kk += 32) { /* 16 rows x 16 pairs, transposed */
-                        const int k = k0 + s * SLICE + kk;
-                        __m512 rv[16], c[16];
-                        for (int i = 0; i < 16; i++)
-                            rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, g0 + 16 * r + i, k, d_in - k)
-                                                        : _mm512_setzero_ps();
-                        transpose16(rv, c);
-                        for (int j = 0; j < 16; j++)
-                            _mm512_store_ps(panel + (((size_t)s * R + r) * PAIRS + kk / 2 + j) * 16, c[j]);
-                    }
-        }
+        for (int r = 0; r < R; r++)
+            for (int s = 0; s < n_sl; s++)
+                for (int kk = 0; kk < SLICE && s * SLICE + kk < kb; kk += 32) { /* 16 rows x 16 pairs, transposed */
+                    const int k = k0 + s * SLICE + kk;
+                    __m512 rv[16], c[16];
+                    for (int i = 0; i < 16; i++)
+                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
+                                                    : _mm512_setzero_ps();
+                    transpose16(rv, c);
+                    for (int j = 0; j < 16; j++)
+                        _mm512_store_ps(panel + (((size_t)s * R + r) * PAIRS + kk / 2 + j) * 16, c[j]);
+                }
         const bool next_rows = k0 + SUPER >= d_in;
         const int pf_row0 = next_rows ? o1 : o0, pf_k0 = next_rows ? 0 : k0 + SUPER;
-        const int pf_rows = next_rows ? (d_out - o1 < 48 * ACT_BF16_GROUPS ? d_out - o1 : 48 * ACT_BF16_GROUPS) : o1 - o0;
+        const int pf_rows = next_rows ? (d_out - o1 < ACT_BF16_ROWS ? d_out - o1 : ACT_BF16_ROWS) : n_rows;
         const int pf_kb = d_in - pf_k0 < SUPER ? d_in - pf_k0 : SUPER;
-        const size_t pf_seg = (size_t)pf_kb * rb / (size_t)d_in, pf_lines = (pf_seg + 63) / 64;
+        const size_t pf_lines = ((size_t)pf_kb * rb / (size_t)d_in + 63) / 64;
         const size_t pf_total = pf_lines * (size_t)(pf_rows > 0 ? pf_rows : 0);
         for (int t = 0; t < n; t += ACT_BF16_TILE) {
             const int nt = n - t < ACT_BF16_TILE ? n - t : ACT_BF16_TILE, ti = t / ACT_BF16_TILE;
@@ -219,20 +217,13 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
                 _mm_prefetch((const char *)w + (size_t)(pf_row0 + li / pf_lines) * rb + (size_t)pf_k0 * rb / d_in +
                                  li % pf_lines * 64, _MM_HINT_T1);
             const uint16_t *xt = xp + ((size_t)t / ACT_BF16_TILE * n_slices + k0 / SLICE) * ACT_BF16_TILE * SLICE;
-            for (int gr = 0; gr < n_groups; gr++) {
-                const int g0 = o0 + 48 * gr, n_rows = o1 - g0 < 48 ? o1 - g0 : 48, R = (n_rows + 15) / 16;
-                const float *panel = panels + (size_t)gr * ACT_BF16_PANEL / ACT_BF16_GROUPS;
-                __mmask16 rmask[3];
-                for (int r = 0; r < 3; r++)
-                    rmask[r] = mask16(n_rows - 16 * r);
-                float *yt = y + (size_t)t * d_out + g0;
-                if (R == 3) {
-                    TILE_CASES(3)
-                } else if (R == 2) {
-                    TILE_CASES(2)
-                } else {
-                    TILE_CASES(1)
-                }
+            float *yt = y + (size_t)t * d_out + o0;
+            if (R == 3) {
+                TILE_CASES(3)
+            } else if (R == 2) {
+                TILE_CASES(2)
+            } else {
+                TILE_CASES(1)
             }
         }
     }
@@ -242,8 +233,8 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
 void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in,
                           int d_out, int o0, int o1, float *panel)
 {
-    for (int g = o0; g < o1; g += 48 * ACT_BF16_GROUPS)
-        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + 48 * ACT_BF16_GROUPS < o1 ? g + 48 * ACT_BF16_GROUPS : o1, panel);
+    for (int g = o0; g < o1; g += ACT_BF16_ROWS)
+        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + ACT_BF16_ROWS < o1 ? g + ACT_BF16_ROWS : o1, panel);
 }
 
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

@@ -87,8 +87,8 @@ void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(flo
 #define ACT_BF16_TILE 8
 #define ACT_BF16_SLICE 256
 #define ACT_BF16_SUPER 2048
-#define ACT_BF16_GROUPS 2 /* groups of 48 rows packed together, each tile's activations read once for them */
-#define ACT_BF16_PANEL (ACT_BF16_GROUPS * 3 * ACT_BF16_SUPER / 2 * 16)
+#define ACT_BF16_PANEL (3 * ACT_BF16_SUPER / 2 * 16)
+#define ACT_BF16_ROWS 48 /* rows per panel: the backend's units of work (claims) for this GEMM */
 static inline size_t act_bf16_packed_len(int n, int d_in)
 {
     return (size_t)(n + ACT_BF16_TILE - 1) / ACT_BF16_TILE * ACT_BF16_TILE *

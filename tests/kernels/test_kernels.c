@@ -148,12 +148,12 @@ static void test_matmuls(void)
 }
 
 /* The bf16-activation GEMM where the inputs span several super-slices (the accumulators reloaded between
- * them), the last slices partial, and the rows more than one call's groups of 48 (ACT_BF16_GROUPS), the last partial. */
+ * them), the last slices partial, and the rows more than one chunk of 48, the last partial. */
 static void test_gemm_bf16_wide(void)
 {
     if (!kernels_have_avx512_bf16())
         return;
-    const int n = 11, d_in = 2 * ACT_BF16_SUPER + ACT_BF16_SLICE + 34, d_out = 48 * ACT_BF16_GROUPS + 53;
+    const int n = 11, d_in = 2 * ACT_BF16_SUPER + ACT_BF16_SLICE + 34, d_out = 2 * 48 + 53;
     float *x = malloc((size_t)n * d_in * sizeof(float));
     uint16_t *wb = malloc((size_t)d_out * d_in * 2);
     for (size_t i = 0; i < (size_t)n * d_in; i++)
