@@ -175,7 +175,7 @@ static int claim_next(atomic_uchar *taken, int n, int id, int nth, int u)
 }
 
 /* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights): the activations packed once, by every thread,
- * then the rows shared out by claims in units of the kernel's groups of rows, each thread with its own weight
+ * then the rows shared out by claims in units of the kernel's panel (ACT_BF16_ROWS), each thread with its own weight
  * panel. */
 static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
 {
