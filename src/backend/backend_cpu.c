@@ -493,7 +493,7 @@ void op_attention_batch(const struct attn_args *args, int n)
     const int n_items = first[n];
     /* the activation modes' prefill attention takes bf16 products where the CPU has AVX512-BF16 (as their
      * matmuls' GEMM); decode stays fp32 */
-    const int prefill_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act != NULL && kern.attention_pack_bf16 != NULL;
+    const int prefill_bf16 = g_act != ACT_FP32 && kern.attention_pack_bf16 != NULL;
     /* There each KV head's keys and values are packed once (attention_pack_bf16), for all the query heads and
      * row blocks that read them, in jobs of up to PACK_GROUPS groups of 32 keys: pk[pk0[i] + g] for attention
      * i's KV head g (pk0[i] < 0: not packed), its jobs from job0[i]. Only while they stay in the cache
@@ -508,8 +508,7 @@ void op_attention_batch(const struct attn_args *args, int n)
         int base;
         const int n_keys = packed_keys(a, &base);
         const size_t len = (size_t)a->n_kv_head * attn_packed_len(n_keys, a->d_k, a->d_v);
-        const bool packs = prefill_bf16 && a->n_tok > 1 && first[i + 1] > first[i] &&
-                           (pk_len + len) * sizeof(uint32_t) <= PACK_BYTES;
+        const bool packs = prefill_bf16 && a->n_tok > 1 && (pk_len + len) * sizeof(uint32_t) <= PACK_BYTES;
         pk0[i] = packs ? n_pk : -1;
         n_pk += packs ? a->n_kv_head : 0;
         pk_len += packs ? len : 0;
@@ -591,17 +590,20 @@ void op_to_f16(uint16_t *out, const float *x, size_t n)
 {
     const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++)
-        kern.f32_to_kv16(out + c * STORE_CHUNK, x + c * STORE_CHUNK, n - c * STORE_CHUNK < STORE_CHUNK ? n - c * STORE_CHUNK : STORE_CHUNK);
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t i = c * STORE_CHUNK;
+        kern.f32_to_kv16(out + i, x + i, n - i < STORE_CHUNK ? n - i : STORE_CHUNK);
+    }
 }
 
 void op_copy(float *out, const float *x, size_t n)
 {
     const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++)
-        memcpy(out + c * STORE_CHUNK, x + c * STORE_CHUNK,
-               (n - c * STORE_CHUNK < STORE_CHUNK ? n - c * STORE_CHUNK : STORE_CHUNK) * sizeof(float));
+    for (size_t c = 0; c < n_chunks; c++) {
+        const size_t i = c * STORE_CHUNK;
+        memcpy(out + i, x + i, (n - i < STORE_CHUNK ? n - i : STORE_CHUNK) * sizeof(float));
+    }
 }
 
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)

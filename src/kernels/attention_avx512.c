@@ -141,12 +141,13 @@ static void gemm_bf16_rows(float *y, int y_stride, const uint32_t *x, int x_stri
 }
 #undef TILE_BF16_CASES
 
-/* The bf16 mode's online softmax over one row's scores sr[0..nk) of keys p0.. (keys lo..pos visible): the
- * running max m and sum l updated, the row's output accumulators o rescaled, and the weights exp(score * scale - m)
- * written as np bf16 pairs at dst, zeros past pos. The row stays in registers (nk <= ATT_KB = 8 vectors). */
-static inline __attribute__((always_inline)) void softmax_pairs(uint32_t *dst, int np, const float *sr, int nk, int p0,
-                                                                int lo, int pos, float scale, float *m, float *l,
-                                                                float *o, int d_v)
+/* The online softmax over one row's scores sr[0..nk) of keys p0.. (keys lo..pos visible): the running max m and
+ * sum l updated, the row's output accumulators o rescaled by exp(m_old - m_new), and the weights
+ * exp(score * scale - m), zeros past pos, written as np bf16 pairs at pairs (the bf16 mode) or, with pairs NULL,
+ * back into sr as fp32. The row stays in registers (nk <= ATT_KB = 8 vectors). */
+static inline __attribute__((always_inline)) void softmax_row(float *sr, uint32_t *pairs, int np, int nk, int p0,
+                                                              int lo, int pos, float scale, float *m, float *l,
+                                                              float *o, int d_v)
 {
     const int je = pos - p0 + 1 >= nk ? nk : pos - p0 + 1 > 0 ? pos - p0 + 1 : 0; /* keys past pos: weight 0 */
     const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
@@ -163,8 +164,10 @@ static inline __attribute__((always_inline)) void softmax_pairs(uint32_t *dst, i
     }
     const float vm = _mm512_reduce_max_ps(vmax), mb = vm > *m ? vm : *m;
     if (mb == -INFINITY) { /* nothing visible yet for this row */
-        for (int i = 0; i < np; i += 16)
-            _mm512_mask_storeu_epi32(dst + i, mask16(np - i), _mm512_setzero_si512());
+        for (int i = 0; pairs && i < np; i += 16)
+            _mm512_mask_storeu_epi32(pairs + i, mask16(np - i), _mm512_setzero_si512());
+        if (!pairs)
+            memset(sr, 0, sizeof(float) * (size_t)nk);
         return;
     }
     const float corr = expf(*m - mb);
@@ -174,16 +177,19 @@ static inline __attribute__((always_inline)) void softmax_pairs(uint32_t *dst, i
                                                                     _mm512_set1_ps(corr)));
     const __m512 vmb = _mm512_set1_ps(mb);
     __m512 acc = _mm512_setzero_ps();
-    for (int q = 0; q < ATT_KB / 16; q += 2) {
-        if (8 * q >= np)
-            break;
+    for (int q = 0; q < ATT_KB / 16 && 16 * q < nk; q += 2) {
         const __m512 e0 = 16 * q < je ? _mm512_maskz_mov_ps(mask16(je - 16 * q), exp512(_mm512_sub_ps(v[q], vmb)))
                                       : _mm512_setzero_ps();
         const __m512 e1 = 16 * q + 16 < je
                               ? _mm512_maskz_mov_ps(mask16(je - 16 * q - 16), exp512(_mm512_sub_ps(v[q + 1], vmb)))
                               : _mm512_setzero_ps();
         acc = _mm512_add_ps(_mm512_add_ps(acc, e0), e1);
-        _mm512_mask_storeu_epi32(dst + 8 * q, mask16(np - 8 * q), (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+        if (pairs) {
+            _mm512_mask_storeu_epi32(pairs + 8 * q, mask16(np - 8 * q), (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
+        } else {
+            _mm512_mask_storeu_ps(sr + 16 * q, mask16(nk - 16 * q), e0);
+            _mm512_mask_storeu_ps(sr + 16 * q + 16, mask16z(nk - 16 * q - 16), e1);
+        }
     }
     *l += _mm512_reduce_add_ps(acc);
     *m = mb;
@@ -247,50 +253,13 @@ static inline __attribute__((always_inline)) void block_path_kv(const struct att
             }
             gemm_panel(s + g, q, panel, nq, a->d_k, a->q_stride, ATT_KB, false, n_keys);
         }
-        /* scale, mask, online softmax: rescale what o holds by exp(m_old - m_new) */
+        /* scale, mask, online softmax (softmax_row): the bf16 mode's weights as pairs in pp, else in s */
         const int nkp = (nk + 1) / 2;
         for (int r = 0; r < nq; r++) {
             const int pos = pos_first + (a->same_pos ? 0 : r);
             const int lo = a->window > 0 && pos - a->window + 1 > 0 ? pos - a->window + 1 : 0;
-            float *sr = s + (size_t)r * ATT_KB;
-            if (bf) {
-                softmax_pairs(pp + (size_t)r * (ATT_KB / 2), nkp, sr, nk, p0, lo, pos, a->scale, &m[r], &l[r],
-                              o + (size_t)r * a->d_v, a->d_v);
-                continue;
-            }
-            /* keys p0 + j visible for lo <= p0 + j <= pos: scaled, the others -inf */
-            const __m512i iota = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
-            const __m512 vscale = _mm512_set1_ps(a->scale), ninf = _mm512_set1_ps(-INFINITY);
-            __m512 vmax = ninf;
-            for (int j = 0; j < nk; j += 16) {
-                const __m512i p = _mm512_add_epi32(iota, _mm512_set1_epi32(p0 + j));
-                const __mmask16 in = mask16(nk - j);
-                const __mmask16 vis = _mm512_cmpge_epi32_mask(p, _mm512_set1_epi32(lo)) &
-                                      _mm512_cmple_epi32_mask(p, _mm512_set1_epi32(pos)) & in;
-                const __m512 v = _mm512_mask_mul_ps(ninf, vis, _mm512_maskz_loadu_ps(in, sr + j), vscale);
-                _mm512_mask_storeu_ps(sr + j, in, v);
-                vmax = _mm512_max_ps(vmax, v);
-            }
-            const float vm = _mm512_reduce_max_ps(vmax), mb = vm > m[r] ? vm : m[r];
-            if (mb == -INFINITY) { /* nothing visible yet in this block for this row */
-                memset(sr, 0, sizeof(float) * (size_t)nk);
-                continue;
-            }
-            const float corr = expf(m[r] - mb);
-            l[r] *= corr;
-            float *orow = o + (size_t)r * a->d_v;
-            for (int i = 0; corr != 1.0f && i < a->d_v; i++)
-                orow[i] *= corr;
-            const __m512 vmb = _mm512_set1_ps(mb);
-            __m512 acc = _mm512_setzero_ps();
-            for (int j = 0; j < nk; j += 16) {
-                const __mmask16 mj = mask16(nk - j);
-                const __m512 e = _mm512_maskz_mov_ps(mj, exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(mj, sr + j), vmb)));
-                _mm512_mask_storeu_ps(sr + j, mj, e);
-                acc = _mm512_add_ps(acc, e);
-            }
-            l[r] += _mm512_reduce_add_ps(acc);
-            m[r] = mb;
+            softmax_row(s + (size_t)r * ATT_KB, bf ? pp + (size_t)r * (ATT_KB / 2) : NULL, nkp, nk, p0, lo, pos,
+                        a->scale, &m[r], &l[r], o + (size_t)r * a->d_v, a->d_v);
         }
         if (bf) { /* O += P V over pairs of keys: P rows as pairs, value panels of 16 dims x key pairs */
             for (int dv0 = 0; dv0 < a->d_v; dv0 += 32) { /* two panels of 16 dims */

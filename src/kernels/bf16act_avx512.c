@@ -140,6 +140,11 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
     default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 1); break;                       \
     }
 
+/* Bytes per 256 weights of each format. */
+static const int bytes_256[] = {[ACT_W_BF16] = 512, [ACT_W_Q8_0] = 8 * Q8_0_BLOCK_BYTES, [ACT_W_Q4_K] = 144,
+                                [ACT_W_Q5_K] = 176, [ACT_W_Q6_K] = 210, [ACT_W_Q4_0] = 8 * 18, [ACT_W_Q4_1] = 8 * 20,
+                                [ACT_W_Q5_0] = 8 * 22, [ACT_W_Q5_1] = 8 * 24};
+
 /* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; the GGML
  * blocks' rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants; k a multiple of 32) dequantized exactly (the
  * reference dequantizer's values) and rounded to bf16. */
@@ -149,17 +154,18 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum
     if (fmt == ACT_W_BF16)
         return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32(left), (const uint16_t *)w + (size_t)o * d_in + k));
     __m512 lo, hi;
-    const size_t blk = (size_t)o * (d_in / 32) + (size_t)k / 32; /* the 32-weight formats' block */
+    /* the 32-weight formats' block */
+    const uint8_t *b = (const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * (size_t)(bytes_256[fmt] / 8);
     if (fmt == ACT_W_Q8_0)
-        q8_0_block_f32((const uint8_t *)w + blk * Q8_0_BLOCK_BYTES, &lo, &hi);
+        q8_0_block_f32(b, &lo, &hi);
     else if (fmt == ACT_W_Q4_0)
-        q4_0_block_f32((const uint8_t *)w + blk * 18, &lo, &hi);
+        q4_0_block_f32(b, &lo, &hi);
     else if (fmt == ACT_W_Q4_1)
-        q4_1_block_f32((const uint8_t *)w + blk * 20, &lo, &hi);
+        q4_1_block_f32(b, &lo, &hi);
     else if (fmt == ACT_W_Q5_0)
-        q5_0_block_f32((const uint8_t *)w + blk * 22, &lo, &hi);
+        q5_0_block_f32(b, &lo, &hi);
     else if (fmt == ACT_W_Q5_1)
-        q5_1_block_f32((const uint8_t *)w + blk * 24, &lo, &hi);
+        q5_1_block_f32(b, &lo, &hi);
     else
         kq_block(fmt, w, d_in, o, k / 32, &lo, &hi);
     return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
@@ -168,10 +174,7 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum
 /* Bytes of one row of d_in weights in format fmt. */
 static size_t row_bytes(enum act_bf16_weights fmt, int d_in)
 {
-    static const int per_256[] = {[ACT_W_BF16] = 512, [ACT_W_Q8_0] = 8 * Q8_0_BLOCK_BYTES, [ACT_W_Q4_K] = 144,
-                                  [ACT_W_Q5_K] = 176, [ACT_W_Q6_K] = 210, [ACT_W_Q4_0] = 8 * 18,
-                                  [ACT_W_Q4_1] = 8 * 20, [ACT_W_Q5_0] = 8 * 22, [ACT_W_Q5_1] = 8 * 24};
-    return (size_t)d_in / 32 * (size_t)per_256[fmt] / 8 + (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : 0);
+    return (size_t)d_in / 32 * (size_t)bytes_256[fmt] / 8 + (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : 0);
 }
 
 /* Rows o0..o1 (at most ACT_BF16_ROWS = 48: three panels of 16) over every token, one super-slice of inputs at a

@@ -145,6 +145,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_bf16_act = matmul_bf16_act_avx512;
         t->pack_act_bf16 = pack_act_bf16_avx512;
         t->gemm_bf16_act = gemm_bf16_act_avx512;
+        t->attention_pack_bf16 = attention_pack_bf16_avx512;
     }
     /* without VNNI: the AVX2 int8 kernels (every AVX-512 CPU has AVX2) */
     t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx2;
@@ -169,8 +170,6 @@ int kernels_table(const char *isa, struct kernel_table *t)
     }
     t->matmul_fp8 = matmul_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
-    if (t->gemm_bf16_act)
-        t->attention_pack_bf16 = attention_pack_bf16_avx512;
     t->attention_part = attention_part_avx512;
     t->f32_to_kv16 = f32_to_kv16_avx512;
     t->swiglu_f32 = swiglu_f32_avx512;
