@@ -1,11 +1,12 @@
 /* attention_avx512.c — AVX-512 attention over a block of query rows of one head (same contract as
  * attention_rows_ref). Blocks of up to ATT_KB keys at a time, flash-attention style with an online softmax:
  * S = Q K^T by the GEMM micro-kernel over a transposed key panel (16 keys per panel), the running max and
- * sum per row rescale the output accumulators, then O += P V by the same micro-kernel over value panels.
+ * sum per row rescale the output accumulators (softmax_row, a row in registers), then O += P V by the same
+ * micro-kernel over value panels.
  * Rows see keys [lo(r), pos0 + r]; masked scores become exactly 0 after exp. Few rows (decode) take the
  * row path: one dot product and one axpy per key. With a->bf16 both products take bf16 pairs (vdpbf16ps
  * tiles) and every row count blocks: key blocks start at multiples of 32, tiles past a row tile's last visible
- * key are skipped, each row's softmax stays in registers, and the keys and values come packed by
+ * key are skipped, and the keys and values come packed by
  * attention_pack_bf16_avx512 (a->packed) or are packed the same way block by block. Scratch: none (stack
  * buffers of ~170 KB, ~240 KB with bf16). */
 #include <immintrin.h>
