@@ -408,9 +408,10 @@ int cmd_bench(int argc, char **argv)
         "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
         "and prints tokens/s as mean +- sd, the weight bytes read per generated token, the bandwidth that\n"
-        "implies, and the machine's read bandwidth (vector loads, same threads) with the fraction of that\n"
-        "bound the generation reaches. With --parallel N, generation is also measured for N sequences\n"
-        "decoding together (one batched forward per step, as `owl serve` runs its slots): total tokens/s.\n"
+        "implies, and the machine's read bandwidth (vector loads, same threads, probed before and after each\n"
+        "generation run) with the fraction of that bound the generation reaches (each run against the mean\n"
+        "of its two probes). With --parallel N, generation is also measured for N sequences decoding\n"
+        "together (one batched forward per step, as `owl serve` runs its slots): total tokens/s.\n"
         "\n"
         "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
         "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
@@ -450,12 +451,12 @@ int cmd_bench(int argc, char **argv)
     int32_t *ids = malloc((size_t)(need > 0 ? need : 1) * sizeof *ids);
     float *logits = malloc((size_t)n_vocab * sizeof(float));
     uint64_t rng = 12345;
-    for (long i = 0; i < need; i++) {
+    for (long i = 0; ids && i < need; i++) {
         rng = rng * 6364136223846793005ull + 1442695040888963407ull;
         ids[i] = (int32_t)((rng >> 33) % (uint64_t)n_vocab);
     }
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
-    double *tgp = calloc((size_t)reps, sizeof *tgp);
+    double *tgp = calloc((size_t)reps, sizeof *tgp), *bw = calloc((size_t)reps + 1, sizeof *bw);
     struct owl_error err = {0};
     int rc = 0;
     /* --parallel: n_par sessions like s.session (same n_ctx and n_batch), the first being s.session */
@@ -467,8 +468,10 @@ int cmd_bench(int argc, char **argv)
                                         .kv = cli_get(opts, n_opts, "--kv")};
     for (long i = 1; i < n_par && n_gen > 0 && rc == 0; i++)
         rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
-    if (n_par > 1 && n_gen > 0 && !par_logits)
+    if (!ids || !logits || !pp || !tg || !tgp || !bw || !par || !par_tok || (n_par > 1 && n_gen > 0 && !par_logits)) {
+        snprintf(err.message, sizeof err.message, "cannot allocate the benchmark's buffers");
         rc = 1;
+    }
     /* the depth once; each measurement then truncates the cache back to it */
     if (depth > 0 && rc == 0)
         rc |= owl_session_eval(s.session, ids, (int)depth, OWL_LOGITS_NONE, NULL, &err) != OWL_OK;
@@ -482,11 +485,15 @@ int cmd_bench(int argc, char **argv)
         }
         if (n_gen > 0) {
             owl_session_truncate(s.session, (int)depth);
+            if (r == 0) /* the read bandwidth before each run and after the last (it moves within seconds on VMs) */
+                bw[0] = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
             double t0 = now_s();
             for (long i = 0; i < n_gen && rc == 0; i++)
                 rc |= owl_session_eval(s.session, &ids[depth + i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
-            if (r >= 0)
+            if (r >= 0) {
                 tg[r] = n_gen / (now_s() - t0);
+                bw[r + 1] = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
+            }
         }
         if (n_par > 1 && n_gen > 0 && rc == 0) {
             for (long j = 0; j < n_par; j++)
@@ -528,11 +535,21 @@ int cmd_bench(int argc, char **argv)
                        (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9,
                        cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32",
                        m * (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9);
-            /* the decode bound: weight bytes per token over the read bandwidth the same threads get */
-            const double bw = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
-            if (bw > 0)
-                printf("read bandwidth %.1f GB/s (%d threads, vector loads): bound %.1f tokens/s, tg at %.0f%% of it\n",
-                       bw, owl_model_n_threads(s.model), bw / gb, 100.0 * m * gb / bw);
+            /* the decode bound: weight bytes per token over the read bandwidth the same threads get, probed
+             * before and after each run; each run against the mean of its two probes */
+            double bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
+            for (long r = 0; r <= reps; r++) {
+                bw_min = bw[r] < bw_min ? bw[r] : bw_min;
+                bw_max = bw[r] > bw_max ? bw[r] : bw_max;
+                bw_sum += bw[r];
+            }
+            for (long r = 0; r < reps; r++)
+                frac += tg[r] * gb / ((bw[r] + bw[r + 1]) / 2) / reps;
+            if (bw_min > 0)
+                printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the runs): "
+                       "bound %.1f tokens/s, tg at %.0f%% of it\n",
+                       bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
+                       bw_sum / (reps + 1) / gb, 100.0 * frac);
         }
         if (n_par > 1 && n_gen > 0) {
             mean_sd(tgp, (int)reps, &m, &sd);
@@ -547,6 +564,7 @@ int cmd_bench(int argc, char **argv)
     free(par_tok);
     free(par_logits);
     free(tgp);
+    free(bw);
     free(pp);
     free(tg);
     free(ids);
