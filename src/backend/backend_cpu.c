@@ -212,42 +212,74 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
                            : NULL;
 }
 
-/* The act q8 mode's MXFP4 and GGML block matmuls: the activations quantized once, then row chunks on every thread:
- * one per thread when the tokens are one group (decode: the kernels lay out their activations once per call, so
- * once per thread), 16 rows where several token groups pass over them (row-exact mode in groups of
+/* The act q8 mode's MXFP4 and GGML block matmuls, one or several in one parallel region (op_matmul_many: an MoE
+ * layer's experts in decode): each job's activations quantized once (once for consecutive jobs on the same x), then
+ * the jobs' row chunks claimed as one range of units: CLAIM_ROWS rows (decode; and row-exact mode in groups of
  * KERN_ROW_EXACT_TOKENS, the block dtypes' prefill: a chunk stays in L1/L2 across the groups), about 16 per thread
  * for the MXFP4 prefill GEMM (it packs its tokens once per chunk). */
-static void matmul_q8(float *y, const float *x, const struct weight *w, int n)
+enum { MATMUL_MANY_MAX = 16 };
+struct q8_job {
+    matmul_q8_0_q8_fn *block_fn; /* or NULL: MXFP4 */
+    bool hf;                     /* MXFP4 in the HF layout (separate scales) */
+    int rows, first;             /* rows per unit, the job's first unit */
+    struct act_q8 a;
+};
+
+static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
-    const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32;
-    matmul_q8_0_q8_fn *const block_fn = q8_kernel(w->dtype);
-    const bool hf = weight_is_mxfp4(w);
-    const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * n_blocks * 4 + 63) / 64 * 64;
-    /* rows claimed (claim_next) in units of CLAIM_ROWS, or for the MXFP4 GEMM (prefill) in larger ones */
-    const bool gemm = !block_fn && n >= 8 && !g_row_exact;
-    const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
-    const int rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS, n_chunks = (d_out + rows - 1) / rows;
-    char *ws = workspace(q_bytes + 2 * d_bytes + (size_t)n_chunks);
-    int8_t *q = (int8_t *)ws;
-    float *d = (float *)(ws + q_bytes);
-    int32_t *sum = (int32_t *)(ws + q_bytes + d_bytes);
-    atomic_uchar *taken = claims(ws + q_bytes + 2 * d_bytes, n_chunks);
-    const struct act_q8 a = {.q = q, .d = d, .sum = sum};
-    quantize_act_q8(&a, x, n, d_in, hf);
+    struct q8_job J[MATMUL_MANY_MAX];
+    size_t act_bytes = 0;
+    int n_units = 0;
+    for (int j = 0; j < n_jobs; j++) {
+        const struct weight *w = jobs[j].w;
+        const int d_in = w->d_in, d_out = w->d_out;
+        J[j].block_fn = q8_kernel(w->dtype);
+        J[j].hf = weight_is_mxfp4(w);
+        const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
+        const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
+        J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS;
+        J[j].first = n_units;
+        n_units += (d_out + J[j].rows - 1) / J[j].rows;
+        const bool shared = j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf;
+        if (!shared)
+            act_bytes += ((size_t)n * d_in + 63) / 64 * 64 + 2 * (((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64);
+    }
+    char *ws = workspace(act_bytes + (size_t)n_units), *next = ws;
+    for (int j = 0; j < n_jobs; j++) {
+        const int d_in = jobs[j].w->d_in;
+        if (j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf) {
+            J[j].a = J[j - 1].a;
+            continue;
+        }
+        const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64;
+        J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
+                                 .sum = (int32_t *)(next + q_bytes + d_bytes)};
+        quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
+        next += q_bytes + 2 * d_bytes;
+    }
+    atomic_uchar *taken = claims(ws + act_bytes, n_units);
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
         const int id = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int c = -1; (c = claim_next(taken, n_chunks, id, nth, c)) >= 0;) {
-            const int o0 = c * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+            int j = n_jobs - 1;
+            while (u < J[j].first)
+                j--;
+            const struct weight *w = jobs[j].w;
+            const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
+            const int o0 = (u - J[j].first) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+            float *y = jobs[j].y;
             for (int t = 0; t < n; t += group) {
-                const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * n_blocks, sum + (size_t)t * n_blocks};
+                const struct act_q8 *a = &J[j].a;
+                const struct act_q8 at = {a->q + (size_t)t * d_in, a->d + (size_t)t * n_blocks,
+                                          a->sum + (size_t)t * n_blocks};
                 const int nt = n - t < group ? n - t : group;
-                if (block_fn)
-                    block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
+                if (J[j].block_fn)
+                    J[j].block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
                 else
-                    kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, hf ? w->scales : NULL, nt, d_in, d_out,
-                                         o0, o1);
+                    kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in,
+                                         d_out, o0, o1);
             }
         }
     }
@@ -303,24 +335,53 @@ static void matmul_plain(float *y, const float *x, const struct weight *w, int n
     }
 }
 
+static bool takes_gemm_bf16(const struct weight *w, int n)
+{
+    return g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
+           act_bf16_format(w->dtype) >= 0;
+}
+
+/* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
+ * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in
+ * decode and row-exact mode (their prefill keeps the exact GEMM) */
+static bool takes_q8(const struct weight *w, int n)
+{
+    const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
+    return g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 ||
+                               (w->dtype == DTYPE_Q8_0 && !takes_gemm_bf16(w, n)) || q8_decode);
+}
+
+static void add_bias(const struct matmul_job *m, int n)
+{
+    for (int t = 0; m->bias && t < n; t++)
+        op_add(m->y + (size_t)t * m->w->d_out, m->bias, (size_t)m->w->d_out);
+}
+
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n)
 {
-    const bool gemm_bf16 = g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
-                           act_bf16_format(w->dtype) >= 0;
-    /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
-     * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in
-     * decode and row-exact mode (their prefill keeps the exact GEMM) */
-    const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
-    if (g_act == ACT_Q8 &&
-        (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || (w->dtype == DTYPE_Q8_0 && !gemm_bf16) || q8_decode))
-        matmul_q8(y, x, w, n);
-    else if (gemm_bf16)
+    const struct matmul_job m = {.y = y, .x = x, .w = w, .bias = bias};
+    if (takes_q8(w, n))
+        matmul_q8_many(&m, 1, n);
+    else if (takes_gemm_bf16(w, n))
         matmul_gemm_bf16(y, x, w, n);
     else
         matmul_plain(y, x, w, n);
-    if (bias)
-        for (int t = 0; t < n; t++)
-            op_add(y + (size_t)t * w->d_out, bias, (size_t)w->d_out);
+    add_bias(&m, n);
+}
+
+void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
+{
+    bool together = n_jobs <= MATMUL_MANY_MAX && n < 8;
+    for (int j = 0; j < n_jobs; j++)
+        together = together && takes_q8(jobs[j].w, n);
+    if (!together) {
+        for (int j = 0; j < n_jobs; j++)
+            op_matmul(jobs[j].y, jobs[j].x, jobs[j].w, jobs[j].bias, n);
+        return;
+    }
+    matmul_q8_many(jobs, n_jobs, n);
+    for (int j = 0; j < n_jobs; j++)
+        add_bias(&jobs[j], n);
 }
 
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)

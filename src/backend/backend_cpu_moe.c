@@ -138,13 +138,64 @@ void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int
 /* Scratch pieces start on 64-byte boundaries. */
 static size_t round16(size_t n) { return (n + 15) & ~(size_t)15; }
 
+/* One token's experts run together (op_matmul_many) when it has at most this many. */
+enum { MOE_ONE_TOKEN_MAX = 8 };
+
 size_t moe_scratch_floats(const struct moe_ffn *f, int n_tok)
 {
-    const size_t n = (size_t)n_tok;
-    return round16(n * f->d_model) * 2      /* gathered x, expert output y */
-         + round16(n * 2 * f->d_ff)         /* gate (or fused gate_up) */
-         + round16(n * f->d_ff)             /* up, then the activation */
+    const size_t n = (size_t)n_tok, m = n < MOE_ONE_TOKEN_MAX ? MOE_ONE_TOKEN_MAX : n; /* rows of y, h and u */
+    return round16(n * f->d_model) + round16(m * f->d_model) /* gathered x, expert output y */
+         + round16(m * 2 * f->d_ff)         /* gate (or fused gate_up) */
+         + round16(m * f->d_ff)             /* up, then the activation */
          + round16(n) * 2;                  /* token index, routing weight */
+}
+
+/* One token (decode): its k experts' gate/up matmuls in one parallel region, their activations, their down
+ * matmuls in another (op_matmul_many), then the outputs added in ascending expert id: the numbers of the loop in
+ * op_moe, bit for bit. y (k, d_model), h (k, 2 d_ff), u (k, d_ff). */
+static void moe_one_token(const struct moe_args *a, float *y, float *h, float *u)
+{
+    const struct moe_ffn *f = a->ffn;
+    const int d = f->d_model, d_ff = f->d_ff, k = a->k;
+    int32_t e[MOE_ONE_TOKEN_MAX];
+    float wt[MOE_ONE_TOKEN_MAX];
+    for (int j = 0; j < k; j++) { /* ascending id (insertion sort; the ids are distinct) */
+        int i = j;
+        for (; i > 0 && e[i - 1] > a->ids[j]; i--)
+            e[i] = e[i - 1], wt[i] = wt[i - 1];
+        e[i] = a->ids[j], wt[i] = a->weights[j];
+    }
+    struct matmul_job jobs[2 * MOE_ONE_TOKEN_MAX] = {0};
+    int n_jobs = 0;
+    for (int j = 0; j < k; j++)
+        if (f->gate_up)
+            jobs[n_jobs++] = (struct matmul_job){h + (size_t)j * 2 * d_ff, a->x, &f->gate_up[e[j]],
+                                                 f->gate_up_bias ? f->gate_up_bias + (size_t)e[j] * 2 * d_ff : NULL};
+        else {
+            jobs[n_jobs++] = (struct matmul_job){h + (size_t)j * d_ff, a->x, &f->gate[e[j]],
+                                                 f->gate_bias ? f->gate_bias + (size_t)e[j] * d_ff : NULL};
+            jobs[n_jobs++] = (struct matmul_job){u + (size_t)j * d_ff, a->x, &f->up[e[j]],
+                                                 f->up_bias ? f->up_bias + (size_t)e[j] * d_ff : NULL};
+        }
+    op_matmul_many(jobs, n_jobs, 1);
+    for (int j = 0; j < k; j++) {
+        float *uj = u + (size_t)j * d_ff;
+        if (f->gate_up) {
+            const float *hj = h + (size_t)j * 2 * d_ff;
+            op_swiglu_oai(uj, hj, hj + 1, 2, 2 * d_ff, 1, d_ff, f->alpha, f->limit);
+        } else if (f->act == EXPERT_ACT_SWIGLU_OAI) {
+            op_swiglu_oai(uj, h + (size_t)j * d_ff, uj, 1, d_ff, 1, d_ff, f->alpha, f->limit);
+        } else {
+            op_swiglu(uj, h + (size_t)j * d_ff, uj, (size_t)d_ff);
+        }
+        jobs[j] = (struct matmul_job){y + (size_t)j * d, uj, &f->down[e[j]],
+                                      f->down_bias ? f->down_bias + (size_t)e[j] * d : NULL};
+    }
+    op_matmul_many(jobs, k, 1);
+    memset(a->out, 0, (size_t)d * sizeof *a->out);
+    for (int j = 0; j < k; j++)
+        for (int c = 0; c < d; c++)
+            a->out[c] += wt[j] * y[(size_t)j * d + c];
 }
 
 void op_moe(const struct moe_args *a)
@@ -153,12 +204,17 @@ void op_moe(const struct moe_args *a)
     const int d = f->d_model, d_ff = f->d_ff, k = a->k;
     const size_t n = (size_t)a->n_tok;
     float *cur = a->scratch;
+    const size_t m = n < MOE_ONE_TOKEN_MAX ? MOE_ONE_TOKEN_MAX : n;
     float *xg = cur;  cur += round16(n * d);          /* (n_e, d_model) the expert's tokens */
-    float *y = cur;   cur += round16(n * d);          /* (n_e, d_model) its outputs */
-    float *h = cur;   cur += round16(n * 2 * d_ff);   /* (n_e, d_ff) gate or (n_e, 2 d_ff) gate_up */
-    float *u = cur;   cur += round16(n * d_ff);       /* (n_e, d_ff) up, then the activation */
+    float *y = cur;   cur += round16(m * d);          /* (n_e, d_model) its outputs */
+    float *h = cur;   cur += round16(m * 2 * d_ff);   /* (n_e, d_ff) gate or (n_e, 2 d_ff) gate_up */
+    float *u = cur;   cur += round16(m * d_ff);       /* (n_e, d_ff) up, then the activation */
     int32_t *tok = (int32_t *)cur; cur += round16(n); /* (n_e) token index */
     float *wt = cur;                                               /* (n_e) routing weight */
+    if (n == 1 && k <= MOE_ONE_TOKEN_MAX) {
+        moe_one_token(a, y, h, u);
+        return;
+    }
 
     memset(a->out, 0, n * d * sizeof *a->out);
     for (int e = 0; e < f->n_expert; e++) {

@@ -68,6 +68,18 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
 /* y (n, w->d_out) = x (n, w->d_in) · wᵀ (+ bias (d_out) if not NULL). */
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n);
 
+/* Several matmuls over n tokens each, as op_matmul would run them one by one (the same numbers, bit for bit):
+ * y = x W^T (+ bias) per job. Where every job takes the act q8 path and n < 8 (an MoE layer's experts in decode),
+ * in one parallel region: each x quantized once (consecutive jobs on the same x share it) and the rows of all the
+ * jobs claimed as one range, so the threads wait once instead of once per job. */
+struct matmul_job {
+    float *y;
+    const float *x;
+    const struct weight *w;
+    const float *bias; /* or NULL */
+};
+void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n);
+
 /* RMSNorm of each of n_rows rows of length d: out = w ⊙ (x · rsqrt(mean(x²) + eps)).
  * x and out may alias. w: (d) fp32. Mirrors Qwen3RMSNorm. */
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps);

@@ -1000,6 +1000,109 @@ static void test_matmul_threads(void)
     free(x), free(y1), free(y2), free(wf), free(wb), free(wq);
 }
 
+/* op_matmul_many: the same numbers as op_matmul job by job, bit for bit, together (act q8, one token: Q8_0 and MXFP4
+ * in both layouts, jobs on the same x sharing its quantization, others not, biases) and apart (exact mode). Then
+ * op_moe's one-token path (its experts through op_matmul_many) against the per-expert loop it takes for two tokens:
+ * the same token twice gives the one token's output in each row, bit for bit (Q8_0 experts, gate and up apart). */
+static void test_matmul_many(void)
+{
+    enum { D_IN = 128, NJ = 5, D_FF = 96, N_EXP = 6, K = 3 };
+    static const int d_outs[NJ] = {64 * 3 + 7, 70, 130, 33, 96};
+    float *x = malloc(sizeof(float) * 2 * D_IN), *bias = malloc(sizeof(float) * 256), *wf = malloc(sizeof(float) * 256);
+    float *y1[NJ], *y2[NJ];
+    void *wd[NJ], *sc[NJ];
+    struct weight w[NJ];
+    for (int i = 0; i < 2 * D_IN; i++)
+        x[i] = frand();
+    for (int i = 0; i < 256; i++)
+        bias[i] = frand();
+    for (int j = 0; j < NJ; j++) {
+        const int d_out = d_outs[j], nb = D_IN / 32;
+        y1[j] = malloc(sizeof(float) * d_out), y2[j] = malloc(sizeof(float) * d_out);
+        sc[j] = NULL;
+        if (j == 2 || j == 3) { /* MXFP4: HF layout (codes and E8M0 scales apart), then GGML blocks */
+            wd[j] = malloc((size_t)d_out * nb * 17);
+            for (size_t i = 0; i < (size_t)d_out * nb * 17; i++)
+                ((uint8_t *)wd[j])[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+            if (j == 2) {
+                sc[j] = malloc((size_t)d_out * nb);
+                for (int i = 0; i < d_out * nb; i++)
+                    ((uint8_t *)sc[j])[i] = (uint8_t)(122 + i % 9);
+            } else {
+                for (int b = 0; b < d_out * nb; b++)
+                    ((uint8_t *)wd[j])[(size_t)b * 17] = (uint8_t)(122 + b % 9);
+            }
+            w[j] = (struct weight){.dtype = j == 2 ? DTYPE_U8 : DTYPE_MXFP4, .d_out = d_out, .d_in = D_IN,
+                                   .data = wd[j], .scales = sc[j]};
+        } else {
+            wd[j] = malloc((size_t)d_out * nb * Q8_0_BLOCK_BYTES);
+            for (int o = 0; o < d_out; o++) {
+                for (int i = 0; i < D_IN; i++)
+                    wf[i] = frand();
+                quantize_row_q8_0((uint8_t *)wd[j] + (size_t)o * nb * Q8_0_BLOCK_BYTES, wf, D_IN);
+            }
+            w[j] = (struct weight){.dtype = DTYPE_Q8_0, .d_out = d_out, .d_in = D_IN, .data = wd[j]};
+        }
+    }
+    /* jobs 0, 1 and 2 on x (0 and 1 share its quantization; 2 is MXFP4's HF layout: its own), 3 and 4 on x + D_IN */
+    struct matmul_job jobs[NJ];
+    for (int j = 0; j < NJ; j++)
+        jobs[j] = (struct matmul_job){.y = y2[j], .x = j < 3 ? x : x + D_IN, .w = &w[j], .bias = j % 2 ? bias : NULL};
+    const enum act_mode acts[] = {ACT_Q8, ACT_FP32};
+    ops_set_threads(2);
+    for (int a = 0; a < 2; a++) {
+        ops_set_act(acts[a]);
+        for (int j = 0; j < NJ; j++) {
+            op_matmul(y1[j], jobs[j].x, &w[j], jobs[j].bias, 1);
+            for (int i = 0; i < d_outs[j]; i++)
+                y2[j][i] = NAN;
+        }
+        op_matmul_many(jobs, NJ, 1);
+        for (int j = 0; j < NJ; j++)
+            CHECK_MSG(memcmp(y1[j], y2[j], sizeof(float) * d_outs[j]) == 0,
+                      "op_matmul_many (%s) job %d differs from op_matmul", a ? "exact" : "act q8", j);
+    }
+
+    /* op_moe: experts of Q8_0 gate, up and down matrices, routed k = 3 of 6 */
+    uint8_t *gq = malloc((size_t)N_EXP * 3 * D_FF * (D_IN / 32) * Q8_0_BLOCK_BYTES);
+    struct weight gate[N_EXP], up[N_EXP], down[N_EXP];
+    const size_t mat = (size_t)D_FF * (D_IN / 32) * Q8_0_BLOCK_BYTES; /* bytes of each (also down: D_IN x D_FF) */
+    for (int e = 0; e < N_EXP; e++)
+        for (int m = 0; m < 3; m++) {
+            uint8_t *dst = gq + ((size_t)e * 3 + m) * mat;
+            const int rows = m == 2 ? D_IN : D_FF, cols = m == 2 ? D_FF : D_IN;
+            for (int o = 0; o < rows; o++) {
+                for (int i = 0; i < cols; i++)
+                    wf[i] = frand();
+                quantize_row_q8_0(dst + (size_t)o * (cols / 32) * Q8_0_BLOCK_BYTES, wf, cols);
+            }
+            struct weight *t = m == 0 ? &gate[e] : m == 1 ? &up[e] : &down[e];
+            *t = (struct weight){.dtype = DTYPE_Q8_0, .d_out = rows, .d_in = cols, .data = dst};
+        }
+    const struct moe_ffn ffn = {.n_expert = N_EXP, .d_model = D_IN, .d_ff = D_FF, .act = EXPERT_ACT_SILU,
+                                .gate = gate, .up = up, .down = down};
+    const int32_t ids[2 * K] = {4, 1, 3, 4, 1, 3};
+    const float rw[2 * K] = {0.5f, 0.3f, 0.2f, 0.5f, 0.3f, 0.2f};
+    float *x2 = malloc(sizeof(float) * 2 * D_IN), *o1 = malloc(sizeof(float) * D_IN), *o2 = malloc(sizeof(float) * 2 * D_IN);
+    float *scratch = malloc(sizeof(float) * moe_scratch_floats(&ffn, 2));
+    memcpy(x2, x, sizeof(float) * D_IN);
+    memcpy(x2 + D_IN, x, sizeof(float) * D_IN);
+    for (int a = 0; a < 2; a++) {
+        ops_set_act(acts[a]);
+        op_moe(&(struct moe_args){.out = o1, .x = x, .ids = ids, .weights = rw, .n_tok = 1, .k = K, .ffn = &ffn,
+                                  .scratch = scratch});
+        op_moe(&(struct moe_args){.out = o2, .x = x2, .ids = ids, .weights = rw, .n_tok = 2, .k = K, .ffn = &ffn,
+                                  .scratch = scratch});
+        CHECK_MSG(memcmp(o1, o2, sizeof(float) * D_IN) == 0 && memcmp(o1, o2 + D_IN, sizeof(float) * D_IN) == 0,
+                  "op_moe (%s): one token differs from the same token in a batch of two", a ? "exact" : "act q8");
+    }
+    ops_set_act(ACT_FP32);
+    ops_set_threads(1);
+    for (int j = 0; j < NJ; j++)
+        free(y1[j]), free(y2[j]), free(wd[j]), free(sc[j]);
+    free(x), free(bias), free(wf), free(gq), free(x2), free(o1), free(o2), free(scratch);
+}
+
 int main(void)
 {
     test_f16_exhaustive();
@@ -1013,6 +1116,7 @@ int main(void)
     test_attention_decode();
     test_attention_prefill_bf16();
     test_matmul_threads();
+    test_matmul_many();
     test_kv16();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
