@@ -285,48 +285,68 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     }
 }
 
-/* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. */
-static void matmul_plain(float *y, const float *x, const struct weight *w, int n)
+/* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. The kernel of a
+ * weight (NULL: MXFP4 or FP8, whose kernels take scales too), and whether its activations must first be rounded to
+ * bf16 here: the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16) takes BF16 weights always, Q8_0
+ * ones in prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours); without
+ * AVX512-BF16 (the table's entries NULL), BF16 weights meet the activations rounded to bf16 once, through the fp32
+ * kernel (the same products; bf16 x bf16 is exact in fp32), Q8_0 ones exactly. */
+static matmul_fn *plain_kernel(const struct weight *w, int n, bool *round_x)
 {
-    /* scaled formats (their kernels take the scales too), else one kernel per plain or GGML block dtype */
-    const bool mxfp4 = weight_is_mxfp4(w), fp8 = w->dtype == DTYPE_F8_E4M3;
-    /* the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16): BF16 weights always, Q8_0 ones in
-     * prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours). Without
-     * AVX512-BF16 (the table's entries NULL): BF16 weights against the activations rounded to bf16 here, once,
-     * through the fp32 kernel (the same products; bf16 x bf16 is exact in fp32), Q8_0 ones exactly. */
     const bool act_bf16 = g_act != ACT_FP32 && w->dtype == DTYPE_BF16;
-    matmul_fn *fn = mxfp4 || fp8                     ? NULL
-                  : act_bf16 && kern.matmul_bf16_act ? kern.matmul_bf16_act
-                  : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
-                      ? kern.matmul_q8_0_act
-                      : matmul_for(w->dtype);
-    const int d_out = w->d_out, d_in = w->d_in, n_units = (d_out + CLAIM_ROWS - 1) / CLAIM_ROWS;
-    const size_t xr_bytes = act_bf16 && !kern.matmul_bf16_act ? (size_t)n * d_in * sizeof(float) : 0;
+    *round_x = act_bf16 && !kern.matmul_bf16_act;
+    return weight_is_mxfp4(w) || w->dtype == DTYPE_F8_E4M3 ? NULL
+         : act_bf16 && kern.matmul_bf16_act                ? kern.matmul_bf16_act
+         : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
+             ? kern.matmul_q8_0_act
+             : matmul_for(w->dtype);
+}
+
+/* Units of CLAIM_ROWS rows of every job (multiples of 16 keep each thread's tiles whole), disjoint, claimed
+ * (claim_next) as one range: each thread reads its share in order, then helps finish the others'. A job whose
+ * activations need rounding (round_x) comes alone (op_matmul_many never batches one). */
+static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
+{
+    int first[MATMUL_MANY_MAX + 1] = {0};
+    for (int j = 0; j < n_jobs; j++)
+        first[j + 1] = first[j] + (jobs[j].w->d_out + CLAIM_ROWS - 1) / CLAIM_ROWS;
+    const int n_units = first[n_jobs];
+    bool round_x;
+    plain_kernel(jobs[0].w, n, &round_x);
+    const size_t xr_bytes = round_x ? (size_t)n * jobs[0].w->d_in * sizeof(float) : 0;
     char *ws = workspace(xr_bytes + (size_t)n_units);
     atomic_uchar *taken = claims(ws + xr_bytes, n_units);
+    const float *x0 = jobs[0].x;
     if (xr_bytes) {
         float *xr = (float *)ws;
+        const size_t d_in = (size_t)jobs[0].w->d_in;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n >= 8)
         for (int t = 0; t < n; t++)
             for (size_t i = (size_t)t * d_in; i < (size_t)(t + 1) * d_in; i++)
-                xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
-        x = xr;
+                xr[i] = bf16_to_f32(f32_to_bf16(x0[i]));
+        x0 = xr;
     }
-    /* Units of CLAIM_ROWS rows (multiples of 16 keep each thread's tiles whole), disjoint, claimed (claim_next):
-     * each thread reads its share in order, then helps finish the others'. */
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
         const int id = omp_get_thread_num(), nth = omp_get_num_threads();
         for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
-            const int o0 = u * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
+            int j = n_jobs - 1;
+            while (u < first[j])
+                j--;
+            const struct weight *w = jobs[j].w;
+            bool unused;
+            matmul_fn *fn = plain_kernel(w, n, &unused);
+            const int d_out = w->d_out, d_in = w->d_in;
+            const int o0 = (u - first[j]) * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
             const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
+            const float *x = j == 0 ? x0 : jobs[j].x;
             for (int t = 0; t < n; t += group) {
                 const int nt = n - t < group ? n - t : group;
-                float *yt = y + (size_t)t * d_out;
+                float *yt = jobs[j].y + (size_t)t * d_out;
                 const float *xt = x + (size_t)t * d_in;
-                if (mxfp4)
+                if (weight_is_mxfp4(w))
                     kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
-                else if (fp8)
+                else if (w->dtype == DTYPE_F8_E4M3)
                     kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
                 else
                     fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
@@ -365,21 +385,29 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     else if (takes_gemm_bf16(w, n))
         matmul_gemm_bf16(y, x, w, n);
     else
-        matmul_plain(y, x, w, n);
+        matmul_plain_many(&m, 1, n);
     add_bias(&m, n);
 }
 
 void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
-    bool together = n_jobs <= MATMUL_MANY_MAX && n < 8;
-    for (int j = 0; j < n_jobs; j++)
-        together = together && takes_q8(jobs[j].w, n);
-    if (!together) {
+    /* together: every job on the act q8 path, or every job on the plain one with its activations as given */
+    bool q8 = n_jobs <= MATMUL_MANY_MAX && n < 8, plain = q8;
+    for (int j = 0; j < n_jobs; j++) {
+        bool round_x;
+        plain_kernel(jobs[j].w, n, &round_x);
+        q8 = q8 && takes_q8(jobs[j].w, n);
+        plain = plain && !takes_q8(jobs[j].w, n) && !takes_gemm_bf16(jobs[j].w, n) && !round_x;
+    }
+    if (!q8 && !plain) {
         for (int j = 0; j < n_jobs; j++)
             op_matmul(jobs[j].y, jobs[j].x, jobs[j].w, jobs[j].bias, n);
         return;
     }
-    matmul_q8_many(jobs, n_jobs, n);
+    if (q8)
+        matmul_q8_many(jobs, n_jobs, n);
+    else
+        matmul_plain_many(jobs, n_jobs, n);
     for (int j = 0; j < n_jobs; j++)
         add_bias(&jobs[j], n);
 }

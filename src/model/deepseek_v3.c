@@ -502,8 +502,7 @@ static enum owl_status ds_load(struct model *m, struct owl_error *err)
 /* y (n, d_model) = SwiGLU MLP of x (n, d_model); gate, up: (n, d_ff) scratch. */
 static void ds_mlp_forward(float *y, const float *x, const struct ds_mlp *p, int n, float *gate, float *up)
 {
-    op_matmul(gate, x, &p->gate, NULL, n);
-    op_matmul(up, x, &p->up, NULL, n);
+    op_matmul_many((struct matmul_job[]){{gate, x, &p->gate, NULL}, {up, x, &p->up, NULL}}, 2, n);
     op_swiglu(gate, gate, up, (size_t)n * p->gate.d_out);
     op_matmul(y, gate, &p->down, NULL, n);
 }

@@ -419,9 +419,8 @@ static void gpt_oss_forward(const struct model *m, const struct forward_args *a)
     for (int l = 0; l < g->n_layer; l++) {
         const struct gpt_oss_layer *L = &g->layers[l];
         op_rmsnorm(xn, x, L->attn_norm, n, d, g->eps);
-        op_matmul(qb, xn, &L->wq, L->bq, n);
-        op_matmul(k_new, xn, &L->wk, L->bk, n);
-        op_matmul(v_new, xn, &L->wv, L->bv, n);
+        op_matmul_many((struct matmul_job[]){{qb, xn, &L->wq, L->bq}, {k_new, xn, &L->wk, L->bk},
+                                             {v_new, xn, &L->wv, L->bv}}, 3, n);
         op_rope(qb, n, g->n_head, dq, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
         op_rope(k_new, n, g->n_kv_head, dkv, g->d_head, g->d_head, cos, sin, ROPE_PAIRING_HALF);
         forward_store_kv(a, l, k_new, dkv, v_new, dkv);

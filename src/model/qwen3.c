@@ -312,9 +312,8 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
     for (int l = 0; l < q->n_layer; l++) {
         const struct qwen3_layer *L = &q->layers[l];
         op_rmsnorm(xn, x, L->attn_norm, n, d, q->eps);
-        op_matmul(qb, xn, &L->wq, NULL, n);
-        op_matmul(k_new, xn, &L->wk, NULL, n);
-        op_matmul(v_new, xn, &L->wv, NULL, n);
+        op_matmul_many((struct matmul_job[]){{qb, xn, &L->wq, NULL}, {k_new, xn, &L->wk, NULL},
+                                             {v_new, xn, &L->wv, NULL}}, 3, n);
         op_rmsnorm(qb, qb, L->q_norm, n * q->n_head, q->d_head, q->eps);        /* QK-norm per head, */
         op_rmsnorm(k_new, k_new, L->k_norm, n * q->n_kv_head, q->d_head, q->eps); /* before RoPE */
         op_rope(qb, n, q->n_head, dq, q->d_head, q->d_head, cos, sin, ROPE_PAIRING_HALF);
@@ -336,8 +335,7 @@ static void qwen3_forward(const struct model *m, const struct forward_args *a)
             op_add(x, moe_out, (size_t)n * d);
             continue;
         }
-        op_matmul(gate, xn, &L->w_gate, NULL, n);
-        op_matmul(up, xn, &L->w_up, NULL, n);
+        op_matmul_many((struct matmul_job[]){{gate, xn, &L->w_gate, NULL}, {up, xn, &L->w_up, NULL}}, 2, n);
         op_swiglu(gate, gate, up, (size_t)n * q->d_ff);
         op_matmul(xn, gate, &L->w_down, NULL, n);
         op_add(x, xn, (size_t)n * d);

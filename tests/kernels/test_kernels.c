@@ -1000,14 +1000,15 @@ static void test_matmul_threads(void)
     free(x), free(y1), free(y2), free(wf), free(wb), free(wq);
 }
 
-/* op_matmul_many: the same numbers as op_matmul job by job, bit for bit, together (act q8, one token: Q8_0 and MXFP4
- * in both layouts, jobs on the same x sharing its quantization, others not, biases) and apart (exact mode). Then
+/* op_matmul_many: the same numbers as op_matmul job by job, bit for bit, in every activation mode, one token: act q8
+ * (Q8_0 and MXFP4 in both layouts together, jobs on the same x sharing its quantization, others not, biases; with a
+ * BF16 job too, one by one), exact and bf16 (every job on the plain path, together). Then
  * op_moe's one-token path (its experts through op_matmul_many) against the per-expert loop it takes for two tokens:
  * the same token twice gives the one token's output in each row, bit for bit (Q8_0 experts, gate and up apart). */
 static void test_matmul_many(void)
 {
-    enum { D_IN = 128, NJ = 5, D_FF = 96, N_EXP = 6, K = 3 };
-    static const int d_outs[NJ] = {64 * 3 + 7, 70, 130, 33, 96};
+    enum { D_IN = 128, NJ = 6, D_FF = 96, N_EXP = 6, K = 3 };
+    static const int d_outs[NJ] = {64 * 3 + 7, 70, 130, 33, 96, 65};
     float *x = malloc(sizeof(float) * 2 * D_IN), *bias = malloc(sizeof(float) * 256), *wf = malloc(sizeof(float) * 256);
     float *y1[NJ], *y2[NJ];
     void *wd[NJ], *sc[NJ];
@@ -1034,6 +1035,12 @@ static void test_matmul_many(void)
             }
             w[j] = (struct weight){.dtype = j == 2 ? DTYPE_U8 : DTYPE_MXFP4, .d_out = d_out, .d_in = D_IN,
                                    .data = wd[j], .scales = sc[j]};
+        } else if (j == 5) {
+            uint16_t *wb = malloc(sizeof(uint16_t) * d_out * D_IN);
+            for (int i = 0; i < d_out * D_IN; i++)
+                wb[i] = f32_to_bf16_trunc(frand());
+            wd[j] = wb;
+            w[j] = (struct weight){.dtype = DTYPE_BF16, .d_out = d_out, .d_in = D_IN, .data = wd[j]};
         } else {
             wd[j] = malloc((size_t)d_out * nb * Q8_0_BLOCK_BYTES);
             for (int o = 0; o < d_out; o++) {
@@ -1048,20 +1055,22 @@ static void test_matmul_many(void)
     struct matmul_job jobs[NJ];
     for (int j = 0; j < NJ; j++)
         jobs[j] = (struct matmul_job){.y = y2[j], .x = j < 3 ? x : x + D_IN, .w = &w[j], .bias = j % 2 ? bias : NULL};
-    const enum act_mode acts[] = {ACT_Q8, ACT_FP32};
+    const enum act_mode acts[] = {ACT_Q8, ACT_FP32, ACT_BF16};
+    static const char *const act_names[] = {"act q8", "exact", "act bf16"};
     ops_set_threads(2);
-    for (int a = 0; a < 2; a++) {
-        ops_set_act(acts[a]);
-        for (int j = 0; j < NJ; j++) {
-            op_matmul(y1[j], jobs[j].x, &w[j], jobs[j].bias, 1);
-            for (int i = 0; i < d_outs[j]; i++)
-                y2[j][i] = NAN;
+    for (int a = 0; a < 3; a++)
+        for (int n_jobs = NJ - 1; n_jobs <= NJ; n_jobs++) { /* without the BF16 job, then with it */
+            ops_set_act(acts[a]);
+            for (int j = 0; j < n_jobs; j++) {
+                op_matmul(y1[j], jobs[j].x, &w[j], jobs[j].bias, 1);
+                for (int i = 0; i < d_outs[j]; i++)
+                    y2[j][i] = NAN;
+            }
+            op_matmul_many(jobs, n_jobs, 1);
+            for (int j = 0; j < n_jobs; j++)
+                CHECK_MSG(memcmp(y1[j], y2[j], sizeof(float) * d_outs[j]) == 0,
+                          "op_matmul_many (%s, %d jobs) job %d differs from op_matmul", act_names[a], n_jobs, j);
         }
-        op_matmul_many(jobs, NJ, 1);
-        for (int j = 0; j < NJ; j++)
-            CHECK_MSG(memcmp(y1[j], y2[j], sizeof(float) * d_outs[j]) == 0,
-                      "op_matmul_many (%s) job %d differs from op_matmul", a ? "exact" : "act q8", j);
-    }
 
     /* op_moe: experts of Q8_0 gate, up and down matrices, routed k = 3 of 6 */
     uint8_t *gq = malloc((size_t)N_EXP * 3 * D_FF * (D_IN / 32) * Q8_0_BLOCK_BYTES);
@@ -1087,14 +1096,14 @@ static void test_matmul_many(void)
     float *scratch = malloc(sizeof(float) * moe_scratch_floats(&ffn, 2));
     memcpy(x2, x, sizeof(float) * D_IN);
     memcpy(x2 + D_IN, x, sizeof(float) * D_IN);
-    for (int a = 0; a < 2; a++) {
+    for (int a = 0; a < 3; a++) {
         ops_set_act(acts[a]);
         op_moe(&(struct moe_args){.out = o1, .x = x, .ids = ids, .weights = rw, .n_tok = 1, .k = K, .ffn = &ffn,
                                   .scratch = scratch});
         op_moe(&(struct moe_args){.out = o2, .x = x2, .ids = ids, .weights = rw, .n_tok = 2, .k = K, .ffn = &ffn,
                                   .scratch = scratch});
         CHECK_MSG(memcmp(o1, o2, sizeof(float) * D_IN) == 0 && memcmp(o1, o2 + D_IN, sizeof(float) * D_IN) == 0,
-                  "op_moe (%s): one token differs from the same token in a batch of two", a ? "exact" : "act q8");
+                  "op_moe (%s): one token differs from the same token in a batch of two", act_names[a]);
     }
     ops_set_act(ACT_FP32);
     ops_set_threads(1);
