@@ -122,7 +122,7 @@ void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int
                    float limit)
 {
     const int n_thr = ops_threads();
-#pragma omp parallel for schedule(static) num_threads(n_thr) if (n_thr > 1 && (size_t)n * d_ff >= 65536)
+#pragma omp parallel for schedule(static) num_threads(n_thr) if (n_thr > 1 && n > 1 && (size_t)n * d_ff >= 8192)
     for (int t = 0; t < n; t++) {
         const float *zg = gate + (size_t)t * row, *zu = up + (size_t)t * row;
         float *o = out + (size_t)t * d_ff;
@@ -178,19 +178,16 @@ static void moe_one_token(const struct moe_args *a, float *y, float *h, float *u
                                                  f->up_bias ? f->up_bias + (size_t)e[j] * d_ff : NULL};
         }
     op_matmul_many(jobs, n_jobs, 1);
-    for (int j = 0; j < k; j++) {
-        float *uj = u + (size_t)j * d_ff;
-        if (f->gate_up) {
-            const float *hj = h + (size_t)j * 2 * d_ff;
-            op_swiglu_oai(uj, hj, hj + 1, 2, 2 * d_ff, 1, d_ff, f->alpha, f->limit);
-        } else if (f->act == EXPERT_ACT_SWIGLU_OAI) {
-            op_swiglu_oai(uj, h + (size_t)j * d_ff, uj, 1, d_ff, 1, d_ff, f->alpha, f->limit);
-        } else {
-            op_swiglu(uj, h + (size_t)j * d_ff, uj, (size_t)d_ff);
-        }
-        jobs[j] = (struct matmul_job){y + (size_t)j * d, uj, &f->down[e[j]],
+    /* the k experts' activations in one call, each expert's row as a token's */
+    if (f->gate_up)
+        op_swiglu_oai(u, h, h + 1, 2, 2 * d_ff, k, d_ff, f->alpha, f->limit);
+    else if (f->act == EXPERT_ACT_SWIGLU_OAI)
+        op_swiglu_oai(u, h, u, 1, d_ff, k, d_ff, f->alpha, f->limit);
+    else
+        op_swiglu(u, h, u, (size_t)k * d_ff);
+    for (int j = 0; j < k; j++)
+        jobs[j] = (struct matmul_job){y + (size_t)j * d, u + (size_t)j * d_ff, &f->down[e[j]],
                                       f->down_bias ? f->down_bias + (size_t)e[j] * d : NULL};
-    }
     op_matmul_many(jobs, k, 1);
     memset(a->out, 0, (size_t)d * sizeof *a->out);
     for (int j = 0; j < k; j++)

@@ -1009,13 +1009,14 @@ static void test_matmul_many(void)
 {
     enum { D_IN = 128, NJ = 6, D_FF = 96, N_EXP = 6, K = 3 };
     static const int d_outs[NJ] = {64 * 3 + 7, 70, 130, 33, 96, 65};
-    float *x = malloc(sizeof(float) * 2 * D_IN), *bias = malloc(sizeof(float) * 256), *wf = malloc(sizeof(float) * 256);
+    float *x = malloc(sizeof(float) * 2 * D_IN), *bias = malloc(sizeof(float) * N_EXP * D_IN); /* biases up to 6 x 128 */
+    float *wf = malloc(sizeof(float) * 256);
     float *y1[NJ], *y2[NJ];
     void *wd[NJ], *sc[NJ];
     struct weight w[NJ];
     for (int i = 0; i < 2 * D_IN; i++)
         x[i] = frand();
-    for (int i = 0; i < 256; i++)
+    for (int i = 0; i < N_EXP * D_IN; i++)
         bias[i] = frand();
     for (int j = 0; j < NJ; j++) {
         const int d_out = d_outs[j], nb = D_IN / 32;
@@ -1088,23 +1089,33 @@ static void test_matmul_many(void)
             struct weight *t = m == 0 ? &gate[e] : m == 1 ? &up[e] : &down[e];
             *t = (struct weight){.dtype = DTYPE_Q8_0, .d_out = rows, .d_in = cols, .data = dst};
         }
-    const struct moe_ffn ffn = {.n_expert = N_EXP, .d_model = D_IN, .d_ff = D_FF, .act = EXPERT_ACT_SILU,
-                                .gate = gate, .up = up, .down = down};
+    struct weight gate_up[N_EXP]; /* each expert's gate rows then up rows, read as one (2 D_FF, D_IN) matrix */
+    for (int e = 0; e < N_EXP; e++)
+        gate_up[e] = (struct weight){.dtype = DTYPE_Q8_0, .d_out = 2 * D_FF, .d_in = D_IN, .data = gate[e].data};
+    const struct moe_ffn ffns[3] = {
+        {.n_expert = N_EXP, .d_model = D_IN, .d_ff = D_FF, .act = EXPERT_ACT_SILU, .gate = gate, .up = up, .down = down},
+        {.n_expert = N_EXP, .d_model = D_IN, .d_ff = D_FF, .act = EXPERT_ACT_SWIGLU_OAI, .alpha = 1.702f, .limit = 0.5f,
+         .gate = gate, .up = up, .down = down, .up_bias = bias},
+        {.n_expert = N_EXP, .d_model = D_IN, .d_ff = D_FF, .act = EXPERT_ACT_SWIGLU_OAI, .alpha = 1.702f, .limit = 0.5f,
+         .gate_up = gate_up, .down = down, .down_bias = bias}};
+    const struct moe_ffn ffn = ffns[0];
     const int32_t ids[2 * K] = {4, 1, 3, 4, 1, 3};
     const float rw[2 * K] = {0.5f, 0.3f, 0.2f, 0.5f, 0.3f, 0.2f};
     float *x2 = malloc(sizeof(float) * 2 * D_IN), *o1 = malloc(sizeof(float) * D_IN), *o2 = malloc(sizeof(float) * 2 * D_IN);
     float *scratch = malloc(sizeof(float) * moe_scratch_floats(&ffn, 2));
     memcpy(x2, x, sizeof(float) * D_IN);
     memcpy(x2 + D_IN, x, sizeof(float) * D_IN);
-    for (int a = 0; a < 3; a++) {
-        ops_set_act(acts[a]);
-        op_moe(&(struct moe_args){.out = o1, .x = x, .ids = ids, .weights = rw, .n_tok = 1, .k = K, .ffn = &ffn,
-                                  .scratch = scratch});
-        op_moe(&(struct moe_args){.out = o2, .x = x2, .ids = ids, .weights = rw, .n_tok = 2, .k = K, .ffn = &ffn,
-                                  .scratch = scratch});
-        CHECK_MSG(memcmp(o1, o2, sizeof(float) * D_IN) == 0 && memcmp(o1, o2 + D_IN, sizeof(float) * D_IN) == 0,
-                  "op_moe (%s): one token differs from the same token in a batch of two", act_names[a]);
-    }
+    for (int a = 0; a < 3; a++)
+        for (int v = 0; v < 3; v++) { /* SiLU, GPT-OSS's clamped SwiGLU with gate and up apart, and fused */
+            ops_set_act(acts[a]);
+            op_moe(&(struct moe_args){.out = o1, .x = x, .ids = ids, .weights = rw, .n_tok = 1, .k = K,
+                                      .ffn = &ffns[v], .scratch = scratch});
+            op_moe(&(struct moe_args){.out = o2, .x = x2, .ids = ids, .weights = rw, .n_tok = 2, .k = K,
+                                      .ffn = &ffns[v], .scratch = scratch});
+            CHECK_MSG(memcmp(o1, o2, sizeof(float) * D_IN) == 0 && memcmp(o1, o2 + D_IN, sizeof(float) * D_IN) == 0,
+                      "op_moe (%s, activation %d): one token differs from the same token in a batch of two",
+                      act_names[a], v);
+        }
     ops_set_act(ACT_FP32);
     ops_set_threads(1);
     for (int j = 0; j < NJ; j++)
