@@ -221,9 +221,14 @@ enum { MATMUL_MANY_MAX = 16 };
 struct q8_job {
     matmul_q8_0_q8_fn *block_fn; /* or NULL: MXFP4 */
     bool hf;                     /* MXFP4 in the HF layout (separate scales) */
+    bool shares;                 /* quantized with the job before it (same x, d_in and layout) */
     int rows, first;             /* rows per unit, the job's first unit */
     struct act_q8 a;
 };
+
+/* Bytes of n tokens' int8 activations (q) and of their per-block d or sums, each rounded up to 64. */
+static size_t q8_q_bytes(int n, int d_in) { return ((size_t)n * d_in + 63) / 64 * 64; }
+static size_t q8_d_bytes(int n, int d_in) { return ((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64; }
 
 static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
@@ -240,18 +245,18 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS;
         J[j].first = n_units;
         n_units += (d_out + J[j].rows - 1) / J[j].rows;
-        const bool shared = j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf;
-        if (!shared)
-            act_bytes += ((size_t)n * d_in + 63) / 64 * 64 + 2 * (((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64);
+        J[j].shares = j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf;
+        if (!J[j].shares)
+            act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
     }
     char *ws = workspace(act_bytes + (size_t)n_units), *next = ws;
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
-        if (j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf) {
+        if (J[j].shares) {
             J[j].a = J[j - 1].a;
             continue;
         }
-        const size_t q_bytes = ((size_t)n * d_in + 63) / 64 * 64, d_bytes = ((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64;
+        const size_t q_bytes = q8_q_bytes(n, d_in), d_bytes = q8_d_bytes(n, d_in);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
         quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
