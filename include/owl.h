@@ -198,7 +198,7 @@ enum owl_status owl_synth(const struct owl_synth_params *params, struct owl_erro
 
 struct owl_session_params {
     int n_ctx;   /* KV cache capacity in tokens; <= 0: min(model's n_ctx_train, 4096) */
-    int n_batch; /* most tokens per forward chunk; <= 0: 256. eval splits longer inputs */
+    int n_batch; /* most tokens per forward chunk; <= 0: 512. eval splits longer inputs */
     const char *kv; /* KV-cache values: "f32" (NULL: the default; exact) or "f16" (half the memory and the
                        bytes attention reads; keys and values rounded to IEEE half when stored, finite values
                        beyond +-65504 saturate). Anything else: OWL_ERR_INVALID_ARG */

@@ -34,7 +34,7 @@ static bool wants_help(int argc, char **argv)
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
     "                    tokens the command needs)\n"                                                     \
-    "  -b, --batch N     most tokens per forward pass (default 256)\n"                                     \
+    "  -b, --batch N     most tokens per forward pass (default 512)\n"                                     \
     "  -v, --verbose     more messages on stderr\n"                                                     \
     "  -q, --quant T     quantize bf16/f16/f32 matrices at load: q8_0 (1.9x less memory than bf16) or q4_0\n" \
     "                    (2.9x; the output head and embeddings Q8_0); see docs/BENCHMARKS.md for accuracy\n" \

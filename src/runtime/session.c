@@ -190,7 +190,7 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     const bool kv_f16 = p.kv && strcmp(p.kv, "f16") == 0;
     const size_t elem = kv_f16 ? 2 : sizeof(float);
     int n_ctx = p.n_ctx > 0 ? p.n_ctx : (m->n_ctx_train < 4096 ? m->n_ctx_train : 4096);
-    int n_batch = p.n_batch > 0 ? p.n_batch : 256;
+    int n_batch = p.n_batch > 0 ? p.n_batch : 512;
     if (n_batch > n_ctx)
         n_batch = n_ctx;
     struct owl_session *s = xcalloc(1, sizeof *s);
