@@ -222,9 +222,18 @@ struct q8_job {
     matmul_q8_0_q8_fn *block_fn; /* or NULL: MXFP4 */
     bool hf;                     /* MXFP4 in the HF layout (separate scales) */
     bool shares;                 /* quantized with the job before it (same x, d_in and layout) */
-    int rows, first;             /* rows per unit, the job's first unit */
+    int rows;                    /* rows per unit */
     struct act_q8 a;
 };
+
+/* The job that unit u of a batch belongs to, first[j] being job j's first unit. */
+static int unit_job(const int *first, int n_jobs, int u)
+{
+    int j = n_jobs - 1;
+    while (u < first[j])
+        j--;
+    return j;
+}
 
 /* Bytes of n tokens' int8 activations (q) and of their per-block d or sums, each rounded up to 64. */
 static size_t q8_q_bytes(int n, int d_in) { return ((size_t)n * d_in + 63) / 64 * 64; }
@@ -233,8 +242,8 @@ static size_t q8_d_bytes(int n, int d_in) { return ((size_t)n * (d_in / 32) * 4 
 static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
     struct q8_job J[MATMUL_MANY_MAX];
+    int first[MATMUL_MANY_MAX + 1] = {0};
     size_t act_bytes = 0;
-    int n_units = 0;
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         const int d_in = w->d_in, d_out = w->d_out;
@@ -243,12 +252,12 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS;
-        J[j].first = n_units;
-        n_units += (d_out + J[j].rows - 1) / J[j].rows;
+        first[j + 1] = first[j] + (d_out + J[j].rows - 1) / J[j].rows;
         J[j].shares = j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf;
         if (!J[j].shares)
             act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
     }
+    const int n_units = first[n_jobs];
     char *ws = workspace(act_bytes + (size_t)n_units), *next = ws;
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
@@ -268,12 +277,10 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     {
         const int id = omp_get_thread_num(), nth = omp_get_num_threads();
         for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
-            int j = n_jobs - 1;
-            while (u < J[j].first)
-                j--;
+            const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
             const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
-            const int o0 = (u - J[j].first) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+            const int o0 = (u - first[j]) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
             float *y = jobs[j].y;
             for (int t = 0; t < n; t += group) {
                 const struct act_q8 *a = &J[j].a;
@@ -313,11 +320,13 @@ static matmul_fn *plain_kernel(const struct weight *w, int n, bool *round_x)
 static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
     int first[MATMUL_MANY_MAX + 1] = {0};
-    for (int j = 0; j < n_jobs; j++)
+    matmul_fn *fn[MATMUL_MANY_MAX];
+    bool round_x = false, unused;
+    for (int j = 0; j < n_jobs; j++) {
         first[j + 1] = first[j] + (jobs[j].w->d_out + CLAIM_ROWS - 1) / CLAIM_ROWS;
-    const int n_units = first[n_jobs];
-    bool round_x;
-    plain_kernel(jobs[0].w, n, &round_x);
+        fn[j] = plain_kernel(jobs[j].w, n, j ? &unused : &round_x);
+    }
+    const int n_units = first[n_jobs], group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
     const size_t xr_bytes = round_x ? (size_t)n * jobs[0].w->d_in * sizeof(float) : 0;
     char *ws = workspace(xr_bytes + (size_t)n_units);
     atomic_uchar *taken = claims(ws + xr_bytes, n_units);
@@ -335,15 +344,10 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
     {
         const int id = omp_get_thread_num(), nth = omp_get_num_threads();
         for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
-            int j = n_jobs - 1;
-            while (u < first[j])
-                j--;
+            const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
-            bool unused;
-            matmul_fn *fn = plain_kernel(w, n, &unused);
             const int d_out = w->d_out, d_in = w->d_in;
             const int o0 = (u - first[j]) * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
-            const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
             const float *x = j == 0 ? x0 : jobs[j].x;
             for (int t = 0; t < n; t += group) {
                 const int nt = n - t < group ? n - t : group;
@@ -354,7 +358,7 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
                 else if (w->dtype == DTYPE_F8_E4M3)
                     kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
                 else
-                    fn(yt, xt, w->data, nt, d_in, d_out, o0, o1);
+                    fn[j](yt, xt, w->data, nt, d_in, d_out, o0, o1);
             }
         }
     }
@@ -401,8 +405,9 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
     for (int j = 0; j < n_jobs; j++) {
         bool round_x;
         plain_kernel(jobs[j].w, n, &round_x);
-        q8 = q8 && takes_q8(jobs[j].w, n);
-        plain = plain && !takes_q8(jobs[j].w, n) && !takes_gemm_bf16(jobs[j].w, n) && !round_x;
+        const bool job_q8 = takes_q8(jobs[j].w, n);
+        q8 = q8 && job_q8;
+        plain = plain && !job_q8 && !takes_gemm_bf16(jobs[j].w, n) && !round_x;
     }
     if (!q8 && !plain) {
         for (int j = 0; j < n_jobs; j++)

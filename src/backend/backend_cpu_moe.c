@@ -150,6 +150,41 @@ size_t moe_scratch_floats(const struct moe_ffn *f, int n_tok)
          + round16(n) * 2;                  /* token index, routing weight */
 }
 
+/* Expert e's gate/up matmuls on x (one fused gate_up job or two), writing h (gate or gate_up rows) and u (up rows);
+ * their count. */
+static int gate_up_jobs(const struct moe_ffn *f, int e, const float *x, float *h, float *u, struct matmul_job *jobs)
+{
+    const int d_ff = f->d_ff;
+    if (f->gate_up) {
+        jobs[0] = (struct matmul_job){h, x, &f->gate_up[e], f->gate_up_bias ? f->gate_up_bias + (size_t)e * 2 * d_ff : NULL};
+        return 1;
+    }
+    jobs[0] = (struct matmul_job){h, x, &f->gate[e], f->gate_bias ? f->gate_bias + (size_t)e * d_ff : NULL};
+    jobs[1] = (struct matmul_job){u, x, &f->up[e], f->up_bias ? f->up_bias + (size_t)e * d_ff : NULL};
+    return 2;
+}
+
+/* Expert e's down matmul from the activations u into y. */
+static struct matmul_job down_job(const struct moe_ffn *f, int e, const float *u, float *y)
+{
+    return (struct matmul_job){y, u, &f->down[e], f->down_bias ? f->down_bias + (size_t)e * f->d_model : NULL};
+}
+
+/* The activations of n rows (tokens of one expert, or one token's experts) into u, from h and u as gate_up_jobs
+ * left them. */
+static void expert_act(const struct moe_ffn *f, float *u, const float *h, int n)
+{
+    const int d_ff = f->d_ff;
+    if (f->gate_up) {
+        OWL_ASSERT(f->act == EXPERT_ACT_SWIGLU_OAI);
+        op_swiglu_oai(u, h, h + 1, 2, 2 * d_ff, n, d_ff, f->alpha, f->limit);
+    } else if (f->act == EXPERT_ACT_SWIGLU_OAI) {
+        op_swiglu_oai(u, h, u, 1, d_ff, n, d_ff, f->alpha, f->limit);
+    } else {
+        op_swiglu(u, h, u, (size_t)n * d_ff);
+    }
+}
+
 /* One token (decode): its k experts' gate/up matmuls in one parallel region, their activations, their down
  * matmuls in another (op_matmul_many), then the outputs added in ascending expert id: the numbers of the loop in
  * op_moe, bit for bit. y (k, d_model), h (k, 2 d_ff), u (k, d_ff). */
@@ -167,27 +202,13 @@ static void moe_one_token(const struct moe_args *a, float *y, float *h, float *u
     }
     struct matmul_job jobs[2 * MOE_ONE_TOKEN_MAX] = {0};
     int n_jobs = 0;
+    const int h_row = f->gate_up ? 2 * d_ff : d_ff;
     for (int j = 0; j < k; j++)
-        if (f->gate_up)
-            jobs[n_jobs++] = (struct matmul_job){h + (size_t)j * 2 * d_ff, a->x, &f->gate_up[e[j]],
-                                                 f->gate_up_bias ? f->gate_up_bias + (size_t)e[j] * 2 * d_ff : NULL};
-        else {
-            jobs[n_jobs++] = (struct matmul_job){h + (size_t)j * d_ff, a->x, &f->gate[e[j]],
-                                                 f->gate_bias ? f->gate_bias + (size_t)e[j] * d_ff : NULL};
-            jobs[n_jobs++] = (struct matmul_job){u + (size_t)j * d_ff, a->x, &f->up[e[j]],
-                                                 f->up_bias ? f->up_bias + (size_t)e[j] * d_ff : NULL};
-        }
+        n_jobs += gate_up_jobs(f, e[j], a->x, h + (size_t)j * h_row, u + (size_t)j * d_ff, jobs + n_jobs);
     op_matmul_many(jobs, n_jobs, 1);
-    /* the k experts' activations in one call, each expert's row as a token's */
-    if (f->gate_up)
-        op_swiglu_oai(u, h, h + 1, 2, 2 * d_ff, k, d_ff, f->alpha, f->limit);
-    else if (f->act == EXPERT_ACT_SWIGLU_OAI)
-        op_swiglu_oai(u, h, u, 1, d_ff, k, d_ff, f->alpha, f->limit);
-    else
-        op_swiglu(u, h, u, (size_t)k * d_ff);
+    expert_act(f, u, h, k); /* the k experts' activations in one call, each expert's row as a token's */
     for (int j = 0; j < k; j++)
-        jobs[j] = (struct matmul_job){y + (size_t)j * d, u + (size_t)j * d_ff, &f->down[e[j]],
-                                      f->down_bias ? f->down_bias + (size_t)e[j] * d : NULL};
+        jobs[j] = down_job(f, e[j], u + (size_t)j * d_ff, y + (size_t)j * d);
     op_matmul_many(jobs, k, 1);
     memset(a->out, 0, (size_t)d * sizeof *a->out);
     for (int j = 0; j < k; j++)
@@ -226,19 +247,11 @@ void op_moe(const struct moe_args *a)
             continue;
         for (int i = 0; i < n_e; i++)
             memcpy(xg + (size_t)i * d, a->x + (size_t)tok[i] * d, (size_t)d * sizeof *xg);
-        if (f->gate_up) {
-            op_matmul(h, xg, &f->gate_up[e], f->gate_up_bias ? f->gate_up_bias + (size_t)e * 2 * d_ff : NULL, n_e);
-            OWL_ASSERT(f->act == EXPERT_ACT_SWIGLU_OAI);
-            op_swiglu_oai(u, h, h + 1, 2, 2 * d_ff, n_e, d_ff, f->alpha, f->limit);
-        } else {
-            op_matmul(h, xg, &f->gate[e], f->gate_bias ? f->gate_bias + (size_t)e * d_ff : NULL, n_e);
-            op_matmul(u, xg, &f->up[e], f->up_bias ? f->up_bias + (size_t)e * d_ff : NULL, n_e);
-            if (f->act == EXPERT_ACT_SWIGLU_OAI)
-                op_swiglu_oai(u, h, u, 1, d_ff, n_e, d_ff, f->alpha, f->limit);
-            else
-                op_swiglu(u, h, u, (size_t)n_e * d_ff);
-        }
-        op_matmul(y, u, &f->down[e], f->down_bias ? f->down_bias + (size_t)e * d : NULL, n_e);
+        struct matmul_job jobs[2];
+        op_matmul_many(jobs, gate_up_jobs(f, e, xg, h, u, jobs), n_e);
+        expert_act(f, u, h, n_e);
+        const struct matmul_job down = down_job(f, e, u, y);
+        op_matmul(down.y, down.x, down.w, down.bias, n_e);
         for (int i = 0; i < n_e; i++) {
             float *o = a->out + (size_t)tok[i] * d;
             const float *yi = y + (size_t)i * d;
