@@ -174,30 +174,6 @@ static int claim_next(atomic_uchar *taken, int n, int id, int nth, int u)
     return -1;
 }
 
-/* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights): the activations packed once, by every thread,
- * then the rows shared out by claims in units of the kernel's panel (ACT_BF16_ROWS), each thread with its own weight
- * panel. */
-static void matmul_gemm_bf16(float *y, const float *x, const struct weight *w, int n)
-{
-    const int d_in = w->d_in, d_out = w->d_out, n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
-    const size_t xp_bytes = act_bf16_packed_len(n, d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
-    const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
-    const int unit = ACT_BF16_ROWS, n_units = (d_out + unit - 1) / unit;
-    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + (size_t)n_units);
-    uint16_t *xp = (uint16_t *)ws;
-    atomic_uchar *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1)
-    {
-        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
-        kern.pack_act_bf16(xp, x, n, d_in, n_tiles * id / nth, n_tiles * (id + 1) / nth);
-#pragma omp barrier
-        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;)
-            kern.gemm_bf16_act(y, xp, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in, d_out,
-                               u * unit, u * unit + unit < d_out ? u * unit + unit : d_out,
-                               (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
-    }
-}
-
 /* The act q8 kernel of a GGML block dtype (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K), or NULL (MXFP4, or none in this table). */
 static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 {
@@ -233,6 +209,47 @@ static int unit_job(const int *first, int n_jobs, int u)
     while (u < first[j])
         j--;
     return j;
+}
+
+/* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights), one or several matmuls in one parallel region
+ * (op_matmul_many: q/k/v, gate/up): each distinct input packed once, by every thread (consecutive jobs on the same x
+ * share it), then the jobs' rows shared out by claims as one range of units of the kernel's panel (ACT_BF16_ROWS),
+ * each thread with its own weight panel. */
+static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int n)
+{
+    int first[MATMUL_MANY_MAX + 1] = {0};
+    size_t xp_at[MATMUL_MANY_MAX], xp_bytes = 0;
+    const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
+    for (int j = 0; j < n_jobs; j++) {
+        const struct weight *w = jobs[j].w;
+        first[j + 1] = first[j] + (w->d_out + ACT_BF16_ROWS - 1) / ACT_BF16_ROWS;
+        const bool shares = j > 0 && jobs[j].x == jobs[j - 1].x && w->d_in == jobs[j - 1].w->d_in;
+        xp_at[j] = shares ? xp_at[j - 1] : xp_bytes;
+        if (!shares)
+            xp_bytes += act_bf16_packed_len(n, w->d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
+    }
+    const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
+    const int n_units = first[n_jobs];
+    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + (size_t)n_units);
+    atomic_uchar *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);
+#pragma omp parallel num_threads(g_threads) if (g_threads > 1)
+    {
+        const int nth = omp_get_num_threads(), id = omp_get_thread_num();
+        for (int j = 0; j < n_jobs; j++)
+            if (j == 0 || xp_at[j] != xp_at[j - 1])
+                kern.pack_act_bf16((uint16_t *)(ws + xp_at[j]), jobs[j].x, n, jobs[j].w->d_in, n_tiles * id / nth,
+                                   n_tiles * (id + 1) / nth);
+#pragma omp barrier
+        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+            const int j = unit_job(first, n_jobs, u);
+            const struct weight *w = jobs[j].w;
+            const int o0 = (u - first[j]) * ACT_BF16_ROWS;
+            kern.gemm_bf16_act(jobs[j].y, (const uint16_t *)(ws + xp_at[j]), w->data,
+                               (enum act_bf16_weights)act_bf16_format(w->dtype), n, w->d_in, w->d_out, o0,
+                               o0 + ACT_BF16_ROWS < w->d_out ? o0 + ACT_BF16_ROWS : w->d_out,
+                               (float *)(ws + xp_bytes + panel_bytes * (size_t)id));
+        }
+    }
 }
 
 /* Bytes of n tokens' int8 activations (q) and of their per-block d or sums, each rounded up to 64. */
@@ -299,7 +316,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 
 /* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. The kernel of a
  * weight (NULL: MXFP4 or FP8, whose kernels take scales too), and whether its activations must first be rounded to
- * bf16 here: the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16) takes BF16 weights always, Q8_0
+ * bf16 here: the bf16-activation mode without its GEMM (prefill: matmul_gemm_bf16_many) takes BF16 weights always, Q8_0
  * ones in prefill (never in row-exact mode, where a token's numbers must not depend on its neighbours); without
  * AVX512-BF16 (the table's entries NULL), BF16 weights meet the activations rounded to bf16 once, through the fp32
  * kernel (the same products; bf16 x bf16 is exact in fp32), Q8_0 ones exactly. */
@@ -392,7 +409,7 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
     if (takes_q8(w, n))
         matmul_q8_many(&m, 1, n);
     else if (takes_gemm_bf16(w, n))
-        matmul_gemm_bf16(y, x, w, n);
+        matmul_gemm_bf16_many(&m, 1, n);
     else
         matmul_plain_many(&m, 1, n);
     add_bias(&m, n);
@@ -400,14 +417,22 @@ void op_matmul(float *y, const float *x, const struct weight *w, const float *bi
 
 void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
-    /* together: every job on the act q8 path, or every job on the plain one with its activations as given */
-    bool q8 = n_jobs <= MATMUL_MANY_MAX && n < 8, plain = q8;
+    /* together: every job on the act q8 path or on the plain one with its activations as given (decode), or every
+     * job on the bf16-activation GEMM (prefill) */
+    bool q8 = n_jobs <= MATMUL_MANY_MAX && n < 8, plain = q8, gemm = n_jobs <= MATMUL_MANY_MAX;
     for (int j = 0; j < n_jobs; j++) {
         bool round_x;
         plain_kernel(jobs[j].w, n, &round_x);
-        const bool job_q8 = takes_q8(jobs[j].w, n);
+        const bool job_q8 = takes_q8(jobs[j].w, n), job_gemm = takes_gemm_bf16(jobs[j].w, n);
         q8 = q8 && job_q8;
-        plain = plain && !job_q8 && !takes_gemm_bf16(jobs[j].w, n) && !round_x;
+        plain = plain && !job_q8 && !job_gemm && !round_x;
+        gemm = gemm && job_gemm && !job_q8;
+    }
+    if (gemm) {
+        matmul_gemm_bf16_many(jobs, n_jobs, n);
+        for (int j = 0; j < n_jobs; j++)
+            add_bias(&jobs[j], n);
+        return;
     }
     if (!q8 && !plain) {
         for (int j = 0; j < n_jobs; j++)

@@ -1002,7 +1002,8 @@ static void test_matmul_threads(void)
 
 /* op_matmul_many: the same numbers as op_matmul job by job, bit for bit, in every activation mode, one token: act q8
  * (Q8_0 and MXFP4 in both layouts together, jobs on the same x sharing its quantization, others not, biases; with a
- * BF16 job too, one by one), exact and bf16 (every job on the plain path, together). Then
+ * BF16 job too, one by one), exact and bf16 (every job on the plain path, together); and 20 tokens through the
+ * bf16-activation GEMM (Q8_0 and BF16 jobs, two inputs each packed once). Then
  * op_moe's one-token path (its experts through op_matmul_many) against the per-expert loop it takes for two tokens:
  * the same token twice gives the one token's output in each row, bit for bit (Q8_0 experts, gate and up apart). */
 static void test_matmul_many(void)
@@ -1072,6 +1073,35 @@ static void test_matmul_many(void)
                 CHECK_MSG(memcmp(y1[j], y2[j], sizeof(float) * d_outs[j]) == 0,
                           "op_matmul_many (%s, %d jobs) job %d differs from op_matmul", act_names[a], n_jobs, j);
         }
+
+    /* prefill (NT tokens): the bf16-activation GEMM's jobs (Q8_0 and BF16) in one region, inputs packed once for jobs
+     * on the same x (0 and 1, then 4 and 5), against op_matmul job by job */
+    enum { NT = 20 };
+    static const int gemm_jobs[] = {0, 1, 4, 5};
+    float *xt = malloc(sizeof(float) * 2 * NT * D_IN), *yt1[4], *yt2[4];
+    for (int i = 0; i < 2 * NT * D_IN; i++)
+        xt[i] = frand();
+    struct matmul_job pjobs[4];
+    for (int g = 0; g < 4; g++) {
+        const int j = gemm_jobs[g];
+        yt1[g] = malloc(sizeof(float) * NT * d_outs[j]), yt2[g] = malloc(sizeof(float) * NT * d_outs[j]);
+        pjobs[g] = (struct matmul_job){.y = yt2[g], .x = g < 2 ? xt : xt + NT * D_IN, .w = &w[j], .bias = g % 2 ? bias : NULL};
+    }
+    for (int a = 0; a < 3; a += 2) { /* act q8 and act bf16 both take the GEMM in prefill */
+        ops_set_act(acts[a]);
+        for (int g = 0; g < 4; g++) {
+            op_matmul(yt1[g], pjobs[g].x, pjobs[g].w, pjobs[g].bias, NT);
+            for (int i = 0; i < NT * d_outs[gemm_jobs[g]]; i++)
+                yt2[g][i] = NAN;
+        }
+        op_matmul_many(pjobs, 4, NT);
+        for (int g = 0; g < 4; g++)
+            CHECK_MSG(memcmp(yt1[g], yt2[g], sizeof(float) * NT * d_outs[gemm_jobs[g]]) == 0,
+                      "op_matmul_many (%s, %d tokens) job %d differs from op_matmul", act_names[a], NT, gemm_jobs[g]);
+    }
+    for (int g = 0; g < 4; g++)
+        free(yt1[g]), free(yt2[g]);
+    free(xt);
 
     /* op_moe: experts of Q8_0 gate, up and down matrices, routed k = 3 of 6 */
     uint8_t *gq = malloc((size_t)N_EXP * 3 * D_FF * (D_IN / 32) * Q8_0_BLOCK_BYTES);
