@@ -460,19 +460,9 @@ void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, i
     const int half = d_rot / 2;
     /* tokens on every thread in prefill (each token's rows alone: the same numbers) */
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_tok >= 16)
-    for (int t = 0; t < n_tok; t++) {
-        const float *c = cos + (size_t)t * half, *s = sin + (size_t)t * half;
-        for (int h = 0; h < n_head; h++) {
-            float *v = x + (size_t)t * tok_stride + (size_t)h * head_stride;
-            for (int i = 0; i < half; i++) {
-                const int ia = pairing == ROPE_PAIRING_HALF ? i : 2 * i;
-                const int ib = pairing == ROPE_PAIRING_HALF ? i + half : 2 * i + 1;
-                const float a = v[ia], b = v[ib];
-                v[ia] = a * c[i] - b * s[i];
-                v[ib] = b * c[i] + a * s[i];
-            }
-        }
-    }
+    for (int t = 0; t < n_tok; t++)
+        kern.rope_f32(x + (size_t)t * tok_stride, n_head, head_stride, d_rot, cos + (size_t)t * half,
+                      sin + (size_t)t * half, pairing == ROPE_PAIRING_INTERLEAVED);
 }
 
 void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }

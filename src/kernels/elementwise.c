@@ -1,5 +1,5 @@
-/* elementwise.c — reference row kernels for the element-wise ops (SwiGLU, RMSNorm), written like the math
- * (transformers' Qwen3MLP act_fn(gate) * up and Qwen3RMSNorm). The AVX-512 variants in
+/* elementwise.c — reference row kernels for the element-wise ops (SwiGLU, RMSNorm, RoPE), written like the math
+ * (transformers' Qwen3MLP act_fn(gate) * up, Qwen3RMSNorm and apply_rotary_pos_emb). The AVX-512 variants in
  * elementwise_avx512.c are tested against these. */
 #include <math.h>
 
@@ -21,4 +21,19 @@ void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float ep
     const float inv = 1.0f / sqrtf(ss / (float)d + eps);
     for (int i = 0; i < d; i++)
         out[i] = w[i] * (x[i] * inv);
+}
+
+void rope_f32_ref(float *x, int n_head, int head_stride, int d_rot, const float *cos, const float *sin,
+                  bool interleaved)
+{
+    const int half = d_rot / 2;
+    for (int h = 0; h < n_head; h++) {
+        float *v = x + (size_t)h * head_stride;
+        for (int i = 0; i < half; i++) {
+            const int ia = interleaved ? 2 * i : i, ib = interleaved ? 2 * i + 1 : i + half;
+            const float a = v[ia], b = v[ib];
+            v[ia] = a * cos[i] - b * sin[i];
+            v[ib] = b * cos[i] + a * sin[i];
+        }
+    }
 }

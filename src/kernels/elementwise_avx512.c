@@ -1,4 +1,4 @@
-/* elementwise_avx512.c — AVX-512 SwiGLU and RMSNorm (same contracts as elementwise.c); exp from
+/* elementwise_avx512.c — AVX-512 SwiGLU, RMSNorm and RoPE (same contracts as elementwise.c); exp from
  * exp_avx512.h. */
 #include <immintrin.h>
 
@@ -30,5 +30,38 @@ void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float
         const __mmask16 m = d - i >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << (d - i)) - 1);
         const __m512 v = _mm512_mul_ps(_mm512_maskz_loadu_ps(m, x + i), vinv);
         _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_maskz_loadu_ps(m, w + i), v));
+    }
+}
+
+/* 16 pairs at a time: the halves as they lie, or (interleaved) 32 values split into even and odd lanes and merged
+ * back; a * c - b * s and b * c + a * s may round once (FMA) where the reference rounds twice. */
+void rope_f32_avx512(float *x, int n_head, int head_stride, int d_rot, const float *cos, const float *sin,
+                     bool interleaved)
+{
+    const int half = d_rot / 2;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+    const __m512i hi = _mm512_add_epi32(lo, _mm512_set1_epi32(8));
+    for (int h = 0; h < n_head; h++) {
+        float *v = x + (size_t)h * head_stride;
+        for (int i = 0; i < half; i += 16) {
+            const int left = half - i;
+            const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+            const __m512 c = _mm512_maskz_loadu_ps(m, cos + i), s = _mm512_maskz_loadu_ps(m, sin + i);
+            if (!interleaved) {
+                const __m512 a = _mm512_maskz_loadu_ps(m, v + i), b = _mm512_maskz_loadu_ps(m, v + half + i);
+                _mm512_mask_storeu_ps(v + i, m, _mm512_fmsub_ps(a, c, _mm512_mul_ps(b, s)));
+                _mm512_mask_storeu_ps(v + half + i, m, _mm512_fmadd_ps(b, c, _mm512_mul_ps(a, s)));
+                continue;
+            }
+            const __mmask16 m0 = left >= 8 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * left)) - 1);
+            const __mmask16 m1 = left >= 16 ? (__mmask16)0xffff : left <= 8 ? 0 : (__mmask16)((1u << (2 * left - 16)) - 1);
+            const __m512 p0 = _mm512_maskz_loadu_ps(m0, v + 2 * i), p1 = _mm512_maskz_loadu_ps(m1, v + 2 * i + 16);
+            const __m512 a = _mm512_permutex2var_ps(p0, even, p1), b = _mm512_permutex2var_ps(p0, odd, p1);
+            const __m512 ra = _mm512_fmsub_ps(a, c, _mm512_mul_ps(b, s)), rb = _mm512_fmadd_ps(b, c, _mm512_mul_ps(a, s));
+            _mm512_mask_storeu_ps(v + 2 * i, m0, _mm512_permutex2var_ps(ra, lo, rb));
+            _mm512_mask_storeu_ps(v + 2 * i + 16, m1, _mm512_permutex2var_ps(ra, hi, rb));
+        }
     }
 }

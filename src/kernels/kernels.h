@@ -263,6 +263,16 @@ void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float ep
 void rmsnorm_f32_avx512(float *out, const float *x, const float *w, int d, float eps);
 void rmsnorm_f32_avx2(float *out, const float *x, const float *w, int d, float eps);
 
+/* RoPE on one token's n_head heads (head h at x + h * head_stride), its first d_rot dims: pairs (i, i + d_rot/2)
+ * (rotate_half: Qwen3, GPT-OSS) or, interleaved, (2i, 2i + 1) (DeepSeek), each rotated by cos[i], sin[i]:
+ * a' = a cos - b sin, b' = b cos + a sin. */
+typedef void rope_fn(float *x, int n_head, int head_stride, int d_rot, const float *cos, const float *sin,
+                     bool interleaved);
+void rope_f32_ref(float *x, int n_head, int head_stride, int d_rot, const float *cos, const float *sin,
+                  bool interleaved);
+void rope_f32_avx512(float *x, int n_head, int head_stride, int d_rot, const float *cos, const float *sin,
+                     bool interleaved);
+
 /* Attention of one query head for n_rows consecutive query positions pos0 .. pos0+n_rows-1: row r sees
  * keys lo(r) .. pos0+r, lo(r) = max(0, pos0+r-window+1) when window > 0, else 0 (causal; GPT-OSS sliding
  * window); softmax(q.k * scale [, sink]) . v (eager_attention_forward, sinks joining the denominator). */
@@ -411,6 +421,7 @@ struct kernel_table {
     f32_to_kv16_fn *f32_to_kv16;
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
+    rope_fn *rope_f32;
     sum_fn *sum_f32;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;

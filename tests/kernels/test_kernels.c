@@ -524,7 +524,7 @@ static void test_blocks_q8(void)
 }
 
 /* SwiGLU and RMSNorm: the AVX-512 and AVX2 rows (polynomial exp, vector sums, masked tails) against the
- * references. */
+ * references; RoPE's AVX-512 rows too. */
 static void test_elementwise(void)
 {
     static const struct {
@@ -560,6 +560,39 @@ static void test_elementwise(void)
         }
         v[f].swiglu(NULL, NULL, NULL, 0); /* empty rows are allowed */
     }
+    /* RoPE: both pairings, rotated widths with and without a masked tail, heads apart (the dims past d_rot and
+     * between heads untouched), against the reference within the FMA's single rounding */
+    if (!kernels_have_avx512())
+        return;
+    static const int d_rots[] = {128, 64, 40, 34, 26, 6, 200};
+    for (size_t k = 0; k < sizeof d_rots / sizeof *d_rots; k++)
+        for (int il = 0; il < 2; il++) {
+            enum { N_HEAD = 3 };
+            const int d_rot = d_rots[k], stride = d_rot + 5;
+            float x[N_HEAD * 205], a[N_HEAD * 205], b[N_HEAD * 205], c[100], sn[100];
+            for (int i = 0; i < N_HEAD * stride; i++)
+                x[i] = a[i] = b[i] = frand() * 3.0f;
+            for (int i = 0; i < d_rot / 2; i++) {
+                const float th = frand() * 40.0f;
+                c[i] = cosf(th), sn[i] = sinf(th);
+            }
+            rope_f32_ref(a, N_HEAD, stride, d_rot, c, sn, il);
+            rope_f32_avx512(b, N_HEAD, stride, d_rot, c, sn, il);
+            int bad = 0, moved = 0;
+            for (int h = 0; h < N_HEAD; h++)
+                for (int i = 0; i < stride; i++) {
+                    const int at = h * stride + i;
+                    if (i >= d_rot) {
+                        moved += a[at] != x[at] || b[at] != x[at];
+                        continue;
+                    }
+                    const int pair = il ? at ^ 1 : h * stride + (i < d_rot / 2 ? i + d_rot / 2 : i - d_rot / 2);
+                    bad += !(fabsf(a[at] - b[at]) <= 4e-7f * (fabsf(x[at]) + fabsf(x[pair])));
+                    moved += a[at] == x[at] && x[at] != 0.0f && x[pair] != 0.0f;
+                }
+            CHECK_MSG(bad == 0 && moved == 0, "rope avx512 d_rot=%d %s: %d values differ, %d wrong dims touched",
+                      d_rot, il ? "interleaved" : "halves", bad, moved);
+        }
 }
 
 /* x (n values) stored in an f16 cache: the half values (f32_to_kv16_ref) and the fp32 values they hold. */
