@@ -732,10 +732,10 @@ void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 
 void op_add(float *x, const float *y, size_t n)
 {
-    /* prefill-sized sums on every thread, in chunks (elementwise: the same numbers) */
+    /* prefill-sized sums on every thread, in chunks (elementwise: the same numbers), by the vector axpy with
+     * a = 1: x + 1 * y is x + y exactly */
     const size_t chunk = 16384, n_chunks = (n + chunk - 1) / chunk;
 #pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
     for (size_t c = 0; c < n_chunks; c++)
-        for (size_t i = c * chunk; i < n && i < (c + 1) * chunk; i++)
-            x[i] += y[i];
+        kern.axpy_f32(x + c * chunk, 1.0f, y + c * chunk, (int)(n - c * chunk < chunk ? n - c * chunk : chunk));
 }
