@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "kernels/kernels.h"
 
 /* Indices of the k largest of v[0..n) by descending value, equal values in ascending index (k small:
  * repeated selection). */
@@ -123,16 +124,8 @@ void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int
 {
     const int n_thr = ops_threads();
 #pragma omp parallel for schedule(static) num_threads(n_thr) if (n_thr > 1 && n > 1 && (size_t)n * d_ff >= 8192)
-    for (int t = 0; t < n; t++) {
-        const float *zg = gate + (size_t)t * row, *zu = up + (size_t)t * row;
-        float *o = out + (size_t)t * d_ff;
-        for (int c = 0; c < d_ff; c++) {
-            const float g = fminf(zg[(size_t)c * step], limit);                 /* gate: clamped above */
-            const float u = fminf(fmaxf(zu[(size_t)c * step], -limit), limit); /* up: clamped both ways */
-            const float glu = g * (1.0f / (1.0f + expf(-(g * alpha))));
-            o[c] = (u + 1.0f) * glu;
-        }
-    }
+    for (int t = 0; t < n; t++)
+        kern.swiglu_oai_f32(out + (size_t)t * d_ff, gate + (size_t)t * row, up + (size_t)t * row, step, d_ff, alpha, limit);
 }
 
 /* Scratch pieces start on 64-byte boundaries. */

@@ -1,5 +1,6 @@
-/* elementwise.c — reference row kernels for the element-wise ops (SwiGLU, RMSNorm, RoPE), written like the math
- * (transformers' Qwen3MLP act_fn(gate) * up, Qwen3RMSNorm and apply_rotary_pos_emb). The AVX-512 variants in
+/* elementwise.c — reference row kernels for the element-wise ops (SwiGLU, GPT-OSS's clamped SwiGLU, RMSNorm, RoPE),
+ * written like the math (transformers' Qwen3MLP act_fn(gate) * up, GptOssExperts' glu, Qwen3RMSNorm and
+ * apply_rotary_pos_emb). The AVX-512 variants in
  * elementwise_avx512.c are tested against these. */
 #include <math.h>
 
@@ -10,6 +11,16 @@ void swiglu_f32_ref(float *out, const float *gate, const float *up, size_t n)
     for (size_t i = 0; i < n; i++) {
         const float g = gate[i];
         out[i] = g / (1.0f + expf(-g)) * up[i];
+    }
+}
+
+void swiglu_oai_f32_ref(float *out, const float *gate, const float *up, int step, int n, float alpha, float limit)
+{
+    for (int c = 0; c < n; c++) {
+        const float g = fminf(gate[(size_t)c * step], limit);              /* gate: clamped above */
+        const float u = fminf(fmaxf(up[(size_t)c * step], -limit), limit); /* up: clamped both ways */
+        const float glu = g * (1.0f / (1.0f + expf(-(g * alpha))));
+        out[c] = (u + 1.0f) * glu;
     }
 }
 

@@ -1,5 +1,5 @@
-/* elementwise_avx512.c — AVX-512 SwiGLU, RMSNorm and RoPE (same contracts as elementwise.c); exp from
- * exp_avx512.h. */
+/* elementwise_avx512.c — AVX-512 SwiGLU (and GPT-OSS's clamped one), RMSNorm and RoPE (same contracts as
+ * elementwise.c); exp from exp_avx512.h. */
 #include <immintrin.h>
 
 #include "kernels/exp_avx512.h"
@@ -13,6 +13,40 @@ void swiglu_f32_avx512(float *out, const float *gate, const float *up, size_t n)
         const __m512 g = _mm512_maskz_loadu_ps(m, gate + i), u = _mm512_maskz_loadu_ps(m, up + i);
         const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), g));
         _mm512_mask_storeu_ps(out + i, m, _mm512_mul_ps(_mm512_div_ps(g, _mm512_add_ps(one, e)), u));
+    }
+}
+
+/* 16 outputs at a time: gate and up as they lie (step 1) or, interleaved (step 2, up = gate + 1: the fused gate_up
+ * layout), 32 values split into even and odd lanes; other layouts take the reference. min/max return their second
+ * operand for a NaN first one, as fminf/fmaxf return the number. */
+void swiglu_oai_f32_avx512(float *out, const float *gate, const float *up, int step, int n, float alpha, float limit)
+{
+    const bool pairs = step == 2 && up == gate + 1;
+    if (step != 1 && !pairs) {
+        swiglu_oai_f32_ref(out, gate, up, step, n, alpha, limit);
+        return;
+    }
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    const __m512 vlim = _mm512_set1_ps(limit), nlim = _mm512_set1_ps(-limit), valpha = _mm512_set1_ps(alpha);
+    const __m512 one = _mm512_set1_ps(1.0f);
+    for (int c = 0; c < n; c += 16) {
+        const int left = n - c;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1);
+        __m512 g, u;
+        if (pairs) {
+            const __mmask16 m0 = left >= 8 ? (__mmask16)0xffff : (__mmask16)((1u << (2 * left)) - 1);
+            const __mmask16 m1 = left >= 16 ? (__mmask16)0xffff : left <= 8 ? 0 : (__mmask16)((1u << (2 * left - 16)) - 1);
+            const __m512 p0 = _mm512_maskz_loadu_ps(m0, gate + 2 * (size_t)c), p1 = _mm512_maskz_loadu_ps(m1, gate + 2 * (size_t)c + 16);
+            g = _mm512_permutex2var_ps(p0, even, p1), u = _mm512_permutex2var_ps(p0, odd, p1);
+        } else {
+            g = _mm512_maskz_loadu_ps(m, gate + c), u = _mm512_maskz_loadu_ps(m, up + c);
+        }
+        g = _mm512_min_ps(g, vlim);
+        u = _mm512_min_ps(_mm512_max_ps(u, nlim), vlim);
+        const __m512 e = exp512(_mm512_sub_ps(_mm512_setzero_ps(), _mm512_mul_ps(g, valpha)));
+        const __m512 glu = _mm512_mul_ps(g, _mm512_div_ps(one, _mm512_add_ps(one, e)));
+        _mm512_mask_storeu_ps(out + c, m, _mm512_mul_ps(_mm512_add_ps(u, one), glu));
     }
 }
 

@@ -257,6 +257,12 @@ void swiglu_f32_ref(float *out, const float *gate, const float *up, size_t n);
 void swiglu_f32_avx512(float *out, const float *gate, const float *up, size_t n);
 void swiglu_f32_avx2(float *out, const float *gate, const float *up, size_t n);
 
+/* One row of GPT-OSS's clamped SwiGLU: g = min(gate[c * step], limit), u = clamp(up[c * step], -limit, limit),
+ * out[c] = (u + 1) * g * sigmoid(alpha * g) for c < n (step 1, or 2 where gate and up interleave). */
+typedef void swiglu_oai_fn(float *out, const float *gate, const float *up, int step, int n, float alpha, float limit);
+void swiglu_oai_f32_ref(float *out, const float *gate, const float *up, int step, int n, float alpha, float limit);
+void swiglu_oai_f32_avx512(float *out, const float *gate, const float *up, int step, int n, float alpha, float limit);
+
 /* One row of RMSNorm: out = w * (x * rsqrt(mean(x^2) + eps)); out may alias x. */
 typedef void rmsnorm_fn(float *out, const float *x, const float *w, int d, float eps);
 void rmsnorm_f32_ref(float *out, const float *x, const float *w, int d, float eps);
@@ -422,6 +428,7 @@ struct kernel_table {
     swiglu_fn *swiglu_f32;
     rmsnorm_fn *rmsnorm_f32;
     rope_fn *rope_f32;
+    swiglu_oai_fn *swiglu_oai_f32;
     sum_fn *sum_f32;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;

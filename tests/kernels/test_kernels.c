@@ -524,7 +524,7 @@ static void test_blocks_q8(void)
 }
 
 /* SwiGLU and RMSNorm: the AVX-512 and AVX2 rows (polynomial exp, vector sums, masked tails) against the
- * references; RoPE's AVX-512 rows too. */
+ * references; the AVX-512 rows of GPT-OSS's clamped SwiGLU and of RoPE too. */
 static void test_elementwise(void)
 {
     static const struct {
@@ -560,10 +560,28 @@ static void test_elementwise(void)
         }
         v[f].swiglu(NULL, NULL, NULL, 0); /* empty rows are allowed */
     }
-    /* RoPE: both pairings, rotated widths with and without a masked tail, heads apart (the dims past d_rot and
-     * between heads untouched), against the reference within the FMA's single rounding */
     if (!kernels_have_avx512())
         return;
+    /* GPT-OSS's clamped SwiGLU: gate and up apart and interleaved (the fused layout), tails, values past the
+     * limits both ways, exp's overflow, NaNs (clamped to the limit as fminf/fmaxf do), within the vector exp */
+    for (int n = 1; n <= 70; n += 3)
+        for (int step = 1; step <= 2; step++) {
+            float in[140], a[70], b[70];
+            for (int i = 0; i < 2 * n; i++)
+                in[i] = frand() * (i % 5 == 0 ? 200.0f : 12.0f);
+            in[0] = NAN;
+            if (n > 1)
+                in[3] = NAN;
+            const float *g = in, *u = step == 2 ? in + 1 : in + n;
+            swiglu_oai_f32_ref(a, g, u, step, n, 1.702f, 7.0f);
+            swiglu_oai_f32_avx512(b, g, u, step, n, 1.702f, 7.0f);
+            int bad = 0;
+            for (int i = 0; i < n; i++)
+                bad += !(fabsf(a[i] - b[i]) <= 2e-6f * fabsf(a[i]) + 1e-30f);
+            CHECK_MSG(bad == 0, "swiglu_oai avx512 n=%d step %d: %d values differ", n, step, bad);
+        }
+    /* RoPE: both pairings, rotated widths with and without a masked tail, heads apart (the dims past d_rot and
+     * between heads untouched), against the reference within the FMA's single rounding */
     static const int d_rots[] = {128, 64, 40, 34, 26, 6, 200};
     for (size_t k = 0; k < sizeof d_rots / sizeof *d_rots; k++)
         for (int il = 0; il < 2; il++) {
