@@ -285,7 +285,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const size_t q_bytes = q8_q_bytes(n, d_in), d_bytes = q8_d_bytes(n, d_in);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
-        quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
+        kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
     atomic_uchar *taken = claims(ws + act_bytes, n_units);

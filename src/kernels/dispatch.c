@@ -39,6 +39,7 @@
     .rmsnorm_f32 = rmsnorm_f32_ref,\
     .rope_f32 = rope_f32_ref,\
     .swiglu_oai_f32 = swiglu_oai_f32_ref,\
+    .quantize_act_q8 = quantize_act_q8_ref,\
     .sum_f32 = sum_f32_ref,\
     .dot_f32 = dot_f32_ref,\
     .axpy_f32 = axpy_f32_ref,\
@@ -178,6 +179,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     t->rmsnorm_f32 = rmsnorm_f32_avx512;
     t->rope_f32 = rope_f32_avx512;
     t->swiglu_oai_f32 = swiglu_oai_f32_avx512;
+    t->quantize_act_q8 = quantize_act_q8_avx512;
     t->sum_f32 = sum_f32_avx512;
     t->dot_f32 = dot_f32_avx512;
     t->axpy_f32 = axpy_f32_avx512;

@@ -132,7 +132,9 @@ struct act_q8 {
     float *d;
     int32_t *sum;
 };
-void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave);
+typedef void quantize_act_q8_fn(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave);
+void quantize_act_q8_ref(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave);
+void quantize_act_q8_avx512(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave);
 
 /* MXFP4 weights (HF layout with scales, or GGML's 17-byte blocks with scales NULL) against q8 activations:
  * y[t, o] = sum_b (d[b] * 2^(s_b - 128)) * sum_j q[j] * 2e2m1[code_j] for o in [o0, o1), the integer
@@ -429,6 +431,7 @@ struct kernel_table {
     rmsnorm_fn *rmsnorm_f32;
     rope_fn *rope_f32;
     swiglu_oai_fn *swiglu_oai_f32;
+    quantize_act_q8_fn *quantize_act_q8;
     sum_fn *sum_f32;
     dot_fn *dot_f32;
     axpy_fn *axpy_f32;

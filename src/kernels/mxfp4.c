@@ -83,7 +83,7 @@ const uint32_t mxfp4_half_scale_bits[256] = {
 };
 
 /* Activations to int8 blocks (struct act_q8 in kernels.h). */
-void quantize_act_q8(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave)
+void quantize_act_q8_ref(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave)
 {
     const int n_blocks = d_in / 32;
     for (int t = 0; t < n; t++)

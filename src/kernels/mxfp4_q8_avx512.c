@@ -26,6 +26,36 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
+/* quantize_act_q8_ref's numbers 16 inputs at a time: max |x| with NaNs passed over (max_ps returns its second
+ * operand for a NaN first one), x * inv rounded once and converted to nearest even (the reference's 1.5 * 2^23
+ * trick), packed to bytes; interleaved, the even inputs first. */
+void quantize_act_q8_avx512(const struct act_q8 *a, const float *x, int n, int d_in, bool interleave)
+{
+    const int n_blocks = d_in / 32;
+    const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i odd = _mm512_add_epi32(even, _mm512_set1_epi32(1));
+    for (int t = 0; t < n; t++)
+        for (int b = 0; b < n_blocks; b++) {
+            const float *xb = x + (size_t)t * d_in + (size_t)b * 32;
+            const size_t at = (size_t)t * n_blocks + b;
+            const __m512 lo = _mm512_loadu_ps(xb), hi = _mm512_loadu_ps(xb + 16);
+            const __m512 m = _mm512_max_ps(_mm512_abs_ps(hi), _mm512_max_ps(_mm512_abs_ps(lo), _mm512_setzero_ps()));
+            const float amax = _mm512_reduce_max_ps(m);
+            const float inv = amax > 0.0f ? 127.0f / amax : 0.0f;
+            const __m512 vinv = _mm512_set1_ps(inv);
+            __m512i q0 = _mm512_cvtps_epi32(_mm512_mul_ps(lo, vinv)), q1 = _mm512_cvtps_epi32(_mm512_mul_ps(hi, vinv));
+            if (interleave) {
+                const __m512i e = _mm512_permutex2var_epi32(q0, even, q1), o = _mm512_permutex2var_epi32(q0, odd, q1);
+                q0 = e, q1 = o;
+            }
+            const __m128i b0 = _mm512_cvtepi32_epi8(q0), b1 = _mm512_cvtepi32_epi8(q1); /* truncated, as (int8_t) */
+            _mm_storeu_si128((__m128i *)(a->q + at * 32), b0);
+            _mm_storeu_si128((__m128i *)(a->q + at * 32 + 16), b1);
+            a->d[at] = amax / 127.0f;
+            a->sum[at] = _mm512_reduce_add_epi32(_mm512_add_epi32(_mm512_cvtepi8_epi32(b0), _mm512_cvtepi8_epi32(b1)));
+        }
+}
+
 /* The table's offset: 2 * e2m1 + U8_OFFSET is unsigned; a block's sums are seeded with -U8_OFFSET * sum(q). */
 enum { U8_OFFSET = 12 };
 

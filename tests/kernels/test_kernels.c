@@ -231,7 +231,7 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
     float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
     float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
     const struct act_q8 a = {q, d, sum};
-    quantize_act_q8(&a, x, n, d_in, false);
+    quantize_act_q8_ref(&a, x, n, d_in, false);
     exact(y, x, w, n, d_in, d_out, 0, d_out);
     ref(yq, &a, w, n, d_in, d_out, 0, d_out);
     const bool vnni = kernels_have_avx512_vnni();
@@ -491,7 +491,7 @@ static void test_blocks_q8(void)
                 float *d = malloc(sizeof(float) * n * nb);
                 int32_t *sum = malloc(sizeof(int32_t) * n * nb);
                 const struct act_q8 a = {q, d, sum};
-                quantize_act_q8(&a, x, n, d_in, false);
+                quantize_act_q8_ref(&a, x, n, d_in, false);
                 float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
                 float *ys[2] = {malloc(sizeof(float) * n * d_out), malloc(sizeof(float) * n * d_out)}, one[19];
                 matmul_q8_0_q8_fn *fast[2] = {vnni ? fmts[f].fast : NULL, avx2 ? fmts[f].fast2 : NULL};

@@ -213,12 +213,40 @@ static void test_ggml_layout(void)
     free(w), free(sc), free(g);
 }
 
-/* The act q8 mode. quantize_act_q8: each value within d/2 of q * d, q in the layout's order, sums right, an
- * all-zero block gives d = 0. matmul_mxfp4_q8_ref: within the quantization error of the exact fp32
+/* The act q8 mode. quantize_act_q8_ref: each value within d/2 of q * d, q in the layout's order, sums right, an
+ * all-zero block gives d = 0; the AVX-512 quantizer bitwise alike (and on ties: test_q8_special). matmul_mxfp4_q8_ref: within the quantization error of the exact fp32
  * reference (sum_k |w_k| d_k / 2: a misplaced activation or a wrong scale is far outside it), the two
  * layouts bitwise alike; the AVX-512 VNNI, VBMI and AVX2 kernels, both layouts, within summation-order rounding
  * of it (their int32 lanes group different inputs per layout), for decode and batch shapes and rows split at an
  * odd point; the VBMI and AVX2 kernels row-exact. */
+/* quantize_act_q8_avx512 against the reference where rounding could part: ties (amax 127, so x * inv is x: 0.5,
+ * 1.5, 2.5, -0.5, -126.5, 125.5 go to the even neighbour), in both layouts; and blocks of small and of huge values.
+ * (NaN and infinite activations have no specified quantization: the reference's float-to-int conversion of them is
+ * undefined in C.) */
+static void test_q8_special(void)
+{
+    if (!kernels_have_avx512())
+        return;
+    float x[3 * 32];
+    for (int i = 0; i < 3 * 32; i++)
+        x[i] = (float)(i % 7) - 3.0f;
+    x[0] = 127.0f, x[1] = 0.5f, x[2] = 1.5f, x[3] = 2.5f, x[4] = -0.5f, x[5] = -126.5f, x[6] = 125.5f;
+    for (int i = 32; i < 64; i++)
+        x[i] *= 1e-30f;
+    for (int i = 64; i < 96; i++)
+        x[i] *= 1e30f;
+    int8_t q1[96], q2[96];
+    float d1[3], d2[3];
+    int32_t s1[3], s2[3];
+    for (int il = 0; il < 2; il++) {
+        quantize_act_q8_ref(&(struct act_q8){q1, d1, s1}, x, 3, 32, il);
+        quantize_act_q8_avx512(&(struct act_q8){q2, d2, s2}, x, 3, 32, il);
+        CHECK_MSG(memcmp(q1, q2, sizeof q1) == 0 && memcmp(d1, d2, sizeof d1) == 0 && memcmp(s1, s2, sizeof s1) == 0,
+                  "quantize_act_q8_avx512 on ties, tiny and huge blocks (interleave %d) differs from the reference", il);
+    }
+    CHECK(q1[0] == 127 && s1[0] != 0); /* the reference did quantize the first block */
+}
+
 static void test_q8_activations(void)
 {
     static const int d_ins[] = {32, 96, 128, 160, 2880}; /* 128, 160 and 2880: groups of 4 blocks (VBMI) */
@@ -245,8 +273,8 @@ static void test_q8_activations(void)
             for (int k = 0; k < 32; k++)
                 x[k] = 0.0f; /* token 0's first block all zeros */
             const struct act_q8 hf = {q, d, sum}, gg = {qg, dg, sumg};
-            quantize_act_q8(&hf, x, n, d_in, true);
-            quantize_act_q8(&gg, x, n, d_in, false);
+            quantize_act_q8_ref(&hf, x, n, d_in, true);
+            quantize_act_q8_ref(&gg, x, n, d_in, false);
             int bad = 0;
             for (int t = 0; t < n; t++)
                 for (int b = 0; b < nb; b++) {
@@ -262,6 +290,20 @@ static void test_q8_activations(void)
                     bad += t == 0 && b == 0 && d[at] != 0.0f;
                 }
             CHECK_MSG(bad == 0, "quantize_act_q8 d_in=%d n=%d: %d values wrong", d_in, n, bad);
+            if (kernels_have_avx512()) { /* the AVX-512 quantizer: bitwise the reference's, both layouts */
+                int8_t *q2 = malloc((size_t)n * d_in);
+                float *d2 = malloc(sizeof(float) * n * nb);
+                int32_t *sum2 = malloc(sizeof(int32_t) * n * nb);
+                const struct act_q8 v = {q2, d2, sum2};
+                for (int il = 0; il < 2; il++) {
+                    quantize_act_q8_avx512(&v, x, n, d_in, il);
+                    const struct act_q8 *r = il ? &hf : &gg;
+                    CHECK_MSG(memcmp(q2, r->q, (size_t)n * d_in) == 0 && memcmp(d2, r->d, sizeof(float) * n * nb) == 0 &&
+                                  memcmp(sum2, r->sum, sizeof(int32_t) * n * nb) == 0,
+                              "quantize_act_q8_avx512 d_in=%d n=%d interleave %d differs from the reference", d_in, n, il);
+                }
+                free(q2), free(d2), free(sum2);
+            }
             matmul_mxfp4_ref(y, x, w, sc, n, d_in, d_out, 0, d_out);
             matmul_mxfp4_q8_ref(yq, &hf, w, sc, n, d_in, d_out, 0, d_out);
             matmul_mxfp4_q8_ref(yg, &gg, g, NULL, n, d_in, d_out, 0, d_out);
@@ -354,8 +396,8 @@ static void test_q8_every_scale(void)
         float d[NT * NB], dg[NT * NB];
         int32_t sum[NT * NB], sumg[NT * NB];
         const struct act_q8 a = {q, d, sum}, ag = {qg, dg, sumg};
-        quantize_act_q8(&a, x, NT, D_IN, true);
-        quantize_act_q8(&ag, x, NT, D_IN, false);
+        quantize_act_q8_ref(&a, x, NT, D_IN, true);
+        quantize_act_q8_ref(&ag, x, NT, D_IN, false);
         for (int n = 1; n <= NT; n += NT - 1) {
             matmul_mxfp4_q8_ref(y_ref, &a, blocks, scales, n, D_IN, 1, 0, 1);
             for (int f = 0; f < n_fns; f++)
@@ -378,6 +420,7 @@ int main(void)
     test_ggml_layout();
     test_exhaustive_single_weights();
     test_random_rows();
+    test_q8_special();
     test_q8_activations();
     test_q8_every_scale();
     return test_done("test_mxfp4");
