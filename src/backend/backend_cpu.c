@@ -428,18 +428,14 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
         plain = plain && !job_q8 && !job_gemm && !round_x;
         gemm = gemm && job_gemm && !job_q8;
     }
-    if (gemm) {
-        matmul_gemm_bf16_many(jobs, n_jobs, n);
-        for (int j = 0; j < n_jobs; j++)
-            add_bias(&jobs[j], n);
-        return;
-    }
-    if (!q8 && !plain) {
+    if (!q8 && !plain && !gemm) {
         for (int j = 0; j < n_jobs; j++)
             op_matmul(jobs[j].y, jobs[j].x, jobs[j].w, jobs[j].bias, n);
         return;
     }
-    if (q8)
+    if (gemm)
+        matmul_gemm_bf16_many(jobs, n_jobs, n);
+    else if (q8)
         matmul_q8_many(jobs, n_jobs, n);
     else
         matmul_plain_many(jobs, n_jobs, n);
