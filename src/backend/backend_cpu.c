@@ -211,6 +211,12 @@ static int unit_job(const int *first, int n_jobs, int u)
     return j;
 }
 
+/* Whether job j reads the same activations as the job before it (same x and d_in): one conversion serves both. */
+static bool same_input(const struct matmul_job *jobs, int j)
+{
+    return j > 0 && jobs[j].x == jobs[j - 1].x && jobs[j].w->d_in == jobs[j - 1].w->d_in;
+}
+
 /* The bf16-activation prefill GEMM (BF16, Q8_0 or K-quant weights), one or several matmuls in one parallel region
  * (op_matmul_many: q/k/v, gate/up): each distinct input packed once, by every thread (consecutive jobs on the same x
  * share it), then the jobs' rows shared out by claims as one range of units of the kernel's panel (ACT_BF16_ROWS),
@@ -223,7 +229,7 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         first[j + 1] = first[j] + (w->d_out + ACT_BF16_ROWS - 1) / ACT_BF16_ROWS;
-        const bool shares = j > 0 && jobs[j].x == jobs[j - 1].x && w->d_in == jobs[j - 1].w->d_in;
+        const bool shares = same_input(jobs, j);
         xp_at[j] = shares ? xp_at[j - 1] : xp_bytes;
         if (!shares)
             xp_bytes += act_bf16_packed_len(n, w->d_in) * sizeof(uint16_t); /* a multiple of 4 KB */
@@ -270,7 +276,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS;
         first[j + 1] = first[j] + (d_out + J[j].rows - 1) / J[j].rows;
-        J[j].shares = j > 0 && jobs[j].x == jobs[j - 1].x && d_in == jobs[j - 1].w->d_in && J[j].hf == J[j - 1].hf;
+        J[j].shares = same_input(jobs, j) && J[j].hf == J[j - 1].hf;
         if (!J[j].shares)
             act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
     }
@@ -426,7 +432,7 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
         const bool job_q8 = takes_q8(jobs[j].w, n), job_gemm = takes_gemm_bf16(jobs[j].w, n);
         q8 = q8 && job_q8;
         plain = plain && !job_q8 && !job_gemm && !round_x;
-        gemm = gemm && job_gemm && !job_q8;
+        gemm = gemm && job_gemm; /* takes_q8 never takes a job the GEMM takes */
     }
     if (!q8 && !plain && !gemm) {
         for (int j = 0; j < n_jobs; j++)

@@ -69,10 +69,11 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
 void op_matmul(float *y, const float *x, const struct weight *w, const float *bias, int n);
 
 /* Several matmuls over n tokens each, as op_matmul would run them one by one (the same numbers, bit for bit):
- * y = x W^T (+ bias) per job. In decode (n < 8), where every job takes the act q8 path or every job the plain one
- * (an MoE layer's experts; the q, k and v projections; gate and up), in one parallel region: each x quantized once
- * (consecutive jobs on the same x share it) and the rows of all the jobs claimed as one range, so the threads wait
- * once instead of once per job. */
+ * y = x W^T (+ bias) per job. In one parallel region where every job takes the same path: in decode (n < 8) the
+ * act q8 one or the plain one (an MoE layer's experts; the q, k and v projections; gate and up), in prefill the
+ * bf16-activation GEMM (q, k and v; gate and up): each x quantized or packed once (consecutive jobs on the same x
+ * share it) and the rows of all the jobs claimed as one range, so the threads wait once instead of once per job.
+ * Otherwise job by job. */
 struct matmul_job {
     float *y;
     const float *x;
