@@ -21,23 +21,23 @@ void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in
 }
 
 /* The act q8 mode over Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights (same math as matmul_q8_0_q8_ref and
- * matmul_q4_0_q8_ref...; only the float summation order differs): a block's 32 weights become unsigned bytes
+ * matmul_q4_0_q8_ref...; only the float rounding differs): a block's 32 weights become unsigned bytes
  * c + offset (Q8_0: the sign bit flipped, offset 128; the others their codes as stored, nibbles with Q5's fifth
- * bit or'ed in from qh by a mask move: q - 8 + 8, q - 16 + 16, q + 0), one vpdpbusd against the token's int8
- * activations seeded with -offset * sum(q) gives 8 int32 lanes of the exact dot product, converted and
- * accumulated with d_w * d_x; Q4_1/Q5_1 add m_w * d_x * sum(q) per block on the side. Two blocks per step on
- * two chains per token. Each row is streamed once for up to 4 tokens, and a token's arithmetic does not depend
- * on the others (row-exact). */
+ * bit or'ed in from qh by a mask move: q - 8 + 8, q - 16 + 16, q + 0), and one vpdpbusd against the token's
+ * int8 activations gives 8 exact int32 lane sums of (c + offset) * q, converted and accumulated with the
+ * block's d_w * d_x. Rows go in groups of 8 blocks: the 8 weight scales (and Q4_1/Q5_1's 8 mins) are
+ * gathered into one vector once per group and multiplied by the token's 8 activation scales at once, and
+ * the offset's share, -offset * sum(q) * d_w * d_x, and Q4_1/Q5_1's m_w * d_x * sum(q) are added per group
+ * as 8-wide FMAs beside the lanes (so each block costs the load, one vpdpbusd, one conversion, one lane
+ * permute and one FMA; per-block scalar scale and seed work was most of the old kernel's time). Each row is
+ * streamed once for up to 4 tokens, and a token's arithmetic does not depend on the others (row-exact). */
 static const int b32_offset[] = {128, 8, 0, 16, 0};
 
-static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, enum b32_format f, float *d, float *m)
+static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, enum b32_format f)
 {
-    *d = f16_load(b);
     if (f == B32_Q8_0)
         return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)(b + 2)), _mm256_set1_epi8((char)0x80));
     const int qs = b32_codes_at(f);
-    if (f == B32_Q4_1 || f == B32_Q5_1)
-        *m = f16_load(b + 2);
     const __m128i v = _mm_loadu_si128((const __m128i *)(b + qs)); /* low nibbles: inputs 0..15, high: 16..31 */
     __m256i u = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
                                  _mm256_set1_epi8(0x0f));
@@ -49,40 +49,80 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, 
     return u;
 }
 
+static inline uint16_t load_u16(const uint8_t *p)
+{
+    uint16_t h;
+    memcpy(&h, p, 2);
+    return h;
+}
+
+/* The f16 at p, p + stride, ... for k < 8 of them (the rest 0) as 8 floats. */
+static inline __attribute__((always_inline)) __m256 gather8_f16(const uint8_t *p, int stride, int k)
+{
+    __m128i h = _mm_setzero_si128();
+    if (k == 8) {
+        h = _mm_insert_epi16(h, load_u16(p), 0);
+        h = _mm_insert_epi16(h, load_u16(p + stride), 1);
+        h = _mm_insert_epi16(h, load_u16(p + 2 * stride), 2);
+        h = _mm_insert_epi16(h, load_u16(p + 3 * stride), 3);
+        h = _mm_insert_epi16(h, load_u16(p + 4 * stride), 4);
+        h = _mm_insert_epi16(h, load_u16(p + 5 * stride), 5);
+        h = _mm_insert_epi16(h, load_u16(p + 6 * stride), 6);
+        h = _mm_insert_epi16(h, load_u16(p + 7 * stride), 7);
+    } else {
+        uint16_t t[8] = {0};
+        for (int i = 0; i < k; i++)
+            t[i] = load_u16(p + (size_t)i * stride);
+        h = _mm_loadu_si128((const __m128i *)t);
+    }
+    return _mm256_cvtph_ps(h);
+}
+
+/* k (<= 8) blocks from block g of `row` for NT tokens. */
+static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m256 side[4], const struct act_q8 *x,
+                                                           size_t t0, const uint8_t *row, enum b32_format f,
+                                                           int n_blocks, int g, int k, int NT)
+{
+    const int bytes = b32_bytes(f);
+    const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
+    const uint8_t *r = row + (size_t)g * bytes;
+    const __mmask8 m = (__mmask8)((1u << k) - 1);
+    const __m256 dw = gather8_f16(r, bytes, k);
+    const __m256 mw = has_min ? gather8_f16(r + 2, bytes, k) : _mm256_setzero_ps();
+    __m256 s[4];
+    for (int j = 0; j < NT; j++) {
+        const size_t at = (t0 + (size_t)j) * n_blocks + g;
+        const __m256 dx = _mm256_maskz_loadu_ps(m, x->d + at);
+        const __m256 sum = _mm256_cvtepi32_ps(_mm256_maskz_loadu_epi32(m, x->sum + at));
+        s[j] = _mm256_mul_ps(dw, dx);
+        side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-b32_offset[f])), side[j]);
+        if (has_min)
+            side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < k; i++) {
+        const __m256i u = block_u8(r + (size_t)i * bytes, f);
+        const __m256i lane = _mm256_set1_epi32(i);
+        for (int j = 0; j < NT; j++) {
+            const int8_t *q = x->q + ((t0 + (size_t)j) * n_blocks + g + i) * 32;
+            const __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, _mm256_loadu_si256((const __m256i *)q));
+            acc[j][i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_permutexvar_ps(lane, s[j]), acc[j][i & 1]);
+        }
+    }
+}
+
 static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
                                                           const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)
 {
-    const int bytes = b32_bytes(f), offset = b32_offset[f];
-    const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
-    __m256 a0[4], a1[4];
-    float mn[4] = {0.0f, 0.0f, 0.0f, 0.0f};
+    __m256 acc[4][2], side[4];
     for (int j = 0; j < NT; j++)
-        a0[j] = a1[j] = _mm256_setzero_ps();
-    int b = 0;
-    for (; b + 2 <= n_blocks; b += 2) {
-        float d0, d1, m0 = 0.0f, m1 = 0.0f;
-        const __m256i u0 = block_u8(row + (size_t)b * bytes, f, &d0, &m0);
-        const __m256i u1 = block_u8(row + (size_t)(b + 1) * bytes, f, &d1, &m1);
-        for (int j = 0; j < NT; j++) {
-            const size_t at = (t0 + (size_t)j) * n_blocks + b;
-            a0[j] = q8_block_dot(a0[j], u0, d0, x, at, offset);
-            a1[j] = q8_block_dot(a1[j], u1, d1, x, at + 1, offset);
-            if (has_min)
-                mn[j] += m0 * (x->d[at] * (float)x->sum[at]) + m1 * (x->d[at + 1] * (float)x->sum[at + 1]);
-        }
-    }
-    if (b < n_blocks) {
-        float d0, m0 = 0.0f;
-        const __m256i u0 = block_u8(row + (size_t)b * bytes, f, &d0, &m0);
-        for (int j = 0; j < NT; j++) {
-            const size_t at = (t0 + (size_t)j) * n_blocks + b;
-            a0[j] = q8_block_dot(a0[j], u0, d0, x, at, offset);
-            if (has_min)
-                mn[j] += m0 * (x->d[at] * (float)x->sum[at]);
-        }
-    }
+        acc[j][0] = acc[j][1] = side[j] = _mm256_setzero_ps();
+    int g = 0;
+    for (; g + 8 <= n_blocks; g += 8)
+        group_q8(acc, side, x, t0, row, f, n_blocks, g, 8, NT);
+    if (g < n_blocks)
+        group_q8(acc, side, x, t0, row, f, n_blocks, g, n_blocks - g, NT);
     for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = hsum256(_mm256_add_ps(a0[j], a1[j])) + mn[j];
+        y[(size_t)j * d_out] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), side[j]));
 }
 
 static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const struct act_q8 *x, const void *w,
