@@ -475,7 +475,7 @@ void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
  * (kern.attention_part, which streams its chunk of the cache once for all its heads), then per head a merge over
  * the chunks in order, with the sink. */
 struct attn_dec {
-    int lo, c0, n_c, R, rep, n_hb, item0; /* keys lo .. n_past visible, in chunks c0 .. c0 + n_c - 1 */
+    int lo, c0, n_c, R, rep, n_hb, item0, hb0; /* keys lo .. n_past visible, in chunks c0 .. c0 + n_c - 1 */
     size_t part0;
 };
 
@@ -507,25 +507,55 @@ static size_t plan_floats(const struct attn_dec *d, const struct attn_args *a)
     return (size_t)d->n_c * a->n_head * (2 + a->d_v);
 }
 
+/* Head h (of the R in block b) of attention a: its chunks' partial states merged in order, with the sink. */
+static void merge_head(const struct attn_args *a, const struct attn_dec *d, const float *part, int h)
+{
+    const int R = d->R, b = h / R, r = h % R;
+    const size_t item_floats = (size_t)R * (2 + a->d_v), chunk_floats = (size_t)d->n_hb * item_floats;
+    const float *st0 = part + d->part0 + (size_t)b * item_floats; /* chunk c at st0 + c * chunk_floats */
+    float M = a->sinks ? a->sinks[h] : -INFINITY;
+    for (int c = 0; c < d->n_c; c++)
+        M = fmaxf(M, st0[(size_t)c * chunk_floats + r]);
+    float L = a->sinks ? expf(a->sinks[h] - M) : 0.0f, *o = a->out + (size_t)h * a->d_v;
+    memset(o, 0, (size_t)a->d_v * sizeof *o);
+    for (int c = 0; c < d->n_c; c++) {
+        const float *st = st0 + (size_t)c * chunk_floats, w = expf(st[r] - M);
+        L += w * st[R + r];
+        kern.axpy_f32(o, w, st + 2 * R + (size_t)r * a->d_v, a->d_v);
+    }
+    const float inv = 1.0f / L;
+    for (int k = 0; k < a->d_v; k++)
+        o[k] *= inv;
+}
+
+/* One parallel region: each block of heads counts its chunks down, and the item that finishes the block's last
+ * chunk merges its heads (in chunk order, so the numbers do not depend on which thread that is). */
 static void attention_decode(const struct attn_args *args, const int *idx, int n)
 {
     const size_t dec_bytes = ((size_t)n * sizeof(struct attn_dec) + 63) / 64 * 64;
     size_t parts = 0;
+    int n_blocks = 0;
     for (int i = 0; i < n; i++) {
         const struct attn_dec plan = decode_plan(&args[idx[i]]);
         parts += plan_floats(&plan, &args[idx[i]]);
+        n_blocks += plan.n_hb;
     }
-    char *ws = workspace(dec_bytes + parts * sizeof(float));
+    const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64;
+    char *ws = workspace(dec_bytes + left_bytes + parts * sizeof(float));
     struct attn_dec *d = (struct attn_dec *)ws;
-    float *part = (float *)(ws + dec_bytes);
-    int n_items = 0, n_heads = 0;
+    atomic_int *left = (atomic_int *)(ws + dec_bytes); /* chunks still to run, per block of heads */
+    float *part = (float *)(ws + dec_bytes + left_bytes);
+    int n_items = 0, hb = 0;
     parts = 0;
     for (int i = 0; i < n; i++) {
         d[i] = decode_plan(&args[idx[i]]);
         d[i].item0 = n_items;
+        d[i].hb0 = hb;
         d[i].part0 = parts;
         n_items += d[i].n_c * d[i].n_hb;
-        n_heads += args[idx[i]].n_head;
+        for (int b = 0; b < d[i].n_hb; b++)
+            atomic_init(&left[hb + b], d[i].n_c);
+        hb += d[i].n_hb;
         parts += plan_floats(&d[i], &args[idx[i]]);
     }
 #pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
@@ -543,29 +573,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
             .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end,
             .n_heads = R, .rep = d[i].rep, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R,
             .o = st + 2 * R});
-    }
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_heads > 1)
-    for (int hh = 0; hh < n_heads; hh++) {
-        int i = 0, h = hh;
-        while (h >= args[idx[i]].n_head)
-            h -= args[idx[i++]].n_head;
-        const struct attn_args *a = &args[idx[i]];
-        const int R = d[i].R, b = h / R, r = h % R;
-        const size_t item_floats = (size_t)R * (2 + a->d_v), chunk_floats = (size_t)d[i].n_hb * item_floats;
-        const float *st0 = part + d[i].part0 + (size_t)b * item_floats; /* chunk c at st0 + c * chunk_floats */
-        float M = a->sinks ? a->sinks[h] : -INFINITY;
-        for (int c = 0; c < d[i].n_c; c++)
-            M = fmaxf(M, st0[(size_t)c * chunk_floats + r]);
-        float L = a->sinks ? expf(a->sinks[h] - M) : 0.0f, *o = a->out + (size_t)h * a->d_v;
-        memset(o, 0, (size_t)a->d_v * sizeof *o);
-        for (int c = 0; c < d[i].n_c; c++) {
-            const float *st = st0 + (size_t)c * chunk_floats, w = expf(st[r] - M);
-            L += w * st[R + r];
-            kern.axpy_f32(o, w, st + 2 * R + (size_t)r * a->d_v, a->d_v);
-        }
-        const float inv = 1.0f / L;
-        for (int k = 0; k < a->d_v; k++)
-            o[k] *= inv;
+        /* the release publishes this chunk's state; the last one's acquire sees every chunk's */
+        if (atomic_fetch_sub_explicit(&left[d[i].hb0 + b], 1, memory_order_acq_rel) == 1)
+            for (int r = 0; r < R; r++)
+                merge_head(a, &d[i], part, b * R + r);
     }
 }
 
