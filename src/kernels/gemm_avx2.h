@@ -94,13 +94,17 @@ static inline __attribute__((always_inline)) __m256 q45_K_dsc(const uint8_t *b, 
 static inline __attribute__((always_inline)) void q45_K_slice(const uint8_t *b, int j, int five, __m256i *lo,
                                                              __m256i *hi)
 {
-    const __m256i low = _mm256_set1_epi8(0x0f), one = _mm256_set1_epi8(1);
+    const __m256i low = _mm256_set1_epi8(0x0f);
     const __m256i v = _mm256_loadu_si256((const __m256i *)(b + (five ? 48 : 16) + 32 * j));
     *lo = _mm256_and_si256(v, low), *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), low);
-    if (five) {
-        const __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16));
-        *lo = _mm256_or_si256(*lo, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j), one), 4));
-        *hi = _mm256_or_si256(*hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(h, 2 * j + 1), one), 4));
+    if (five) { /* bit 2j (low) and 2j + 1 (high) of each qh byte moved to bit 4 (16-bit shifts, masked) */
+        const __m256i h = _mm256_loadu_si256((const __m256i *)(b + 16)), bit4 = _mm256_set1_epi8(0x10);
+        const __m256i l4 = j == 0 ? _mm256_slli_epi16(h, 4) : j == 1 ? _mm256_slli_epi16(h, 2)
+                         : j == 2 ? h : _mm256_srli_epi16(h, 2);
+        const __m256i h4 = j == 0 ? _mm256_slli_epi16(h, 3) : j == 1 ? _mm256_slli_epi16(h, 1)
+                         : j == 2 ? _mm256_srli_epi16(h, 1) : _mm256_srli_epi16(h, 3);
+        *lo = _mm256_or_si256(*lo, _mm256_and_si256(l4, bit4));
+        *hi = _mm256_or_si256(*hi, _mm256_and_si256(h4, bit4));
     }
 }
 
@@ -112,10 +116,11 @@ static inline __attribute__((always_inline)) __m256i q6_K_codes(const uint8_t *b
     const __m256i low = _mm256_set1_epi8(0x0f);
     const __m256i v = _mm256_loadu_si256((const __m256i *)(b + 64 * h + 32 * (p & 1)));
     const __m256i nib = p >= 2 ? _mm256_and_si256(_mm256_srli_epi16(v, 4), low) : _mm256_and_si256(v, low);
-    const __m256i hb = _mm256_and_si256(
-        _mm256_srl_epi16(_mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h)), _mm_cvtsi32_si128(2 * p)),
-        _mm256_set1_epi8(3));
-    return _mm256_or_si256(nib, _mm256_slli_epi16(hb, 4));
+    /* bits 2p, 2p + 1 of each qh byte moved to bits 4, 5 (16-bit shifts: what crosses a byte is masked off) */
+    const __m256i qh = _mm256_loadu_si256((const __m256i *)(b + 128 + 32 * h));
+    const __m256i at45 = p == 0 ? _mm256_slli_epi16(qh, 4) : p == 1 ? _mm256_slli_epi16(qh, 2)
+                       : p == 2 ? qh : _mm256_srli_epi16(qh, 2);
+    return _mm256_or_si256(nib, _mm256_and_si256(at45, _mm256_set1_epi8(0x30)));
 }
 
 #define AVX2_GEMM_MIN 8 /* tokens from which the prefill GEMM runs */

@@ -196,7 +196,8 @@ static inline int b32_bytes(enum b32_format f) { return f == B32_Q8_0 ? 34 : b32
     }
 /* Q4_K, Q5_K and Q6_K weights against q8 activations (natural order), per 32-input sub-block: Q4_K/Q5_K y += (d_a d sc)
  * sum_j q_j a_j - (d_a dmin m) sum(a); Q6_K, per 16-input half, y += (d_a d sc) sum_j (q_j - 32) a_j; the integer
- * sums exact (ggml_quants.c, kquants_q8_avx512.c, int8_avx2.c). Row-exact for every n. */
+ * sums exact (ggml_quants.c, kquants_q8_avx512.c, int8_avx2.c; the AVX-512 Q6_K kernel's sums of q_j a_j exact,
+ * the -32 offset's share added in fp32). Row-exact for every n. */
 void matmul_q4_K_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 void matmul_q4_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
