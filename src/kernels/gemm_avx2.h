@@ -28,6 +28,26 @@ static inline float f16_ld(const uint8_t *p)
     return _cvtsh_ss(h);
 }
 
+/* The f16 at p, p + stride, ... for k <= 8 of them (the rest 0) as 8 floats: the scales (or mins) of a group of
+ * 8 blocks gathered once (vpinsrw), for kernels that scale a group's blocks with one vector. */
+static inline __attribute__((always_inline)) __m256 gather8_f16(const uint8_t *p, int stride, int k)
+{
+    uint16_t h;
+    __m128i v = _mm_setzero_si128();
+    if (k == 8) {
+#define OWL_INSERT_F16(i) (memcpy(&h, p + (i) * stride, 2), v = _mm_insert_epi16(v, h, i))
+        OWL_INSERT_F16(0), OWL_INSERT_F16(1), OWL_INSERT_F16(2), OWL_INSERT_F16(3);
+        OWL_INSERT_F16(4), OWL_INSERT_F16(5), OWL_INSERT_F16(6), OWL_INSERT_F16(7);
+#undef OWL_INSERT_F16
+    } else {
+        uint16_t t[8] = {0};
+        for (int i = 0; i < k; i++)
+            memcpy(&t[i], p + (size_t)i * stride, 2);
+        v = _mm_loadu_si128((const __m128i *)t);
+    }
+    return _mm256_cvtph_ps(v);
+}
+
 /* The lanes i < left (all 8 from 8 on; none at 0 or below), for masked loads and stores. */
 static inline __m256i mask8(int left)
 {
@@ -42,6 +62,26 @@ static inline float hsum8(__m256 v)
     s = _mm_add_ss(s, _mm_movehdup_ps(s));
     return _mm_cvtss_f32(s);
 }
+
+/* The act q8 rows of the 32-weight block formats (q8_0_avx512.c, int8_avx2.c) over the file's group_q8 (k <= 8
+ * blocks from block g for NT <= MAX_NT tokens, into two accumulator chains and a side sum per token): the whole
+ * groups of 8, then the rest; each token's chains and side terms summed at the end. */
+#define DEFINE_ROWS_Q8(MAX_NT)                                                                                 \
+    static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,      \
+                                                              const uint8_t *row, enum b32_format f,            \
+                                                              int n_blocks, int d_out, int NT)                  \
+    {                                                                                                          \
+        __m256 acc[MAX_NT][2], side[MAX_NT];                                                                   \
+        for (int j = 0; j < NT; j++)                                                                           \
+            acc[j][0] = acc[j][1] = side[j] = _mm256_setzero_ps();                                             \
+        int g = 0;                                                                                             \
+        for (; g + 8 <= n_blocks; g += 8)                                                                      \
+            group_q8(acc, side, x, t0, row, f, n_blocks, g, 8, NT);                                            \
+        if (g < n_blocks)                                                                                      \
+            group_q8(acc, side, x, t0, row, f, n_blocks, g, n_blocks - g, NT);                                 \
+        for (int j = 0; j < NT; j++)                                                                           \
+            y[(size_t)j * d_out] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), side[j]));         \
+    }
 
 /* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:
  * bytes 0-3 hold scales 0-3 and bytes 4-7 mins 0-3 in their low 6 bits; bytes 8-11 the low 4 bits of scales

@@ -19,25 +19,37 @@ static inline __m256i dot_u8_s8(__m256i u, __m256i q)
 
 /* The act q8 mode over Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 weights (same math as matmul_q8_0_q8_ref and
  * matmul_q4_0_q8_ref...): Q8_0's |w| (unsigned) against q with w's sign (vpsignb), the others' codes as stored
- * (unsigned: nibbles, Q5's fifth bits from qh spread to bytes by a shuffle and compare) against q, less offset *
- * sum(q) (Q4_0 8, Q5_0 16): the block's exact dot product in 8 lanes, converted and accumulated with d_w * d_x;
- * Q4_1/Q5_1 add m_w * d_x * sum(q) on the side. A row is streamed once for up to 2 tokens. */
+ * (unsigned: nibbles, Q5's fifth bits from qh spread to bytes by a shuffle and compare) against q: exact int32
+ * lanes, converted and accumulated with d_w * d_x. As the AVX-512 kernel, rows go in groups of 8 blocks: the 8
+ * weight scales (and Q4_1/Q5_1's mins) gathered once and multiplied by the token's 8 activation scales at once;
+ * the codes' offset (Q4_0 8, Q5_0 16) takes -offset * sum(q) * d_w * d_x back and Q4_1/Q5_1 add m_w * d_x * sum(q)
+ * as 8-wide FMAs per group. A row is streamed once for up to 2 tokens. */
 static const int b32_offset[] = {0, 8, 0, 16, 0}; /* Q8_0: signed through vpsignb */
 
-static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
-                                                          const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)
+/* k (<= 8) blocks from block g of `row` for NT tokens. */
+static inline __attribute__((always_inline)) void group_q8(__m256 acc[2][2], __m256 side[2], const struct act_q8 *x,
+                                                           size_t t0, const uint8_t *row, enum b32_format f,
+                                                           int n_blocks, int g, int k, int NT)
 {
-    __m256 a[2][2];
-    float mn[2] = {0.0f, 0.0f};
-    for (int j = 0; j < NT; j++)
-        a[j][0] = a[j][1] = _mm256_setzero_ps();
-    const int bytes = b32_bytes(f), offset = b32_offset[f];
+    const int bytes = b32_bytes(f), offset = b32_offset[f], qs = b32_codes_at(f);
     const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
-    const int qs = b32_codes_at(f);
-    for (int kb = 0; kb < n_blocks; kb++) {
-        const uint8_t *b = row + (size_t)kb * bytes;
-        const float d = f16_ld(b);
-        float m = 0.0f;
+    const uint8_t *r = row + (size_t)g * bytes;
+    const __m256 dw = gather8_f16(r, bytes, k);
+    const __m256 mw = has_min ? gather8_f16(r + 2, bytes, k) : _mm256_setzero_ps();
+    const __m256i m = mask8(k);
+    __m256 s[2];
+    for (int j = 0; j < NT; j++) {
+        const size_t at = (t0 + (size_t)j) * n_blocks + g;
+        const __m256 dx = _mm256_maskload_ps(x->d + at, m);
+        const __m256 sum = _mm256_cvtepi32_ps(_mm256_maskload_epi32(x->sum + at, m));
+        s[j] = _mm256_mul_ps(dw, dx);
+        if (offset)
+            side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-offset)), side[j]);
+        if (has_min)
+            side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
+    }
+    _Pragma("GCC unroll 8") for (int i = 0; i < k; i++) {
+        const uint8_t *b = r + (size_t)i * bytes;
         __m256i w, u;
         if (f == B32_Q8_0) {
             w = _mm256_loadu_si256((const __m256i *)(b + 2));
@@ -49,25 +61,19 @@ static inline __attribute__((always_inline)) void rows_q8(float *y, const struct
                 memcpy(&qh, b + qs - 4, 4);
                 u = _mm256_or_si256(u, fifth_bits_u8(qh));
             }
-            if (has_min)
-                m = f16_ld(b + 2);
         }
+        const __m256i lane = _mm256_set1_epi32(i);
         for (int j = 0; j < NT; j++) {
-            const size_t at = (t0 + (size_t)j) * n_blocks + kb;
-            __m256i q = _mm256_loadu_si256((const __m256i *)(x->q + at * 32));
+            __m256i q = _mm256_loadu_si256((const __m256i *)(x->q + ((t0 + (size_t)j) * n_blocks + g + i) * 32));
             if (f == B32_Q8_0)
                 q = _mm256_sign_epi8(q, w);
-            __m256i dot = dot_u8_s8(u, q);
-            if (offset)
-                dot = _mm256_add_epi32(dot, _mm256_setr_epi32(-offset * x->sum[at], 0, 0, 0, 0, 0, 0, 0));
-            a[j][kb & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_set1_ps(d * x->d[at]), a[j][kb & 1]);
-            if (has_min)
-                mn[j] += m * (x->d[at] * (float)x->sum[at]);
+            acc[j][i & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot_u8_s8(u, q)), _mm256_permutevar8x32_ps(s[j], lane),
+                                            acc[j][i & 1]);
         }
     }
-    for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = hsum8(_mm256_add_ps(a[j][0], a[j][1])) + mn[j];
 }
+
+DEFINE_ROWS_Q8(2)
 
 static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const struct act_q8 *x, const void *w,
                                                                 enum b32_format f, int n, int d_in, int d_out, int o0, int o1)

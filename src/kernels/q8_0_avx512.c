@@ -5,6 +5,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/gemm_avx2.h"
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
@@ -49,35 +50,6 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, 
     return u;
 }
 
-static inline uint16_t load_u16(const uint8_t *p)
-{
-    uint16_t h;
-    memcpy(&h, p, 2);
-    return h;
-}
-
-/* The f16 at p, p + stride, ... for k < 8 of them (the rest 0) as 8 floats. */
-static inline __attribute__((always_inline)) __m256 gather8_f16(const uint8_t *p, int stride, int k)
-{
-    __m128i h = _mm_setzero_si128();
-    if (k == 8) {
-        h = _mm_insert_epi16(h, load_u16(p), 0);
-        h = _mm_insert_epi16(h, load_u16(p + stride), 1);
-        h = _mm_insert_epi16(h, load_u16(p + 2 * stride), 2);
-        h = _mm_insert_epi16(h, load_u16(p + 3 * stride), 3);
-        h = _mm_insert_epi16(h, load_u16(p + 4 * stride), 4);
-        h = _mm_insert_epi16(h, load_u16(p + 5 * stride), 5);
-        h = _mm_insert_epi16(h, load_u16(p + 6 * stride), 6);
-        h = _mm_insert_epi16(h, load_u16(p + 7 * stride), 7);
-    } else {
-        uint16_t t[8] = {0};
-        for (int i = 0; i < k; i++)
-            t[i] = load_u16(p + (size_t)i * stride);
-        h = _mm_loadu_si128((const __m128i *)t);
-    }
-    return _mm256_cvtph_ps(h);
-}
-
 /* k (<= 8) blocks from block g of `row` for NT tokens. */
 static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m256 side[4], const struct act_q8 *x,
                                                            size_t t0, const uint8_t *row, enum b32_format f,
@@ -110,20 +82,7 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m
     }
 }
 
-static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,
-                                                          const uint8_t *row, enum b32_format f, int n_blocks, int d_out, int NT)
-{
-    __m256 acc[4][2], side[4];
-    for (int j = 0; j < NT; j++)
-        acc[j][0] = acc[j][1] = side[j] = _mm256_setzero_ps();
-    int g = 0;
-    for (; g + 8 <= n_blocks; g += 8)
-        group_q8(acc, side, x, t0, row, f, n_blocks, g, 8, NT);
-    if (g < n_blocks)
-        group_q8(acc, side, x, t0, row, f, n_blocks, g, n_blocks - g, NT);
-    for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = hsum256(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), side[j]));
-}
+DEFINE_ROWS_Q8(4)
 
 static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const struct act_q8 *x, const void *w,
                                                                 enum b32_format f, int n, int d_in, int d_out, int o0, int o1)
