@@ -6,6 +6,7 @@
  * the block's scales, formed first as the references form them. Each token's arithmetic is independent of the
  * others (row-exact for every n). */
 #include <immintrin.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "kernels/gemm_avx2.h"
@@ -194,36 +195,42 @@ static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8
     return hsum8(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), mins));
 }
 
-/* Q6_K: a sub-block's 6-bit values q (nibble | 2 high bits << 4) against its activation block, less 32 times
- * the activations (vpmaddubsw of 32: the int16 pair sums of q * a - 32 * a stay within 2 * 95 * 128); lanes 0-3
- * and 4-7 are the two 16-value halves, each with its own d_a * (d * sc). */
-static float q6_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row, int n_sb)
+/* Q6_K: a sub-block's 6-bit values q (nibble | 2 high bits << 4) against its activation block (vpmaddubsw: the
+ * int16 pair sums of q * a stay within 2 * 63 * 127); lanes 0-3 and 4-7 are the two 16-value halves, each with
+ * its own scale. As the AVX-512 kernel: the 16 scales d * sc times their blocks' activation scales once per
+ * super-block, and the offset's share -32 * sum(a) * scale (half[]: -32 times each half's activation sum,
+ * once per call) as 8-wide FMAs per super-block. */
+static float q6_K_row(const struct act_q8 *x, const float *half, size_t at0, const uint8_t *row, int n_sb)
 {
-    const __m256i m32 = _mm256_set1_epi8(32);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), side = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
         const uint8_t *b = row + (size_t)sb * 210;
-        const __m256 d = _mm256_set1_ps(f16_ld(b + 208));
-        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(b + 192));
-        const __m256 dsc[2] = {_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
-                               _mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8))))};
         const size_t at = at0 + (size_t)sb * 8;
-        for (int s = 0; s < 8; s++) {
-            const __m256i q = q6_K_codes(b, s);
-            const __m256i a = _mm256_loadu_si256((const __m256i *)(x->q + (at + s) * 32));
-            const __m256i dot = _mm256_madd_epi16(_mm256_sub_epi16(_mm256_maddubs_epi16(q, a), _mm256_maddubs_epi16(m32, a)),
-                                                  _mm256_set1_epi16(1));
-            /* lanes 0-3: scale 2s, lanes 4-7: 2s + 1 (sub-block s = 4h + p uses scales 8h + 2p, + 1) */
-            const int k = 2 * s % 8;
-            const __m256 scale = _mm256_mul_ps(_mm256_set1_ps(x->d[at + s]),
-                                               _mm256_permutevar8x32_ps(dsc[s / 4], _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1)));
-            if (s & 1)
+        const __m256 d = _mm256_set1_ps(f16_ld(b + 208)), da = _mm256_loadu_ps(x->d + at);
+        const __m128i sc8 = _mm_loadu_si128((const __m128i *)(b + 192));
+        /* scale i (0..15) of half i, activation block i / 2 */
+        const __m256 s[2] = {
+            _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(sc8))),
+                          _mm256_permutevar8x32_ps(da, _mm256_setr_epi32(0, 0, 1, 1, 2, 2, 3, 3))),
+            _mm256_mul_ps(_mm256_mul_ps(d, _mm256_cvtepi32_ps(_mm256_cvtepi8_epi32(_mm_srli_si128(sc8, 8)))),
+                          _mm256_permutevar8x32_ps(da, _mm256_setr_epi32(4, 4, 5, 5, 6, 6, 7, 7)))};
+        side = _mm256_fmadd_ps(s[0], _mm256_loadu_ps(half + at * 2), side);
+        side = _mm256_fmadd_ps(s[1], _mm256_loadu_ps(half + at * 2 + 8), side);
+        for (int sub = 0; sub < 8; sub++) {
+            const __m256i q = q6_K_codes(b, sub);
+            const __m256i a = _mm256_loadu_si256((const __m256i *)(x->q + (at + sub) * 32));
+            const __m256i dot = _mm256_madd_epi16(_mm256_maddubs_epi16(q, a), ones);
+            /* lanes 0-3: scale 2 sub, lanes 4-7: 2 sub + 1 */
+            const int k = 2 * sub % 8;
+            const __m256 scale = _mm256_permutevar8x32_ps(s[sub / 4], _mm256_setr_epi32(k, k, k, k, k + 1, k + 1, k + 1, k + 1));
+            if (sub & 1)
                 acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc1);
             else
                 acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), scale, acc0);
         }
     }
-    return hsum8(_mm256_add_ps(acc0, acc1));
+    return hsum8(_mm256_add_ps(_mm256_add_ps(acc0, acc1), side));
 }
 
 /* dtype 4: Q4_K, 5: Q5_K, 6: Q6_K */
@@ -231,12 +238,30 @@ static inline __attribute__((always_inline)) void matmul_kq(float *y, const stru
                                                             int n, int d_in, int d_out, int o0, int o1)
 {
     const int n_sb = d_in / 256, n_blocks = d_in / 32, sb_bytes = kind == 4 ? 144 : kind == 5 ? 176 : 210;
+    const size_t n_at = (size_t)n * n_blocks;
+    float *half = NULL;
+    if (kind == 6) { /* -32 times each 16 activations' sum */
+        half = malloc(n_at * 2 * sizeof(float));
+        if (!half) { /* the reference: same numbers up to rounding */
+            matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
+            return;
+        }
+        for (size_t at = 0; at < n_at; at++) {
+            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
+            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); /* lanes 0-3: inputs 0..15 */
+            const __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+            const __m128i hh = _mm_hadd_epi32(h, h);
+            half[at * 2] = -32.0f * (float)_mm_cvtsi128_si32(hh);
+            half[at * 2 + 1] = -32.0f * (float)_mm_extract_epi32(hh, 1);
+        }
+    }
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * sb_bytes;
         for (int t = 0; t < n; t++)
-            y[(size_t)t * d_out + o] = kind == 6 ? q6_K_row(x, (size_t)t * n_blocks, row, n_sb)
+            y[(size_t)t * d_out + o] = kind == 6 ? q6_K_row(x, half, (size_t)t * n_blocks, row, n_sb)
                                                  : q45_K_row(x, (size_t)t * n_blocks, row, n_sb, kind == 5);
     }
+    free(half);
 }
 
 void matmul_q4_K_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
