@@ -63,6 +63,15 @@ static inline float hsum8(__m256 v)
     return _mm_cvtss_f32(s);
 }
 
+/* Lane k of the result: the sum of d[k]'s 8 int32 lanes (a transposing tree of vphaddd). */
+static inline __m256i hsum8x8_epi32(const __m256i d[8])
+{
+    const __m256i u0 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[0], d[1]), _mm256_hadd_epi32(d[2], d[3]));
+    const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
+    /* u0: d0..d3's sums of lanes 0-3, then of lanes 4-7; u1 the same for d4..d7 */
+    return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
 /* The act q8 rows of the 32-weight block formats (q8_0_avx512.c, int8_avx2.c) over the file's group_q8 (k <= 8
  * blocks from block g for NT <= MAX_NT tokens, into two accumulator chains and a side sum per token): the whole
  * groups of 8, then the rest; each token's chains and side terms summed at the end. */

@@ -171,28 +171,29 @@ void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const
 }
 
 /* Q4_K, or Q5_K (five: the fifth bit of slice j's low nibbles is bit 2j of qh[l], of its high nibbles bit 2j + 1):
- * a 32-byte nibble slice is two sub-blocks (low nibbles, then high), each against its activation block; each
- * sub-block's lanes accumulate with d_a * (d * sc), broadcast from the super-block's 8; the min term
- * d_a * (dmin * m) * sum(q) one 8-wide FMA per super-block. */
+ * a 32-byte nibble slice is two sub-blocks (low nibbles, then high), each against its activation block; the
+ * super-block's 8 sub-blocks' lanes summed into one vector of exact integers (hsum8x8_epi32), converted once and
+ * accumulated with the 8 scales d_a * (d * sc) in one FMA; the min term d_a * (dmin * m) * sum(q) one 8-wide FMA
+ * per super-block. */
 static inline __attribute__((always_inline)) float q45_K_row(const struct act_q8 *x, size_t at0, const uint8_t *row,
                                                              int n_sb, bool five)
 {
     const int sb_bytes = five ? 176 : 144;
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
     for (int sb = 0; sb < n_sb; sb++) {
         const uint8_t *b = row + (size_t)sb * sb_bytes;
         const size_t at = at0 + (size_t)sb * 8;
         const __m256 dsc = q45_K_dsc(b, x->d + at, x->sum + at, &mins);
+        __m256i dot[8];
         for (int j = 0; j < 4; j++) {
-            __m256i ql, qh;
-            q45_K_slice(b, j, five, &ql, &qh);
-            const __m256i d0 = dot_u8_s8(ql, _mm256_loadu_si256((const __m256i *)(x->q + (at + 2 * (size_t)j) * 32)));
-            const __m256i d1 = dot_u8_s8(qh, _mm256_loadu_si256((const __m256i *)(x->q + (at + 2 * (size_t)j + 1) * 32)));
-            acc0 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d0), _mm256_permutevar8x32_ps(dsc, _mm256_set1_epi32(2 * j)), acc0);
-            acc1 = _mm256_fmadd_ps(_mm256_cvtepi32_ps(d1), _mm256_permutevar8x32_ps(dsc, _mm256_set1_epi32(2 * j + 1)), acc1);
+            __m256i q[2];
+            q45_K_slice(b, j, five, &q[0], &q[1]);
+            for (int k = 0; k < 2; k++)
+                dot[2 * j + k] = dot_u8_s8(q[k], _mm256_loadu_si256((const __m256i *)(x->q + (at + 2 * (size_t)j + k) * 32)));
         }
+        acc = _mm256_fmadd_ps(_mm256_cvtepi32_ps(hsum8x8_epi32(dot)), dsc, acc);
     }
-    return hsum8(_mm256_sub_ps(_mm256_add_ps(acc0, acc1), mins));
+    return hsum8(_mm256_sub_ps(acc, mins));
 }
 
 /* Q6_K: a sub-block's 6-bit values q (nibble | 2 high bits << 4) against its activation block (vpmaddubsw: the
