@@ -30,8 +30,11 @@ void matmul_q8_0_avx512(float *y, const float *x, const void *w, int n, int d_in
  * gathered into one vector once per group and multiplied by the token's 8 activation scales at once, and
  * the offset's share, -offset * sum(q) * d_w * d_x, and Q4_1/Q5_1's m_w * d_x * sum(q) are added per group
  * as 8-wide FMAs beside the lanes (so each block costs the load, one vpdpbusd, one conversion, one lane
- * permute and one FMA; per-block scalar scale and seed work was most of the old kernel's time). Each row is
- * streamed once for up to 4 tokens, and a token's arithmetic does not depend on the others (row-exact). */
+ * permute and one FMA; per-block scalar scale and seed work was most of the old kernel's time). The nibble
+ * formats take two blocks per step (pair_u8: one unpacking for both, their activations regrouped by halves),
+ * one conversion, permute and FMA for the two (Q4_0 1.04 -> 0.97, Q5_0 1.25 -> 1.13 ns per block on one core).
+ * Each row is streamed once for up to 4 tokens, and a token's arithmetic does not depend on the others
+ * (row-exact). */
 static const int b32_offset[] = {128, 8, 0, 16, 0};
 
 static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, enum b32_format f)
@@ -48,6 +51,26 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, 
         u = _mm256_or_si256(u, _mm256_maskz_mov_epi8((__mmask32)qh, _mm256_set1_epi8(0x10)));
     }
     return u;
+}
+
+/* Two consecutive blocks of a nibble format as unsigned bytes: lo their inputs 0..15 (the first block's, then
+ * the second's), hi their inputs 16..31; a token's two activation blocks meet them regrouped the same way
+ * (vperm2i128), so one vpdpbusd pair fills lanes 0-3 with the first block's exact sum and 4-7 with the second's. */
+static inline __attribute__((always_inline)) void pair_u8(const uint8_t *b, enum b32_format f, __m256i *lo, __m256i *hi)
+{
+    const int qs = b32_codes_at(f), bytes = b32_bytes(f);
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + qs))),
+                                              _mm_loadu_si128((const __m128i *)(b + bytes + qs)), 1);
+    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+    if (f == B32_Q5_0 || f == B32_Q5_1) { /* bit j of a block's qh is the fifth bit of its input j */
+        uint32_t h0, h1;
+        memcpy(&h0, b + qs - 4, 4);
+        memcpy(&h1, b + bytes + qs - 4, 4);
+        const __m256i bit = _mm256_set1_epi8(0x10);
+        *lo = _mm256_or_si256(*lo, _mm256_maskz_mov_epi8((__mmask32)((h0 & 0xffffu) | h1 << 16), bit));
+        *hi = _mm256_or_si256(*hi, _mm256_maskz_mov_epi8((__mmask32)(h0 >> 16 | (h1 & 0xffff0000u)), bit));
+    }
 }
 
 /* k (<= 8) blocks from block g of `row` for NT tokens. */
@@ -71,7 +94,22 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m
         if (has_min)
             side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
     }
-    _Pragma("GCC unroll 8") for (int i = 0; i < k; i++) {
+    int i0 = 0;
+    if (f != B32_Q8_0) /* the nibble formats two blocks at a time */
+        _Pragma("GCC unroll 4") for (; i0 + 2 <= k; i0 += 2) {
+            __m256i lo, hi;
+            pair_u8(r + (size_t)i0 * bytes, f, &lo, &hi);
+            const __m256i lanes = _mm256_setr_epi32(i0, i0, i0, i0, i0 + 1, i0 + 1, i0 + 1, i0 + 1);
+            for (int j = 0; j < NT; j++) {
+                const int8_t *q = x->q + ((t0 + (size_t)j) * n_blocks + g + i0) * 32;
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)q), q1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+                __m256i dot = _mm256_dpbusd_epi32(_mm256_setzero_si256(), lo, _mm256_permute2x128_si256(q0, q1, 0x20));
+                dot = _mm256_dpbusd_epi32(dot, hi, _mm256_permute2x128_si256(q0, q1, 0x31));
+                acc[j][(i0 >> 1) & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_permutexvar_ps(lanes, s[j]),
+                                                        acc[j][(i0 >> 1) & 1]);
+            }
+        }
+    _Pragma("GCC unroll 8") for (int i = i0; i < k; i++) {
         const __m256i u = block_u8(r + (size_t)i * bytes, f);
         const __m256i lane = _mm256_set1_epi32(i);
         for (int j = 0; j < NT; j++) {
