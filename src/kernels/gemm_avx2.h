@@ -115,6 +115,21 @@ static inline __m256i nibbles32(const uint8_t *p)
                             _mm256_set1_epi8(0x0f));
 }
 
+/* Two blocks' 16 code bytes (at b0 and b1) as nibbles: lo their inputs 0..15 (b0's, then b1's), hi their inputs
+ * 16..31; and the two blocks' qh words (bit j: the fifth bit of input j) regrouped the same way. */
+static inline void nibbles_pair(const uint8_t *b0, const uint8_t *b1, __m256i *lo, __m256i *hi)
+{
+    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)b0)),
+                                              _mm_loadu_si128((const __m128i *)b1), 1);
+    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
+    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
+}
+static inline void qh_pair(uint32_t h0, uint32_t h1, uint32_t *lo, uint32_t *hi)
+{
+    *lo = (h0 & 0xffffu) | h1 << 16;
+    *hi = h0 >> 16 | (h1 & 0xffff0000u);
+}
+
 /* 0x10 in byte j where bit j of qh is set */
 static inline __m256i fifth_bits_u8(uint32_t qh)
 {

@@ -24,7 +24,8 @@ static inline __m256i dot_u8_s8(__m256i u, __m256i q)
  * lanes, converted and accumulated with d_w * d_x. As the AVX-512 kernel, rows go in groups of 8 blocks: the 8
  * weight scales (and Q4_1/Q5_1's mins) gathered once and multiplied by the token's 8 activation scales at once;
  * the codes' offset (Q4_0 8, Q5_0 16) takes -offset * sum(q) * d_w * d_x back and Q4_1/Q5_1 add m_w * d_x * sum(q)
- * as 8-wide FMAs per group. A row is streamed once for up to 2 tokens. */
+ * as 8-wide FMAs per group; the nibble formats two blocks per step (their int16 pair sums of both halves added
+ * before one vpmaddwd). A row is streamed once for up to 2 tokens. */
 static const int b32_offset[] = {0, 8, 0, 16, 0}; /* Q8_0: signed through vpsignb */
 
 /* k (<= 8) blocks from block g of `row` for NT tokens. */
@@ -49,7 +50,33 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[2][2], __m
         if (has_min)
             side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
     }
-    _Pragma("GCC unroll 8") for (int i = 0; i < k; i++) {
+    int i0 = 0;
+    if (f != B32_Q8_0) /* the nibble formats two blocks at a time, as the AVX-512 rows (q8_0_avx512.c) */
+        _Pragma("GCC unroll 4") for (; i0 + 2 <= k; i0 += 2) {
+            const uint8_t *b = r + (size_t)i0 * bytes;
+            __m256i lo, hi;
+            nibbles_pair(b + qs, b + bytes + qs, &lo, &hi);
+            if (f == B32_Q5_0 || f == B32_Q5_1) {
+                uint32_t h0, h1, mlo, mhi;
+                memcpy(&h0, b + qs - 4, 4);
+                memcpy(&h1, b + bytes + qs - 4, 4);
+                qh_pair(h0, h1, &mlo, &mhi);
+                lo = _mm256_or_si256(lo, fifth_bits_u8(mlo));
+                hi = _mm256_or_si256(hi, fifth_bits_u8(mhi));
+            }
+            const __m256i lanes = _mm256_setr_epi32(i0, i0, i0, i0, i0 + 1, i0 + 1, i0 + 1, i0 + 1);
+            for (int j = 0; j < NT; j++) {
+                const int8_t *q = x->q + ((t0 + (size_t)j) * n_blocks + g + i0) * 32;
+                const __m256i q0 = _mm256_loadu_si256((const __m256i *)q), q1 = _mm256_loadu_si256((const __m256i *)(q + 32));
+                /* the int16 pair sums of both halves stay within 4 * 31 * 127 */
+                const __m256i p = _mm256_add_epi16(_mm256_maddubs_epi16(lo, _mm256_permute2x128_si256(q0, q1, 0x20)),
+                                                   _mm256_maddubs_epi16(hi, _mm256_permute2x128_si256(q0, q1, 0x31)));
+                const __m256i dot = _mm256_madd_epi16(p, _mm256_set1_epi16(1));
+                acc[j][(i0 >> 1) & 1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_permutevar8x32_ps(s[j], lanes),
+                                                        acc[j][(i0 >> 1) & 1]);
+            }
+        }
+    _Pragma("GCC unroll 8") for (int i = i0; i < k; i++) {
         const uint8_t *b = r + (size_t)i * bytes;
         __m256i w, u;
         if (f == B32_Q8_0) {

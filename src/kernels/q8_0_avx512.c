@@ -59,17 +59,15 @@ static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *b, 
 static inline __attribute__((always_inline)) void pair_u8(const uint8_t *b, enum b32_format f, __m256i *lo, __m256i *hi)
 {
     const int qs = b32_codes_at(f), bytes = b32_bytes(f);
-    const __m256i v = _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + qs))),
-                                              _mm_loadu_si128((const __m128i *)(b + bytes + qs)), 1);
-    *lo = _mm256_and_si256(v, _mm256_set1_epi8(0x0f));
-    *hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), _mm256_set1_epi8(0x0f));
-    if (f == B32_Q5_0 || f == B32_Q5_1) { /* bit j of a block's qh is the fifth bit of its input j */
-        uint32_t h0, h1;
+    nibbles_pair(b + qs, b + bytes + qs, lo, hi);
+    if (f == B32_Q5_0 || f == B32_Q5_1) {
+        uint32_t h0, h1, mlo, mhi;
         memcpy(&h0, b + qs - 4, 4);
         memcpy(&h1, b + bytes + qs - 4, 4);
+        qh_pair(h0, h1, &mlo, &mhi);
         const __m256i bit = _mm256_set1_epi8(0x10);
-        *lo = _mm256_or_si256(*lo, _mm256_maskz_mov_epi8((__mmask32)((h0 & 0xffffu) | h1 << 16), bit));
-        *hi = _mm256_or_si256(*hi, _mm256_maskz_mov_epi8((__mmask32)(h0 >> 16 | (h1 & 0xffff0000u)), bit));
+        *lo = _mm256_or_si256(*lo, _mm256_maskz_mov_epi8((__mmask32)mlo, bit));
+        *hi = _mm256_or_si256(*hi, _mm256_maskz_mov_epi8((__mmask32)mhi, bit));
     }
 }
 
