@@ -88,7 +88,8 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m
         const __m256 dx = _mm256_maskz_loadu_ps(m, x->d + at);
         const __m256 sum = _mm256_cvtepi32_ps(_mm256_maskz_loadu_epi32(m, x->sum + at));
         s[j] = _mm256_mul_ps(dw, dx);
-        side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-b32_offset[f])), side[j]);
+        if (b32_offset[f])
+            side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-b32_offset[f])), side[j]);
         if (has_min)
             side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
     }
