@@ -6,7 +6,10 @@
 
 #include <immintrin.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "kernels/kernels.h"
 
 enum avx2_format {
     AVX2_Q4_0, AVX2_Q4_1, AVX2_Q5_0, AVX2_Q5_1, AVX2_Q4_K, AVX2_Q5_K, AVX2_Q6_K, /* GGML blocks (reference operations) */
@@ -70,6 +73,28 @@ static inline __m256i hsum8x8_epi32(const __m256i d[8])
     const __m256i u1 = _mm256_hadd_epi32(_mm256_hadd_epi32(d[4], d[5]), _mm256_hadd_epi32(d[6], d[7]));
     /* u0: d0..d3's sums of lanes 0-3, then of lanes 4-7; u1 the same for d4..d7 */
     return _mm256_add_epi32(_mm256_permute2x128_si256(u0, u1, 0x20), _mm256_permute2x128_si256(u0, u1, 0x31));
+}
+
+/* The per-token set-up of a group of k <= 8 blocks at r (bytes apart) from block g, for the act q8 rows of the
+ * 32-weight formats: s[j] = d_w * d_x per block (0 past k), and what the integer lanes leave out added to side[j]:
+ * -offset * sum(q) * d_w * d_x (the codes' offset) and, with mins (Q4_1/Q5_1, at +2), m_w * d_x * sum(q). */
+static inline __attribute__((always_inline)) void group_scales(__m256 *s, __m256 *side, const struct act_q8 *x,
+                                                               size_t t0, const uint8_t *r, int bytes, int offset,
+                                                               bool has_min, int n_blocks, int g, int k, int NT)
+{
+    const __m256 dw = gather8_f16(r, bytes, k), mw = has_min ? gather8_f16(r + 2, bytes, k) : _mm256_setzero_ps();
+    const __m256i m = mask8(k);
+    for (int j = 0; j < NT; j++) {
+        const size_t at = (t0 + (size_t)j) * n_blocks + g;
+        const __m256 dx = k == 8 ? _mm256_loadu_ps(x->d + at) : _mm256_maskload_ps(x->d + at, m);
+        const __m256 sum = _mm256_cvtepi32_ps(k == 8 ? _mm256_loadu_si256((const __m256i *)(x->sum + at))
+                                                     : _mm256_maskload_epi32(x->sum + at, m));
+        s[j] = _mm256_mul_ps(dw, dx);
+        if (offset)
+            side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-offset)), side[j]);
+        if (has_min)
+            side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
+    }
 }
 
 /* The act q8 rows of the 32-weight block formats (q8_0_avx512.c, int8_avx2.c) over the file's group_q8 (k <= 8
@@ -185,6 +210,24 @@ static inline __attribute__((always_inline)) __m256i q6_K_codes(const uint8_t *b
     const __m256i at45 = p == 0 ? _mm256_slli_epi16(qh, 4) : p == 1 ? _mm256_slli_epi16(qh, 2)
                        : p == 2 ? qh : _mm256_srli_epi16(qh, 2);
     return _mm256_or_si256(nib, _mm256_and_si256(at45, _mm256_set1_epi8(0x30)));
+}
+
+/* For the Q6_K act q8 rows: -32 times the sum of each 16 activations of the n_at blocks of x (two per block), the
+ * codes' offset share per half-block; NULL when out of memory (the caller frees it). */
+static inline float *q6_K_half_sums(const struct act_q8 *x, size_t n_at)
+{
+    float *half = malloc(n_at * 2 * sizeof(float) + 1); /* + 1: never a zero-byte request */
+    if (!half)
+        return NULL;
+    for (size_t at = 0; at < n_at; at++) {
+        const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
+        const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); /* lanes 0-3: inputs 0..15 */
+        const __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
+        const __m128i hh = _mm_hadd_epi32(h, h); /* (first half, second half, the same again) */
+        half[at * 2] = -32.0f * (float)_mm_cvtsi128_si32(hh);
+        half[at * 2 + 1] = -32.0f * (float)_mm_extract_epi32(hh, 1);
+    }
+    return half;
 }
 
 #define AVX2_GEMM_MIN 8 /* tokens from which the prefill GEMM runs */

@@ -36,20 +36,8 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[2][2], __m
     const int bytes = b32_bytes(f), offset = b32_offset[f], qs = b32_codes_at(f);
     const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
     const uint8_t *r = row + (size_t)g * bytes;
-    const __m256 dw = gather8_f16(r, bytes, k);
-    const __m256 mw = has_min ? gather8_f16(r + 2, bytes, k) : _mm256_setzero_ps();
-    const __m256i m = mask8(k);
     __m256 s[2];
-    for (int j = 0; j < NT; j++) {
-        const size_t at = (t0 + (size_t)j) * n_blocks + g;
-        const __m256 dx = _mm256_maskload_ps(x->d + at, m);
-        const __m256 sum = _mm256_cvtepi32_ps(_mm256_maskload_epi32(x->sum + at, m));
-        s[j] = _mm256_mul_ps(dw, dx);
-        if (offset)
-            side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-offset)), side[j]);
-        if (has_min)
-            side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
-    }
+    group_scales(s, side, x, t0, r, bytes, offset, has_min, n_blocks, g, k, NT);
     int i0 = 0;
     if (f != B32_Q8_0) /* the nibble formats two blocks at a time, as the AVX-512 rows (q8_0_avx512.c) */
         _Pragma("GCC unroll 4") for (; i0 + 2 <= k; i0 += 2) {
@@ -268,20 +256,9 @@ static inline __attribute__((always_inline)) void matmul_kq(float *y, const stru
     const int n_sb = d_in / 256, n_blocks = d_in / 32, sb_bytes = kind == 4 ? 144 : kind == 5 ? 176 : 210;
     const size_t n_at = (size_t)n * n_blocks;
     float *half = NULL;
-    if (kind == 6) { /* -32 times each 16 activations' sum */
-        half = malloc(n_at * 2 * sizeof(float));
-        if (!half) { /* the reference: same numbers up to rounding */
-            matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
-            return;
-        }
-        for (size_t at = 0; at < n_at; at++) {
-            const __m256i s16 = _mm256_maddubs_epi16(_mm256_set1_epi8(1), _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
-            const __m256i s32 = _mm256_madd_epi16(s16, _mm256_set1_epi16(1)); /* lanes 0-3: inputs 0..15 */
-            const __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(s32), _mm256_extracti128_si256(s32, 1));
-            const __m128i hh = _mm_hadd_epi32(h, h);
-            half[at * 2] = -32.0f * (float)_mm_cvtsi128_si32(hh);
-            half[at * 2 + 1] = -32.0f * (float)_mm_extract_epi32(hh, 1);
-        }
+    if (kind == 6 && !(half = q6_K_half_sums(x, n_at))) { /* the reference: same numbers up to rounding */
+        matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
+        return;
     }
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * sb_bytes;

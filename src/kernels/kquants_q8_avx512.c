@@ -113,20 +113,10 @@ void matmul_q6_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int 
 {
     const int n_sb = d_in / 256, n_blocks = d_in / 32;
     const size_t n_at = (size_t)n * n_blocks;
-    float *half = aligned_alloc(64, (n_at * 2 * sizeof(float) + 63) / 64 * 64);
+    float *half = q6_K_half_sums(x, n_at);
     if (!half) { /* the reference: same numbers up to rounding */
         matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
         return;
-    }
-    const __m256i ones = _mm256_set1_epi8(1);
-    for (size_t at = 0; at < n_at; at++) {
-        const __m256i sum4 = _mm256_dpbusd_epi32(_mm256_setzero_si256(), ones,
-                                                 _mm256_loadu_si256((const __m256i *)(x->q + at * 32)));
-        /* lanes 0-3: inputs 0..15, lanes 4-7: 16..31 */
-        const __m128i h = _mm_hadd_epi32(_mm256_castsi256_si128(sum4), _mm256_extracti128_si256(sum4, 1));
-        const __m128i hh = _mm_hadd_epi32(h, h); /* (lo, hi, lo, hi) */
-        half[at * 2] = -32.0f * (float)_mm_cvtsi128_si32(hh);
-        half[at * 2 + 1] = -32.0f * (float)_mm_extract_epi32(hh, 1);
     }
     for (int o = o0; o < o1; o++) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * n_sb * 210;

@@ -79,20 +79,8 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m
     const int bytes = b32_bytes(f);
     const bool has_min = f == B32_Q4_1 || f == B32_Q5_1;
     const uint8_t *r = row + (size_t)g * bytes;
-    const __mmask8 m = (__mmask8)((1u << k) - 1);
-    const __m256 dw = gather8_f16(r, bytes, k);
-    const __m256 mw = has_min ? gather8_f16(r + 2, bytes, k) : _mm256_setzero_ps();
     __m256 s[4];
-    for (int j = 0; j < NT; j++) {
-        const size_t at = (t0 + (size_t)j) * n_blocks + g;
-        const __m256 dx = _mm256_maskz_loadu_ps(m, x->d + at);
-        const __m256 sum = _mm256_cvtepi32_ps(_mm256_maskz_loadu_epi32(m, x->sum + at));
-        s[j] = _mm256_mul_ps(dw, dx);
-        if (b32_offset[f])
-            side[j] = _mm256_fmadd_ps(s[j], _mm256_mul_ps(sum, _mm256_set1_ps((float)-b32_offset[f])), side[j]);
-        if (has_min)
-            side[j] = _mm256_fmadd_ps(mw, _mm256_mul_ps(dx, sum), side[j]);
-    }
+    group_scales(s, side, x, t0, r, bytes, b32_offset[f], has_min, n_blocks, g, k, NT);
     int i0 = 0;
     if (f != B32_Q8_0) /* the nibble formats two blocks at a time */
         _Pragma("GCC unroll 4") for (; i0 + 2 <= k; i0 += 2) {
