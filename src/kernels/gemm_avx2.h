@@ -1,6 +1,7 @@
 /* gemm_avx2.h — the AVX2 matmul over widened slices (widen_avx2.c), internal to src/kernels (include only from
  * *_avx2.c files, and from AVX-512 ones for the AVX2 helpers): the weight formats it widens, its entry, and the
- * widening loads, f16 loads, lane masks and sums, and K-quant unpacking (scales, codes) the AVX2 files share. */
+ * widening loads, f16 loads, lane masks and sums, K-quant unpacking (scales, codes), and the act q8 rows' group
+ * helpers (scale gathers, nibble pairs, integer sums) the AVX2 and AVX-512 files share. */
 #ifndef OWL_GEMM_AVX2_H
 #define OWL_GEMM_AVX2_H
 
