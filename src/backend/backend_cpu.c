@@ -136,40 +136,43 @@ static int act_bf16_format(enum dtype t)
 }
 
 /* Work shared by claims: units [0, n) split in order into one share per thread; a thread takes its share's units
- * in order, then the units left at the ends of the other shares (from the last down, while the owner goes up),
- * each unit claimed by an atomic exchange, so the threads finish together (a vCPU that gets less memory
- * bandwidth than its twin no longer leaves the other waiting at the barrier) and read their rows in order.
- * claims(at, n): the flags of a call at at, zeroed (before the parallel region). claim_next: the
- * thread's next unit after u (-1 first), or -1 when none is left. */
+ * in order, then the units left at the ends of the other shares (from the last down, while the owner goes up), so
+ * the threads finish together (a vCPU that gets less memory bandwidth than its twin no longer leaves the other
+ * waiting at the barrier) and read their rows in order. A share is its range [lo, hi) in one 64-bit word on a
+ * cache line of its own: the owner takes lo and the others hi - 1 by compare-and-swap, so a thread's claims touch
+ * only its own line until it helps another (byte flags side by side made every claim bounce one line between the
+ * cores: 1.2% of a decode in claim_next). claims(at, n): g_threads shares of n units at at (64-byte aligned,
+ * CLAIMS_BYTES), set before the parallel region; a region that runs on fewer threads leaves the missing threads'
+ * shares to the others. claim_next: thread id's next unit, or -1 when none is left. */
+struct share {
+    _Alignas(64) _Atomic uint64_t range; /* lo | hi << 32 */
+};
+#define CLAIMS_BYTES ((size_t)g_threads * sizeof(struct share))
 enum { CLAIM_ROWS = 64 };
-static atomic_uchar *claims(void *at, int n)
+static struct share *claims(void *at, int n)
 {
-    atomic_uchar *p = at;
-    for (int i = 0; i < n; i++)
-        atomic_store_explicit(&p[i], 0, memory_order_relaxed);
-    return p;
+    struct share *sh = at;
+    for (int i = 0; i < g_threads; i++) {
+        const uint64_t lo = (uint64_t)((long)n * i / g_threads), hi = (uint64_t)((long)n * (i + 1) / g_threads);
+        atomic_init(&sh[i].range, lo | hi << 32);
+    }
+    return sh;
 }
 
-static int claim_next(atomic_uchar *taken, int n, int id, int nth, int u)
+static int claim_next(struct share *sh, int id)
 {
-    const int s0 = (int)((long)n * id / nth), s1 = (int)((long)n * (id + 1) / nth);
-    if (u < 0 || (u >= s0 && u < s1)) { /* own share, upward */
-        const int next = u < 0 ? s0 : u + 1;
-        if (next < s1 && !atomic_exchange_explicit(&taken[next], 1, memory_order_relaxed))
-            return next;
-        u = -1;
-    }
-    /* the others' shares, each from its end down, until a unit is already taken */
-    for (int k = 1; k < nth; k++) {
-        const int v = (id + k) % nth, v0 = (int)((long)n * v / nth), v1 = (int)((long)n * (v + 1) / nth);
-        if (u >= v0 && u < v1) { /* continuing down this share */
-            if (u - 1 >= v0 && !atomic_exchange_explicit(&taken[u - 1], 1, memory_order_relaxed))
-                return u - 1;
-            u = -1;
-            continue;
-        }
-        if (u < 0 && v1 - 1 >= v0 && !atomic_exchange_explicit(&taken[v1 - 1], 1, memory_order_relaxed))
-            return v1 - 1;
+    uint64_t r = atomic_load_explicit(&sh[id].range, memory_order_relaxed);
+    while ((uint32_t)r < (uint32_t)(r >> 32)) /* own share, upward */
+        if (atomic_compare_exchange_weak_explicit(&sh[id].range, &r, r + 1, memory_order_relaxed,
+                                                  memory_order_relaxed))
+            return (int)(uint32_t)r;
+    for (int k = 1; k < g_threads; k++) { /* the others', each from its end down */
+        struct share *o = &sh[(id + k) % g_threads];
+        r = atomic_load_explicit(&o->range, memory_order_relaxed);
+        while ((uint32_t)r < (uint32_t)(r >> 32))
+            if (atomic_compare_exchange_weak_explicit(&o->range, &r, r - (1ull << 32), memory_order_relaxed,
+                                                      memory_order_relaxed))
+                return (int)(r >> 32) - 1;
     }
     return -1;
 }
@@ -236,8 +239,8 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
     }
     const size_t panel_bytes = ACT_BF16_PANEL * sizeof(float);
     const int n_units = first[n_jobs];
-    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + (size_t)n_units);
-    atomic_uchar *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);
+    char *ws = workspace(xp_bytes + panel_bytes * (size_t)g_threads + CLAIMS_BYTES);
+    struct share *taken = claims(ws + xp_bytes + panel_bytes * (size_t)g_threads, n_units);
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1)
     {
         const int nth = omp_get_num_threads(), id = omp_get_thread_num();
@@ -246,7 +249,7 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
                 kern.pack_act_bf16((uint16_t *)(ws + xp_at[j]), jobs[j].x, n, jobs[j].w->d_in, n_tiles * id / nth,
                                    n_tiles * (id + 1) / nth);
 #pragma omp barrier
-        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+        for (int u; (u = claim_next(taken, id)) >= 0;) {
             const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
             const int o0 = (u - first[j]) * ACT_BF16_ROWS;
@@ -281,7 +284,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
             act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
     }
     const int n_units = first[n_jobs];
-    char *ws = workspace(act_bytes + (size_t)n_units), *next = ws;
+    char *ws = workspace(act_bytes + CLAIMS_BYTES), *next = ws;
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
         if (J[j].shares) {
@@ -294,12 +297,12 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
-    atomic_uchar *taken = claims(ws + act_bytes, n_units);
+    struct share *taken = claims(ws + act_bytes, n_units);
     const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
-        const int id = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+        const int id = omp_get_thread_num();
+        for (int u; (u = claim_next(taken, id)) >= 0;) {
             const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
             const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
@@ -350,9 +353,9 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
         fn[j] = plain_kernel(jobs[j].w, n, j ? &unused : &round_x);
     }
     const int n_units = first[n_jobs], group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
-    const size_t xr_bytes = round_x ? (size_t)n * jobs[0].w->d_in * sizeof(float) : 0;
-    char *ws = workspace(xr_bytes + (size_t)n_units);
-    atomic_uchar *taken = claims(ws + xr_bytes, n_units);
+    const size_t xr_bytes = round_x ? ((size_t)n * jobs[0].w->d_in * sizeof(float) + 63) / 64 * 64 : 0;
+    char *ws = workspace(xr_bytes + CLAIMS_BYTES);
+    struct share *taken = claims(ws + xr_bytes, n_units);
     const float *x0 = jobs[0].x;
     if (xr_bytes) {
         float *xr = (float *)ws;
@@ -365,8 +368,8 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
     }
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
-        const int id = omp_get_thread_num(), nth = omp_get_num_threads();
-        for (int u = -1; (u = claim_next(taken, n_units, id, nth, u)) >= 0;) {
+        const int id = omp_get_thread_num();
+        for (int u; (u = claim_next(taken, id)) >= 0;) {
             const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
             const int d_out = w->d_out, d_in = w->d_in;
