@@ -24,10 +24,13 @@ struct sampler {
 enum owl_status sampler_init(struct sampler *s, const struct sampler_params *p, int n_vocab, struct owl_error *err);
 void sampler_free(struct sampler *s); /* NULL-safe */
 
-/* Pick a token from logits (n_vocab); logits are not modified. */
+/* Pick a token from logits (n_vocab); logits are not modified. Sorts only the likeliest tokens the filters
+ * need (none when no filter is on). */
 int32_t sampler_pick(struct sampler *s, const float *logits);
+/* The same picks (and RNG steps) with every token sorted: the plain reference sampler_pick is tested against. */
+int32_t sampler_pick_ref(struct sampler *s, const float *logits);
 
-/* Index of the largest value; the lowest index among equals. */
+/* Index of the largest value; the lowest index among equals; NaNs skipped (0 when all are). */
 int32_t argmax_f32(const float *x, int n);
 
 #endif
