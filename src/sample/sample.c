@@ -108,10 +108,10 @@ static inline float exp_nonpositive(float x)
 VOCAB_LOOP static double sampler_probs(struct sampler *s, const float *logits)
 {
     const int n = s->n_vocab;
-    const float m = logits[argmax_f32(logits, n)], inv_t = 1.0f / s->p.temperature;
+    const float m = logits[argmax_f32(logits, n)], t = s->p.temperature;
     float *p = s->probs;
-    for (int i = 0; i < n; i++)
-        p[i] = exp_nonpositive((logits[i] - m) * inv_t);
+    for (int i = 0; i < n; i++) /* divided, not multiplied by 1 / t: a tiny t would give 0 * inf at the top */
+        p[i] = exp_nonpositive((logits[i] - m) / t);
     double lane[8] = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8)

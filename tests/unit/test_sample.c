@@ -109,6 +109,9 @@ static void check_distribution(void)
     p = base;
     p.temperature = 0;
     check_freq(l, 5, p, (const double[]){0, 0, 0, 1, 0}, "greedy");
+    p = base;
+    p.temperature = 1e-40f; /* a subnormal temperature: the top token only, no 0 * inf */
+    check_freq(l, 5, p, (const double[]){0, 0, 0, 1, 0}, "T 1e-40");
 }
 
 static void check_argmax(void)
