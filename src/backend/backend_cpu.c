@@ -27,6 +27,7 @@ int ops_threads(void) { return g_threads; }
 static bool g_row_exact;
 static enum act_mode g_act;
 void ops_set_row_exact(bool on) { g_row_exact = on; }
+bool ops_row_exact(void) { return g_row_exact; }
 void ops_set_act(enum act_mode mode) { g_act = mode; }
 
 static matmul_fn *matmul_for(enum dtype dtype)
@@ -84,12 +85,14 @@ void op_embed(float *out, const struct weight *emb, const int32_t *tokens, int n
 }
 
 /* Scratch of the ops that need some (the bf16 GEMM's packed activations and weight panels, the act q8 mode's
- * int8 activations, decode attention's partial states): one per calling thread (the OpenMP workers only use
- * their caller's), grown on first need and kept, so a forward allocates only while its shapes are new; freed
- * when its thread exits (a server's engine thread). */
+ * int8 activations, decode attention's partial states; op_matmul_heads' gathered rows in a slot of their own,
+ * since the matmuls it calls use slot 0): per calling thread (the OpenMP workers only use their caller's), grown
+ * on first need and kept, so a forward allocates only while its shapes are new; freed when its thread exits (a
+ * server's engine thread). */
+enum { WS_SLOTS = 2 };
 struct ws {
-    void *p;
-    size_t size;
+    void *p[WS_SLOTS];
+    size_t size[WS_SLOTS];
 };
 static pthread_key_t g_ws_key;
 static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
@@ -97,28 +100,32 @@ static pthread_once_t g_ws_once = PTHREAD_ONCE_INIT;
 static void ws_free(void *v)
 {
     struct ws *w = v;
-    big_free(w->p);
+    for (int i = 0; i < WS_SLOTS; i++)
+        big_free(w->p[i]);
     free(w);
 }
 
 static void ws_key_create(void) { OWL_ASSERT(pthread_key_create(&g_ws_key, ws_free) == 0); }
 
-static void *workspace(size_t bytes)
+void *backend_scratch(int slot, size_t bytes)
 {
+    OWL_ASSERT(slot >= 0 && slot < WS_SLOTS);
     pthread_once(&g_ws_once, ws_key_create);
     struct ws *w = pthread_getspecific(g_ws_key);
     if (!w) {
         w = xcalloc(1, sizeof *w);
         OWL_ASSERT(pthread_setspecific(g_ws_key, w) == 0);
     }
-    if (bytes > w->size) {
-        big_free(w->p);
-        w->p = big_alloc(bytes);
-        OWL_ASSERT(w->p);
-        w->size = bytes;
+    if (bytes > w->size[slot]) {
+        big_free(w->p[slot]);
+        w->p[slot] = big_alloc(bytes);
+        OWL_ASSERT(w->p[slot]);
+        w->size[slot] = bytes;
     }
-    return w->p;
+    return w->p[slot];
 }
+
+static void *workspace(size_t bytes) { return backend_scratch(0, bytes); }
 
 /* The weight format of the bf16-activation prefill GEMM for dtype t, or -1 where it takes none. */
 static int act_bf16_format(enum dtype t)

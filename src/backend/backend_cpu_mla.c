@@ -5,6 +5,7 @@
  * scale, plain dtypes exactly) and used for every token, so the bytes read are those of the slices.
  */
 #include <omp.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "backend/ops.h"
@@ -25,11 +26,60 @@ static void weight_row(float *out, const struct weight *w, int r)
     weight_to_f32(out, (const char *)w->data + (size_t)r * row_bytes, w->dtype, (size_t)w->d_in);
 }
 
+/* Rows [r0, r0 + n) of w as a weight of their own, or false where their scales cannot be sliced so (FP8 rows not
+ * starting a 128-row block). */
+static bool weight_rows(struct weight *v, const struct weight *w, int r0, int n)
+{
+    *v = *w;
+    v->d_out = n;
+    v->n_expert = 1;
+    if (w->dtype == DTYPE_F8_E4M3) {
+        if (r0 % FP8_BLOCK)
+            return false;
+        v->data = (const uint8_t *)w->data + (size_t)r0 * w->d_in;
+        v->scales = (const float *)w->scales + (size_t)(r0 / FP8_BLOCK) * ((w->d_in + FP8_BLOCK - 1) / FP8_BLOCK);
+        return true;
+    }
+    size_t row_bytes = 0;
+    OWL_ASSERT(dtype_bytes(w->dtype, (uint64_t)w->d_in, &row_bytes));
+    v->data = (const char *)w->data + (size_t)r0 * row_bytes;
+    return !w->scales; /* plain and GGML block dtypes carry their scales in the rows */
+}
+
+/* Prefill's plain products: per head, its rows as a weight through op_matmul (the GEMM and multi-token kernels,
+ * every thread) on its inputs gathered into contiguous rows, the outputs scattered back. The row-by-row loop
+ * below took a dot product per row and token: a fifth of a DeepSeek-V3 prefill. Not in row-exact mode (batched
+ * decode), where each token's numbers must be those of the loop below. False where a head's rows cannot be a
+ * weight of their own. */
+enum { HEADS_GEMM_MIN_TOKENS = 8 };
+static bool heads_gemm(const struct heads_matmul_args *a)
+{
+    const int n = a->n_tok, d_in = a->w->d_in, rows = a->n_rows;
+    struct weight v;
+    for (int h = 0; h < a->n_head; h++)
+        if (!weight_rows(&v, a->w, a->row0 + h * a->row_stride, rows))
+            return false;
+    float *xg = backend_scratch(1, ((size_t)n * d_in + (size_t)n * rows) * sizeof(float)), *yg = xg + (size_t)n * d_in;
+    for (int h = 0; h < a->n_head; h++) {
+        weight_rows(&v, a->w, a->row0 + h * a->row_stride, rows);
+        for (int t = 0; t < n; t++)
+            memcpy(xg + (size_t)t * d_in, a->x + (size_t)h * a->x_head_stride + (size_t)t * a->x_tok_stride,
+                   (size_t)d_in * sizeof(float));
+        op_matmul(yg, xg, &v, NULL, n);
+        for (int t = 0; t < n; t++)
+            memcpy(a->y + (size_t)h * a->y_head_stride + (size_t)t * a->y_tok_stride, yg + (size_t)t * rows,
+                   (size_t)rows * sizeof(float));
+    }
+    return true;
+}
+
 void op_matmul_heads(const struct heads_matmul_args *a)
 {
     const struct weight *w = a->w;
     const int d_in = w->d_in;
     OWL_ASSERT(d_in <= 65536 && a->row0 + (a->n_head - 1) * a->row_stride + a->n_rows <= w->d_out);
+    if (!a->transposed && a->n_tok >= HEADS_GEMM_MIN_TOKENS && !ops_row_exact() && heads_gemm(a))
+        return;
     /* Work items: (head, chunk of 16 rows) for the plain product, whole heads for the transposed one
      * (its rows all add into the same outputs). Items own disjoint outputs. */
     const int chunk = a->transposed ? a->n_rows : 16;

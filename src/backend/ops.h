@@ -52,6 +52,7 @@ int ops_threads(void);
  * The weights are still read from memory once per step: a call's token groups share each L1/L2-resident
  * chunk of rows. Set by the runtime around a batched decode step. */
 void ops_set_row_exact(bool on);
+bool ops_row_exact(void);
 
 /* Reduced-precision activations (opt-in; ACT_FP32, exact, by default), set from owl_model_params.act:
  * - ACT_BF16: matmuls over BF16 weights round each activation to bf16 and use bf16 dot products
@@ -223,6 +224,10 @@ struct heads_matmul_args {
     bool transposed;
 };
 void op_matmul_heads(const struct heads_matmul_args *a);
+
+/* The CPU backend's kept scratch of the calling thread, slot 0 (the matmuls') or 1, at least bytes long (internal
+ * to src/backend: its ops share it). */
+void *backend_scratch(int slot, size_t bytes);
 
 /* Convert a stored vector (norm weights, biases: small) to fp32. */
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n);
