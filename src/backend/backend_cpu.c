@@ -198,6 +198,12 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
                            : NULL;
 }
 
+/* Whether Q8_0 weight w takes the act q8 mode's prefill GEMM for n tokens (VNNI; not in row-exact mode). */
+static bool q8_gemm(const struct weight *w, int n)
+{
+    return g_act == ACT_Q8 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.gemm_q8_0_q8;
+}
+
 /* The act q8 mode's MXFP4 and GGML block matmuls, one or several in one parallel region (op_matmul_many: an MoE
  * layer's experts in decode): each job's activations quantized once (once for consecutive jobs on the same x), then
  * the jobs' row chunks claimed as one range of units: CLAIM_ROWS rows (decode; and row-exact mode in groups of
@@ -206,6 +212,7 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 enum { MATMUL_MANY_MAX = 16 };
 struct q8_job {
     matmul_q8_0_q8_fn *block_fn; /* or NULL: MXFP4 */
+    bool q8_gemm;                /* Q8_0 in prefill: kern.gemm_q8_0_q8 over every token */
     bool hf;                     /* MXFP4 in the HF layout (separate scales) */
     bool shares;                 /* quantized with the job before it (same x, d_in and layout) */
     int rows;                    /* rows per unit */
@@ -276,22 +283,26 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
     struct q8_job J[MATMUL_MANY_MAX];
     int first[MATMUL_MANY_MAX + 1] = {0};
-    size_t act_bytes = 0;
+    size_t act_bytes = 0, panel_bytes = 0;
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         const int d_in = w->d_in, d_out = w->d_out;
         J[j].block_fn = q8_kernel(w->dtype);
+        J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
         const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
-        J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : CLAIM_ROWS;
+        J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
+        if (J[j].q8_gemm && gemm_q8_0_q8_panel_bytes(d_in) > panel_bytes)
+            panel_bytes = (gemm_q8_0_q8_panel_bytes(d_in) + 63) / 64 * 64;
         first[j + 1] = first[j] + (d_out + J[j].rows - 1) / J[j].rows;
         J[j].shares = same_input(jobs, j) && J[j].hf == J[j - 1].hf;
         if (!J[j].shares)
             act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
     }
     const int n_units = first[n_jobs];
-    char *ws = workspace(act_bytes + CLAIMS_BYTES), *next = ws;
+    char *ws = workspace(act_bytes + CLAIMS_BYTES + panel_bytes * (size_t)g_threads), *next = ws;
+    char *panels = ws + act_bytes + CLAIMS_BYTES; /* one per thread, for the Q8_0 GEMM */
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
         if (J[j].shares) {
@@ -315,6 +326,10 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
             const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
             const int o0 = (u - first[j]) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
             float *y = jobs[j].y;
+            if (J[j].q8_gemm) {
+                kern.gemm_q8_0_q8(y, &J[j].a, w->data, n, d_in, d_out, o0, o1, panels + panel_bytes * (size_t)id);
+                continue;
+            }
             for (int t = 0; t < n; t += group) {
                 const struct act_q8 *a = &J[j].a;
                 const struct act_q8 at = {a->q + (size_t)t * d_in, a->d + (size_t)t * n_blocks,
@@ -400,7 +415,7 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
 static bool takes_gemm_bf16(const struct weight *w, int n)
 {
     return g_act != ACT_FP32 && kern.gemm_bf16_act && n >= ACT_BF16_TILE && !g_row_exact &&
-           act_bf16_format(w->dtype) >= 0;
+           act_bf16_format(w->dtype) >= 0 && !q8_gemm(w, n);
 }
 
 /* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
@@ -436,14 +451,17 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
     /* together: every job on the act q8 path or on the plain one with its activations as given (decode), or every
      * job on the bf16-activation GEMM (prefill) */
     bool q8 = n_jobs <= MATMUL_MANY_MAX && n < 8, plain = q8, gemm = n_jobs <= MATMUL_MANY_MAX;
+    bool q8_gemms = n_jobs <= MATMUL_MANY_MAX; /* prefill: every job on the Q8_0 GEMM */
     for (int j = 0; j < n_jobs; j++) {
         bool round_x;
         plain_kernel(jobs[j].w, n, &round_x);
         const bool job_q8 = takes_q8(jobs[j].w, n), job_gemm = takes_gemm_bf16(jobs[j].w, n);
+        q8_gemms = q8_gemms && q8_gemm(jobs[j].w, n);
         q8 = q8 && job_q8;
         plain = plain && !job_q8 && !job_gemm && !round_x;
         gemm = gemm && job_gemm; /* takes_q8 never takes a job the GEMM takes */
     }
+    q8 = q8 || q8_gemms;
     if (!q8 && !plain && !gemm) {
         for (int j = 0; j < n_jobs; j++)
             op_matmul(jobs[j].y, jobs[j].x, jobs[j].w, jobs[j].bias, n);

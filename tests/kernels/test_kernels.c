@@ -230,6 +230,8 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
     int32_t *sum = malloc(sizeof(int32_t) * n * nb);
     float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
     float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
+    float *yg = malloc(sizeof(float) * n * d_out);
+    void *panel = aligned_alloc(64, (gemm_q8_0_q8_panel_bytes(d_in) + 63) / 64 * 64);
     const struct act_q8 a = {q, d, sum};
     quantize_act_q8_ref(&a, x, n, d_in, false);
     exact(y, x, w, n, d_in, d_out, 0, d_out);
@@ -238,21 +240,26 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
     if (vnni) {
         fast(ys, &a, w, n, d_in, d_out, 0, 7);
         fast(ys, &a, w, n, d_in, d_out, 7, d_out);
+        /* the prefill GEMM: a chunk of 7 rows, then the rest in chunks of 32 (the last partial) */
+        gemm_q8_0_q8_avx512(yg, &a, w, n, d_in, d_out, 0, 7, panel);
+        gemm_q8_0_q8_avx512(yg, &a, w, n, d_in, d_out, 7, d_out, panel);
     }
     const bool avx2 = kernels_have_avx2();
     if (avx2) {
         fast2(y2, &a, w, n, d_in, d_out, 0, 7);
         fast2(y2, &a, w, n, d_in, d_out, 7, d_out);
     }
-    int bad_f[2] = {0, 0};
-    const float *fast_y[2] = {vnni ? ys : NULL, avx2 ? y2 : NULL};
+    int bad_f[3] = {0, 0, 0};
+    const float *fast_y[3] = {vnni ? ys : NULL, avx2 ? y2 : NULL, vnni ? yg : NULL};
     const int bad = q8_errors(dequantize_row_q8_0, w, (size_t)nb * block_bytes, x, d, n,
-                              d_in, d_out, y, yq, fast_y, 2, bad_f);
+                              d_in, d_out, y, yq, fast_y, 3, bad_f);
     const int bad_simd = bad_f[0], bad_avx2 = bad_f[1];
+    CHECK_MSG(bad_f[2] == 0, "%s q8 gemm n=%d d_in=%d d_out=%d: %d outputs differ from the reference", name, n, d_in,
+              d_out, bad_f[2]);
     CHECK_MSG(bad_avx2 == 0, "%s q8 avx2 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_avx2);
     CHECK_MSG(bad == 0, "%s q8 ref n=%d d_in=%d: %d outputs beyond the quantization error", name, n, d_in, bad);
     CHECK_MSG(bad_simd == 0, "%s q8 avx512 n=%d d_in=%d: %d outputs differ from the reference", name, n, d_in, bad_simd);
-    free(q), free(d), free(sum), free(y), free(yq), free(ys), free(y2);
+    free(q), free(d), free(sum), free(y), free(yq), free(ys), free(y2), free(yg), free(panel);
 }
 
 /* Q8_0: hand-computed dequantization, then each SIMD matmul the CPU has against its reference on random
@@ -277,7 +284,7 @@ static void test_q8_0(void)
     static const int ns[] = {1, 3, 4, 5, 8, 11}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
-            const int d_in = d_ins[a], d_out = 21, n = ns[c];
+            const int d_in = d_ins[a], d_out = c % 2 ? 21 : 75, n = ns[c]; /* 75: the GEMM's chunks of 32 */
             const size_t n_blocks = (size_t)d_out * d_in / 32;
             uint8_t *w = malloc(n_blocks * 34);
             for (size_t b = 0; b < n_blocks; b++) {

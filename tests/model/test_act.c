@@ -5,7 +5,8 @@
  * - "q8": the gpt-oss fixtures with MXFP4 experts in both layouts (safetensors as released, and the GGUF
  *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0 and
  *   Q4_0 weights (quantized at load), and llama.cpp's Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K files, decoding a token at a time, int8
- *   activations against them: the same check against the exact path over the same weights;
+ *   activations against them: the same check against the exact path over the same weights; Q8_0 prefill (the
+ *   int8 GEMM) on Qwen3 and on DeepSeek's MLA;
  *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
 #include <math.h>
@@ -55,8 +56,8 @@ static void check_mode(const char *path, const char *quant, const char *act, boo
 }
 static void check(const char *path, const char *quant, const char *act) { check_mode(path, quant, act, false); }
 
-/* Decode: the prompt one token at a time (the act q8 mode takes Q8_0 weights with int8 activations only in
- * decode; prefill runs the bf16 GEMM), each step's logits against the exact path's prefill. */
+/* Decode: the prompt one token at a time (the decode rows of the act q8 mode; its prefill GEMMs are check's),
+ * each step's logits against the exact path's prefill. */
 static void check_decode(const char *path, const char *quant, const char *act)
 {
     enum { N = 12 };
@@ -158,6 +159,8 @@ int main(void)
     check(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8"); /* GGML MXFP4 blocks */
     check_batched(fixture_path("gpt_oss/mxfp4-released"), NULL, "q8");
     check_batched(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8");
+    check(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 prefill: the int8 GEMM (VNNI; AVX2: the rows) */
+    check(fixture_path("deepseek_v3/v2-lite"), "q8_0", "q8"); /* with MLA's per-head products */
     check_decode(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 weights, int8 activations */
     check_decode(fixture_path("qwen3/yarn-v5"), "q8_0", "q8");
     check_batched(fixture_path("qwen3/gqa-tied"), "q8_0", "q8");
