@@ -94,12 +94,30 @@ void pack_act_bf16_avx512(uint16_t *xp, const float *x, int n, int d_in, int til
             }
 }
 
+/* Lines of weights asked into L2 a few at a time: rows of row_bytes from base, lines_per_row lines each (from
+ * byte 0 of each row at base), walked in order from the current row and line; left still to ask. */
+struct pf_walk {
+    const char *base;
+    size_t row_bytes, lines_per_row, row, line, left;
+};
+
+static inline void pf_ask(struct pf_walk *pf, size_t count)
+{
+    for (; count > 0 && pf->left > 0; count--, pf->left--) {
+        _mm_prefetch(pf->base + pf->row * pf->row_bytes + pf->line * 64, _MM_HINT_T1);
+        if (++pf->line == pf->lines_per_row) {
+            pf->line = 0;
+            pf->row++;
+        }
+    }
+}
+
 /* y[t, 16r + i] (+)= the tile's sums over n_slices slices (the last with last_pairs pairs), for NT tokens and R
  * panels of 16 rows (their masks in rmask[r]): per pair, R panel loads and NT broadcasts feed R*NT dot products;
  * the accumulators stay in registers across the slices. */
 static inline __attribute__((always_inline)) void tile(float *y, const uint16_t *xt, const float *panel, int n_slices,
                                                        int last_pairs, int d_out, bool accumulate,
-                                                       const __mmask16 *rmask, int R, int NT)
+                                                       const __mmask16 *rmask, struct pf_walk *pf, int R, int NT)
 {
     __m512 acc[3][8];
     for (int r = 0; r < R; r++)
@@ -110,6 +128,7 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
         const uint16_t *xs = xt + (size_t)s * ACT_BF16_TILE * SLICE;
         const float *ps = panel + (size_t)s * R * PAIRS * 16;
         const int n_pairs = s + 1 < n_slices ? PAIRS : last_pairs;
+        pf_ask(pf, (pf->left + (size_t)(n_slices - s) - 1) / (size_t)(n_slices - s)); /* a share per slice */
         for (int p = 0; p < n_pairs; p++) {
             __m512bh wv[3];
             for (int r = 0; r < R; r++)
@@ -130,14 +149,14 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
 
 #define TILE_CASES(R)                                                                                   \
     switch (nt) {                                                                                       \
-    case 8: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 8); break;                        \
-    case 7: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 7); break;                        \
-    case 6: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 6); break;                        \
-    case 5: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 5); break;                        \
-    case 4: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 4); break;                        \
-    case 3: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 3); break;                        \
-    case 2: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 2); break;                        \
-    default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, R, 1); break;                       \
+    case 8: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 8); break;                        \
+    case 7: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 7); break;                        \
+    case 6: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 6); break;                        \
+    case 5: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 5); break;                        \
+    case 4: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 4); break;                        \
+    case 3: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 3); break;                        \
+    case 2: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 2); break;                        \
+    default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 1); break;                       \
     }
 
 /* Bytes per 256 weights of each format. */
@@ -190,7 +209,8 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
         rmask[r] = mask16(n_rows - 16 * r);
     /* the weights come from memory (each is read once per matmul): while the tiles run, the ones the next packing
      * reads (the next super-slice of these rows, or the first of the 48 rows after them) are asked into L2, a
-     * share per tile */
+     * share per slice of each tile (asked 48 at a time at a tile's start they waited for free miss buffers: 2.5%
+     * of the GEMM), and the packing asks each row two steps ahead into L1 */
     const size_t rb = row_bytes(fmt, d_in);
     const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
     for (int k0 = 0; k0 < d_in; k0 += SUPER) {
@@ -201,6 +221,9 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
                 for (int kk = 0; kk < SLICE && s * SLICE + kk < kb; kk += 32) { /* 16 rows x 16 pairs, transposed */
                     const int k = k0 + s * SLICE + kk;
                     __m512 rv[16], c[16];
+                    for (int i = 0; i < 16 && 16 * r + i < n_rows; i++) /* two steps ahead into L1 (from L2) */
+                        _mm_prefetch((const char *)w + (size_t)(o0 + 16 * r + i) * rb + (size_t)(k + 64) * rb / d_in,
+                                     _MM_HINT_T0);
                     for (int i = 0; i < 16; i++)
                         rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
                                                     : _mm512_setzero_ps();
@@ -214,11 +237,11 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
         const int pf_kb = d_in - pf_k0 < SUPER ? d_in - pf_k0 : SUPER;
         const size_t pf_lines = ((size_t)pf_kb * rb / (size_t)d_in + 63) / 64;
         const size_t pf_total = pf_lines * (size_t)(pf_rows > 0 ? pf_rows : 0);
+        struct pf_walk pf = {.base = (const char *)w + (size_t)pf_row0 * rb + (size_t)pf_k0 * rb / d_in,
+                             .row_bytes = rb, .lines_per_row = pf_lines};
         for (int t = 0; t < n; t += ACT_BF16_TILE) {
             const int nt = n - t < ACT_BF16_TILE ? n - t : ACT_BF16_TILE, ti = t / ACT_BF16_TILE;
-            for (size_t li = pf_total * ti / n_tiles; li < pf_total * (ti + 1) / n_tiles; li++)
-                _mm_prefetch((const char *)w + (size_t)(pf_row0 + li / pf_lines) * rb + (size_t)pf_k0 * rb / d_in +
-                                 li % pf_lines * 64, _MM_HINT_T1);
+            pf.left = pf_total * (ti + 1) / n_tiles - pf_total * ti / n_tiles;
             const uint16_t *xt = xp + ((size_t)t / ACT_BF16_TILE * n_slices + k0 / SLICE) * ACT_BF16_TILE * SLICE;
             float *yt = y + (size_t)t * d_out + o0;
             if (R == 3) {
