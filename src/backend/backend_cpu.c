@@ -51,6 +51,14 @@ static matmul_fn *matmul_for(enum dtype dtype)
     return NULL;
 }
 
+void backend_matmul_rows(float *y, const float *x, const struct weight *w, int n, int o0, int o1)
+{
+    if (w->dtype == DTYPE_F8_E4M3)
+        kern.matmul_fp8(y, x, w->data, w->scales, n, w->d_in, w->d_out, o0, o1);
+    else
+        matmul_for(w->dtype)(y, x, w->data, n, w->d_in, w->d_out, o0, o1);
+}
+
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
 {
     switch (dtype) {

@@ -228,6 +228,9 @@ void op_matmul_heads(const struct heads_matmul_args *a);
 /* The CPU backend's kept scratch of the calling thread, slot 0 (the matmuls') or 1, at least bytes long (internal
  * to src/backend: its ops share it). */
 void *backend_scratch(int slot, size_t bytes);
+/* Rows [o0, o1) of w for n tokens with the exact (fp32-activation) kernel of its dtype, on the calling thread
+ * (internal to src/backend). */
+void backend_matmul_rows(float *y, const float *x, const struct weight *w, int n, int o0, int o1);
 
 /* Convert a stored vector (norm weights, biases: small) to fp32. */
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n);
