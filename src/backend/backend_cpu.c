@@ -209,7 +209,9 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
 /* Whether Q8_0 weight w takes the act q8 mode's prefill GEMM for n tokens (VNNI; not in row-exact mode). */
 static bool q8_gemm(const struct weight *w, int n)
 {
-    return g_act == ACT_Q8 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.gemm_q8_0_q8;
+    /* (its gathers address a chunk's rows with 32-bit offsets) */
+    return g_act == ACT_Q8 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.gemm_q8_0_q8 &&
+           (size_t)w->d_in / 32 * Q8_0_BLOCK_BYTES * Q8_GEMM_ROWS < (size_t)INT32_MAX;
 }
 
 /* The act q8 mode's MXFP4 and GGML block matmuls, one or several in one parallel region (op_matmul_many: an MoE
