@@ -206,11 +206,13 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
                            : NULL;
 }
 
-/* Whether Q8_0 weight w takes the act q8 mode's prefill GEMM for n tokens (VNNI; not in row-exact mode). */
+/* Whether weight w (Q8_0, Q4_0, Q4_1) takes the act q8 mode's prefill GEMM for n tokens (VNNI; not in row-exact
+ * mode). */
 static bool q8_gemm(const struct weight *w, int n)
 {
     /* (its gathers address a chunk's rows with 32-bit offsets) */
-    return g_act == ACT_Q8 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.gemm_q8_0_q8 &&
+    const bool fmt = w->dtype == DTYPE_Q8_0 || w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_1;
+    return g_act == ACT_Q8 && fmt && n >= 8 && !g_row_exact && kern.gemm_blocks_q8 &&
            (size_t)w->d_in / 32 * Q8_0_BLOCK_BYTES * Q8_GEMM_ROWS < (size_t)INT32_MAX;
 }
 
@@ -222,7 +224,7 @@ static bool q8_gemm(const struct weight *w, int n)
 enum { MATMUL_MANY_MAX = 16 };
 struct q8_job {
     matmul_q8_0_q8_fn *block_fn; /* or NULL: MXFP4 */
-    bool q8_gemm;                /* Q8_0 in prefill: kern.gemm_q8_0_q8 over every token */
+    bool q8_gemm;                /* Q8_0/Q4_0/Q4_1 in prefill: kern.gemm_blocks_q8 over every token */
     bool hf;                     /* MXFP4 in the HF layout (separate scales) */
     bool shares;                 /* quantized with the job before it (same x, d_in and layout) */
     int rows;                    /* rows per unit */
@@ -303,8 +305,8 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
-        if (J[j].q8_gemm && gemm_q8_0_q8_panel_bytes(d_in) > panel_bytes)
-            panel_bytes = (gemm_q8_0_q8_panel_bytes(d_in) + 63) / 64 * 64;
+        if (J[j].q8_gemm && gemm_blocks_q8_panel_bytes(d_in) > panel_bytes)
+            panel_bytes = (gemm_blocks_q8_panel_bytes(d_in) + 63) / 64 * 64;
         first[j + 1] = first[j] + (d_out + J[j].rows - 1) / J[j].rows;
         J[j].shares = same_input(jobs, j) && J[j].hf == J[j - 1].hf;
         if (!J[j].shares)
@@ -337,7 +339,8 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
             const int o0 = (u - first[j]) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
             float *y = jobs[j].y;
             if (J[j].q8_gemm) {
-                kern.gemm_q8_0_q8(y, &J[j].a, w->data, n, d_in, d_out, o0, o1, panels + panel_bytes * (size_t)id);
+                kern.gemm_blocks_q8(y, &J[j].a, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in,
+                                    d_out, o0, o1, panels + panel_bytes * (size_t)id);
                 continue;
             }
             for (int t = 0; t < n; t += group) {
@@ -428,14 +431,15 @@ static bool takes_gemm_bf16(const struct weight *w, int n)
            act_bf16_format(w->dtype) >= 0 && !q8_gemm(w, n);
 }
 
-/* act q8: int8 activations against MXFP4 always, against Q8_0 where the bf16 GEMM does not take them (decode,
- * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in
- * decode and row-exact mode (their prefill keeps the exact GEMM) */
+/* act q8: int8 activations against MXFP4 always, against Q8_0, Q4_0 and Q4_1 in prefill where the int8 GEMM
+ * takes them (VNNI), against Q8_0 where the bf16 GEMM does not take it either (decode, row-exact mode, CPUs
+ * without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in decode and row-exact mode
+ * (their prefill keeps the bf16 or exact GEMM) */
 static bool takes_q8(const struct weight *w, int n)
 {
     const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
     return g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 ||
-                               (w->dtype == DTYPE_Q8_0 && !takes_gemm_bf16(w, n)) || q8_decode);
+                               (w->dtype == DTYPE_Q8_0 && !takes_gemm_bf16(w, n)) || q8_decode || q8_gemm(w, n));
 }
 
 static void add_bias(const struct matmul_job *m, int n)

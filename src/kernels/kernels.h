@@ -159,13 +159,14 @@ void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, 
 void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-/* The act q8 mode's prefill GEMM over Q8_0 weights (VNNI; not row-exact: for n >= 8 outside row-exact mode): the
- * same y as matmul_q8_0_q8 (block sums exact in integers, the blocks' float order differs), rows o0..o1 in
- * chunks of Q8_GEMM_ROWS packed into panel (gemm_q8_0_q8_panel_bytes(d_in), 64-byte aligned, one per thread). */
+/* The act q8 mode's prefill GEMM over Q8_0, Q4_0 and Q4_1 weights (fmt ACT_W_Q8_0, ACT_W_Q4_0, ACT_W_Q4_1; VNNI;
+ * not row-exact: for n >= 8 outside row-exact mode): the same y as matmul_q8_0_q8 / matmul_q4_0_q8 /
+ * matmul_q4_1_q8 (block sums exact in integers, the blocks' float order differs), rows o0..o1 in chunks of
+ * Q8_GEMM_ROWS packed into panel (gemm_blocks_q8_panel_bytes(d_in), 64-byte aligned, one per thread). */
 #define Q8_GEMM_ROWS 32
-size_t gemm_q8_0_q8_panel_bytes(int d_in);
-void gemm_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1,
-                         void *panel);
+size_t gemm_blocks_q8_panel_bytes(int d_in);
+void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum act_bf16_weights fmt, int n, int d_in,
+                           int d_out, int o0, int o1, void *panel);
 /* Q4_0, Q4_1, Q5_0 and Q5_1 weights against q8 activations, the same way: y[t, o] = sum_b (d_w[b] * d[b]) *
  * sum_j c_w[j] * q[j] (+ m_w[b] * d[b] * sum_j q[j] for Q4_1 and Q5_1), c the block's integer codes (Q4_0 q - 8,
  * Q5_0 q - 16, Q4_1/Q5_1 q): ggml's dot products of these formats against Q8_0/Q8_1 (references in
@@ -423,8 +424,8 @@ struct kernel_table {
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
-    void (*gemm_q8_0_q8)(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1,
-                         void *panel); /* its prefill GEMM, or NULL */
+    void (*gemm_blocks_q8)(float *y, const struct act_q8 *x, const void *w, enum act_bf16_weights fmt, int n,
+                           int d_in, int d_out, int o0, int o1, void *panel); /* Q8_0/Q4_0/Q4_1 prefill, or NULL */
     matmul_q8_0_q8_fn *matmul_q4_0_q8;   /* Q4_0, Q4_1, Q5_0, Q5_1 weights against q8 activations */
     matmul_q8_0_q8_fn *matmul_q4_1_q8;
     matmul_q8_0_q8_fn *matmul_q5_0_q8;

@@ -231,7 +231,7 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
     float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
     float *ys = malloc(sizeof(float) * n * d_out), *y2 = malloc(sizeof(float) * n * d_out);
     float *yg = malloc(sizeof(float) * n * d_out);
-    void *panel = aligned_alloc(64, (gemm_q8_0_q8_panel_bytes(d_in) + 63) / 64 * 64);
+    void *panel = aligned_alloc(64, (gemm_blocks_q8_panel_bytes(d_in) + 63) / 64 * 64);
     const struct act_q8 a = {q, d, sum};
     quantize_act_q8_ref(&a, x, n, d_in, false);
     exact(y, x, w, n, d_in, d_out, 0, d_out);
@@ -241,8 +241,8 @@ static void check_q8_0_q8(const uint8_t *w, const float *x, int n, int d_in, int
         fast(ys, &a, w, n, d_in, d_out, 0, 7);
         fast(ys, &a, w, n, d_in, d_out, 7, d_out);
         /* the prefill GEMM: a chunk of 7 rows, then the rest in chunks of 32 (the last partial) */
-        gemm_q8_0_q8_avx512(yg, &a, w, n, d_in, d_out, 0, 7, panel);
-        gemm_q8_0_q8_avx512(yg, &a, w, n, d_in, d_out, 7, d_out, panel);
+        gemm_blocks_q8_avx512(yg, &a, w, ACT_W_Q8_0, n, d_in, d_out, 0, 7, panel);
+        gemm_blocks_q8_avx512(yg, &a, w, ACT_W_Q8_0, n, d_in, d_out, 7, d_out, panel);
     }
     const bool avx2 = kernels_have_avx2();
     if (avx2) {
@@ -464,22 +464,22 @@ static void test_blocks_q8(void)
         matmul_q8_0_q8_fn *ref, *fast, *fast2;
         matmul_fn *exact;
         void (*deq)(float *, const void *, int);
-        int block, bytes, f16_at[2];
+        int block, bytes, f16_at[2], gemm; /* gemm: its prefill GEMM's format, or -1 */
     } fmts[] = {
-        {"q4_0", matmul_q4_0_q8_ref, matmul_q4_0_q8_avx512, matmul_q4_0_q8_avx2, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}},
-        {"q4_1", matmul_q4_1_q8_ref, matmul_q4_1_q8_avx512, matmul_q4_1_q8_avx2, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}},
-        {"q5_0", matmul_q5_0_q8_ref, matmul_q5_0_q8_avx512, matmul_q5_0_q8_avx2, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}},
-        {"q5_1", matmul_q5_1_q8_ref, matmul_q5_1_q8_avx512, matmul_q5_1_q8_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}},
-        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_q8_avx2, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}},
-        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_q8_avx2, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}},
-        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_q8_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
+        {"q4_0", matmul_q4_0_q8_ref, matmul_q4_0_q8_avx512, matmul_q4_0_q8_avx2, matmul_q4_0_ref, dequantize_row_q4_0, 32, 18, {0, -1}, ACT_W_Q4_0},
+        {"q4_1", matmul_q4_1_q8_ref, matmul_q4_1_q8_avx512, matmul_q4_1_q8_avx2, matmul_q4_1_ref, dequantize_row_q4_1, 32, 20, {0, 2}, ACT_W_Q4_1},
+        {"q5_0", matmul_q5_0_q8_ref, matmul_q5_0_q8_avx512, matmul_q5_0_q8_avx2, matmul_q5_0_ref, dequantize_row_q5_0, 32, 22, {0, -1}, -1},
+        {"q5_1", matmul_q5_1_q8_ref, matmul_q5_1_q8_avx512, matmul_q5_1_q8_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}, -1},
+        {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_q8_avx2, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}, -1},
+        {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_q8_avx2, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}, -1},
+        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_q8_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}, -1},
     };
     const bool vnni = kernels_have_avx512_vnni(), avx2 = kernels_have_avx2();
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
         for (int di = 0; di < 2; di++)
-            for (int n = 1; n <= 5; n += 2) {
+            for (int n = 1; n <= 11; n += n < 5 ? 2 : 6) { /* 11: a GEMM's tiles of 4 and a tail of 3 */
                 const int d_in = fmts[f].block == 32 ? (di ? 800 : 96) : (di ? 768 : 256); /* 3 / 25 blocks */
-                const int d_out = 19, n_blk = d_out * d_in / fmts[f].block, nb = d_in / 32;
+                const int d_out = di ? 19 : 45, n_blk = d_out * d_in / fmts[f].block, nb = d_in / 32;
                 uint8_t *w = malloc((size_t)n_blk * fmts[f].bytes);
                 for (int i = 0; i < n_blk * fmts[f].bytes; i++)
                     w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
@@ -500,12 +500,12 @@ static void test_blocks_q8(void)
                 const struct act_q8 a = {q, d, sum};
                 quantize_act_q8_ref(&a, x, n, d_in, false);
                 float *y = malloc(sizeof(float) * n * d_out), *yq = malloc(sizeof(float) * n * d_out);
-                float *ys[2] = {malloc(sizeof(float) * n * d_out), malloc(sizeof(float) * n * d_out)}, one[19];
+                float *ys[2] = {malloc(sizeof(float) * n * d_out), malloc(sizeof(float) * n * d_out)}, one[45];
                 matmul_q8_0_q8_fn *fast[2] = {vnni ? fmts[f].fast : NULL, avx2 ? fmts[f].fast2 : NULL};
                 fmts[f].exact(y, x, w, n, d_in, d_out, 0, d_out);
                 fmts[f].ref(yq, &a, w, n, d_in, d_out, 0, d_out);
-                int bad_f[2] = {0, 0};
-                const float *fast_y[2] = {NULL, NULL};
+                int bad_f[3] = {0, 0, 0};
+                const float *fast_y[3] = {NULL, NULL, NULL};
                 for (int v = 0; v < 2; v++) {
                     if (!fast[v])
                         continue;
@@ -515,11 +515,24 @@ static void test_blocks_q8(void)
                     for (int t = 0; t < n; t++) {
                         const struct act_q8 at = {q + (size_t)t * d_in, d + (size_t)t * nb, sum + (size_t)t * nb};
                         fast[v](one, &at, w, 1, d_in, d_out, 0, d_out);
-                        bad_f[v] += memcmp(one, ys[v] + (size_t)t * d_out, sizeof one) != 0;
+                        bad_f[v] += memcmp(one, ys[v] + (size_t)t * d_out, sizeof(float) * d_out) != 0;
                     }
                 }
+                /* the prefill GEMM (Q4_0, Q4_1): a chunk of 5 rows, then the rest in chunks of 32 */
+                float *yg = malloc(sizeof(float) * n * d_out);
+                void *panel = aligned_alloc(64, (gemm_blocks_q8_panel_bytes(d_in) + 63) / 64 * 64);
+                if (vnni && fmts[f].gemm >= 0) {
+                    gemm_blocks_q8_avx512(yg, &a, w, (enum act_bf16_weights)fmts[f].gemm, n, d_in, d_out, 0, 5, panel);
+                    gemm_blocks_q8_avx512(yg, &a, w, (enum act_bf16_weights)fmts[f].gemm, n, d_in, d_out, 5, d_out,
+                                          panel);
+                }
+                bad_f[2] = 0;
+                fast_y[2] = vnni && fmts[f].gemm >= 0 ? yg : NULL;
                 const int bad = q8_errors(fmts[f].deq, w, (size_t)(d_in / fmts[f].block) * fmts[f].bytes, x, d, n,
-                                          d_in, d_out, y, yq, fast_y, 2, bad_f);
+                                          d_in, d_out, y, yq, fast_y, 3, bad_f);
+                CHECK_MSG(bad_f[2] == 0, "%s q8 gemm d_in=%d n=%d: %d outputs differ from the reference", fmts[f].name,
+                          d_in, n, bad_f[2]);
+                free(yg), free(panel);
                 CHECK_MSG(bad == 0, "%s q8 ref d_in=%d n=%d: %d outputs beyond the quantization error", fmts[f].name,
                           d_in, n, bad);
                 CHECK_MSG(bad_f[0] == 0, "%s q8 avx512 d_in=%d n=%d: %d outputs differ from the reference (or alone)",

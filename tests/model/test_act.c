@@ -6,7 +6,7 @@
  *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0 and
  *   Q4_0 weights (quantized at load), and llama.cpp's Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K files, decoding a token at a time, int8
  *   activations against them: the same check against the exact path over the same weights; Q8_0 prefill (the
- *   int8 GEMM) on Qwen3 and on DeepSeek's MLA;
+ *   int8 GEMM; Q4_0 and Q4_1 too) on Qwen3 and on DeepSeek's MLA;
  *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
 #include <math.h>
@@ -24,8 +24,9 @@
  * gives KL of order 1. */
 #define KL_BOUND(act) (strcmp(act, "q8") ? 5e-3 : 2e-2)
 
-/* gemm_only: the mode reaches these weights only through the bf16 prefill GEMM (Q8_0 and K-quant weights), which
- * CPUs without AVX512-BF16 (or OWL_KERNELS=avx2) do not have: there the logits stay exact. */
+/* gemm_only: the mode reaches these weights only through its prefill GEMM (bf16: over Q8_0 and K-quant weights;
+ * q8: the int8 one over Q4_1), which CPUs without AVX512-BF16 / VNNI (or OWL_KERNELS=avx2) do not have: there the
+ * logits stay exact. */
 static void check_mode(const char *path, const char *quant, const char *act, bool gemm_only)
 {
     int32_t tokens[24];
@@ -45,8 +46,8 @@ static void check_mode(const char *path, const char *quant, const char *act, boo
         const char *name = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
         printf("%-28s %s act %s: mean KL %.3g nats (bound %g), max|diff| %.3g\n", name, quant ? quant : "    ", act,
                kl, KL_BOUND(act), d);
-        if (gemm_only && !kern.gemm_bf16_act)
-            CHECK_MSG(d == 0, "%s: act %s without the bf16 GEMM changed the exact logits", path, act);
+        if (gemm_only && !(strcmp(act, "q8") ? kern.gemm_bf16_act != NULL : kern.gemm_blocks_q8 != NULL))
+            CHECK_MSG(d == 0, "%s: act %s without its prefill GEMM changed the exact logits", path, act);
         else
             CHECK_MSG(d > 0, "%s: act %s changed nothing: is the mode on?", path, act);
         CHECK_MSG(kl <= KL_BOUND(act), "%s: act %s mean KL %g > %g", path, act, kl, KL_BOUND(act));
@@ -161,6 +162,8 @@ int main(void)
     check_batched(fixture_path("gguf/converter/gpt-oss-mxfp4-bf16.gguf"), NULL, "q8");
     check(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 prefill: the int8 GEMM (VNNI; AVX2: the rows) */
     check(fixture_path("deepseek_v3/v2-lite"), "q8_0", "q8"); /* with MLA's per-head products */
+    check(fixture_path("qwen3/gqa-tied"), "q4_0", "q8");                 /* Q4_0 and Q4_1 prefill: the same GEMM */
+    check_mode(fixture_path("gguf/synth-qwen3-q4_1.gguf"), NULL, "q8", true);
     check_decode(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 weights, int8 activations */
     check_decode(fixture_path("qwen3/yarn-v5"), "q8_0", "q8");
     check_batched(fixture_path("qwen3/gqa-tied"), "q8_0", "q8");
