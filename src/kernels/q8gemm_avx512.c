@@ -1,8 +1,9 @@
-/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0 and Q4_1 weights with AVX512-VNNI: int8
+/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1 and Q4_K weights with AVX512-VNNI: int8
  * activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64 products per
  * vpdpbusd (twice the bf16 GEMM's vdpbf16ps), each block's sum exact in integers, then scaled by d_w * d_x (and
- * Q4_1's min added as m_w * d_x * sum(x)) in fp32. Same math as matmul_q8_0_q8_ref / matmul_q4_0_q8_ref /
- * matmul_q4_1_q8_ref; only the blocks' float summation order differs.
+ * Q4_1's min added as m_w * d_x * sum(x); Q4_K's per 32-weight sub-block) in fp32. Same math as
+ * matmul_q8_0_q8_ref / matmul_q4_0_q8_ref / matmul_q4_1_q8_ref / matmul_q4_K_q8_ref; only the blocks' float
+ * summation order differs.
  * Rows in chunks of Q8_GEMM_ROWS (two panels of 16): their blocks packed once per chunk into the caller's panel,
  * per block 8 quads of 4 inputs x 16 rows (one zmm: the lanes vpdpbusd sums 4 bytes into) as unsigned codes
  * (Q8_0: q + 128; Q4_0: the nibble, q + 8; the offset's share, -offset * the activation block's sum, seeds the
@@ -31,6 +32,17 @@ static struct fmt_layout layout(enum act_bf16_weights fmt)
 
 size_t gemm_blocks_q8_panel_bytes(int d_in) { return (size_t)(d_in / 32) * (PANEL_BLOCK + 4 * 16 * sizeof(float)); }
 
+/* Panel r's 16 rows of a chunk of rows: their byte offsets from the chunk's first row (rows rb apart) and, in
+ * *m, which of them exist. */
+static inline __m512i panel_rows(int r, int rows, size_t rb, __mmask16 *m)
+{
+    const int left = rows - 16 * r;
+    *m = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    return _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * r), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
+                                                                                            9, 10, 11, 12, 13, 14, 15)),
+                              _mm512_set1_epi32((int)rb));
+}
+
 /* Rows [o0, o0 + rows) (rows <= 32) of w, packed: pq[b][quad k][panel r][16 rows][4 bytes] (unsigned codes;
  * zeros past rows), pd[b][panel r][16] their blocks' scales and pm the mins (Q4_1; 0 past rows). Quad k holds
  * inputs 4k..4k+3: Q8_0's bytes, or Q4's low nibbles of bytes 4k.. (k < 4) and high nibbles of bytes 4(k - 4)..
@@ -41,12 +53,8 @@ static inline __attribute__((always_inline)) void pack(uint8_t *pq, float *pd, f
     const size_t rb = (size_t)nb * L.bytes;
     const uint8_t *base = w + (size_t)o0 * rb;
     for (int r = 0; r < 2; r++) {
-        const int left = rows - 16 * r;
-        const __mmask16 m = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        const __m512i row = _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * r),
-                                                                _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10,
-                                                                                  11, 12, 13, 14, 15)),
-                                               _mm512_set1_epi32((int)rb));
+        __mmask16 m;
+        const __m512i row = panel_rows(r, rows, rb, &m);
         for (int b = 0; b < nb; b++) {
             const __m512i at = _mm512_add_epi32(row, _mm512_set1_epi32(b * L.bytes));
             for (int k = 0; k < 8; k++) {
@@ -111,16 +119,57 @@ static inline __attribute__((always_inline)) void tile(float *y, const struct ac
             _mm512_mask_storeu_ps(y + (size_t)(t0 + j) * d_out + o0 + 16 * r, rm[r], acc[r][j]);
 }
 
+/* Q4_K rows [o0, o0 + rows) packed the same way, a "block" being a 32-weight sub-block: sub-block s of super-block
+ * sb is the low (s even) or high nibbles of its 32-byte slice s / 2; its scale d * sc and min -dmin * m (6-bit
+ * sc and m, scale_min_k4) decoded per row. */
+static void pack_q4_K(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int nb, int o0, int rows)
+{
+    const int n_sb = nb / 8;
+    const size_t rb = (size_t)n_sb * 144;
+    const uint8_t *base = w + (size_t)o0 * rb;
+    for (int r = 0; r < 2; r++) {
+        __mmask16 m;
+        const __m512i row = panel_rows(r, rows, rb, &m);
+        for (int b = 0; b < nb; b++) {
+            const int sb = b / 8, sub = b % 8;
+            const __m512i at = _mm512_add_epi32(row, _mm512_set1_epi32(sb * 144 + 16 + 32 * (sub / 2)));
+            for (int k = 0; k < 8; k++) {
+                __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
+                                                        _mm512_add_epi32(at, _mm512_set1_epi32(4 * k)), base, 1);
+                q = _mm512_and_si512(sub & 1 ? _mm512_srli_epi32(q, 4) : q, _mm512_set1_epi8(0x0f));
+                _mm512_store_si512((__m512i *)(pq + (size_t)b * PANEL_BLOCK + (size_t)(2 * k + r) * 64), q);
+            }
+        }
+        for (int i = 0; i < 16; i++)
+            for (int sb = 0; sb < n_sb; sb++)
+                for (int sub = 0; sub < 8; sub++) {
+                    const size_t at = ((size_t)(8 * sb + sub) * 2 + r) * 16 + i;
+                    if (16 * r + i >= rows) {
+                        pd[at] = pm[at] = 0.0f;
+                        continue;
+                    }
+                    const uint8_t *h = base + (size_t)(16 * r + i) * rb + (size_t)sb * 144;
+                    int sc, mn;
+                    scale_min_k4(sub, h + 4, &sc, &mn);
+                    pd[at] = f16_to_f32((uint16_t)(h[0] | h[1] << 8)) * (float)sc;
+                    pm[at] = -(f16_to_f32((uint16_t)(h[2] | h[3] << 8)) * (float)mn);
+                }
+    }
+}
+
 static inline __attribute__((always_inline)) void gemm(float *y, const struct act_q8 *x, const void *w, int n,
                                                        int d_in, int d_out, int o0, int o1, void *panel,
-                                                       struct fmt_layout L)
+                                                       struct fmt_layout L, bool q4_K)
 {
     const int nb = d_in / 32;
     uint8_t *pq = panel;
     float *pd = (float *)(pq + (size_t)nb * PANEL_BLOCK), *pm = pd + (size_t)nb * 32;
     for (int c = o0; c < o1; c += Q8_GEMM_ROWS) {
         const int rows = o1 - c < Q8_GEMM_ROWS ? o1 - c : Q8_GEMM_ROWS;
-        pack(pq, pd, pm, w, nb, c, rows, L);
+        if (q4_K)
+            pack_q4_K(pq, pd, pm, w, nb, c, rows);
+        else
+            pack(pq, pd, pm, w, nb, c, rows, L);
         __mmask16 rm[2];
         for (int r = 0; r < 2; r++) {
             const int left = rows - 16 * r;
@@ -141,11 +190,14 @@ static inline __attribute__((always_inline)) void gemm(float *y, const struct ac
 void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum act_bf16_weights fmt, int n, int d_in,
                            int d_out, int o0, int o1, void *panel)
 {
-    /* each format its own instance (the layout constant-folded) */
+    /* each format its own instance (the layout constant-folded); Q4_K's tiles are Q4_1's (a scale and a min per
+     * 32 weights, no offset) */
     if (fmt == ACT_W_Q4_0)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0));
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0), false);
     else if (fmt == ACT_W_Q4_1)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1));
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), false);
+    else if (fmt == ACT_W_Q4_K)
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), true);
     else
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0));
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0), false);
 }
