@@ -1,15 +1,16 @@
-/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1 and Q4_K weights with AVX512-VNNI: int8
- * activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64 products per
- * vpdpbusd (twice the bf16 GEMM's vdpbf16ps), each block's sum exact in integers, then scaled by d_w * d_x (and
- * Q4_1's min added as m_w * d_x * sum(x); Q4_K's per 32-weight sub-block) in fp32. Same math as
- * matmul_q8_0_q8_ref / matmul_q4_0_q8_ref / matmul_q4_1_q8_ref / matmul_q4_K_q8_ref; only the blocks' float
- * summation order differs.
+/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K weights with
+ * AVX512-VNNI: int8 activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64
+ * products per vpdpbusd (twice the bf16 GEMM's vdpbf16ps), each block's sum exact in integers, then scaled by
+ * d_w * d_x (and the min added as m_w * d_x * sum(x): Q4_1, Q5_1, Q4_K per 32-weight sub-block) in fp32. Same math
+ * as matmul_q8_0_q8_ref, matmul_q4_0_q8_ref, ..., matmul_q4_K_q8_ref; only the blocks' float summation order
+ * differs.
  * Rows in chunks of Q8_GEMM_ROWS (two panels of 16): their blocks packed once per chunk into the caller's panel,
  * per block 8 quads of 4 inputs x 16 rows (one zmm: the lanes vpdpbusd sums 4 bytes into) as unsigned codes
- * (Q8_0: q + 128; Q4_0: the nibble, q + 8; the offset's share, -offset * the activation block's sum, seeds the
- * integer lanes), and the 16 rows' scales (and mins) as fp32; then every tile of up to 4 tokens: per block 8
- * panel loads, 4 broadcasts per quad, 64 vpdpbusd, and per (panel, token) one conversion, one scale product and
- * one FMA (Q4_1: two). Packing gathers a quad of 16 rows at once (vpgatherdd: about 1% of the chunk's time).
+ * (Q8_0: q + 128; Q4_0: the nibble, q + 8; Q5_0: the nibble and its fifth bit, q + 16; the offset's share,
+ * -offset * the activation block's sum, seeds the integer lanes), and the 16 rows' scales (and mins) as fp32;
+ * then every tile of up to 4 tokens: per block 8 panel loads, 4 broadcasts per quad, 64 vpdpbusd, and per
+ * (panel, token) one conversion, one scale product and one FMA (with a min: two). Packing gathers a quad of 16
+ * rows at once (vpgatherdd: about 1% of the chunk's time).
  * Compiled with AVX-512 F/BW/VL/VNNI (the dispatcher checks VNNI). */
 #include <immintrin.h>
 #include <string.h>
@@ -18,16 +19,20 @@
 
 enum { PANEL_BLOCK = 8 * 2 * 64 }; /* packed code bytes per block (8 quads, 2 panels) */
 
-/* Per format: block bytes, where the codes start, the codes' offset (what the unsigned codes exceed q by). */
+/* Per format: block bytes, where the codes start, the codes' offset (what the unsigned codes exceed q by), where
+ * Q5's fifth bits start (bit j of a 32-bit word: input j's; -1: none). */
 struct fmt_layout {
     int bytes, codes, offset;
     bool nibbles, min;
+    int qh;
 };
 static struct fmt_layout layout(enum act_bf16_weights fmt)
 {
-    return fmt == ACT_W_Q4_0   ? (struct fmt_layout){18, 2, 8, true, false}
-         : fmt == ACT_W_Q4_1   ? (struct fmt_layout){20, 4, 0, true, true}
-                               : (struct fmt_layout){Q8_0_BLOCK_BYTES, 2, 128, false, false};
+    return fmt == ACT_W_Q4_0   ? (struct fmt_layout){18, 2, 8, true, false, -1}
+         : fmt == ACT_W_Q4_1   ? (struct fmt_layout){20, 4, 0, true, true, -1}
+         : fmt == ACT_W_Q5_0   ? (struct fmt_layout){22, 6, 16, true, false, 2}
+         : fmt == ACT_W_Q5_1   ? (struct fmt_layout){24, 8, 0, true, true, 4}
+                               : (struct fmt_layout){Q8_0_BLOCK_BYTES, 2, 128, false, false, -1};
 }
 
 size_t gemm_blocks_q8_panel_bytes(int d_in) { return (size_t)(d_in / 32) * (PANEL_BLOCK + 4 * 16 * sizeof(float)); }
@@ -57,6 +62,10 @@ static inline __attribute__((always_inline)) void pack(uint8_t *pq, float *pd, f
         const __m512i row = panel_rows(r, rows, rb, &m);
         for (int b = 0; b < nb; b++) {
             const __m512i at = _mm512_add_epi32(row, _mm512_set1_epi32(b * L.bytes));
+            const __m512i qh = L.qh >= 0 ? _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
+                                                                         _mm512_add_epi32(at, _mm512_set1_epi32(L.qh)),
+                                                                         base, 1)
+                                         : _mm512_setzero_si512();
             for (int k = 0; k < 8; k++) {
                 const int byte = L.codes + 4 * (L.nibbles ? k & 3 : k);
                 __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
@@ -65,6 +74,12 @@ static inline __attribute__((always_inline)) void pack(uint8_t *pq, float *pd, f
                     q = _mm512_and_si512(k >= 4 ? _mm512_srli_epi32(q, 4) : q, _mm512_set1_epi8(0x0f));
                 else
                     q = _mm512_maskz_xor_epi32(m, q, _mm512_set1_epi32((int)0x80808080u));
+                if (L.qh >= 0) { /* inputs 4k..4k+3's fifth bits, bit i to bit 4 of byte i (a multiply spreads them) */
+                    const __m512i h4 = _mm512_and_si512(_mm512_srli_epi32(qh, 4 * k), _mm512_set1_epi32(0xf));
+                    const __m512i spread = _mm512_and_si512(_mm512_mullo_epi32(h4, _mm512_set1_epi32(0x00204081)),
+                                                            _mm512_set1_epi32(0x01010101));
+                    q = _mm512_or_si512(q, _mm512_slli_epi32(spread, 4));
+                }
                 _mm512_store_si512((__m512i *)(pq + (size_t)b * PANEL_BLOCK + (size_t)(2 * k + r) * 64), q);
             }
             const __m512i d = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, at, base, 1);
@@ -196,6 +211,10 @@ void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0), false);
     else if (fmt == ACT_W_Q4_1)
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), false);
+    else if (fmt == ACT_W_Q5_0)
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_0), false);
+    else if (fmt == ACT_W_Q5_1)
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_1), false);
     else if (fmt == ACT_W_Q4_K)
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), true);
     else
