@@ -51,12 +51,21 @@ static matmul_fn *matmul_for(enum dtype dtype)
     return NULL;
 }
 
-void backend_matmul_rows(float *y, const float *x, const struct weight *w, int n, int o0, int o1)
+/* Rows [o0, o1) of w for n tokens: MXFP4 and FP8 weights through their kernels (which take the scales), the
+ * others through fn. */
+static void matmul_rows(matmul_fn *fn, float *y, const float *x, const struct weight *w, int n, int o0, int o1)
 {
-    if (w->dtype == DTYPE_F8_E4M3)
+    if (weight_is_mxfp4(w))
+        kern.matmul_mxfp4(y, x, w->data, w->scales, n, w->d_in, w->d_out, o0, o1);
+    else if (w->dtype == DTYPE_F8_E4M3)
         kern.matmul_fp8(y, x, w->data, w->scales, n, w->d_in, w->d_out, o0, o1);
     else
-        matmul_for(w->dtype)(y, x, w->data, n, w->d_in, w->d_out, o0, o1);
+        fn(y, x, w->data, n, w->d_in, w->d_out, o0, o1);
+}
+
+void backend_matmul_rows(float *y, const float *x, const struct weight *w, int n, int o0, int o1)
+{
+    matmul_rows(weight_is_mxfp4(w) || w->dtype == DTYPE_F8_E4M3 ? NULL : matmul_for(w->dtype), y, x, w, n, o0, o1);
 }
 
 void weight_to_f32(float *out, const void *data, enum dtype dtype, size_t n)
@@ -413,14 +422,7 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
             const float *x = j == 0 ? x0 : jobs[j].x;
             for (int t = 0; t < n; t += group) {
                 const int nt = n - t < group ? n - t : group;
-                float *yt = jobs[j].y + (size_t)t * d_out;
-                const float *xt = x + (size_t)t * d_in;
-                if (weight_is_mxfp4(w))
-                    kern.matmul_mxfp4(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
-                else if (w->dtype == DTYPE_F8_E4M3)
-                    kern.matmul_fp8(yt, xt, w->data, w->scales, nt, d_in, d_out, o0, o1);
-                else
-                    fn[j](yt, xt, w->data, nt, d_in, d_out, o0, o1);
+                matmul_rows(fn[j], jobs[j].y + (size_t)t * d_out, x + (size_t)t * d_in, w, nt, o0, o1);
             }
         }
     }

@@ -21,7 +21,6 @@
 #define ATT_QB 128 /* query rows per block at most: as many as the output accumulators' ATT_O floats hold (128
                       where d_v <= 128, 64 to 256, 32 to 512), so a block's packed keys and values serve them all */
 
-static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << left) - 1); }
 #define ATT_KB 128 /* keys per block */
 #define ATT_MAX_DK 640 /* key panel rows: MLA's 576 fits */
 #define ATT_MAX_DV 512 /* output accumulators: MLA's 512 fits */
@@ -31,15 +30,14 @@ static inline __mmask16 mask16(int left) { return left >= 16 ? (__mmask16)0xffff
 
 /* The bf16 mode (a->bf16): operands as bf16 pairs, one 32-bit lane per pair, against vdpbf16ps. */
 #define ATT_QP (32 * ATT_MAX_DK / 2) /* Q pairs: 128 rows x 80 pairs, 64 x 160 or 32 x 320 */
-static inline __mmask16 mask16z(int left) { return left <= 0 ? 0 : mask16(left); }
 
 /* x[0..n) as np bf16 pairs (zero past n) at dst. */
 static inline void pairs_row(uint32_t *dst, const float *x, int n, int np)
 {
     for (int i = 0; i < 2 * np; i += 32) {
-        const __m512 lo = _mm512_maskz_loadu_ps(mask16z(n - i), x + i);
-        const __m512 hi = _mm512_maskz_loadu_ps(mask16z(n - i - 16), x + i + 16);
-        _mm512_mask_storeu_epi32(dst + i / 2, mask16z(np - i / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+        const __m512 lo = _mm512_maskz_loadu_ps(mask16(n - i), x + i);
+        const __m512 hi = _mm512_maskz_loadu_ps(mask16(n - i - 16), x + i + 16);
+        _mm512_mask_storeu_epi32(dst + i / 2, mask16(np - i / 2), (__m512i)_mm512_cvtne2ps_pbh(hi, lo));
     }
 }
 
@@ -54,8 +52,8 @@ static inline __attribute__((always_inline)) void pack_keys32(uint32_t *kp, cons
             __m512 rows[16], cols[16];
             for (int i = 0; i < 16; i++) {
                 const size_t at = (size_t)(key0 + 16 * h + i) * a->k_stride + kk;
-                rows[i] = 16 * h + i < n ? (__m512)_mm512_cvtne2ps_pbh(load_kv(a->k, f16, at + 16, mask16z(a->d_k - kk - 16)),
-                                                                      load_kv(a->k, f16, at, mask16z(a->d_k - kk)))
+                rows[i] = 16 * h + i < n ? (__m512)_mm512_cvtne2ps_pbh(load_kv(a->k, f16, at + 16, mask16(a->d_k - kk - 16)),
+                                                                      load_kv(a->k, f16, at, mask16(a->d_k - kk)))
                                          : _mm512_setzero_ps();
             }
             transpose16(rows, cols);
@@ -125,7 +123,7 @@ static inline __attribute__((always_inline)) void tile_bf16(float *y, int y_stri
 static void gemm_bf16_rows(float *y, int y_stride, const uint32_t *x, int x_stride, const uint32_t *panel,
                            size_t p_stride, int n_all, int n, bool accumulate, int n_cols, int last0, int step)
 {
-    const __mmask16 cols[2] = {mask16(n_cols), mask16z(n_cols - 16)};
+    const __mmask16 cols[2] = {mask16(n_cols), mask16(n_cols - 16)};
     for (int t = 0; t < n; t += 8) {
         const int NT = n - t < 8 ? n - t : 8, last = last0 + step * (t + NT - 1);
         if (step >= 0 && last < 0)
@@ -189,7 +187,7 @@ static inline __attribute__((always_inline)) void softmax_row(float *sr, uint32_
             _mm512_mask_storeu_epi32(pairs + 8 * q, mask16(np - 8 * q), (__m512i)_mm512_cvtne2ps_pbh(e1, e0));
         } else {
             _mm512_mask_storeu_ps(sr + 16 * q, mask16(nk - 16 * q), e0);
-            _mm512_mask_storeu_ps(sr + 16 * q + 16, mask16z(nk - 16 * q - 16), e1);
+            _mm512_mask_storeu_ps(sr + 16 * q + 16, mask16(nk - 16 * q - 16), e1);
         }
     }
     *l += _mm512_reduce_add_ps(acc);

@@ -22,10 +22,6 @@
 #include "kernels/kquants_avx512.h"
 
 static inline __mmask32 mask32(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
-static inline __mmask16 mask16(int left)
-{
-    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-}
 
 /* 32 activations from k (fewer at the tail, zeros after) as bf16, input order. */
 static inline __m512bh x_bf16(const float *x, int k, int d_in)
@@ -149,14 +145,14 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
 
 #define TILE_CASES(R)                                                                                   \
     switch (nt) {                                                                                       \
-    case 8: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 8); break;                        \
-    case 7: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 7); break;                        \
-    case 6: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 6); break;                        \
-    case 5: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 5); break;                        \
-    case 4: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 4); break;                        \
-    case 3: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 3); break;                        \
-    case 2: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 2); break;                        \
-    default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 1); break;                       \
+    case 8: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 8); break;                    \
+    case 7: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 7); break;                    \
+    case 6: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 6); break;                    \
+    case 5: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 5); break;                    \
+    case 4: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 4); break;                    \
+    case 3: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 3); break;                    \
+    case 2: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 2); break;                    \
+    default: tile(yt, xt, panel, n_sl, last, d_out, k0 > 0, rmask, &pf, R, 1); break;                   \
     }
 
 /* Bytes per 256 weights of each format. */

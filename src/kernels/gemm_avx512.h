@@ -17,6 +17,12 @@
 
 #include "kernels/kernels.h"
 
+/* The first left lanes of 16 (none for left <= 0, all from 16). */
+static inline __mmask16 mask16(int left)
+{
+    return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+}
+
 #define GEMM_MIN_TOKENS 8
 #define GEMM_KC 256
 

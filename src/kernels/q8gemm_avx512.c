@@ -15,6 +15,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
 enum { PANEL_BLOCK = 8 * 2 * 64 }; /* packed code bytes per block (8 quads, 2 panels) */
@@ -41,17 +42,16 @@ size_t gemm_blocks_q8_panel_bytes(int d_in) { return (size_t)(d_in / 32) * (PANE
  * *m, which of them exist. */
 static inline __m512i panel_rows(int r, int rows, size_t rb, __mmask16 *m)
 {
-    const int left = rows - 16 * r;
-    *m = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
+    *m = mask16(rows - 16 * r);
     return _mm512_mullo_epi32(_mm512_add_epi32(_mm512_set1_epi32(16 * r), _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8,
                                                                                             9, 10, 11, 12, 13, 14, 15)),
                               _mm512_set1_epi32((int)rb));
 }
 
 /* Rows [o0, o0 + rows) (rows <= 32) of w, packed: pq[b][quad k][panel r][16 rows][4 bytes] (unsigned codes;
- * zeros past rows), pd[b][panel r][16] their blocks' scales and pm the mins (Q4_1; 0 past rows). Quad k holds
- * inputs 4k..4k+3: Q8_0's bytes, or Q4's low nibbles of bytes 4k.. (k < 4) and high nibbles of bytes 4(k - 4)..
- * (inputs 16..31, as dequantize_row_q4_0 orders them). */
+ * zeros past rows), pd[b][panel r][16] their blocks' scales and pm the mins (Q4_1, Q5_1; 0 past rows). Quad k holds
+ * inputs 4k..4k+3: Q8_0's bytes, or the low nibbles of bytes 4k.. (k < 4) and high nibbles of bytes 4(k - 4)..
+ * (inputs 16..31, as dequantize_row_q4_0 orders them), Q5's fifth bits or'ed in. */
 static inline __attribute__((always_inline)) void pack(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int nb,
                                                        int o0, int rows, struct fmt_layout L)
 {
@@ -185,11 +185,7 @@ static inline __attribute__((always_inline)) void gemm(float *y, const struct ac
             pack_q4_K(pq, pd, pm, w, nb, c, rows);
         else
             pack(pq, pd, pm, w, nb, c, rows, L);
-        __mmask16 rm[2];
-        for (int r = 0; r < 2; r++) {
-            const int left = rows - 16 * r;
-            rm[r] = left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
-        }
+        const __mmask16 rm[2] = {mask16(rows), mask16(rows - 16)};
         int t = 0;
         for (; t + 4 <= n; t += 4)
             tile(y, x, pq, pd, pm, nb, d_in, d_out, t, c, rm, L, 4);

@@ -71,14 +71,20 @@ static double next_uniform(struct sampler *s)
     return r / 4294967296.0;
 }
 
+/* Whether token a comes before token b in the order (likelier first, then the lower id). */
+static bool before(const float *p, int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); }
+
+/* qsort_r's comparator of that order. */
 static int by_prob_desc(const void *a, const void *b, void *probs)
 {
-    const float *p = probs;
-    float pa = p[*(const int32_t *)a], pb = p[*(const int32_t *)b];
-    if (pa != pb)
-        return pa < pb ? 1 : -1;
-    return *(const int32_t *)a - *(const int32_t *)b;
+    const int32_t ia = *(const int32_t *)a, ib = *(const int32_t *)b;
+    return ia == ib ? 0 : before(probs, ia, ib) ? -1 : 1;
 }
+
+/* The filters that are on. */
+static bool uses_top_k(const struct sampler *s) { return s->p.top_k > 0 && s->p.top_k < s->n_vocab; }
+static bool uses_top_p(const struct sampler *s) { return s->p.top_p > 0.0f && s->p.top_p < 1.0f; }
+static bool uses_min_p(const struct sampler *s) { return s->p.min_p > 0.0f; }
 
 /* exp(x) for x <= 0 as 2^n q(r), x = n ln2 + r with |r| <= ln2/2 and q a degree-7 Taylor polynomial (relative
  * error below 2e-7, about one ulp of expf); 0 below -87, where 2^n would leave the normal floats. Plain
@@ -141,12 +147,12 @@ static int32_t pick_sorted(const struct sampler *s, const int32_t *sorted, int c
 {
     const int n = s->n_vocab;
     const float *p = s->probs;
-    const bool top_k = s->p.top_k > 0 && s->p.top_k < n;
+    const bool top_k = uses_top_k(s);
     int keep = top_k ? s->p.top_k : n;
     if (top_k && keep > c)
         return NEED_MORE;
     double total = top_k ? sum_sorted(p, sorted, keep) : total_all;
-    if (s->p.top_p > 0.0f && s->p.top_p < 1.0f) {
+    if (uses_top_p(s)) {
         double cum = 0;
         for (int i = 0; i < keep; i++) {
             if (i >= c)
@@ -158,7 +164,7 @@ static int32_t pick_sorted(const struct sampler *s, const int32_t *sorted, int c
             }
         }
     }
-    if (s->p.min_p > 0.0f) {
+    if (uses_min_p(s)) {
         if (c < 1)
             return NEED_MORE;
         const float floor_p = s->p.min_p * p[sorted[0]];
@@ -194,12 +200,6 @@ static int32_t pick_sorted(const struct sampler *s, const int32_t *sorted, int c
     return sorted[keep - 1];
 }
 
-static bool nothing_dropped(const struct sampler *s)
-{
-    return !(s->p.top_k > 0 && s->p.top_k < s->n_vocab) && !(s->p.top_p > 0.0f && s->p.top_p < 1.0f) &&
-           !(s->p.min_p > 0.0f);
-}
-
 /* The pick with every token sorted. */
 static int32_t pick_all(struct sampler *s, double total_all, double u)
 {
@@ -218,9 +218,6 @@ int32_t sampler_pick_ref(struct sampler *s, const float *logits)
     const double total_all = sampler_probs(s, logits), u = next_uniform(s);
     return pick_all(s, total_all, u);
 }
-
-/* Whether token a comes before token b in the order (likelier first, then the lower id). */
-static bool before(const float *p, int32_t a, int32_t b) { return p[a] > p[b] || (p[a] == p[b] && a < b); }
 
 /* Rearranges x[0, n) so that its first k are the k first in the order (in no order themselves): quickselect. */
 static void select_first(int32_t *x, int n, int k, const float *p)
@@ -260,9 +257,9 @@ int32_t sampler_pick(struct sampler *s, const float *logits)
     if (s->p.temperature <= 0.0f)
         return argmax_f32(logits, n);
     const double total_all = sampler_probs(s, logits), u = next_uniform(s);
-    if (nothing_dropped(s))
+    const bool top_k = uses_top_k(s);
+    if (!top_k && !uses_top_p(s) && !uses_min_p(s)) /* nothing to drop */
         return pick_sorted(s, s->idx, 0, total_all, u);
-    const bool top_k = s->p.top_k > 0 && s->p.top_k < n;
     for (int e = 10; e <= 160; e += 10) {
         const float t = e <= 150 ? ldexpf(1.0f, -e) : 0.0f; /* at last every token (NaNs aside) */
         int c = 0;
