@@ -1,8 +1,8 @@
-/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and Q4_K weights with
+/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K weights with
  * AVX512-VNNI: int8 activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64
  * products per vpdpbusd (twice the bf16 GEMM's vdpbf16ps), each block's sum exact in integers, then scaled by
- * d_w * d_x (and the min added as m_w * d_x * sum(x): Q4_1, Q5_1, Q4_K per 32-weight sub-block) in fp32. Same math
- * as matmul_q8_0_q8_ref, matmul_q4_0_q8_ref, ..., matmul_q4_K_q8_ref; only the blocks' float summation order
+ * d_w * d_x (and the min added as m_w * d_x * sum(x): Q4_1, Q5_1, Q4_K, Q5_K per 32-weight sub-block) in fp32. Same
+ * math as matmul_q8_0_q8_ref, matmul_q4_0_q8_ref, ..., matmul_q4_K_q8_ref, matmul_q5_K_q8_ref; only the blocks' float summation order
  * differs.
  * Rows in chunks of Q8_GEMM_ROWS (two panels of 16): their blocks packed once per chunk into the caller's panel,
  * per block 8 quads of 4 inputs x 16 rows (one zmm: the lanes vpdpbusd sums 4 bytes into) as unsigned codes
@@ -134,24 +134,35 @@ static inline __attribute__((always_inline)) void tile(float *y, const struct ac
             _mm512_mask_storeu_ps(y + (size_t)(t0 + j) * d_out + o0 + 16 * r, rm[r], acc[r][j]);
 }
 
-/* Q4_K rows [o0, o0 + rows) packed the same way, a "block" being a 32-weight sub-block: sub-block s of super-block
- * sb is the low (s even) or high nibbles of its 32-byte slice s / 2; its scale d * sc and min -dmin * m (6-bit
- * sc and m, scale_min_k4) decoded per row. */
-static void pack_q4_K(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int nb, int o0, int rows)
+/* Q4_K and Q5_K rows [o0, o0 + rows) packed the same way, a "block" being a 32-weight sub-block: sub-block s of
+ * super-block sb is the low (s even) or high nibbles of its 32-byte slice s / 2 of qs (Q5_K: with bit s of qh's
+ * byte j as input j's fifth bit); its scale d * sc and min -dmin * m (6-bit sc and m, scale_min_k4) decoded per
+ * row. */
+static inline __attribute__((always_inline)) void pack_k(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int nb,
+                                                         int o0, int rows, bool q5)
 {
-    const int n_sb = nb / 8;
-    const size_t rb = (size_t)n_sb * 144;
+    const int n_sb = nb / 8, sb_bytes = q5 ? 176 : 144, qs_at = q5 ? 48 : 16, qh_at = 16;
+    const size_t rb = (size_t)n_sb * sb_bytes;
     const uint8_t *base = w + (size_t)o0 * rb;
     for (int r = 0; r < 2; r++) {
         __mmask16 m;
         const __m512i row = panel_rows(r, rows, rb, &m);
         for (int b = 0; b < nb; b++) {
             const int sb = b / 8, sub = b % 8;
-            const __m512i at = _mm512_add_epi32(row, _mm512_set1_epi32(sb * 144 + 16 + 32 * (sub / 2)));
+            const __m512i at = _mm512_add_epi32(row, _mm512_set1_epi32(sb * sb_bytes + qs_at + 32 * (sub / 2)));
+            const __m512i at_h = _mm512_add_epi32(row, _mm512_set1_epi32(sb * sb_bytes + qh_at));
             for (int k = 0; k < 8; k++) {
                 __m512i q = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
                                                         _mm512_add_epi32(at, _mm512_set1_epi32(4 * k)), base, 1);
                 q = _mm512_and_si512(sub & 1 ? _mm512_srli_epi32(q, 4) : q, _mm512_set1_epi8(0x0f));
+                if (q5) { /* inputs 4k..4k+3's fifth bits: bit sub of qh bytes 4k..4k+3, moved to bit 4 */
+                    const __m512i h = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
+                                                                  _mm512_add_epi32(at_h, _mm512_set1_epi32(4 * k)),
+                                                                  base, 1);
+                    q = _mm512_or_si512(q, _mm512_slli_epi32(_mm512_and_si512(_mm512_srli_epi32(h, sub),
+                                                                              _mm512_set1_epi32(0x01010101)),
+                                                             4));
+                }
                 _mm512_store_si512((__m512i *)(pq + (size_t)b * PANEL_BLOCK + (size_t)(2 * k + r) * 64), q);
             }
         }
@@ -163,7 +174,7 @@ static void pack_q4_K(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int n
                         pd[at] = pm[at] = 0.0f;
                         continue;
                     }
-                    const uint8_t *h = base + (size_t)(16 * r + i) * rb + (size_t)sb * 144;
+                    const uint8_t *h = base + (size_t)(16 * r + i) * rb + (size_t)sb * sb_bytes;
                     int sc, mn;
                     scale_min_k4(sub, h + 4, &sc, &mn);
                     pd[at] = f16_to_f32((uint16_t)(h[0] | h[1] << 8)) * (float)sc;
@@ -174,15 +185,15 @@ static void pack_q4_K(uint8_t *pq, float *pd, float *pm, const uint8_t *w, int n
 
 static inline __attribute__((always_inline)) void gemm(float *y, const struct act_q8 *x, const void *w, int n,
                                                        int d_in, int d_out, int o0, int o1, void *panel,
-                                                       struct fmt_layout L, bool q4_K)
+                                                       struct fmt_layout L, enum act_bf16_weights k_fmt)
 {
     const int nb = d_in / 32;
     uint8_t *pq = panel;
     float *pd = (float *)(pq + (size_t)nb * PANEL_BLOCK), *pm = pd + (size_t)nb * 32;
     for (int c = o0; c < o1; c += Q8_GEMM_ROWS) {
         const int rows = o1 - c < Q8_GEMM_ROWS ? o1 - c : Q8_GEMM_ROWS;
-        if (q4_K)
-            pack_q4_K(pq, pd, pm, w, nb, c, rows);
+        if (k_fmt == ACT_W_Q4_K || k_fmt == ACT_W_Q5_K)
+            pack_k(pq, pd, pm, w, nb, c, rows, k_fmt == ACT_W_Q5_K);
         else
             pack(pq, pd, pm, w, nb, c, rows, L);
         const __mmask16 rm[2] = {mask16(rows), mask16(rows - 16)};
@@ -201,18 +212,20 @@ static inline __attribute__((always_inline)) void gemm(float *y, const struct ac
 void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum act_bf16_weights fmt, int n, int d_in,
                            int d_out, int o0, int o1, void *panel)
 {
-    /* each format its own instance (the layout constant-folded); Q4_K's tiles are Q4_1's (a scale and a min per
-     * 32 weights, no offset) */
+    /* each format its own instance (the layout constant-folded); Q4_K's and Q5_K's tiles are Q4_1's (a scale and a
+     * min per 32 weights, no offset); k_fmt ACT_W_BF16: not a K-quant */
     if (fmt == ACT_W_Q4_0)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0), false);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0), ACT_W_BF16);
     else if (fmt == ACT_W_Q4_1)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), false);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), ACT_W_BF16);
     else if (fmt == ACT_W_Q5_0)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_0), false);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_0), ACT_W_BF16);
     else if (fmt == ACT_W_Q5_1)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_1), false);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q5_1), ACT_W_BF16);
     else if (fmt == ACT_W_Q4_K)
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), true);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), ACT_W_Q4_K);
+    else if (fmt == ACT_W_Q5_K)
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), ACT_W_Q5_K);
     else
-        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0), false);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0), ACT_W_BF16);
 }
