@@ -335,7 +335,8 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const size_t q_bytes = q8_q_bytes(n, d_in), d_bytes = q8_d_bytes(n, d_in);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
-        kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
+        if (n < 8) /* decode: here (a barrier in the region would cost more than the few blocks) */
+            kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
     struct share *taken = claims(ws + act_bytes, n_units);
@@ -343,6 +344,18 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 #pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
     {
         const int id = omp_get_thread_num();
+        if (n >= 8) { /* prefill: each thread quantizes its share of the tokens, then all wait for all */
+            const int nth = omp_get_num_threads(), t0 = n * id / nth, t1 = n * (id + 1) / nth;
+            for (int j = 0; j < n_jobs; j++) {
+                const int d_in = jobs[j].w->d_in, nb = d_in / 32;
+                if (J[j].shares || t1 == t0)
+                    continue;
+                const struct act_q8 part = {J[j].a.q + (size_t)t0 * d_in, J[j].a.d + (size_t)t0 * nb,
+                                            J[j].a.sum + (size_t)t0 * nb};
+                kern.quantize_act_q8(&part, jobs[j].x + (size_t)t0 * d_in, t1 - t0, d_in, J[j].hf);
+            }
+#pragma omp barrier
+        }
         for (int u; (u = claim_next(taken, id)) >= 0;) {
             const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
