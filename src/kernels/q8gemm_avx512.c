@@ -167,19 +167,23 @@ static inline __attribute__((always_inline)) void pack_k(uint8_t *pq, float *pd,
             }
         }
         for (int i = 0; i < 16; i++)
-            for (int sb = 0; sb < n_sb; sb++)
+            for (int sb = 0; sb < n_sb; sb++) {
+                const bool real = 16 * r + i < rows;
+                const uint8_t *h = real ? base + (size_t)(16 * r + i) * rb + (size_t)sb * sb_bytes : base;
+                const float d = real ? f16_to_f32((uint16_t)(h[0] | h[1] << 8)) : 0.0f;
+                const float dmin = real ? f16_to_f32((uint16_t)(h[2] | h[3] << 8)) : 0.0f;
                 for (int sub = 0; sub < 8; sub++) {
                     const size_t at = ((size_t)(8 * sb + sub) * 2 + r) * 16 + i;
-                    if (16 * r + i >= rows) {
+                    if (!real) {
                         pd[at] = pm[at] = 0.0f;
                         continue;
                     }
-                    const uint8_t *h = base + (size_t)(16 * r + i) * rb + (size_t)sb * sb_bytes;
                     int sc, mn;
                     scale_min_k4(sub, h + 4, &sc, &mn);
-                    pd[at] = f16_to_f32((uint16_t)(h[0] | h[1] << 8)) * (float)sc;
-                    pm[at] = -(f16_to_f32((uint16_t)(h[2] | h[3] << 8)) * (float)mn);
+                    pd[at] = d * (float)sc;
+                    pm[at] = -(dmin * (float)mn);
                 }
+            }
     }
 }
 
