@@ -42,7 +42,7 @@ static bool wants_help(int argc, char **argv)
     "                    (AVX512-BF16 dot products: faster, less exact; default fp32, exact; see\n" \
     "                    docs/BENCHMARKS.md)\n" \
     "      --act q8      bf16, and int8 activation blocks against MXFP4 experts, Q8_0, Q4_0/Q4_1,\n" \
-    "                    Q5_0/Q5_1, Q4_K and Q5_K weights and, in decode, Q6_K (integer dot products, as\n" \
+    "                    Q5_0/Q5_1 and Q4_K/Q5_K/Q6_K weights (integer dot products, as\n" \
     "                    llama.cpp: gpt-oss decode about 1.3x faster, Q8_0 decode kernels 1.9x and the\n" \
     "                    prefill GEMM 1.5x, Q4_K_M files 2.3x, Q5_0 2.3x; see docs/BENCHMARKS.md)\n" \
     "      --load MODE   auto (default): read the weights into memory when they take at most half of the\n" \

@@ -472,7 +472,7 @@ static void test_blocks_q8(void)
         {"q5_1", matmul_q5_1_q8_ref, matmul_q5_1_q8_avx512, matmul_q5_1_q8_avx2, matmul_q5_1_ref, dequantize_row_q5_1, 32, 24, {0, 2}, ACT_W_Q5_1},
         {"q4_K", matmul_q4_K_q8_ref, matmul_q4_K_q8_avx512, matmul_q4_K_q8_avx2, matmul_q4_K_ref, dequantize_row_q4_K, 256, 144, {0, 2}, ACT_W_Q4_K},
         {"q5_K", matmul_q5_K_q8_ref, matmul_q5_K_q8_avx512, matmul_q5_K_q8_avx2, matmul_q5_K_ref, dequantize_row_q5_K, 256, 176, {0, 2}, ACT_W_Q5_K},
-        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_q8_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}, -1},
+        {"q6_K", matmul_q6_K_q8_ref, matmul_q6_K_q8_avx512, matmul_q6_K_q8_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}, ACT_W_Q6_K},
     };
     const bool vnni = kernels_have_avx512_vnni(), avx2 = kernels_have_avx2();
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
@@ -518,7 +518,7 @@ static void test_blocks_q8(void)
                         bad_f[v] += memcmp(one, ys[v] + (size_t)t * d_out, sizeof(float) * d_out) != 0;
                     }
                 }
-                /* the prefill GEMM (all but Q6_K): a chunk of 5 rows, then the rest in chunks of 32 */
+                /* the prefill GEMM: a chunk of 5 rows, then the rest in chunks of 32 */
                 float *yg = malloc(sizeof(float) * n * d_out);
                 void *panel = aligned_alloc(64, (gemm_blocks_q8_panel_bytes(d_in) + 63) / 64 * 64);
                 if (vnni && fmts[f].gemm >= 0) {

@@ -6,7 +6,7 @@
  *   llama.cpp's converter wrote), int8 activations against the MXFP4 experts: the same KL check; Q8_0 and
  *   Q4_0 weights (quantized at load), and llama.cpp's Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K files, decoding a token at a time, int8
  *   activations against them: the same check against the exact path over the same weights; Q8_0 prefill (the
- *   int8 GEMM; Q4_0, Q4_1, Q5_0, Q5_1, Q4_K and Q5_K too) on Qwen3 and on DeepSeek's MLA;
+ *   int8 GEMM; Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K too) on Qwen3 and on DeepSeek's MLA;
  *   and a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone.
  * Prints the KL measured for docs/BENCHMARKS.md. An unknown act is refused. */
 #include <math.h>
@@ -25,7 +25,7 @@
 #define KL_BOUND(act) (strcmp(act, "q8") ? 5e-3 : 2e-2)
 
 /* gemm_only: the mode reaches these weights only through its prefill GEMM (bf16: over Q8_0 and K-quant weights;
- * q8: the int8 one over Q4_1, Q5_0, Q5_1, Q4_K and Q5_K), which CPUs without AVX512-BF16 / VNNI (or OWL_KERNELS=avx2) do not have: there the
+ * q8: the int8 one over Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K), which CPUs without AVX512-BF16 / VNNI (or OWL_KERNELS=avx2) do not have: there the
  * logits stay exact. */
 static void check_mode(const char *path, const char *quant, const char *act, bool gemm_only)
 {
@@ -167,7 +167,8 @@ int main(void)
     check_mode(fixture_path("gguf/synth-qwen3-q4_k.gguf"), NULL, "q8", true); /* and Q4_K, Q5_0, Q5_1 */
     check_mode(fixture_path("gguf/synth-qwen3-q5_0.gguf"), NULL, "q8", true);
     check_mode(fixture_path("gguf/synth-qwen3-q5_1.gguf"), NULL, "q8", true);
-    check_mode(fixture_path("gguf/synth-qwen3-q5_k.gguf"), NULL, "q8", true); /* and Q5_K */
+    check_mode(fixture_path("gguf/synth-qwen3-q5_k.gguf"), NULL, "q8", true); /* and Q5_K, Q6_K */
+    check_mode(fixture_path("gguf/synth-qwen3-q6_k.gguf"), NULL, "q8", true);
     check_decode(fixture_path("qwen3/gqa-tied"), "q8_0", "q8"); /* Q8_0 weights, int8 activations */
     check_decode(fixture_path("qwen3/yarn-v5"), "q8_0", "q8");
     check_batched(fixture_path("qwen3/gqa-tied"), "q8_0", "q8");
