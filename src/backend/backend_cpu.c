@@ -215,8 +215,8 @@ static matmul_q8_0_q8_fn *q8_kernel(enum dtype t)
                            : NULL;
 }
 
-/* Whether weight w (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) takes the act q8 mode's prefill GEMM for n tokens (VNNI; not in row-exact
- * mode). */
+/* Whether weight w (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K) takes the act q8 mode's prefill GEMM for n
+ * tokens (VNNI; not in row-exact mode). */
 static bool q8_gemm(const struct weight *w, int n)
 {
     /* (its gathers address a chunk's rows with 32-bit offsets) */
@@ -448,10 +448,10 @@ static bool takes_gemm_bf16(const struct weight *w, int n)
            act_bf16_format(w->dtype) >= 0 && !q8_gemm(w, n);
 }
 
-/* act q8: int8 activations against MXFP4 always, against Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K in prefill where
- * the int8 GEMM takes them (VNNI), against Q8_0 where the bf16 GEMM does not take it either (decode, row-exact mode,
- * CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in decode and row-exact
- * mode */
+/* act q8: int8 activations against MXFP4 always, against Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K in
+ * prefill where the int8 GEMM takes them (VNNI), against Q8_0 where the bf16 GEMM does not take it either (decode,
+ * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in decode
+ * and row-exact mode */
 static bool takes_q8(const struct weight *w, int n)
 {
     const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);

@@ -159,8 +159,8 @@ void matmul_q8_0_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, 
 void matmul_q8_0_q8_avx512(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
                            int o1);
 void matmul_q8_0_q8_avx2(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
-/* The act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights (fmt ACT_W_Q8_0, ...; VNNI;
- * not row-exact: for n >= 8 outside row-exact mode): the same y as matmul_q8_0_q8, matmul_q4_0_q8, ...,
+/* The act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights (fmt ACT_W_Q8_0,
+ * ...; VNNI; not row-exact: for n >= 8 outside row-exact mode): the same y as matmul_q8_0_q8, matmul_q4_0_q8, ...,
  * matmul_q4_K_q8 (block sums exact in integers, the blocks' float order differs), rows o0..o1 in chunks of
  * Q8_GEMM_ROWS packed into panel (gemm_blocks_q8_panel_bytes(d_in), 64-byte aligned, one per thread). */
 #define Q8_GEMM_ROWS 32

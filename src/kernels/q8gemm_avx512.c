@@ -1,10 +1,10 @@
-/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights with
- * AVX512-VNNI: int8 activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64
+/* q8gemm_avx512.c — the act q8 mode's prefill GEMM over Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K weights
+ * with AVX512-VNNI: int8 activations (quantize_act_q8, natural order) against the weights' codes as unsigned bytes, 64
  * products per vpdpbusd (twice the bf16 GEMM's vdpbf16ps), each block's sum exact in integers, then scaled by
  * d_w * d_x (and the min added as m_w * d_x * sum(x): Q4_1, Q5_1, Q4_K, Q5_K per 32-weight sub-block) in fp32. Same
  * math as matmul_q8_0_q8_ref, matmul_q4_0_q8_ref, ..., matmul_q4_K_q8_ref, matmul_q5_K_q8_ref, matmul_q6_K_q8_ref
- * (Q6_K: its 16-weight halves summed apart, signed codes against the activations + 128; see pack_q6_K); only the blocks' float summation order
- * differs.
+ * (Q6_K: its 16-weight halves summed apart, signed codes against the activations + 128; see pack_q6_K); only the
+ * blocks' float summation order differs.
  * Rows in chunks of Q8_GEMM_ROWS (two panels of 16): their blocks packed once per chunk into the caller's panel,
  * per block 8 quads of 4 inputs x 16 rows (one zmm: the lanes vpdpbusd sums 4 bytes into) as unsigned codes
  * (Q8_0: q + 128; Q4_0: the nibble, q + 8; Q5_0: the nibble and its fifth bit, q + 16; the offset's share,
@@ -211,13 +211,15 @@ static void pack_q6_K(uint8_t *pq, float *pd, float *pm, int32_t *ps, const uint
             const __m512i at_h = _mm512_add_epi32(row, _mm512_set1_epi32(sb * 210 + 128 + 32 * h));
             __m512i sum[2] = {_mm512_setzero_si512(), _mm512_setzero_si512()};
             for (int k = 0; k < 8; k++) {
-                const __m512i l = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
-                                                              _mm512_add_epi32(at_l, _mm512_set1_epi32(4 * k)), base, 1);
-                const __m512i hb = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m,
-                                                               _mm512_add_epi32(at_h, _mm512_set1_epi32(4 * k)), base, 1);
+                const __m512i four_k = _mm512_set1_epi32(4 * k);
+                const __m512i l = _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, _mm512_add_epi32(at_l, four_k),
+                                                              base, 1);
+                const __m512i hb =
+                    _mm512_mask_i32gather_epi32(_mm512_setzero_si512(), m, _mm512_add_epi32(at_h, four_k), base, 1);
                 const __m512i lo4 = _mm512_and_si512(p >= 2 ? _mm512_srli_epi32(l, 4) : l, _mm512_set1_epi8(0x0f));
                 const __m512i hi2 = _mm512_and_si512(_mm512_srli_epi32(hb, 2 * p), _mm512_set1_epi8(0x03));
-                const __m512i q = _mm512_sub_epi8(_mm512_or_si512(lo4, _mm512_slli_epi32(hi2, 4)), _mm512_set1_epi8(32));
+                const __m512i q =
+                    _mm512_sub_epi8(_mm512_or_si512(lo4, _mm512_slli_epi32(hi2, 4)), _mm512_set1_epi8(32));
                 sum[k / 4] = _mm512_dpbusd_epi32(sum[k / 4], _mm512_set1_epi8(1), q);
                 _mm512_store_si512((__m512i *)(pq + (size_t)b * PANEL_BLOCK + (size_t)(2 * k + r) * 64), q);
             }
