@@ -64,20 +64,34 @@ enum owl_status file_map_load(struct file_map *map, struct owl_error *err)
     else if ((size_t)st_now.st_size != map->size)
         st = fail(err, OWL_ERR_IO, "%s: changed size while open (%zu bytes, now %lld)", map->path, map->size,
                   (long long)st_now.st_size);
-    for (size_t got = 0; st == OWL_OK && got < map->size;) {
-        const size_t chunk = map->size - got < ((size_t)1 << 30) ? map->size - got : (size_t)1 << 30;
-        const ssize_t r = pread(fd, p + got, chunk, (off_t)got);
-        if (r < 0 && errno == EINTR)
-            continue;
-        if (r <= 0)
-            st = fail(err, OWL_ERR_IO, "%s: read failed at byte %zu of %zu: %s", map->path, got, map->size,
-                      r < 0 ? strerror(errno) : "unexpected end of file");
-        else {
+    /* in pieces of 64 MiB on every core: the kernel zeroes each fresh huge page and copies the file's bytes into
+     * it, work one thread did alone (a 6.5 GB file in the page cache: 1.0-6.6 s -> 0.6-1.8 s, see BENCHMARKS) */
+    const size_t piece = (size_t)64 << 20;
+    const long n_pieces = st == OWL_OK ? (long)((map->size + piece - 1) / piece) : 0;
+    size_t bad_at = SIZE_MAX; /* the first failing byte, and its errno (0: end of file) */
+    int bad_errno = 0;
+#pragma omp parallel for schedule(dynamic, 1) if (n_pieces > 1)
+    for (long i = 0; i < n_pieces; i++) {
+        const size_t end = (size_t)(i + 1) * piece < map->size ? (size_t)(i + 1) * piece : map->size;
+        for (size_t got = (size_t)i * piece; got < end;) {
+            const ssize_t r = pread(fd, p + got, end - got, (off_t)got);
+            if (r < 0 && errno == EINTR)
+                continue;
+            if (r <= 0) {
+                const int e = r < 0 ? errno : 0;
+#pragma omp critical(file_map_load)
+                if (got < bad_at)
+                    bad_at = got, bad_errno = e;
+                break;
+            }
             if (drop)
                 posix_fadvise(fd, (off_t)got, (off_t)r, POSIX_FADV_DONTNEED);
             got += (size_t)r;
         }
     }
+    if (st == OWL_OK && bad_at != SIZE_MAX)
+        st = fail(err, OWL_ERR_IO, "%s: read failed at byte %zu of %zu: %s", map->path, bad_at, map->size,
+                  bad_errno ? strerror(bad_errno) : "unexpected end of file");
     if (fd >= 0)
         close(fd);
     if (st != OWL_OK) {
