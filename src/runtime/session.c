@@ -145,6 +145,7 @@ double owl_read_bandwidth(int n_threads)
         return 0.0;
     const int threads = n_threads > 0 ? n_threads : omp_get_num_procs();
     kernels_init(0);
+#pragma omp parallel for schedule(static) num_threads(threads) /* first touch (page zeroing) on every thread */
     for (size_t i = 0; i < n; i += 1024)
         buf[i] = 1.0f;
     double best = 0.0;
