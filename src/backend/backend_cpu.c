@@ -325,7 +325,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     }
     const int n_units = first[n_jobs];
     char *ws = workspace(act_bytes + CLAIMS_BYTES + panel_bytes * (size_t)g_threads), *next = ws;
-    char *panels = ws + act_bytes + CLAIMS_BYTES; /* one per thread, for the Q8_0 GEMM */
+    char *panels = ws + act_bytes + CLAIMS_BYTES; /* one per thread, for the int8 GEMM (q8_gemm) */
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
         if (J[j].shares) {

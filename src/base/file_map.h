@@ -22,9 +22,9 @@ enum owl_status file_map_open(struct file_map *map, const char *path, struct owl
 void file_map_close(struct file_map *map); /* NULL-safe, idempotent */
 
 /* Read the whole file into anonymous memory advised for transparent huge pages (2 MiB-aligned; in 64 MiB pieces
- * on every core of the OpenMP pool), made read-only once filled, and drop the file mapping: data moves (callers rebase pointers into it by
- * data - old data). Streaming weights from such memory avoids a page walk every 4 KiB, which on virtual
- * machines (nested paging) costs decode 10-20% (docs/BENCHMARKS.md). Errors, the mapping left as it was:
+ * on every core of the OpenMP pool), made read-only once filled, and drop the file mapping: data moves (callers
+ * rebase pointers into it by data - old data). Streaming weights from such memory avoids a page walk every 4 KiB,
+ * which on virtual machines (nested paging) costs decode 10-20% (docs/BENCHMARKS.md). Errors, the mapping left as it was:
  * OWL_ERR_OUT_OF_MEMORY; OWL_ERR_IO naming the path (a read error, or the file changed size since it was
  * mapped). A no-op when size == 0 or already loaded. A file larger than half the memory available has its
  * page-cache pages dropped as it is read (POSIX_FADV_DONTNEED), so the copy does not push the machine into

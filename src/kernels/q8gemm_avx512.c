@@ -96,6 +96,23 @@ static inline __attribute__((always_inline)) void pack(uint8_t *pq, float *pd, f
     }
 }
 
+/* Token t's activations 4k..4k+3 of block b, as one int32 (vpdpbusd's 4 bytes). */
+static inline uint32_t act_quad(const struct act_q8 *x, int t, int d_in, int b, int k)
+{
+    uint32_t quad;
+    memcpy(&quad, x->q + (size_t)t * d_in + (size_t)b * 32 + 4 * k, 4);
+    return quad;
+}
+
+/* y[t0 + j, o0 + 16r + i] = acc[r][j] for NT tokens from t0 and both panels (masks rm[r]). */
+static inline __attribute__((always_inline)) void store_tile(float *y, __m512 acc[2][4], int d_out, int t0, int o0,
+                                                             const __mmask16 *rm, int NT)
+{
+    for (int j = 0; j < NT; j++)
+        for (int r = 0; r < 2; r++)
+            _mm512_mask_storeu_ps(y + (size_t)(t0 + j) * d_out + o0 + 16 * r, rm[r], acc[r][j]);
+}
+
 /* y[t0 + j, o0 + 16r + i] for NT tokens from t0 and both panels (masks rm[r]). */
 static inline __attribute__((always_inline)) void tile(float *y, const struct act_q8 *x, const uint8_t *pq,
                                                        const float *pd, const float *pm, int nb, int d_in, int d_out,
@@ -114,9 +131,7 @@ static inline __attribute__((always_inline)) void tile(float *y, const struct ac
             const __m512i w0 = _mm512_load_si512((const __m512i *)(pb + (size_t)k * 128));
             const __m512i w1 = _mm512_load_si512((const __m512i *)(pb + (size_t)k * 128 + 64));
             for (int j = 0; j < NT; j++) {
-                int32_t quad;
-                memcpy(&quad, x->q + (size_t)(t0 + j) * d_in + (size_t)b * 32 + 4 * k, 4);
-                const __m512i a = _mm512_set1_epi32(quad);
+                const __m512i a = _mm512_set1_epi32((int)act_quad(x, t0 + j, d_in, b, k));
                 s[0][j] = _mm512_dpbusd_epi32(s[0][j], w0, a);
                 s[1][j] = _mm512_dpbusd_epi32(s[1][j], w1, a);
             }
@@ -134,9 +149,7 @@ static inline __attribute__((always_inline)) void tile(float *y, const struct ac
             }
         }
     }
-    for (int j = 0; j < NT; j++)
-        for (int r = 0; r < 2; r++)
-            _mm512_mask_storeu_ps(y + (size_t)(t0 + j) * d_out + o0 + 16 * r, rm[r], acc[r][j]);
+    store_tile(y, acc, d_out, t0, o0, rm, NT);
 }
 
 /* Q4_K and Q5_K rows [o0, o0 + rows) packed the same way, a "block" being a 32-weight sub-block: sub-block s of
@@ -254,7 +267,7 @@ static inline __attribute__((always_inline)) void tile_q6(float *y, const struct
                                                           int d_in, int d_out, int t0, int o0, const __mmask16 *rm,
                                                           int NT)
 {
-    __m512 acc[2][Q6_TILE];
+    __m512 acc[2][4];
     for (int j = 0; j < NT; j++)
         acc[0][j] = acc[1][j] = _mm512_setzero_ps();
     for (int b = 0; b < nb; b++) {
@@ -270,9 +283,7 @@ static inline __attribute__((always_inline)) void tile_q6(float *y, const struct
             const __m512i w0 = _mm512_load_si512((const __m512i *)(pb + (size_t)k * 128));
             const __m512i w1 = _mm512_load_si512((const __m512i *)(pb + (size_t)k * 128 + 64));
             for (int j = 0; j < NT; j++) {
-                uint32_t quad;
-                memcpy(&quad, x->q + (size_t)(t0 + j) * d_in + (size_t)b * 32 + 4 * k, 4);
-                const __m512i a = _mm512_set1_epi32((int)(quad ^ 0x80808080u));
+                const __m512i a = _mm512_set1_epi32((int)(act_quad(x, t0 + j, d_in, b, k) ^ 0x80808080u));
                 s[k / 4][0][j] = _mm512_dpbusd_epi32(s[k / 4][0][j], a, w0);
                 s[k / 4][1][j] = _mm512_dpbusd_epi32(s[k / 4][1][j], a, w1);
             }
@@ -287,28 +298,7 @@ static inline __attribute__((always_inline)) void tile_q6(float *y, const struct
             }
         }
     }
-    for (int j = 0; j < NT; j++)
-        for (int r = 0; r < 2; r++)
-            _mm512_mask_storeu_ps(y + (size_t)(t0 + j) * d_out + o0 + 16 * r, rm[r], acc[r][j]);
-}
-
-static void gemm_q6_K(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1,
-                      void *panel)
-{
-    const int nb = d_in / 32;
-    uint8_t *pq = panel;
-    float *pd = (float *)(pq + (size_t)nb * PANEL_BLOCK), *pm = pd + (size_t)nb * 32;
-    int32_t *ps = (int32_t *)(pm + (size_t)nb * 32);
-    for (int c = o0; c < o1; c += Q8_GEMM_ROWS) {
-        const int rows = o1 - c < Q8_GEMM_ROWS ? o1 - c : Q8_GEMM_ROWS;
-        pack_q6_K(pq, pd, pm, ps, w, nb, c, rows);
-        const __mmask16 rm[2] = {mask16(rows), mask16(rows - 16)};
-        int t = 0;
-        for (; t + Q6_TILE <= n; t += Q6_TILE)
-            tile_q6(y, x, pq, pd, pm, ps, nb, d_in, d_out, t, c, rm, Q6_TILE);
-        for (; t < n; t++)
-            tile_q6(y, x, pq, pd, pm, ps, nb, d_in, d_out, t, c, rm, 1);
-    }
+    store_tile(y, acc, d_out, t0, o0, rm, NT);
 }
 
 static inline __attribute__((always_inline)) void gemm(float *y, const struct act_q8 *x, const void *w, int n,
@@ -318,14 +308,24 @@ static inline __attribute__((always_inline)) void gemm(float *y, const struct ac
     const int nb = d_in / 32;
     uint8_t *pq = panel;
     float *pd = (float *)(pq + (size_t)nb * PANEL_BLOCK), *pm = pd + (size_t)nb * 32;
+    int32_t *ps = (int32_t *)(pm + (size_t)nb * 32);
     for (int c = o0; c < o1; c += Q8_GEMM_ROWS) {
         const int rows = o1 - c < Q8_GEMM_ROWS ? o1 - c : Q8_GEMM_ROWS;
-        if (k_fmt == ACT_W_Q4_K || k_fmt == ACT_W_Q5_K)
+        if (k_fmt == ACT_W_Q6_K)
+            pack_q6_K(pq, pd, pm, ps, w, nb, c, rows);
+        else if (k_fmt == ACT_W_Q4_K || k_fmt == ACT_W_Q5_K)
             pack_k(pq, pd, pm, w, nb, c, rows, k_fmt == ACT_W_Q5_K);
         else
             pack(pq, pd, pm, w, nb, c, rows, L);
         const __mmask16 rm[2] = {mask16(rows), mask16(rows - 16)};
         int t = 0;
+        if (k_fmt == ACT_W_Q6_K) {
+            for (; t + Q6_TILE <= n; t += Q6_TILE)
+                tile_q6(y, x, pq, pd, pm, ps, nb, d_in, d_out, t, c, rm, Q6_TILE);
+            for (; t < n; t++)
+                tile_q6(y, x, pq, pd, pm, ps, nb, d_in, d_out, t, c, rm, 1);
+            continue;
+        }
         for (; t + 4 <= n; t += 4)
             tile(y, x, pq, pd, pm, nb, d_in, d_out, t, c, rm, L, 4);
         switch (n - t) {
@@ -341,7 +341,7 @@ void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum
                            int d_out, int o0, int o1, void *panel)
 {
     /* each format its own instance (the layout constant-folded); Q4_K's and Q5_K's tiles are Q4_1's (a scale and a
-     * min per 32 weights, no offset); k_fmt ACT_W_BF16: not a K-quant */
+     * min per 32 weights, no offset); Q6_K has tiles of its own (L unused); k_fmt ACT_W_BF16: not a K-quant */
     if (fmt == ACT_W_Q4_0)
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_0), ACT_W_BF16);
     else if (fmt == ACT_W_Q4_1)
@@ -355,7 +355,7 @@ void gemm_blocks_q8_avx512(float *y, const struct act_q8 *x, const void *w, enum
     else if (fmt == ACT_W_Q5_K)
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q4_1), ACT_W_Q5_K);
     else if (fmt == ACT_W_Q6_K)
-        gemm_q6_K(y, x, w, n, d_in, d_out, o0, o1, panel);
+        gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0), ACT_W_Q6_K);
     else
         gemm(y, x, w, n, d_in, d_out, o0, o1, panel, layout(ACT_W_Q8_0), ACT_W_BF16);
 }
