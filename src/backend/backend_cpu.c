@@ -310,10 +310,11 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         const int d_in = w->d_in, d_out = w->d_out;
-        J[j].block_fn = q8_kernel(w->dtype);
+        /* slabs: whole slabs of 16 rows to every claim and thread share */
+        J[j].block_fn = w->slabs ? kern.matmul_mxfp4s_q8 : q8_kernel(w->dtype);
         J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
-        const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
+        const bool gemm = (!J[j].block_fn || w->slabs) && n >= 8 && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
         if (J[j].q8_gemm && gemm_blocks_q8_panel_bytes(d_in) > panel_bytes)
@@ -408,6 +409,7 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
     matmul_fn *fn[MATMUL_MANY_MAX];
     bool round_x = false, unused;
     for (int j = 0; j < n_jobs; j++) {
+        OWL_ASSERT(!jobs[j].w->slabs); /* (model_mxfp4_slabs regroups only for the act q8 mode, which takes them all) */
         first[j + 1] = first[j] + (jobs[j].w->d_out + CLAIM_ROWS - 1) / CLAIM_ROWS;
         fn[j] = plain_kernel(jobs[j].w, n, j ? &unused : &round_x);
     }

@@ -106,6 +106,11 @@ enum owl_status file_map_load(struct file_map *map, struct owl_error *err)
     return OWL_OK;
 }
 
+bool file_map_set_writable(struct file_map *map, bool writable)
+{
+    return map->region && mprotect((void *)map->data, map->size, writable ? PROT_READ | PROT_WRITE : PROT_READ) == 0;
+}
+
 void file_map_close(struct file_map *map)
 {
     if (!map)

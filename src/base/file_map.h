@@ -31,6 +31,10 @@ void file_map_close(struct file_map *map); /* NULL-safe, idempotent */
  * reclaim; a later start then reads it from disk. */
 enum owl_status file_map_load(struct file_map *map, struct owl_error *err);
 
+/* A file read into memory (file_map_load) made writable, or read-only again, for weights regrouped in place at
+ * load; false (nothing changed) for a mapped file, whose pages are the page cache's, or if mprotect fails. */
+bool file_map_set_writable(struct file_map *map, bool writable);
+
 /* Read a whole (small) file into a NUL-terminated malloc'd buffer (for JSON). Caller frees. */
 enum owl_status file_read_all(const char *path, char **out, size_t *size, struct owl_error *err);
 

@@ -162,6 +162,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     t->matmul_q6_K_q8 = matmul_q6_K_q8_avx2;
     if (kernels_have_avx512_vnni()) {
         t->matmul_mxfp4_q8 = kernels_have_avx512_vbmi() ? matmul_mxfp4_q8_vbmi : matmul_mxfp4_q8_avx512;
+        t->matmul_mxfp4s_q8 = kernels_have_avx512_vbmi() ? matmul_mxfp4s_q8_vbmi : NULL;
         t->matmul_q8_0_q8 = matmul_q8_0_q8_avx512;
         t->gemm_blocks_q8 = gemm_blocks_q8_avx512;
         t->matmul_q4_0_q8 = matmul_q4_0_q8_avx512;

@@ -8,6 +8,7 @@
  * the products are exact in fp32, so dequantization is bit-exact for every s (255 included: ldexp, no NaN).
  */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/kernels.h"
 
@@ -112,18 +113,37 @@ void quantize_act_q8_ref(const struct act_q8 *a, const float *x, int n, int d_in
 /* Both MXFP4 layouts: byte j of a block's 16 code bytes pairs q[j] with its low nibble and q[16 + j] with its
  * high nibble (struct act_q8 stores HF blocks' activations interleaved to match). 2 * e2m1 is an integer in
  * [-12, 12], so a block's dot product is exact in int32 and the scale is halved: 2^(s - 128). */
-void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
-                         int d_out, int o0, int o1)
+/* Row o's block b in any layout: its 16 code bytes and its scale byte (hf: the HF codes with scales apart; slabs:
+ * mxfp4_to_slabs's regrouping; else GGML's blocks). */
+static const uint8_t *block_codes(const uint8_t *w, const uint8_t *scales, bool slabs, int n_blocks, int o, int b,
+                                  uint8_t buf[16], int *s)
+{
+    if (slabs) {
+        const uint8_t *u = w + (size_t)(o / 16) * 16 * n_blocks * 17 + (size_t)b * MXFP4_SLAB_BLOCK;
+        for (int c = 0; c < 4; c++)
+            memcpy(buf + 4 * c, u + 16 + 64 * c + 4 * (o % 16), 4);
+        *s = u[o % 16];
+        return buf;
+    }
+    if (scales) {
+        *s = scales[(size_t)o * n_blocks + b];
+        return w + ((size_t)o * n_blocks + b) * 16;
+    }
+    *s = w[((size_t)o * n_blocks + b) * 17];
+    return w + ((size_t)o * n_blocks + b) * 17 + 1;
+}
+
+static void mxfp4_q8_ref(float *y, const struct act_q8 *x, const uint8_t *w, const uint8_t *scales, bool slabs,
+                         int n, int d_in, int d_out, int o0, int o1)
 {
     const int n_blocks = d_in / 32;
-    const size_t row_bytes = scales ? (size_t)d_in / 2 : (size_t)n_blocks * 17;
     for (int t = 0; t < n; t++)
         for (int o = o0; o < o1; o++) {
-            const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
             float acc = 0.0f;
             for (int b = 0; b < n_blocks; b++) {
-                const uint8_t *codes = scales ? row + (size_t)b * 16 : row + (size_t)b * 17 + 1;
-                const int s = scales ? ((const uint8_t *)scales)[(size_t)o * n_blocks + b] : row[(size_t)b * 17];
+                uint8_t buf[16];
+                int s;
+                const uint8_t *codes = block_codes(w, scales, slabs, n_blocks, o, b, buf, &s);
                 const size_t at = (size_t)t * n_blocks + b;
                 const int8_t *q = x->q + at * 32;
                 int32_t dot = 0;
@@ -134,4 +154,33 @@ void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const 
             }
             y[(size_t)t * d_out + o] = acc;
         }
+}
+
+void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                         int d_out, int o0, int o1)
+{
+    mxfp4_q8_ref(y, x, w, scales, false, n, d_in, d_out, o0, o1);
+}
+
+void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+{
+    mxfp4_q8_ref(y, x, w, NULL, true, n, d_in, d_out, o0, o1);
+}
+
+void mxfp4_to_slabs(uint8_t *w, int d_in, int d_out, uint8_t *tmp)
+{
+    const int n_blocks = d_in / 32;
+    const size_t row_bytes = (size_t)n_blocks * 17;
+    for (int o = 0; o + 16 <= d_out; o += 16) {
+        uint8_t *slab = w + (size_t)o * row_bytes;
+        memcpy(tmp, slab, 16 * row_bytes);
+        for (int r = 0; r < 16; r++)
+            for (int b = 0; b < n_blocks; b++) {
+                const uint8_t *block = tmp + r * row_bytes + (size_t)b * 17;
+                uint8_t *u = slab + (size_t)b * MXFP4_SLAB_BLOCK;
+                u[r] = block[0];
+                for (int c = 0; c < 4; c++)
+                    memcpy(u + 16 + 64 * c + 4 * r, block + 1 + 4 * c, 4);
+            }
+    }
 }

@@ -229,6 +229,7 @@ static enum owl_status gpt_oss_take_split_experts(struct model *m, struct gpt_os
             if ((st = model_take_linear(m, name, p < 2 ? f : d, p < 2 ? d : f, &L->experts[p * E + e], err)))
                 return st;
         }
+    model_mxfp4_slabs(m, L->experts, 3 * E); /* GGUF's MXFP4 experts, for the act q8 decode */
     float **bias[3] = {&L->gate_bias, &L->up_bias, &L->down_bias};
     for (int p = 0; p < 3; p++) {
         snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%s_bias", l, proj[p]);

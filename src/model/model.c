@@ -73,6 +73,43 @@ enum owl_status model_take_linear(struct model *m, const char *name, int d_out, 
     return OWL_OK;
 }
 
+void model_mxfp4_slabs(struct model *m, struct weight *w, int n)
+{
+    struct model_file *mf = &m->file;
+    if (m->act != ACT_Q8 || !kern.matmul_mxfp4s_q8)
+        return;
+    int k = 0;
+    for (; k < mf->n_maps; k++)
+        if (mf->maps[k].size && !file_map_set_writable(&mf->maps[k], true))
+            break;
+    if (k == mf->n_maps) {
+#pragma omp parallel num_threads(ops_threads())
+        {
+            uint8_t *tmp = NULL;
+            size_t tmp_len = 0;
+#pragma omp for schedule(dynamic, 1)
+            for (int i = 0; i < n; i++) {
+                const size_t need = 16 * (size_t)(w[i].d_in / 32) * 17;
+                if (w[i].dtype != DTYPE_MXFP4 || w[i].d_out % 16 || w[i].slabs)
+                    continue;
+                if (need > tmp_len) {
+                    free(tmp);
+                    tmp = malloc(need);
+                    tmp_len = tmp ? need : 0;
+                }
+                if (tmp) {
+                    mxfp4_to_slabs((uint8_t *)w[i].data, w[i].d_in, w[i].d_out, tmp);
+                    w[i].slabs = true;
+                }
+            }
+            free(tmp);
+        }
+    }
+    while (k-- > 0)
+        if (mf->maps[k].size)
+            file_map_set_writable(&mf->maps[k], false);
+}
+
 enum owl_status model_take_vector(struct model *m, const char *name, int n, float **out, struct owl_error *err)
 {
     const int64_t shape[1] = {n};

@@ -370,6 +370,75 @@ static void test_q8_activations(void)
         }
 }
 
+/* n tokens of random activations (some outliers) quantized by the reference, natural order; the caller frees q, d
+ * and sum. */
+static struct act_q8 random_act(int n, int d_in)
+{
+    float *x = malloc(sizeof(float) * n * d_in);
+    for (int i = 0; i < n * d_in; i++)
+        x[i] = frand() * (i % 97 == 0 ? 8.0f : 1.0f);
+    const struct act_q8 a = {malloc((size_t)n * d_in), malloc(sizeof(float) * n * (d_in / 32)),
+                             malloc(sizeof(int32_t) * n * (d_in / 32))};
+    quantize_act_q8_ref(&a, x, n, d_in, false);
+    free(x);
+    return a;
+}
+
+/* GGML rows regrouped in slabs of 16 (mxfp4_to_slabs): the slab reference gives the rows' reference numbers
+ * bitwise (same blocks, same order), the VBMI slab kernel is within rounding of them for decode and prefill
+ * (8+ tokens: the GEMM reads slabs too; 9, 17, 24: its tails), called on ranges of whole slabs, and row-exact. */
+static void test_q8_slabs(void)
+{
+    static const int d_ins[] = {32, 96, 2880};
+    static const int ns[] = {1, 2, 3, 5, 9, 17, 24};
+    const int d_out = 48;
+    for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
+            const int d_in = d_ins[a], n = ns[c], nb = d_in / 32;
+            const size_t bytes = (size_t)d_out * nb * 17;
+            uint8_t *g = malloc(bytes), *sl = malloc(bytes), *tmp = malloc(16 * (size_t)nb * 17);
+            for (size_t i = 0; i < bytes; i++)
+                g[i] = i % 17 ? (uint8_t)next() : (uint8_t)(110 + next() % 30);
+            memcpy(sl, g, bytes);
+            mxfp4_to_slabs(sl, d_in, d_out, tmp);
+            CHECK(memcmp(sl, g, bytes) != 0);
+            const struct act_q8 act = random_act(n, d_in);
+            const int8_t *q = act.q;
+            const float *d = act.d;
+            float *yg = malloc(sizeof(float) * n * d_out), *ys = malloc(sizeof(float) * n * d_out);
+            float *yv = malloc(sizeof(float) * n * d_out);
+            matmul_mxfp4_q8_ref(yg, &act, g, NULL, n, d_in, d_out, 0, d_out);
+            matmul_mxfp4s_q8_ref(ys, &act, sl, n, d_in, d_out, 0, 16);
+            matmul_mxfp4s_q8_ref(ys, &act, sl, n, d_in, d_out, 16, d_out);
+            CHECK_MSG(memcmp(yg, ys, sizeof(float) * n * d_out) == 0, "slab ref d_in=%d n=%d differs from the rows'", d_in, n);
+            if (kernels_have_avx512_vbmi()) {
+                matmul_mxfp4s_q8_vbmi(yv, &act, sl, n, d_in, d_out, 0, 32);
+                matmul_mxfp4s_q8_vbmi(yv, &act, sl, n, d_in, d_out, 32, d_out);
+                int bad = 0;
+                for (int t = 0; t < n; t++)
+                    for (int o = 0; o < d_out; o++) {
+                        double terms = 0; /* sum of |products|, d and the scale applied */
+                        for (int b = 0; b < nb; b++) {
+                            const uint8_t *blk = g + ((size_t)o * nb + b) * 17;
+                            float v[32];
+                            dequantize_block_mxfp4(v, blk);
+                            for (int j = 0; j < 32; j++)
+                                terms += fabs(v[j] * q[(size_t)t * d_in + 32 * b + j] * d[(size_t)t * nb + b]);
+                        }
+                        bad += fabs(yv[(size_t)t * d_out + o] - yg[(size_t)t * d_out + o]) > 1e-5 * terms + 1e-30;
+                    }
+                for (int t = 0; t < n && n <= KERN_ROW_EXACT_TOKENS; t++) {
+                    float one[48];
+                    const struct act_q8 at = {act.q + (size_t)t * d_in, act.d + (size_t)t * nb, act.sum + (size_t)t * nb};
+                    matmul_mxfp4s_q8_vbmi(one, &at, sl, 1, d_in, d_out, 0, d_out);
+                    bad += memcmp(one, yv + (size_t)t * d_out, sizeof one) != 0;
+                }
+                CHECK_MSG(bad == 0, "slab vbmi d_in=%d n=%d: %d outputs differ from the reference", d_in, n, bad);
+            }
+            free(g), free(sl), free(tmp), free(act.q), free(act.d), free(act.sum), free(yg), free(ys), free(yv);
+        }
+}
+
 /* Every E8M0 scale byte through the VNNI kernels, both layouts, decode (1 token) and prefill (9): a 5-block row
  * (a VBMI group of 4 and a lone block) of code 7 (6.0) at each block's first position, against one-hot
  * activations, must match the reference (2^(s - 128) from ldexp, times d first) within rounding, including
@@ -409,6 +478,17 @@ static void test_q8_every_scale(void)
                     for (int t = 0; t < n; t++)
                         bad += !(y[t] == y_ref[t] || fabsf(y[t] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
                 }
+            if (kernels_have_avx512_vbmi()) { /* the slab kernel: 16 copies of the row */
+                uint8_t slab[16 * NB * 17], tmp[sizeof slab];
+                for (int r = 0; r < 16; r++)
+                    memcpy(slab + r * NB * 17, g, NB * 17);
+                mxfp4_to_slabs(slab, D_IN, 16, tmp);
+                float ys[NT * 16];
+                matmul_mxfp4s_q8_vbmi(ys, &ag, slab, n, D_IN, 16, 0, 16);
+                for (int t = 0; t < n; t++)
+                    for (int r = 0; r < 16; r++)
+                        bad += !(ys[t * 16 + r] == y_ref[t] || fabsf(ys[t * 16 + r] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+            }
         }
     }
     CHECK_MSG(bad == 0, "%d E8M0 scales give a q8 product off the reference's", bad);
@@ -423,5 +503,6 @@ int main(void)
     test_q8_special();
     test_q8_activations();
     test_q8_every_scale();
+    test_q8_slabs();
     return test_done("test_mxfp4");
 }
