@@ -310,11 +310,10 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         const int d_in = w->d_in, d_out = w->d_out;
-        /* slabs: whole slabs of 16 rows to every claim and thread share */
-        J[j].block_fn = w->slabs ? kern.matmul_mxfp4s_q8 : q8_kernel(w->dtype);
+        J[j].block_fn = w->slabs ? kern.matmul_mxfp4s_q8 : q8_kernel(w->dtype); /* (claims: whole slabs of 16 rows) */
         J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
-        const bool gemm = (!J[j].block_fn || w->slabs) && n >= 8 && !g_row_exact;
+        const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
         if (J[j].q8_gemm && gemm_blocks_q8_panel_bytes(d_in) > panel_bytes)

@@ -59,46 +59,16 @@ void quantize_act_q8_avx512(const struct act_q8 *a, const float *x, int n, int d
 /* The table's offset: 2 * e2m1 + U8_OFFSET is unsigned; a block's sums are seeded with -U8_OFFSET * sum(q). */
 enum { U8_OFFSET = 12 };
 
-/* The weights' layouts (a bool hf converts to the first two): GGML's 17-byte blocks, HF codes with their scales
- * apart, GGML blocks regrouped in slabs of 16 rows (mxfp4_to_slabs). A row's wb and ws: the row and NULL, its codes
- * and scales, or (slabs) its first 4 code bytes and its first scale byte in the slab (see row_at). */
-enum { MX_GGML = 0, MX_HF = 1, MX_SLAB = 2 };
-
-static inline __attribute__((always_inline)) void row_at(const uint8_t *w, const uint8_t *scales, int lay, int o,
-                                                         int n_blocks, const uint8_t **wb, const uint8_t **ws)
-{
-    const size_t row_bytes = lay == MX_HF ? (size_t)n_blocks * 16 : (size_t)n_blocks * 17;
-    if (lay == MX_SLAB) {
-        const uint8_t *slab = w + (size_t)(o / 16) * 16 * row_bytes;
-        *wb = slab + 16 + 4 * (o % 16);
-        *ws = slab + o % 16;
-    } else {
-        *wb = w + (size_t)o * row_bytes;
-        *ws = lay == MX_HF ? scales + (size_t)o * n_blocks : NULL;
-    }
-}
-
-static inline uint32_t load32(const uint8_t *p)
-{
-    uint32_t v;
-    memcpy(&v, p, 4);
-    return v;
-}
-
 /* Block b of a row as 32 unsigned bytes 2 * e2m1 + 12 (low nibbles, then high nibbles) and its 2^(s - 128). */
-static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb, const uint8_t *ws, int lay, int b,
+static inline __attribute__((always_inline)) __m256i block_u8(const uint8_t *wb, const uint8_t *ws, bool hf, int b,
                                                               float *scale)
 {
     const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
                                          12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-    const uint8_t *sb = wb + (size_t)b * MXFP4_SLAB_BLOCK; /* slabs: the row's 4 groups of 4 code bytes */
-    const __m128i v = lay == MX_SLAB ? _mm_setr_epi32((int)load32(sb), (int)load32(sb + 64), (int)load32(sb + 128),
-                                                      (int)load32(sb + 192))
-                                     : _mm_loadu_si128((const __m128i *)(lay == MX_HF ? wb + (size_t)b * 16
-                                                                                      : wb + (size_t)b * 17 + 1));
+    const __m128i v = _mm_loadu_si128((const __m128i *)(hf ? wb + (size_t)b * 16 : wb + (size_t)b * 17 + 1));
     const __m256i codes = _mm256_and_si256(_mm256_inserti128_si256(_mm256_castsi128_si256(v), _mm_srli_epi16(v, 4), 1),
                                            _mm256_set1_epi8(0x0f));
-    *scale = mxfp4_half_scale(lay == MX_SLAB ? ws[(size_t)b * MXFP4_SLAB_BLOCK] : lay == MX_HF ? ws[b] : wb[(size_t)b * 17]);
+    *scale = mxfp4_half_scale(hf ? ws[b] : wb[(size_t)b * 17]);
     return _mm256_shuffle_epi8(lut, codes);
 }
 
@@ -178,13 +148,13 @@ static void pack_tokens(int32_t *qt, float *dt, int32_t *ct, const struct act_q8
  * block sum (seeded with -12 * sum(q)); then one conversion and the block's scale for 8 tokens. */
 static inline __attribute__((always_inline)) void gemm_row(float *y, const int32_t *qt, const float *dt,
                                                            const int32_t *ct, const uint8_t *wb, const uint8_t *ws,
-                                                           int lay, int n_blocks, int d_out, int G)
+                                                           bool hf, int n_blocks, int d_out, int G)
 {
     const int nt = G * GEMM_TOKENS;
     __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
     for (int b = 0; b < n_blocks; b++) {
         float s;
-        const __m256i u = block_u8(wb, ws, lay, b, &s);
+        const __m256i u = block_u8(wb, ws, hf, b, &s);
         const int32_t *qb = qt + (size_t)b * 8 * nt;
         __m256i i0[2], i1[2];
         for (int h = 0; h < G; h++) {
@@ -246,16 +216,13 @@ static void rows_range(float *y, const struct act_q8 *x, int t, const uint8_t *w
 static void rows_range_vbmi(float *y, const struct act_q8 *x, int t, const uint8_t *w, const uint8_t *scales,
                             bool hf, int n, int d_in, int d_out, int o0, int o1);
 
-static void slab_rows_vbmi(float *y, const struct act_q8 *x, int t, const uint8_t *w, int n, int d_in, int d_out,
-                           int o0, int o1);
-
-/* vbmi: the rows after the GEMM's token groups go to rows_range_vbmi (slabs: to slab_rows_vbmi, which only a VBMI
- * kernel is given). */
+/* vbmi: the rows after the GEMM's token groups go to rows_range_vbmi. */
 static inline __attribute__((always_inline)) void matmul_layout(float *y, const struct act_q8 *x, const uint8_t *w,
-                                                                const uint8_t *scales, int lay, int n, int d_in,
+                                                                const uint8_t *scales, bool hf, int n, int d_in,
                                                                 int d_out, int o0, int o1, bool vbmi)
 {
     const int n_blocks = d_in / 32;
+    const size_t row_bytes = hf ? (size_t)d_in / 2 : (size_t)n_blocks * 17;
     int t = 0;
     if (n >= GEMM_MIN_TOKENS) {
         int32_t *qt = malloc(sizeof(int32_t) * 16 * GEMM_TOKENS * n_blocks);
@@ -266,12 +233,11 @@ static inline __attribute__((always_inline)) void matmul_layout(float *y, const 
                 const int G = t + 2 * GEMM_TOKENS <= n ? 2 : 1;
                 pack_tokens(qt, dt, ct, x, (size_t)t, n_blocks, G);
                 for (int o = o0; o < o1; o++) {
-                    const uint8_t *wb, *ws;
-                    row_at(w, scales, lay, o, n_blocks, &wb, &ws);
+                    const uint8_t *wb = w + (size_t)o * row_bytes, *ws = hf ? scales + (size_t)o * n_blocks : NULL;
                     if (G == 2)
-                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, lay, n_blocks, d_out, 2);
+                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, hf, n_blocks, d_out, 2);
                     else
-                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, lay, n_blocks, d_out, 1);
+                        gemm_row(y + (size_t)t * d_out + o, qt, dt, ct, wb, ws, hf, n_blocks, d_out, 1);
                 }
                 t += G * GEMM_TOKENS;
             }
@@ -279,21 +245,19 @@ static inline __attribute__((always_inline)) void matmul_layout(float *y, const 
         free(dt);
         free(ct);
     }
-    if (lay == MX_SLAB && t < n)
-        slab_rows_vbmi(y, x, t, w, n, d_in, d_out, o0, o1);
-    else if (vbmi && t < n)
-        rows_range_vbmi(y, x, t, w, scales, lay == MX_HF, n, d_in, d_out, o0, o1);
+    if (vbmi && t < n)
+        rows_range_vbmi(y, x, t, w, scales, hf, n, d_in, d_out, o0, o1);
     else
-        rows_range(y, x, t, w, scales, lay == MX_HF, n, d_in, d_out, o0, o1);
+        rows_range(y, x, t, w, scales, hf, n, d_in, d_out, o0, o1);
 }
 
 void matmul_mxfp4_q8_avx512(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                             int d_out, int o0, int o1)
 {
     if (scales)
-        matmul_layout(y, x, w, scales, MX_HF, n, d_in, d_out, o0, o1, false);
+        matmul_layout(y, x, w, scales, true, n, d_in, d_out, o0, o1, false);
     else
-        matmul_layout(y, x, w, NULL, MX_GGML, n, d_in, d_out, o0, o1, false);
+        matmul_layout(y, x, w, NULL, false, n, d_in, d_out, o0, o1, false);
 }
 
 /* A token's activations for 4 blocks, in the order of a group's unpacked codes: the blocks' q against low
@@ -432,18 +396,25 @@ void matmul_mxfp4_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const
                           int d_out, int o0, int o1)
 {
     if (scales)
-        matmul_layout(y, x, w, scales, MX_HF, n, d_in, d_out, o0, o1, true);
+        matmul_layout(y, x, w, scales, true, n, d_in, d_out, o0, o1, true);
     else
-        matmul_layout(y, x, w, NULL, MX_GGML, n, d_in, d_out, o0, o1, true);
+        matmul_layout(y, x, w, NULL, false, n, d_in, d_out, o0, o1, true);
+}
+
+static inline uint32_t load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
 }
 
 /* Slabs (mxfp4_to_slabs), a row per int32 lane: for 16 rows and a block, each group of 4 code bytes (a zmm, a row's 4
- * bytes per lane) is looked up twice (low nibbles, then high ones, vpermb) and meets the token's 4 activations
+ * bytes per lane) is looked up twice (low nibbles, then high ones, vpermb) and meets each token's 4 activations
  * against those nibbles broadcast (vpdpbusd), so the lanes end with the 16 rows' exact block sums, seeded with
- * -12 * sum(q); then one conversion, the rows' scales d * 2^(s - 128) (vscalefps) and one FMA for 16 rows. Two
- * blocks at a time on separate chains. 0.33 against the rows' 0.73 ns per block on one core (gpt-oss-20b's gate_up
- * in L2), so decode streams experts at the machine's bandwidth with 2 threads. Tokens one at a time (row-exact);
- * from the second on, the slab comes from L1/L2. o0 and o1 multiples of 16. */
+ * -12 * sum(q); then one conversion, the rows' scales d * 2^(s - 128) (vscalefps) and one FMA per token. Up to 4
+ * tokens share the lookups; a token's arithmetic is the same in any group (row-exact). A slab stays in L1 across
+ * the groups. Decode 0.33 against the rows' 0.73 ns per block on one core (gpt-oss-20b's gate_up in L2): decode
+ * streams experts at the machine's bandwidth with 2 threads; prefill needs no GEMM. o0 and o1 multiples of 16. */
 static inline __attribute__((always_inline)) VBMI __m512 slab_scale(const uint8_t *u, float d)
 {
     const __m512i e = _mm512_or_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)),
@@ -451,57 +422,53 @@ static inline __attribute__((always_inline)) VBMI __m512 slab_scale(const uint8_
     return _mm512_scalef_ps(_mm512_set1_ps(d), _mm512_sub_ps(_mm512_castsi512_ps(e), _mm512_set1_ps(8388608.0f + 128.0f)));
 }
 
-#define SLAB_GROUP(u, q, lo_acc, hi_acc, c)                                                                          \
-    do {                                                                                                            \
-        const __m512i codes = _mm512_loadu_si512((u) + 16 + 64 * (c));                                            \
-        lo_acc = _mm512_dpbusd_epi32(lo_acc, _mm512_permutexvar_epi8(codes, lut), _mm512_set1_epi32((int)load32((q) + 4 * (c)))); \
-        hi_acc = _mm512_dpbusd_epi32(hi_acc, _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut),           \
-                                     _mm512_set1_epi32((int)load32((q) + 16 + 4 * (c))));                          \
-    } while (0)
-
-static VBMI void slab_rows_vbmi(float *y, const struct act_q8 *x, int t, const uint8_t *w, int n, int d_in, int d_out,
-                                int o0, int o1)
+static inline __attribute__((always_inline)) VBMI void slab_tokens(float *y, const struct act_q8 *x, size_t t0,
+                                                                   const uint8_t *slab, int n_blocks, int d_out, int NT)
 {
     const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
+    __m512 a[4];
+    for (int j = 0; j < NT; j++)
+        a[j] = _mm512_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const uint8_t *u = slab + (size_t)b * MXFP4_SLAB_BLOCK;
+        __m512i lo[4], hi[4];
+        for (int j = 0; j < NT; j++) {
+            lo[j] = _mm512_set1_epi32(-U8_OFFSET * x->sum[(t0 + (size_t)j) * n_blocks + b]);
+            hi[j] = _mm512_setzero_si512();
+        }
+        for (int c = 0; c < 4; c++) {
+            const __m512i codes = _mm512_loadu_si512(u + 16 + 64 * c);
+            const __m512i ulo = _mm512_permutexvar_epi8(codes, lut);
+            const __m512i uhi = _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut);
+            for (int j = 0; j < NT; j++) {
+                const uint8_t *q = (const uint8_t *)x->q + ((t0 + (size_t)j) * n_blocks + b) * 32 + 4 * c;
+                lo[j] = _mm512_dpbusd_epi32(lo[j], ulo, _mm512_set1_epi32((int)load32(q)));
+                hi[j] = _mm512_dpbusd_epi32(hi[j], uhi, _mm512_set1_epi32((int)load32(q + 16)));
+            }
+        }
+        for (int j = 0; j < NT; j++)
+            a[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lo[j], hi[j])),
+                                   slab_scale(u, x->d[(t0 + (size_t)j) * n_blocks + b]), a[j]);
+    }
+    for (int j = 0; j < NT; j++)
+        _mm512_storeu_ps(y + (size_t)j * d_out, a[j]);
+}
+
+VBMI void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
+                           int o1)
+{
     const int n_blocks = d_in / 32;
     const size_t row_bytes = (size_t)n_blocks * 17;
     for (int o = o0; o < o1; o += 16) {
-        const uint8_t *slab = w + (size_t)o * row_bytes;
-        for (int tt = t; tt < n; tt++) {
-            const size_t at = (size_t)tt * n_blocks;
-            const uint8_t *q = (const uint8_t *)x->q + at * 32;
-            __m512 a0 = _mm512_setzero_ps(), a1 = _mm512_setzero_ps();
-            int b = 0;
-            for (; b + 2 <= n_blocks; b += 2) {
-                const uint8_t *u0 = slab + (size_t)b * MXFP4_SLAB_BLOCK, *u1 = u0 + MXFP4_SLAB_BLOCK;
-                const uint8_t *q0 = q + (size_t)b * 32, *q1 = q0 + 32;
-                __m512i p0 = _mm512_set1_epi32(-U8_OFFSET * x->sum[at + b]), p1 = _mm512_setzero_si512();
-                __m512i r0 = _mm512_set1_epi32(-U8_OFFSET * x->sum[at + b + 1]), r1 = _mm512_setzero_si512();
-                SLAB_GROUP(u0, q0, p0, p1, 0);
-                SLAB_GROUP(u1, q1, r0, r1, 0);
-                SLAB_GROUP(u0, q0, p0, p1, 1);
-                SLAB_GROUP(u1, q1, r0, r1, 1);
-                SLAB_GROUP(u0, q0, p0, p1, 2);
-                SLAB_GROUP(u1, q1, r0, r1, 2);
-                SLAB_GROUP(u0, q0, p0, p1, 3);
-                SLAB_GROUP(u1, q1, r0, r1, 3);
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1)), slab_scale(u0, x->d[at + b]), a0);
-                a1 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(r0, r1)), slab_scale(u1, x->d[at + b + 1]), a1);
+        const uint8_t *slab = (const uint8_t *)w + (size_t)o * row_bytes;
+        for (int t = 0; t < n; t += 4) {
+            float *yt = y + (size_t)t * d_out + o;
+            switch (n - t < 4 ? n - t : 4) {
+            case 4: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 4); break;
+            case 3: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 3); break;
+            case 2: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 2); break;
+            default: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 1); break;
             }
-            if (b < n_blocks) {
-                const uint8_t *u0 = slab + (size_t)b * MXFP4_SLAB_BLOCK, *q0 = q + (size_t)b * 32;
-                __m512i p0 = _mm512_set1_epi32(-U8_OFFSET * x->sum[at + b]), p1 = _mm512_setzero_si512();
-                for (int c = 0; c < 4; c++)
-                    SLAB_GROUP(u0, q0, p0, p1, c);
-                a0 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(p0, p1)), slab_scale(u0, x->d[at + b]), a0);
-            }
-            _mm512_storeu_ps(y + (size_t)tt * d_out + o, _mm512_add_ps(a0, a1));
         }
     }
-}
-
-void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                           int o1)
-{
-    matmul_layout(y, x, w, NULL, MX_SLAB, n, d_in, d_out, o0, o1, true);
 }
