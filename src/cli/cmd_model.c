@@ -520,8 +520,9 @@ int cmd_bench(int argc, char **argv)
         printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
                owl_kernels_isa(), owl_model_n_threads(s.model));
         printf("%s", desc);
-        printf("weights read per generated token: %.3f GB (%s)\n", gb,
-               owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file");
+        printf("weights read per generated token: %.3f GB (%s%s)\n", gb,
+               owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file",
+               owl_model_mxfp4_slabs(s.model) ? ", MXFP4 experts in slabs of 16 rows" : "");
         char at[32] = "";
         if (depth > 0)
             snprintf(at, sizeof at, " @ d%ld", depth);

@@ -100,6 +100,8 @@ void model_mxfp4_slabs(struct model *m, struct weight *w, int n)
                 if (tmp) {
                     mxfp4_to_slabs((uint8_t *)w[i].data, w[i].d_in, w[i].d_out, tmp);
                     w[i].slabs = true;
+#pragma omp atomic
+                    m->n_slabs++;
                 }
             }
             free(tmp);

@@ -112,6 +112,7 @@ struct model {
     enum act_mode act;       /* owl_model_params.act: ops_set_act around every forward */
     void **owned;            /* (n_owned) buffers of requantized weights, owned */
     int n_owned;
+    int n_slabs;             /* MXFP4 matrices regrouped in slabs (model_mxfp4_slabs) */
     void *priv;              /* family-private: hyper-parameters and weights, owned */
 };
 

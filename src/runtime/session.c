@@ -104,6 +104,7 @@ void owl_model_close(struct owl_model *om)
 }
 
 int owl_model_weights_in_memory(const struct owl_model *om) { return om->in_memory; }
+int owl_model_mxfp4_slabs(const struct owl_model *om) { return om->m.n_slabs; }
 int owl_model_n_vocab(const struct owl_model *om) { return om->m.n_vocab; }
 int owl_model_n_ctx_train(const struct owl_model *om) { return om->m.n_ctx_train; }
 const char *owl_model_family(const struct owl_model *om) { return om->m.vt->family; }

@@ -142,8 +142,38 @@ static void check_batched(const char *path, const char *quant, const char *act)
     free(single);
 }
 
+/* Which loads regroup a GGUF's MXFP4 experts in slabs (owl_model_mxfp4_slabs): act q8 with the file read into memory
+ * where the kernel table has the slab kernel (AVX512-VBMI); never a mapped file, another act mode, or the HF layout. */
+static void check_slabs(void)
+{
+    static const struct {
+        const char *path, *act, *load;
+        bool slabs;
+    } cases[] = {{"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "q8", "copy", true},
+                 {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "q8", NULL, true}, /* auto: a small file is copied */
+                 {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "q8", "mmap", false},
+                 {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "bf16", "copy", false},
+                 {"gpt_oss/mxfp4-released", "q8", "copy", false}};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        struct owl_model_params mp = owl_model_default_params();
+        mp.act = cases[i].act;
+        mp.load = cases[i].load;
+        struct owl_model *m = NULL;
+        struct owl_error err = {0};
+        CHECK_MSG(owl_model_open(fixture_path(cases[i].path), &mp, &m, &err) == OWL_OK, "%s", err.message);
+        if (!m)
+            continue;
+        const bool expect = cases[i].slabs && kern.matmul_mxfp4s_q8 != NULL;
+        CHECK_MSG((owl_model_mxfp4_slabs(m) > 0) == expect, "%s act %s load %s: %d matrices in slabs, expected %s",
+                  cases[i].path, cases[i].act, cases[i].load ? cases[i].load : "auto", owl_model_mxfp4_slabs(m),
+                  expect ? "some" : "none");
+        owl_model_close(m);
+    }
+}
+
 int main(void)
 {
+    check_slabs();
     check(fixture_path("qwen3/gqa-tied"), NULL, "bf16");
     check(fixture_path("qwen3/yarn-v5"), NULL, "bf16");
     check(fixture_path("qwen3_moe/norm-mlp-only"), NULL, "bf16");
