@@ -310,7 +310,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     for (int j = 0; j < n_jobs; j++) {
         const struct weight *w = jobs[j].w;
         const int d_in = w->d_in, d_out = w->d_out;
-        J[j].block_fn = w->slabs ? kern.matmul_mxfp4s_q8 : q8_kernel(w->dtype); /* (claims: whole slabs of 16 rows) */
+        J[j].block_fn = q8_kernel(w->dtype);
         J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
         const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
@@ -374,6 +374,9 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
                 const int nt = n - t < group ? n - t : group;
                 if (J[j].block_fn)
                     J[j].block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
+                else if (w->slabs) /* (claims and thread shares: whole slabs of 16 rows) */
+                    kern.matmul_mxfp4s_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in,
+                                          d_out, o0, o1);
                 else
                     kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in,
                                          d_out, o0, o1);

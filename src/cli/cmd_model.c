@@ -48,7 +48,7 @@ static bool wants_help(int argc, char **argv)
     "      --load MODE   auto (default): read the weights into memory when they take at most half of the\n" \
     "                    memory available (and no --quant), else mmap; mmap: map the files (pages on first\n" \
     "                    use, shared with the page cache); copy: read into memory with huge pages (decode\n" \
-    "                    10-20% faster on virtual machines; with --act q8 a GGUF's MXFP4 experts are\n"   \
+    "                    10-20% faster on virtual machines; with --act q8 MXFP4 experts are\n"            \
     "                    regrouped 16 rows at a time for AVX512-VBMI: decode ~7% and prefill ~1.5x faster;\n" \
     "                    docs/BENCHMARKS.md)\n"                                                           \
     "      --kv f16      KV cache in IEEE half: half the memory and the bytes attention reads at depth\n"   \

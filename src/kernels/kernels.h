@@ -149,19 +149,21 @@ void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const
                           int d_out, int o0, int o1);
 void matmul_mxfp4_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                           int d_out, int o0, int o1); /* needs AVX512-VBMI as well */
-/* GGML MXFP4 rows regrouped in slabs of 16 (DTYPE_MXFP4 weights with weight.slabs, done at load by mxfp4_to_slabs
- * where matmul_mxfp4s_q8 is in the table): the slab of rows 16k..16k+15 takes their place (same bytes), block b
- * of it the MXFP4_SLAB_BLOCK bytes from b * MXFP4_SLAB_BLOCK: the 16 rows' E8M0 scale bytes, then 4 groups of 64
- * bytes, group c holding code bytes 4c..4c+3 of row r's block at 4r. So a zmm load is 4 code bytes of 16 rows, one
- * row per int32 lane, against 4 activations broadcast. d_out a multiple of 16; tmp 16 rows' bytes. */
+/* MXFP4 rows regrouped in slabs of 16 (weight.slabs, done at load by mxfp4_to_slabs where matmul_mxfp4s_q8 is in
+ * the table): the slab of rows 16k..16k+15 takes their place (same bytes). GGML blocks (scales NULL): block b of a
+ * slab is the MXFP4_SLAB_BLOCK bytes from b * MXFP4_SLAB_BLOCK, the 16 rows' E8M0 scale bytes, then 4 groups of 64
+ * bytes, group c holding code bytes 4c..4c+3 of row r's block at 4r. The HF layout keeps codes and scales apart:
+ * a slab's block b is 256 bytes of codes (the 4 groups) at b * 256 and 16 scale bytes (row r's at r) at b * 16. So a
+ * zmm load is 4 code bytes of 16 rows, one row per int32 lane, against 4 activations broadcast. d_out a multiple of
+ * 16; tmp 16 rows' bytes. */
 enum { MXFP4_SLAB_BLOCK = 16 * 17 };
-void mxfp4_to_slabs(uint8_t *w, int d_in, int d_out, uint8_t *tmp);
+void mxfp4_to_slabs(uint8_t *w, uint8_t *scales, int d_in, int d_out, uint8_t *tmp);
 /* matmul_mxfp4_q8's numbers over slabs (the reference, block for block the same sums as matmul_mxfp4_q8_ref on the
  * rows they came from); o0 and o1 multiples of 16. */
-void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                          int o1);
-void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                           int o1); /* needs AVX512-VBMI and VNNI */
+void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                          int d_out, int o0, int o1);
+void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                           int d_out, int o0, int o1); /* needs AVX512-VBMI and VNNI */
 /* Q8_0 weights against q8 activations (natural order, interleave false): y[t, o] = sum_b (d_w[b] * d[b]) *
  * sum_j q_w[j] * q[j]; ggml's own Q8_0 dot product (the reference sums each block exactly in integers; the
  * AVX-512 kernel's lanes are exact integers, the sign-flip offset's share added in fp32 per group of 8 blocks).
@@ -436,8 +438,7 @@ struct kernel_table {
     matmul_mxfp4_fn *matmul_mxfp4;
     matmul_fn *matmul_mxfp4g; /* GGML's MXFP4 blocks */
     matmul_mxfp4_q8_fn *matmul_mxfp4_q8; /* either MXFP4 layout against q8 activations (ops_set_act) */
-    void (*matmul_mxfp4s_q8)(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                             int o1); /* GGML MXFP4 in slabs; NULL: weights keep their rows (mxfp4_to_slabs) */
+    matmul_mxfp4_q8_fn *matmul_mxfp4s_q8; /* MXFP4 in slabs; NULL: weights keep their rows (mxfp4_to_slabs) */
     matmul_q8_0_q8_fn *matmul_q8_0_q8;   /* Q8_0 weights against q8 activations (ops_set_act) */
     void (*gemm_blocks_q8)(float *y, const struct act_q8 *x, const void *w, enum act_bf16_weights fmt, int n,
                            int d_in, int d_out, int o0, int o1, void *panel); /* Q8_0, Q4/Q5 _0/_1, Q4_K prefill, or NULL */

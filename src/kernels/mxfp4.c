@@ -118,11 +118,13 @@ void quantize_act_q8_ref(const struct act_q8 *a, const float *x, int n, int d_in
 static const uint8_t *block_codes(const uint8_t *w, const uint8_t *scales, bool slabs, int n_blocks, int o, int b,
                                   uint8_t buf[16], int *s)
 {
-    if (slabs) {
-        const uint8_t *u = w + (size_t)(o / 16) * 16 * n_blocks * 17 + (size_t)b * MXFP4_SLAB_BLOCK;
+    if (slabs) { /* (o / 16) * 16 rows before the slab; its block b's codes and scales */
+        const size_t before = (size_t)(o / 16) * 16 * n_blocks;
+        const uint8_t *codes = scales ? w + (before + (size_t)b * 16) * 16 : w + (before + (size_t)b * 16) * 17 + 16;
+        const uint8_t *sc = scales ? scales + before + (size_t)b * 16 : codes - 16;
         for (int c = 0; c < 4; c++)
-            memcpy(buf + 4 * c, u + 16 + 64 * c + 4 * (o % 16), 4);
-        *s = u[o % 16];
+            memcpy(buf + 4 * c, codes + 64 * c + 4 * (o % 16), 4);
+        *s = sc[o % 16];
         return buf;
     }
     if (scales) {
@@ -162,25 +164,31 @@ void matmul_mxfp4_q8_ref(float *y, const struct act_q8 *x, const void *w, const 
     mxfp4_q8_ref(y, x, w, scales, false, n, d_in, d_out, o0, o1);
 }
 
-void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
+void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                          int d_out, int o0, int o1)
 {
-    mxfp4_q8_ref(y, x, w, NULL, true, n, d_in, d_out, o0, o1);
+    mxfp4_q8_ref(y, x, w, scales, true, n, d_in, d_out, o0, o1);
 }
 
-void mxfp4_to_slabs(uint8_t *w, int d_in, int d_out, uint8_t *tmp)
+void mxfp4_to_slabs(uint8_t *w, uint8_t *scales, int d_in, int d_out, uint8_t *tmp)
 {
     const int n_blocks = d_in / 32;
-    const size_t row_bytes = (size_t)n_blocks * 17;
+    const size_t row_codes = (size_t)n_blocks * (scales ? 16 : 17), at = scales ? 0 : 1; /* a block's codes at */
     for (int o = 0; o + 16 <= d_out; o += 16) {
-        uint8_t *slab = w + (size_t)o * row_bytes;
-        memcpy(tmp, slab, 16 * row_bytes);
+        uint8_t *slab = w + (size_t)o * row_codes, *slab_scales = scales ? scales + (size_t)o * n_blocks : NULL;
+        memcpy(tmp, slab, 16 * row_codes);
+        if (scales)
+            memcpy(tmp + 16 * row_codes, slab_scales, 16 * (size_t)n_blocks);
         for (int r = 0; r < 16; r++)
             for (int b = 0; b < n_blocks; b++) {
-                const uint8_t *block = tmp + r * row_bytes + (size_t)b * 17;
-                uint8_t *u = slab + (size_t)b * MXFP4_SLAB_BLOCK;
-                u[r] = block[0];
+                const uint8_t *block = tmp + r * row_codes + (size_t)b * (scales ? 16 : 17);
+                uint8_t *codes = scales ? slab + (size_t)b * 256 : slab + (size_t)b * MXFP4_SLAB_BLOCK + 16;
+                if (scales)
+                    slab_scales[(size_t)b * 16 + r] = tmp[16 * row_codes + (size_t)r * n_blocks + b];
+                else
+                    codes[r - 16] = block[0];
                 for (int c = 0; c < 4; c++)
-                    memcpy(u + 16 + 64 * c + 4 * r, block + 1 + 4 * c, 4);
+                    memcpy(codes + 64 * c + 4 * r, block + at + 4 * c, 4);
             }
     }
 }

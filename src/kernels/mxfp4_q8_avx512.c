@@ -422,24 +422,27 @@ static inline __attribute__((always_inline)) VBMI __m512 slab_scale(const uint8_
     return _mm512_scalef_ps(_mm512_set1_ps(d), _mm512_sub_ps(_mm512_castsi512_ps(e), _mm512_set1_ps(8388608.0f + 128.0f)));
 }
 
+/* NT tokens from t0 against the 16 rows whose block b has its code groups at codes + b * cs and its scales at scales
+ * + b * ss (GGML slabs: 272 and 272, the scales 16 bytes before the codes; HF: 256 and 16). */
 static inline __attribute__((always_inline)) VBMI void slab_tokens(float *y, const struct act_q8 *x, size_t t0,
-                                                                   const uint8_t *slab, int n_blocks, int d_out, int NT)
+                                                                   const uint8_t *codes, const uint8_t *scales,
+                                                                   size_t cs, size_t ss, int n_blocks, int d_out, int NT)
 {
     const __m512i lut = _mm512_broadcast_i32x4(_mm_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0));
     __m512 a[4];
     for (int j = 0; j < NT; j++)
         a[j] = _mm512_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
-        const uint8_t *u = slab + (size_t)b * MXFP4_SLAB_BLOCK;
+        const uint8_t *u = codes + (size_t)b * cs;
         __m512i lo[4], hi[4];
         for (int j = 0; j < NT; j++) {
             lo[j] = _mm512_set1_epi32(-U8_OFFSET * x->sum[(t0 + (size_t)j) * n_blocks + b]);
             hi[j] = _mm512_setzero_si512();
         }
         for (int c = 0; c < 4; c++) {
-            const __m512i codes = _mm512_loadu_si512(u + 16 + 64 * c);
-            const __m512i ulo = _mm512_permutexvar_epi8(codes, lut);
-            const __m512i uhi = _mm512_permutexvar_epi8(_mm512_srli_epi16(codes, 4), lut);
+            const __m512i group = _mm512_loadu_si512(u + 64 * c);
+            const __m512i ulo = _mm512_permutexvar_epi8(group, lut);
+            const __m512i uhi = _mm512_permutexvar_epi8(_mm512_srli_epi16(group, 4), lut);
             for (int j = 0; j < NT; j++) {
                 const uint8_t *q = (const uint8_t *)x->q + ((t0 + (size_t)j) * n_blocks + b) * 32 + 4 * c;
                 lo[j] = _mm512_dpbusd_epi32(lo[j], ulo, _mm512_set1_epi32((int)load32(q)));
@@ -448,27 +451,38 @@ static inline __attribute__((always_inline)) VBMI void slab_tokens(float *y, con
         }
         for (int j = 0; j < NT; j++)
             a[j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(_mm512_add_epi32(lo[j], hi[j])),
-                                   slab_scale(u, x->d[(t0 + (size_t)j) * n_blocks + b]), a[j]);
+                                   slab_scale(scales + (size_t)b * ss, x->d[(t0 + (size_t)j) * n_blocks + b]), a[j]);
     }
     for (int j = 0; j < NT; j++)
         _mm512_storeu_ps(y + (size_t)j * d_out, a[j]);
 }
 
-VBMI void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, int n, int d_in, int d_out, int o0,
-                           int o1)
+/* Every token against one slab, 4 at a time. */
+static inline __attribute__((always_inline)) VBMI void slab_all_tokens(float *y, const struct act_q8 *x, int n,
+                                                                       const uint8_t *codes, const uint8_t *scales,
+                                                                       size_t cs, size_t ss, int n_blocks, int d_out)
 {
-    const int n_blocks = d_in / 32;
-    const size_t row_bytes = (size_t)n_blocks * 17;
-    for (int o = o0; o < o1; o += 16) {
-        const uint8_t *slab = (const uint8_t *)w + (size_t)o * row_bytes;
-        for (int t = 0; t < n; t += 4) {
-            float *yt = y + (size_t)t * d_out + o;
-            switch (n - t < 4 ? n - t : 4) {
-            case 4: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 4); break;
-            case 3: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 3); break;
-            case 2: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 2); break;
-            default: slab_tokens(yt, x, (size_t)t, slab, n_blocks, d_out, 1); break;
-            }
+    for (int t = 0; t < n; t += 4) {
+        float *yt = y + (size_t)t * d_out;
+        switch (n - t < 4 ? n - t : 4) {
+        case 4: slab_tokens(yt, x, (size_t)t, codes, scales, cs, ss, n_blocks, d_out, 4); break;
+        case 3: slab_tokens(yt, x, (size_t)t, codes, scales, cs, ss, n_blocks, d_out, 3); break;
+        case 2: slab_tokens(yt, x, (size_t)t, codes, scales, cs, ss, n_blocks, d_out, 2); break;
+        default: slab_tokens(yt, x, (size_t)t, codes, scales, cs, ss, n_blocks, d_out, 1); break;
         }
     }
+}
+
+VBMI void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                                int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    for (int o = o0; o < o1; o += 16)
+        if (scales)
+            slab_all_tokens(y + o, x, n, (const uint8_t *)w + (size_t)o * n_blocks * 16,
+                            (const uint8_t *)scales + (size_t)o * n_blocks, 256, 16, n_blocks, d_out);
+        else
+            slab_all_tokens(y + o, x, n, (const uint8_t *)w + (size_t)o * n_blocks * 17 + 16,
+                            (const uint8_t *)w + (size_t)o * n_blocks * 17, MXFP4_SLAB_BLOCK, MXFP4_SLAB_BLOCK, n_blocks,
+                            d_out);
 }

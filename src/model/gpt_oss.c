@@ -229,7 +229,7 @@ static enum owl_status gpt_oss_take_split_experts(struct model *m, struct gpt_os
             if ((st = model_take_linear(m, name, p < 2 ? f : d, p < 2 ? d : f, &L->experts[p * E + e], err)))
                 return st;
         }
-    model_mxfp4_slabs(m, L->experts, 3 * E); /* GGUF's MXFP4 experts, for the act q8 decode */
+    model_mxfp4_slabs(m, L->experts, 3 * E); /* GGUF's MXFP4 experts, for the act q8 kernels */
     float **bias[3] = {&L->gate_bias, &L->up_bias, &L->down_bias};
     for (int p = 0; p < 3; p++) {
         snprintf(name, sizeof name, "model.layers.%d.mlp.experts.%s_bias", l, proj[p]);
@@ -278,6 +278,7 @@ static enum owl_status gpt_oss_take_experts(struct model *m, struct gpt_oss *g, 
         L->experts[e] = weight_expert(&gate_up, e);
         L->experts[E + e] = weight_expert(&down, e);
     }
+    model_mxfp4_slabs(m, L->experts, 2 * E); /* the released MXFP4 experts, for the act q8 kernels */
     snprintf(name, sizeof name, "%s_bias", gu);
     if ((st = take_matrix_f32(m, name, E, 2 * f, &L->gate_up_bias, err)))
         return st;

@@ -90,7 +90,7 @@ void model_mxfp4_slabs(struct model *m, struct weight *w, int n)
 #pragma omp for schedule(dynamic, 1)
             for (int i = 0; i < n; i++) {
                 const size_t need = 16 * (size_t)(w[i].d_in / 32) * 17;
-                if (w[i].dtype != DTYPE_MXFP4 || w[i].d_out % 16 || w[i].slabs)
+                if (!(w[i].dtype == DTYPE_MXFP4 || weight_is_mxfp4(&w[i])) || w[i].d_out % 16 || w[i].slabs)
                     continue;
                 if (need > tmp_len) {
                     free(tmp);
@@ -98,7 +98,7 @@ void model_mxfp4_slabs(struct model *m, struct weight *w, int n)
                     tmp_len = tmp ? need : 0;
                 }
                 if (tmp) {
-                    mxfp4_to_slabs((uint8_t *)w[i].data, w[i].d_in, w[i].d_out, tmp);
+                    mxfp4_to_slabs((uint8_t *)w[i].data, (uint8_t *)w[i].scales, w[i].d_in, w[i].d_out, tmp);
                     w[i].slabs = true;
 #pragma omp atomic
                     m->n_slabs++;

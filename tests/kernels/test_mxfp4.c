@@ -384,59 +384,73 @@ static struct act_q8 random_act(int n, int d_in)
     return a;
 }
 
-/* GGML rows regrouped in slabs of 16 (mxfp4_to_slabs): the slab reference gives the rows' reference numbers
- * bitwise (same blocks, same order), the VBMI slab kernel is within rounding of them for every token count (groups
- * of 4, 3, 2 and 1 tokens), called on ranges of whole slabs, and row-exact at every count. */
+/* Rows regrouped in slabs of 16 (mxfp4_to_slabs), GGML blocks and the HF layout (the same code and scale bytes, so
+ * the same numbers): the slab reference gives the rows' reference numbers bitwise (same blocks, same order), the
+ * VBMI slab kernel is within rounding of them for every token count (groups of 4, 3, 2 and 1 tokens), called on
+ * ranges of whole slabs, and row-exact at every count. */
 static void test_q8_slabs(void)
 {
     static const int d_ins[] = {32, 96, 2880};
     static const int ns[] = {1, 2, 3, 5, 9, 17, 24};
     const int d_out = 48;
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
-        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
-            const int d_in = d_ins[a], n = ns[c], nb = d_in / 32;
-            const size_t bytes = (size_t)d_out * nb * 17;
-            uint8_t *g = malloc(bytes), *sl = malloc(bytes), *tmp = malloc(16 * (size_t)nb * 17);
-            for (size_t i = 0; i < bytes; i++)
-                g[i] = i % 17 ? (uint8_t)next() : (uint8_t)(110 + next() % 30);
-            memcpy(sl, g, bytes);
-            mxfp4_to_slabs(sl, d_in, d_out, tmp);
-            CHECK(memcmp(sl, g, bytes) != 0);
-            const struct act_q8 act = random_act(n, d_in);
-            const int8_t *q = act.q;
-            const float *d = act.d;
-            float *yg = malloc(sizeof(float) * n * d_out), *ys = malloc(sizeof(float) * n * d_out);
-            float *yv = malloc(sizeof(float) * n * d_out);
-            matmul_mxfp4_q8_ref(yg, &act, g, NULL, n, d_in, d_out, 0, d_out);
-            matmul_mxfp4s_q8_ref(ys, &act, sl, n, d_in, d_out, 0, 16);
-            matmul_mxfp4s_q8_ref(ys, &act, sl, n, d_in, d_out, 16, d_out);
-            CHECK_MSG(memcmp(yg, ys, sizeof(float) * n * d_out) == 0, "slab ref d_in=%d n=%d differs from the rows'", d_in, n);
-            if (kernels_have_avx512_vbmi()) {
-                matmul_mxfp4s_q8_vbmi(yv, &act, sl, n, d_in, d_out, 0, 32);
-                matmul_mxfp4s_q8_vbmi(yv, &act, sl, n, d_in, d_out, 32, d_out);
-                int bad = 0;
-                for (int t = 0; t < n; t++)
-                    for (int o = 0; o < d_out; o++) {
-                        double terms = 0; /* sum of |products|, d and the scale applied */
-                        for (int b = 0; b < nb; b++) {
-                            const uint8_t *blk = g + ((size_t)o * nb + b) * 17;
-                            float v[32];
-                            dequantize_block_mxfp4(v, blk);
-                            for (int j = 0; j < 32; j++)
-                                terms += fabs(v[j] * q[(size_t)t * d_in + 32 * b + j] * d[(size_t)t * nb + b]);
-                        }
-                        bad += fabs(yv[(size_t)t * d_out + o] - yg[(size_t)t * d_out + o]) > 1e-5 * terms + 1e-30;
+        for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
+            for (int hf = 0; hf < 2; hf++) {
+                const int d_in = d_ins[a], n = ns[c], nb = d_in / 32;
+                const size_t bytes = (size_t)d_out * nb * 17;
+                uint8_t *g = malloc(bytes), *sl = malloc(bytes), *tmp = malloc(16 * (size_t)nb * 17);
+                for (size_t i = 0; i < bytes; i++)
+                    g[i] = i % 17 ? (uint8_t)next() : (uint8_t)(110 + next() % 30);
+                uint8_t *ssc = hf ? sl + (size_t)d_out * nb * 16 : NULL; /* HF: codes, then scales */
+                for (size_t k = 0; k < (size_t)d_out * nb; k++) {
+                    if (hf) {
+                        memcpy(sl + k * 16, g + k * 17 + 1, 16);
+                        ssc[k] = g[k * 17];
+                    } else {
+                        memcpy(sl + k * 17, g + k * 17, 17);
                     }
-                for (int t = 0; t < n; t++) {
-                    float one[48];
-                    const struct act_q8 at = {act.q + (size_t)t * d_in, act.d + (size_t)t * nb, act.sum + (size_t)t * nb};
-                    matmul_mxfp4s_q8_vbmi(one, &at, sl, 1, d_in, d_out, 0, d_out);
-                    bad += memcmp(one, yv + (size_t)t * d_out, sizeof one) != 0;
                 }
-                CHECK_MSG(bad == 0, "slab vbmi d_in=%d n=%d: %d outputs differ from the reference", d_in, n, bad);
+                const struct act_q8 act = random_act(n, d_in);
+                float *yg = malloc(sizeof(float) * n * d_out), *ys = malloc(sizeof(float) * n * d_out);
+                float *yv = malloc(sizeof(float) * n * d_out);
+                matmul_mxfp4_q8_ref(yg, &act, g, NULL, n, d_in, d_out, 0, d_out);
+                matmul_mxfp4_q8_ref(ys, &act, sl, ssc, n, d_in, d_out, 0, d_out);
+                CHECK(memcmp(yg, ys, sizeof(float) * n * d_out) == 0);
+                uint8_t *before = malloc(bytes);
+                memcpy(before, sl, bytes);
+                mxfp4_to_slabs(sl, ssc, d_in, d_out, tmp);
+                CHECK(memcmp(sl, before, bytes) != 0 && (!hf || nb == 1 || memcmp(ssc, before + (ssc - sl), (size_t)d_out * nb) != 0));
+                matmul_mxfp4s_q8_ref(ys, &act, sl, ssc, n, d_in, d_out, 0, 16);
+                matmul_mxfp4s_q8_ref(ys, &act, sl, ssc, n, d_in, d_out, 16, d_out);
+                CHECK_MSG(memcmp(yg, ys, sizeof(float) * n * d_out) == 0, "slab ref (hf %d) d_in=%d n=%d differs from the rows'",
+                          hf, d_in, n);
+                if (kernels_have_avx512_vbmi()) {
+                    matmul_mxfp4s_q8_vbmi(yv, &act, sl, ssc, n, d_in, d_out, 0, 32);
+                    matmul_mxfp4s_q8_vbmi(yv, &act, sl, ssc, n, d_in, d_out, 32, d_out);
+                    int bad = 0;
+                    for (int t = 0; t < n; t++)
+                        for (int o = 0; o < d_out; o++) {
+                            double terms = 0; /* sum of |products|, d and the scale applied */
+                            for (int b = 0; b < nb; b++) {
+                                float v[32];
+                                dequantize_block_mxfp4(v, g + ((size_t)o * nb + b) * 17);
+                                for (int j = 0; j < 32; j++)
+                                    terms += fabs(v[j] * act.q[(size_t)t * d_in + 32 * b + j] * act.d[(size_t)t * nb + b]);
+                            }
+                            bad += fabs(yv[(size_t)t * d_out + o] - yg[(size_t)t * d_out + o]) > 1e-5 * terms + 1e-30;
+                        }
+                    for (int t = 0; t < n; t++) {
+                        float one[48];
+                        const struct act_q8 at = {act.q + (size_t)t * d_in, act.d + (size_t)t * nb, act.sum + (size_t)t * nb};
+                        matmul_mxfp4s_q8_vbmi(one, &at, sl, ssc, 1, d_in, d_out, 0, d_out);
+                        bad += memcmp(one, yv + (size_t)t * d_out, sizeof one) != 0;
+                    }
+                    CHECK_MSG(bad == 0, "slab vbmi (hf %d) d_in=%d n=%d: %d outputs differ from the reference", hf, d_in,
+                              n, bad);
+                }
+                free(g), free(sl), free(tmp), free(before), free(act.q), free(act.d), free(act.sum), free(yg),
+                    free(ys), free(yv);
             }
-            free(g), free(sl), free(tmp), free(act.q), free(act.d), free(act.sum), free(yg), free(ys), free(yv);
-        }
 }
 
 /* Every E8M0 scale byte through the VNNI kernels, both layouts, decode (1 token) and prefill (9): a 5-block row
@@ -482,12 +496,19 @@ static void test_q8_every_scale(void)
                 uint8_t slab[16 * NB * 17], tmp[sizeof slab];
                 for (int r = 0; r < 16; r++)
                     memcpy(slab + r * NB * 17, g, NB * 17);
-                mxfp4_to_slabs(slab, D_IN, 16, tmp);
-                float ys[NT * 16];
-                matmul_mxfp4s_q8_vbmi(ys, &ag, slab, n, D_IN, 16, 0, 16);
+                mxfp4_to_slabs(slab, NULL, D_IN, 16, tmp);
+                uint8_t hcodes[16 * NB * 16], hscales[16 * NB]; /* the HF layout's 16 copies */
+                for (int r = 0; r < 16; r++)
+                    memcpy(hcodes + r * NB * 16, blocks, NB * 16), memcpy(hscales + r * NB, scales, NB);
+                mxfp4_to_slabs(hcodes, hscales, D_IN, 16, tmp);
+                float ys[NT * 16], yh[NT * 16];
+                matmul_mxfp4s_q8_vbmi(ys, &ag, slab, NULL, n, D_IN, 16, 0, 16);
+                matmul_mxfp4s_q8_vbmi(yh, &a, hcodes, hscales, n, D_IN, 16, 0, 16);
                 for (int t = 0; t < n; t++)
-                    for (int r = 0; r < 16; r++)
+                    for (int r = 0; r < 16; r++) {
                         bad += !(ys[t * 16 + r] == y_ref[t] || fabsf(ys[t * 16 + r] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+                        bad += !(yh[t * 16 + r] == y_ref[t] || fabsf(yh[t * 16 + r] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
+                    }
             }
         }
     }

@@ -142,8 +142,9 @@ static void check_batched(const char *path, const char *quant, const char *act)
     free(single);
 }
 
-/* Which loads regroup a GGUF's MXFP4 experts in slabs (owl_model_mxfp4_slabs): act q8 with the file read into memory
- * where the kernel table has the slab kernel (AVX512-VBMI); never a mapped file, another act mode, or the HF layout. */
+/* Which loads regroup MXFP4 experts in slabs (owl_model_mxfp4_slabs): act q8 with the files read into memory where
+ * the kernel table has the slab kernel (AVX512-VBMI), GGUF blocks and the released layout alike; never a mapped
+ * file or another act mode. */
 static void check_slabs(void)
 {
     static const struct {
@@ -153,7 +154,8 @@ static void check_slabs(void)
                  {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "q8", NULL, true}, /* auto: a small file is copied */
                  {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "q8", "mmap", false},
                  {"gguf/converter/gpt-oss-mxfp4-bf16.gguf", "bf16", "copy", false},
-                 {"gpt_oss/mxfp4-released", "q8", "copy", false}};
+                 {"gpt_oss/mxfp4-released", "q8", "copy", true},
+                 {"gpt_oss/mxfp4-released", "q8", "mmap", false}};
     for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
         struct owl_model_params mp = owl_model_default_params();
         mp.act = cases[i].act;
