@@ -48,7 +48,8 @@ struct owl_model_params {
                           (and over Q8_0 and Q4_0 weights in decode) quantize each block of 32 activations
                           to int8 and use integer dot products (AVX512-VNNI; Q8_0/Q4_0 also AVX2) */
     const char *load;  /* NULL or "auto": read the files into memory (as "copy") when they take at most half of
-                          the memory available (the copy and the page cache both fit) and quant is NULL, else
+                          the memory available (the copy and the page cache both fit; three quarters with act
+                          "q8", the speed mode) and quant is NULL, else
                           map them (as "mmap"); "mmap": map the files, pages read on first use and shared with
                           the page cache; "copy": read them into anonymous memory with transparent huge pages
                           (decode 10-20% faster on virtual machines, see docs/BENCHMARKS.md; the weights stay
@@ -72,7 +73,7 @@ size_t owl_model_decode_bytes(const struct owl_model *model);
 size_t owl_model_kv_bytes_per_token(const struct owl_model *model);
 /* 1 when the weights were read into memory (owl_model_params.load), 0 when they are mapped. */
 int owl_model_weights_in_memory(const struct owl_model *model);
-/* How many MXFP4 matrices were regrouped in slabs of 16 rows at load (GGUF experts read into memory, act "q8",
+/* How many MXFP4 matrices were regrouped in slabs of 16 rows at load (experts read into memory, act "q8",
  * AVX512-VBMI: their faster kernel; 0 otherwise). */
 int owl_model_mxfp4_slabs(const struct owl_model *model);
 /* Kernel variant in use ("avx512" or "ref") and the thread count. */

@@ -46,11 +46,11 @@ static bool wants_help(int argc, char **argv)
     "                    llama.cpp: gpt-oss decode about 1.3x faster, Q8_0 decode kernels 1.9x and the\n" \
     "                    prefill GEMM 1.5x, Q4_K_M files 2.3x, Q5_0 2.3x; see docs/BENCHMARKS.md)\n" \
     "      --load MODE   auto (default): read the weights into memory when they take at most half of the\n" \
-    "                    memory available (and no --quant), else mmap; mmap: map the files (pages on first\n" \
-    "                    use, shared with the page cache); copy: read into memory with huge pages (decode\n" \
-    "                    10-20% faster on virtual machines; with --act q8 MXFP4 experts are\n"            \
-    "                    regrouped 16 rows at a time for AVX512-VBMI: decode ~7% and prefill ~1.5x faster;\n" \
-    "                    docs/BENCHMARKS.md)\n"                                                           \
+    "                    memory available (three quarters with --act q8) and no --quant, else mmap;\n"  \
+    "                    mmap: map the files (pages on first use, shared with the page cache); copy: read\n" \
+    "                    into memory with huge pages (decode 10-20% faster on virtual machines; with\n"  \
+    "                    --act q8 MXFP4 experts are regrouped 16 rows at a time for AVX512-VBMI: decode\n" \
+    "                    ~7% and prefill ~1.5x faster; docs/BENCHMARKS.md)\n"                           \
     "      --kv f16      KV cache in IEEE half: half the memory and the bytes attention reads at depth\n"   \
     "                    (keys and values rounded when stored; default f32, exact; see docs/BENCHMARKS.md)\n"
 

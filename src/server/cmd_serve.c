@@ -23,7 +23,7 @@ static const char serve_usage[] =
     "  --act bf16|q8      bf16 activations for BF16 weights; q8 also int8 ones for MXFP4 experts (faster,\n"
     "                     less exact; default fp32)\n"
     "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in half of the memory\n"
-    "                     available) or mapped (mmap); see owl run --help\n"
+    "                     available, three quarters with --act q8) or mapped (mmap); see owl run --help\n"
     "  --kv f16           KV caches in IEEE half: half the memory per slot (default f32, exact)\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
