@@ -24,8 +24,8 @@ struct weight {
     int n_expert;          /* 0 or 1: a single matrix */
     size_t expert_stride;       /* bytes between experts' values */
     size_t scale_expert_stride; /* bytes between experts' scales */
-    bool slabs;            /* DTYPE_MXFP4 rows regrouped in slabs of 16 (mxfp4_to_slabs, model_mxfp4_slabs): only
-                              the act q8 matmuls read it */
+    bool slabs;            /* MXFP4 rows (either layout) regrouped in slabs of 16 (mxfp4_to_slabs,
+                              model_mxfp4_slabs): only the act q8 matmuls read them */
 };
 
 /* MXFP4 as gpt-oss ships it: data (d_out, d_in/32, 16) bytes, two E2M1 codes per byte (low nibble first),

@@ -110,9 +110,6 @@ void quantize_act_q8_ref(const struct act_q8 *a, const float *x, int n, int d_in
         }
 }
 
-/* Both MXFP4 layouts: byte j of a block's 16 code bytes pairs q[j] with its low nibble and q[16 + j] with its
- * high nibble (struct act_q8 stores HF blocks' activations interleaved to match). 2 * e2m1 is an integer in
- * [-12, 12], so a block's dot product is exact in int32 and the scale is halved: 2^(s - 128). */
 /* Row o's block b in any layout: its 16 code bytes and its scale byte (hf: the HF codes with scales apart; slabs:
  * mxfp4_to_slabs's regrouping; else GGML's blocks). */
 static const uint8_t *block_codes(const uint8_t *w, const uint8_t *scales, bool slabs, int n_blocks, int o, int b,
@@ -135,6 +132,9 @@ static const uint8_t *block_codes(const uint8_t *w, const uint8_t *scales, bool 
     return w + ((size_t)o * n_blocks + b) * 17 + 1;
 }
 
+/* Every layout: byte j of a block's 16 code bytes pairs q[j] with its low nibble and q[16 + j] with its high nibble
+ * (struct act_q8 stores HF blocks' activations interleaved to match). 2 * e2m1 is an integer in [-12, 12], so a
+ * block's dot product is exact in int32 and the scale is halved: 2^(s - 128). */
 static void mxfp4_q8_ref(float *y, const struct act_q8 *x, const uint8_t *w, const uint8_t *scales, bool slabs,
                          int n, int d_in, int d_out, int o0, int o1)
 {
@@ -173,7 +173,8 @@ void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, const
 void mxfp4_to_slabs(uint8_t *w, uint8_t *scales, int d_in, int d_out, uint8_t *tmp)
 {
     const int n_blocks = d_in / 32;
-    const size_t row_codes = (size_t)n_blocks * (scales ? 16 : 17), at = scales ? 0 : 1; /* a block's codes at */
+    const size_t block = scales ? 16 : 17, at = scales ? 0 : 1; /* a row's block in tmp: its bytes, its codes at */
+    const size_t row_codes = (size_t)n_blocks * block;
     for (int o = 0; o + 16 <= d_out; o += 16) {
         uint8_t *slab = w + (size_t)o * row_codes, *slab_scales = scales ? scales + (size_t)o * n_blocks : NULL;
         memcpy(tmp, slab, 16 * row_codes);
@@ -181,14 +182,14 @@ void mxfp4_to_slabs(uint8_t *w, uint8_t *scales, int d_in, int d_out, uint8_t *t
             memcpy(tmp + 16 * row_codes, slab_scales, 16 * (size_t)n_blocks);
         for (int r = 0; r < 16; r++)
             for (int b = 0; b < n_blocks; b++) {
-                const uint8_t *block = tmp + r * row_codes + (size_t)b * (scales ? 16 : 17);
+                const uint8_t *from = tmp + r * row_codes + (size_t)b * block;
                 uint8_t *codes = scales ? slab + (size_t)b * 256 : slab + (size_t)b * MXFP4_SLAB_BLOCK + 16;
                 if (scales)
                     slab_scales[(size_t)b * 16 + r] = tmp[16 * row_codes + (size_t)r * n_blocks + b];
                 else
-                    codes[r - 16] = block[0];
+                    codes[r - 16] = from[0];
                 for (int c = 0; c < 4; c++)
-                    memcpy(codes + 64 * c + 4 * r, block + at + 4 * c, 4);
+                    memcpy(codes + 64 * c + 4 * r, from + at + 4 * c, 4);
             }
     }
 }

@@ -419,7 +419,8 @@ static inline __attribute__((always_inline)) VBMI __m512 slab_scale(const uint8_
 {
     const __m512i e = _mm512_or_si512(_mm512_cvtepu8_epi32(_mm_loadu_si128((const __m128i *)u)),
                                       _mm512_set1_epi32(0x4B000000)); /* 2^23 + s, as in rows_vbmi */
-    return _mm512_scalef_ps(_mm512_set1_ps(d), _mm512_sub_ps(_mm512_castsi512_ps(e), _mm512_set1_ps(8388608.0f + 128.0f)));
+    const __m512 expo = _mm512_sub_ps(_mm512_castsi512_ps(e), _mm512_set1_ps(8388608.0f + 128.0f));
+    return _mm512_scalef_ps(_mm512_set1_ps(d), expo);
 }
 
 /* NT tokens from t0 against the 16 rows whose block b has its code groups at codes + b * cs and its scales at scales
@@ -483,6 +484,6 @@ VBMI void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w,
                             (const uint8_t *)scales + (size_t)o * n_blocks, 256, 16, n_blocks, d_out);
         else
             slab_all_tokens(y + o, x, n, (const uint8_t *)w + (size_t)o * n_blocks * 17 + 16,
-                            (const uint8_t *)w + (size_t)o * n_blocks * 17, MXFP4_SLAB_BLOCK, MXFP4_SLAB_BLOCK, n_blocks,
-                            d_out);
+                            (const uint8_t *)w + (size_t)o * n_blocks * 17, MXFP4_SLAB_BLOCK, MXFP4_SLAB_BLOCK,
+                            n_blocks, d_out);
 }

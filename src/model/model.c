@@ -89,9 +89,9 @@ void model_mxfp4_slabs(struct model *m, struct weight *w, int n)
             size_t tmp_len = 0;
 #pragma omp for schedule(dynamic, 1)
             for (int i = 0; i < n; i++) {
-                const size_t need = 16 * (size_t)(w[i].d_in / 32) * 17;
                 if (!(w[i].dtype == DTYPE_MXFP4 || weight_is_mxfp4(&w[i])) || w[i].d_out % 16 || w[i].slabs)
                     continue;
+                const size_t need = 16 * (size_t)(w[i].d_in / 32) * 17; /* 16 rows' codes and scales */
                 if (need > tmp_len) {
                     free(tmp);
                     tmp = malloc(need);

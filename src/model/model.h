@@ -144,11 +144,12 @@ void model_info_rope(struct owl_model_info *info, const struct rope *rope, const
  * Returns OWL_ERR_OUT_OF_MEMORY when the copy does not fit. */
 enum owl_status model_take_linear(struct model *m, const char *name, int d_out, int d_in, struct weight *out,
                                   struct owl_error *err);
-/* Regroup the MXFP4 matrices among w[0..n) (GGML blocks or the HF layout; d_out a multiple of 16) into slabs of 16 rows, in place and on every
- * thread (mxfp4_to_slabs; weight.slabs set), where the act q8 mode has a kernel for them (kern.matmul_mxfp4s_q8:
- * AVX512-VBMI) and the files were read into memory (a mapped file's pages stay the page cache's): decode then
- * streams them at the memory's bandwidth (docs/BENCHMARKS.md). Else, or if memory cannot be made writable, nothing
- * changes; the numbers are the same either way (matmul_mxfp4s_q8_ref). */
+/* Regroup the MXFP4 matrices among w[0..n) (GGML blocks or the HF layout; d_out a multiple of 16) into slabs of 16
+ * rows, in place and on every thread (mxfp4_to_slabs; weight.slabs set; m->n_slabs counts them), where the act q8
+ * mode has a kernel for them (kern.matmul_mxfp4s_q8: AVX512-VBMI) and the files were read into memory (a mapped
+ * file's pages stay the page cache's): decode then streams them at the memory's bandwidth (docs/BENCHMARKS.md).
+ * Else, or if memory cannot be made writable, nothing changes; the numbers are the same either way
+ * (matmul_mxfp4s_q8_ref). */
 void model_mxfp4_slabs(struct model *m, struct weight *w, int n);
 /* Take a 1-D vector of n (norm weight, bias) and convert it to an owned fp32 array (tiny: no copy of
  * the model is made; this is O(d_model) per layer). */
