@@ -336,22 +336,6 @@ void attention_rows_avx512(const struct attn_rows *a)
         block_path(a, r0, a->n_rows - r0 < qb ? a->n_rows - r0 : qb);
 }
 
-/* exp(s[j] - m) 16 at a time (exp512), the sum in lanes. */
-static float expsum_avx512(float *s, int n, float m)
-{
-    __m512 acc = _mm512_setzero_ps();
-    const __m512 mv = _mm512_set1_ps(m);
-    for (int j = 0; j < n; j += 16) {
-        const __mmask16 k = mask16(n - j);
-        const __m512 e = exp512(_mm512_sub_ps(_mm512_maskz_loadu_ps(k, s + j), mv));
-        _mm512_mask_storeu_ps(s + j, k, e);
-        acc = _mm512_add_ps(acc, _mm512_maskz_mov_ps(k, e));
-    }
-    return _mm512_reduce_add_ps(acc);
-}
-
-void attention_part_avx512(const struct attn_part *a) { attention_part_keys(a, dot512_kv, axpy512_kv, expsum_avx512); }
-
 void f32_to_kv16_avx512(uint16_t *out, const float *x, size_t n)
 {
     const __m512 lo = _mm512_set1_ps(-65504.0f), hi = _mm512_set1_ps(65504.0f);

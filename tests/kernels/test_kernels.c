@@ -761,12 +761,15 @@ static void test_attention(void)
 }
 
 /* The decode partials (struct attn_part): every SIMD variant against attention_part_ref on GQA blocks (one KV
- * head per query head, shared by 2 and 8, several KV heads per call), chunk positions and odd strides. */
+ * head per query head, shared by 2, 3, 5, 6 and 8, several KV heads per call: the AVX-512 tiles' every shape,
+ * head and key tails, value widths of 1 to 17 slices, and widths off the 16-lane slices), chunk positions and odd
+ * strides. */
 static void test_attention_part(void)
 {
     static const struct { int n_heads, rep, d_k, d_v, p0, p1; } cases[] = {
         {1, 1, 16, 16, 0, 1},  {2, 2, 128, 128, 0, 64}, {16, 2, 128, 128, 256, 300}, {8, 8, 64, 64, 40, 104},
-        {64, 8, 64, 64, 0, 57}, {3, 1, 40, 24, 5, 18},  {4, 4, 576, 512, 0, 33},
+        {64, 8, 64, 64, 0, 57}, {3, 1, 40, 24, 5, 18},  {4, 4, 576, 512, 0, 33}, {15, 5, 64, 48, 3, 50},
+        {12, 3, 32, 80, 10, 74}, {12, 6, 16, 16, 0, 64}, {5, 1, 256, 272, 7, 8},
     };
     for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
         const int R = cases[c].n_heads, d_k = cases[c].d_k, d_v = cases[c].d_v, n_kv = R / cases[c].rep;
@@ -816,7 +819,7 @@ static void test_attention_part(void)
 }
 
 /* op_attention_batch's decode paths (a query token: key chunks merged with the sink where a KV head serves
- * fewer than 4 query heads, else its heads as the rows of one attention_rows call, in blocks of 32) against
+ * fewer than 8 query heads, else its heads as the rows of one attention_rows call, in blocks of 32) against
  * attention_rows_ref per head: GQA, MQA, sliding windows, sinks, positions past several chunks, in a batch beside
  * a 3-token prefill (row path); and bitwise the same with 1 and 2 threads and alone or batched. */
 static void test_attention_decode(void)
@@ -824,7 +827,8 @@ static void test_attention_decode(void)
     static const struct { int n_tok, n_past, n_head, n_kv, d, window, sink; } cases[] = {
         {1, 0, 4, 2, 32, 0, 0},    {1, 700, 16, 8, 128, 0, 0}, {1, 1000, 8, 1, 64, 128, 1}, {3, 40, 4, 4, 48, 0, 1},
         {1, 513, 64, 8, 64, 0, 1}, {1, 255, 6, 3, 40, 0, 0},   {1, 256, 2, 2, 16, 300, 1},
-        {1, 300, 32, 1, 64, 0, 0}, {1, 200, 40, 1, 32, 0, 1},  {1, 90, 12, 3, 24, 0, 1}, /* heads as rows */
+        {1, 90, 12, 3, 24, 0, 1},  {1, 333, 20, 4, 64, 0, 1}, {1, 150, 32, 8, 128, 70, 0}, /* 4-7 per KV head */
+        {1, 300, 32, 1, 64, 0, 0}, {1, 200, 40, 1, 32, 0, 1},  {1, 700, 64, 8, 64, 128, 1},  /* heads as rows */
     };
     enum { N = sizeof cases / sizeof *cases };
     struct attn_args args[N];
