@@ -88,6 +88,8 @@ void owl_model_touch(struct owl_model *model, void (*progress)(size_t done, size
 
 /* The machine's read bandwidth in bytes/s as n_threads threads (<= 0: all cores) see it streaming a 512 MiB
  * buffer with the widest vector loads owl uses (best of 5 passes); the denominator of the decode bound.
+ * The buffer is allocated and touched by the first call and kept for the process's life, so later calls touch
+ * no fresh memory (on a VM that hands freed memory back to its host, that slows every buffer for seconds).
  * Returns 0 when the buffer cannot be allocated. */
 double owl_read_bandwidth(int n_threads);
 

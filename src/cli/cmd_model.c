@@ -474,6 +474,9 @@ int cmd_bench(int argc, char **argv)
         snprintf(err.message, sizeof err.message, "cannot allocate the benchmark's buffers");
         rc = 1;
     }
+    /* the probe's buffer touched before the warm-up, not right before the first timed run */
+    if (n_gen > 0 && rc == 0)
+        owl_read_bandwidth(owl_model_n_threads(s.model));
     /* the depth once; each measurement then truncates the cache back to it */
     if (depth > 0 && rc == 0)
         rc |= owl_session_eval(s.session, ids, (int)depth, OWL_LOGITS_NONE, NULL, &err) != OWL_OK;

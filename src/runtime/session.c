@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
+#include <pthread.h>
 #include <sys/mman.h>
 
 #include "kernels/kernels.h"
@@ -142,20 +143,30 @@ void owl_model_touch(struct owl_model *om, void (*progress)(size_t done, size_t 
         progress(total, total, user);
 }
 
+/* The probe's buffer: allocated and touched by the first call, then kept for the process's life. Memory freed
+ * and touched afresh costs a VM whose balloon returns free pages to its host a slow window for every buffer
+ * (docs/BENCHMARKS.md: 30-33 GB/s for seconds after a 12 GB touch), which a probe between two generation runs
+ * would bring on itself each time. */
+static float *g_probe;
+static pthread_mutex_t g_probe_lock = PTHREAD_MUTEX_INITIALIZER;
+enum { PROBE_FLOATS = 128 << 20 }; /* 512 MiB */
+
 double owl_read_bandwidth(int n_threads)
 {
-    const size_t n = (size_t)128 << 20; /* floats: 512 MiB */
-    float *buf = big_alloc(n * sizeof(float));
-    if (!buf)
-        return 0.0;
+    const size_t n = PROBE_FLOATS;
     const int threads = n_threads > 0 ? n_threads : omp_get_num_procs();
     kernels_init(0);
+    pthread_mutex_lock(&g_probe_lock);
+    if (!g_probe && (g_probe = big_alloc(n * sizeof(float))) != NULL) {
+        float *buf = g_probe;
 #pragma omp parallel for schedule(static) num_threads(threads) /* first touch (page zeroing) on every thread */
-    for (size_t i = 0; i < n; i += 1024)
-        buf[i] = 1.0f;
+        for (size_t i = 0; i < n; i += 1024)
+            buf[i] = 1.0f;
+    }
+    const float *buf = g_probe;
     double best = 0.0;
     volatile float sink = 0.0f;
-    for (int rep = 0; rep < 5; rep++) {
+    for (int rep = 0; rep < 5 && buf; rep++) {
         const double t0 = time_now();
         float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
@@ -168,7 +179,7 @@ double owl_read_bandwidth(int n_threads)
         best = bw > best ? bw : best;
     }
     (void)sink;
-    big_free(buf);
+    pthread_mutex_unlock(&g_probe_lock);
     return best;
 }
 
