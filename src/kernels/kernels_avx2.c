@@ -222,4 +222,53 @@ static float expsum_avx2(float *s, int n, float m)
     return hsum8(acc);
 }
 
-void attention_part_avx2(const struct attn_part *a) { attention_part_keys(a, dot_kv, axpy_kv, expsum_avx2); }
+/* Lane i of the result: the sum of a[i]'s 8 lanes. */
+static inline __attribute__((always_inline)) __m256 sum8(const __m256 *a)
+{
+    const __m256 q0 = _mm256_hadd_ps(_mm256_hadd_ps(a[0], a[1]), _mm256_hadd_ps(a[2], a[3]));
+    const __m256 q1 = _mm256_hadd_ps(_mm256_hadd_ps(a[4], a[5]), _mm256_hadd_ps(a[6], a[7]));
+    /* q0: a0..a3's sums of lanes 0-3, then of lanes 4-7; q1 the same for a4..a7 */
+    return _mm256_add_ps(_mm256_permute2f128_ps(q0, q1, 0x20), _mm256_permute2f128_ps(q0, q1, 0x31));
+}
+
+/* The largest of s[0..n). */
+static inline float max8(const float *s, int n)
+{
+    __m256 m = _mm256_set1_ps(s[0]);
+    int j = 0;
+    for (; j + 8 <= n; j += 8)
+        m = _mm256_max_ps(m, _mm256_loadu_ps(s + j));
+    __m128 h = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    h = _mm_max_ps(h, _mm_movehl_ps(h, h));
+    float best = _mm_cvtss_f32(_mm_max_ss(h, _mm_shuffle_ps(h, h, 1)));
+    for (; j < n; j++)
+        best = s[j] > best ? s[j] : best;
+    return best;
+}
+
+/* The decode partial in register tiles (attn_part_tiles.h) over 8-lane vectors: score tiles of 4 heads x 2 keys,
+ * 2 x 4, 1 x 8, value tiles of 4 heads x 2 slices, 2 or 1 x 4; dimensions that are not multiples of 8 take the
+ * row form. */
+#define PT_V __m256
+#define PT_W 8
+#define PT_ZERO() _mm256_setzero_ps()
+#define PT_LOADU(p) _mm256_loadu_ps(p)
+#define PT_STOREU(p, v) _mm256_storeu_ps(p, v)
+#define PT_FMA(a, b, c) _mm256_fmadd_ps(a, b, c)
+#define PT_MUL(a, b) _mm256_mul_ps(a, b)
+#define PT_SET1(x) _mm256_set1_ps(x)
+#define PT_LOAD_KV(base, f16, i) load_kv8(base, f16, i)
+#define PT_SUMW(acc) sum8(acc)
+#define PT_MAX(s, n) max8(s, n)
+#define PT_EXPSUM(s, n, m) expsum_avx2(s, n, m)
+#include "kernels/attn_part_tiles.h"
+
+void attention_part_avx2(const struct attn_part *a)
+{
+    if (a->d_k % 8 || a->d_v % 8)
+        attention_part_keys(a, dot_kv, axpy_kv, expsum_avx2);
+    else if (a->f16)
+        attention_part_tiles(a, 1);
+    else
+        attention_part_tiles(a, 0);
+}

@@ -1,0 +1,164 @@
+/* attn_part_tiles.h — the decode partial (struct attn_part; same contract as attention_part_ref) in register
+ * tiles, written once over the including file's vectors of PT_W floats (attn_part_avx512.c: 16, kernels_avx2.c: 8).
+ * A query token's heads meet a chunk of at most ATTN_PART_KEYS cached keys:
+ *   scores: S = scale * Q K^T in tiles of HT heads x PT_W / HT keys (HT = 4, 2 or 1: PT_W accumulators, each
+ *           summing a key's products over its PT_W-lane slices of d_k; one transposing reduction, PT_SUMW, gives
+ *           the tile's PT_W scores), a key row read once for every head of its tile;
+ *   softmax: each head's max and exponentials (PT_MAX, PT_EXPSUM), its sum in l;
+ *   values: O = P V in tiles of HV heads x DT slices of d_v (HV x DT at most PT_W: 4 x PT_W/4, 2 or 1 x PT_W/2, then
+ *           narrower for the last slices), the accumulators in registers across a block of keys (the weights
+ *           broadcast, a value row's slices read once per tile).
+ * Heads share a KV head in runs of rep (head r reads KV head r / rep); a tile never spans two. Both passes go
+ * through the keys in blocks of KEY_BLOCK, every KV head of the call per block, so the cache is read in the order
+ * it lies (a position's KV heads side by side) and the hardware prefetchers follow: a decode finds it evicted by
+ * the weights streamed since the last token. d_k and d_v must be multiples of PT_W (the including file keeps the
+ * row form for others). Values accumulate key by key in order with one FMA per element (the row form's numbers);
+ * scores differ from the reference by the order of a dot product's sum. Measured (docs/BENCHMARKS.md, AVX-512):
+ * 1.5-2x the row form with the chunk in cache, 25-45% less attention time in a Qwen3-0.6B decode.
+ *
+ * The including file defines PT_V (the vector type), PT_W, PT_ZERO(), PT_LOADU(p), PT_STOREU(p, v), PT_FMA(a, b,
+ * c) (a * b + c), PT_MUL(a, b), PT_SET1(x), PT_LOAD_KV(base, f16, i) (PT_W cache values from element i as fp32),
+ * PT_SUMW(acc) (lane i = the sum of acc[i]'s lanes), PT_MAX(s, n) and PT_EXPSUM(s, n, m) (expsum_fn). */
+#ifndef OWL_ATTN_PART_TILES_H
+#define OWL_ATTN_PART_TILES_H
+
+#include <string.h>
+
+#include "kernels/kernels.h"
+
+/* Scores of heads r0 .. r0 + nh - 1 (nh <= HT) against keys j0 .. j0 + nk - 1 (nk <= KT) of KV head g, into
+ * s[r][j]; the tile's missing heads and keys repeat its first ones and are not stored. */
+static inline __attribute__((always_inline)) void score_tile(const struct attn_part *a, float (*s)[ATTN_PART_KEYS],
+                                                             int g, int r0, int nh, int j0, int nk, int HT, int KT,
+                                                             int f16)
+{
+    const float *q[4];
+    const void *k[PT_W];
+    for (int h = 0; h < HT; h++)
+        q[h] = a->q + (size_t)(r0 + (h < nh ? h : 0)) * a->d_k;
+    for (int kk = 0; kk < KT; kk++)
+        k[kk] = kv_elem(a->k, f16, (size_t)(a->p0 + j0 + (kk < nk ? kk : 0)) * a->k_stride + (size_t)g * a->d_k);
+    PT_V acc[PT_W];
+    for (int i = 0; i < PT_W; i++)
+        acc[i] = PT_ZERO();
+    for (int c = 0; c < a->d_k; c += PT_W) {
+        PT_V kv[PT_W];
+#pragma GCC unroll 16
+        for (int kk = 0; kk < KT; kk++)
+            kv[kk] = PT_LOAD_KV(k[kk], f16, c);
+#pragma GCC unroll 4
+        for (int h = 0; h < HT; h++) {
+            const PT_V qv = PT_LOADU(q[h] + c);
+#pragma GCC unroll 16
+            for (int kk = 0; kk < KT; kk++)
+                acc[h * KT + kk] = PT_FMA(qv, kv[kk], acc[h * KT + kk]);
+        }
+    }
+    float t[PT_W];
+    PT_STOREU(t, PT_MUL(PT_SUMW(acc), PT_SET1(a->scale)));
+    for (int h = 0; h < nh; h++)
+        memcpy(&s[r0 + h][j0], t + h * KT, (size_t)nk * sizeof(float));
+}
+
+/* o[r] (+)= sum_j s[r][j] v_j over keys j0 .. j0 + nj - 1, in order, for heads r0 .. r0 + nh - 1 (nh <= HV) of KV
+ * head g, slices [c0, c0 + DT) of PT_W values: o is set by the first block of keys (j0 = 0), added to by the next
+ * (fp32 in memory between blocks: the same numbers as one pass); the tile's missing heads repeat its first and
+ * are not stored. */
+static inline __attribute__((always_inline)) void value_tile(const struct attn_part *a,
+                                                             const float (*s)[ATTN_PART_KEYS], int g, int r0, int nh,
+                                                             int j0, int nj, int c0, int HV, int DT, int f16)
+{
+    const float *w[4];
+    for (int h = 0; h < HV; h++)
+        w[h] = s[r0 + (h < nh ? h : 0)];
+    PT_V acc[4][PT_W / 2];
+    for (int h = 0; h < HV; h++)
+        for (int c = 0; c < DT; c++)
+            acc[h][c] = j0 ? PT_LOADU(a->o + (size_t)(r0 + (h < nh ? h : 0)) * a->d_v + PT_W * (c0 + c)) : PT_ZERO();
+    for (int j = j0; j < j0 + nj; j++) {
+        const void *v = kv_elem(a->v, f16, (size_t)(a->p0 + j) * a->v_stride + (size_t)g * a->d_v + PT_W * c0);
+#pragma GCC unroll 8
+        for (int c = 0; c < DT; c++) {
+            const PT_V vv = PT_LOAD_KV(v, f16, c * PT_W);
+#pragma GCC unroll 4
+            for (int h = 0; h < HV; h++)
+                acc[h][c] = PT_FMA(PT_SET1(w[h][j]), vv, acc[h][c]);
+        }
+    }
+    for (int h = 0; h < nh; h++)
+        for (int c = 0; c < DT; c++)
+            PT_STOREU(a->o + (size_t)(r0 + h) * a->d_v + PT_W * (c0 + c), acc[h][c]);
+}
+
+/* Every slice of d_v for heads r0 .. r0 + nh - 1 (nh <= HV), keys j0 .. j0 + nj - 1: tiles of PT_W / 2 slices
+ * (PT_W / 4 with 4 heads), then narrower. */
+static inline __attribute__((always_inline)) void value_slices(const struct attn_part *a,
+                                                               const float (*s)[ATTN_PART_KEYS], int g, int r0,
+                                                               int nh, int j0, int nj, int HV, int f16)
+{
+    const int ns = a->d_v / PT_W;
+    int c = 0;
+    if (HV <= 2)
+        for (; c + PT_W / 2 <= ns; c += PT_W / 2)
+            value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 2, f16);
+    for (; c + PT_W / 4 <= ns; c += PT_W / 4)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 4, f16);
+    for (; c + 2 <= ns; c += 2)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 2, f16);
+    for (; c < ns; c++)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 1, f16);
+}
+
+/* Blocks of KEY_BLOCK keys (a multiple of PT_W), each through every KV head of the call before the next. */
+enum { KEY_BLOCK = 16 };
+static inline __attribute__((always_inline)) void attention_part_tiles(const struct attn_part *a, int f16)
+{
+    const int n = a->p1 - a->p0, R = a->n_heads, rep = a->rep;
+    float s[ATTN_PART_HEADS][ATTN_PART_KEYS];
+    for (int jb = 0; jb < n; jb += KEY_BLOCK) {
+        const int nb = n - jb < KEY_BLOCK ? n - jb : KEY_BLOCK;
+        for (int r0 = 0; r0 < R; r0 += rep) { /* the heads of KV head g */
+            const int g = r0 / rep, gs = R - r0 < rep ? R - r0 : rep;
+            for (int r = r0; r < r0 + gs;) {
+                const int left = r0 + gs - r;
+                if (left >= 3) { /* 4 heads (the fourth repeating the first where 3 are left) */
+                    for (int j = jb; j < jb + nb; j += PT_W / 4)
+                        score_tile(a, s, g, r, left < 4 ? left : 4, j, jb + nb - j < PT_W / 4 ? jb + nb - j : PT_W / 4,
+                                   4, PT_W / 4, f16);
+                    r += 4;
+                } else if (left == 2) {
+                    for (int j = jb; j < jb + nb; j += PT_W / 2)
+                        score_tile(a, s, g, r, 2, j, jb + nb - j < PT_W / 2 ? jb + nb - j : PT_W / 2, 2, PT_W / 2, f16);
+                    r += 2;
+                } else {
+                    for (int j = jb; j < jb + nb; j += PT_W)
+                        score_tile(a, s, g, r, 1, j, jb + nb - j < PT_W ? jb + nb - j : PT_W, 1, PT_W, f16);
+                    r += 1;
+                }
+            }
+        }
+    }
+    for (int r = 0; r < R; r++) {
+        a->m[r] = PT_MAX(s[r], n);
+        a->l[r] = PT_EXPSUM(s[r], n, a->m[r]);
+    }
+    const float(*p)[ATTN_PART_KEYS] = (const float(*)[ATTN_PART_KEYS])s;
+    for (int jb = 0; jb < n; jb += KEY_BLOCK) {
+        const int nb = n - jb < KEY_BLOCK ? n - jb : KEY_BLOCK;
+        for (int r0 = 0; r0 < R; r0 += rep) {
+            const int g = r0 / rep, gs = R - r0 < rep ? R - r0 : rep;
+            for (int r = r0; r < r0 + gs;) {
+                const int left = r0 + gs - r, HV = left >= 4 ? 4 : left >= 2 ? 2 : 1;
+                if (HV == 4)
+                    value_slices(a, p, g, r, 4, jb, nb, 4, f16);
+                else if (HV == 2)
+                    value_slices(a, p, g, r, 2, jb, nb, 2, f16);
+                else
+                    value_slices(a, p, g, r, 1, jb, nb, 1, f16);
+                r += HV;
+            }
+        }
+    }
+}
+
+#endif
