@@ -361,8 +361,8 @@ void attention_pack_bf16_avx512(const struct attn_packed *p, const struct attn_r
  * for head r, with s_p = (q_r . k_p) * scale, m[r] = max_p s_p, l[r] = sum_p exp(s_p - m[r]) and
  * o[r * d_v + i] = sum_p exp(s_p - m[r]) v_p[i]. Positions are taken in order and a position's keys and values
  * are read from memory once for all the heads: the cache is streamed (the row path reads each KV head's rows,
- * k_stride apart, once per query head; the AVX-512 variant works in register tiles over blocks of 16 keys,
- * attn_part_avx512.c). 1 <= p1 - p0 <= ATTN_PART_KEYS, 1 <= n_heads <= ATTN_PART_HEADS. */
+ * k_stride apart, once per query head; the SIMD variants work in register tiles over blocks of 16 keys,
+ * attn_part_tiles.h). 1 <= p1 - p0 <= ATTN_PART_KEYS, 1 <= n_heads <= ATTN_PART_HEADS. */
 #define ATTN_PART_KEYS 64
 #define ATTN_PART_HEADS 64
 struct attn_part {
