@@ -222,6 +222,9 @@ int owl_session_n_past(const struct owl_session *session);
 int owl_session_n_ctx(const struct owl_session *session);
 /* KV-cache bytes this session holds per token (all layers; half of owl_model_kv_bytes_per_token with f16). */
 size_t owl_session_kv_bytes_per_token(const struct owl_session *session);
+/* Cache bytes one decode step reads when n_keys keys are visible (its own included): every layer's keys and
+ * values, sliding-window layers (GPT-OSS) at most their window; the cache's share of the bandwidth bound. */
+size_t owl_session_kv_read_bytes(const struct owl_session *session, int n_keys);
 
 /* Forget cached tokens from position n_keep on (0 clears the session). */
 void owl_session_truncate(struct owl_session *session, int n_keep);

@@ -410,10 +410,12 @@ int cmd_bench(int argc, char **argv)
         "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
         "and prints tokens/s as mean +- sd, the weight bytes read per generated token, the bandwidth that\n"
-        "implies, and the machine's read bandwidth (vector loads, same threads, probed before and after each\n"
-        "generation run) with the fraction of that bound the generation reaches (each run against the mean\n"
-        "of its two probes). With --parallel N, generation is also measured for N sequences decoding\n"
-        "together (one batched forward per step, as `owl serve` runs its slots): total tokens/s.\n"
+        "implies, the cache bytes a generated token reads (its visible keys, on average over the run), and\n"
+        "the machine's read bandwidth (vector loads, same threads, probed before and after each generation\n"
+        "run) with the decode bound it gives (weights and cache) and the fraction of it the generation\n"
+        "reaches (each run against the mean of its two probes). With --parallel N, generation is also\n"
+        "measured for N sequences decoding together (one batched forward per step, as `owl serve` runs its\n"
+        "slots): total tokens/s.\n"
         "\n"
         "  -p, --n-prompt N    prompt tokens (default 512; 0 skips)\n"
         "  -n, --n-gen N       generated tokens (default 128; 0 skips)\n"
@@ -519,7 +521,7 @@ int cmd_bench(int argc, char **argv)
         char desc[1024];
         owl_model_describe(s.model, desc, sizeof desc);
         double m, sd;
-        const double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
+        double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
         printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
                owl_kernels_isa(), owl_model_n_threads(s.model));
         printf("%s", desc);
@@ -536,13 +538,17 @@ int cmd_bench(int argc, char **argv)
         if (n_gen > 0) {
             mean_sd(tg, (int)reps, &m, &sd);
             printf("tg%ld%s: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, at, m, sd, m * gb);
-            if (depth > 0) /* every layer's cache to the depth (sliding-window layers read less) */
-                printf("KV cache at depth %ld: %.3f GB (%s; %.1f GB/s more at most)\n", depth,
-                       (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9,
-                       cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32",
-                       m * (double)owl_session_kv_bytes_per_token(s.session) * depth / 1e9);
-            /* the decode bound: weight bytes per token over the read bandwidth the same threads get, probed
-             * before and after each run; each run against the mean of its two probes */
+            /* the cache a step reads: its visible keys in every layer (a sliding window's at most), on average
+             * over the run's steps (depth + 1 .. depth + n_gen keys) */
+            double kv_gb = 0.0;
+            for (long i = 0; i < n_gen; i++)
+                kv_gb += (double)owl_session_kv_read_bytes(s.session, (int)(depth + i + 1)) / 1e9 / (double)n_gen;
+            printf("cache read per generated token: %.3f GB on average (%s; %ld to %ld keys; %.1f GB/s)\n", kv_gb,
+                   cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32", depth + 1, depth + n_gen,
+                   m * kv_gb);
+            gb += kv_gb;
+            /* the decode bound: weight and cache bytes per token over the read bandwidth the same threads get,
+             * probed before and after each run; each run against the mean of its two probes */
             double bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
             for (long r = 0; r <= reps; r++) {
                 bw_min = bw[r] < bw_min ? bw[r] : bw_min;
@@ -553,7 +559,7 @@ int cmd_bench(int argc, char **argv)
                 frac += tg[r] * gb / ((bw[r] + bw[r + 1]) / 2) / reps;
             if (bw_min > 0)
                 printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the runs): "
-                       "bound %.1f tokens/s, tg at %.0f%% of it\n",
+                       "bound %.1f tokens/s (weights and cache), tg at %.0f%% of it\n",
                        bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
                        bw_sum / (reps + 1) / gb, 100.0 * frac);
         }

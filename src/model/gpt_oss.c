@@ -376,7 +376,9 @@ static enum owl_status gpt_oss_load(struct model *m, struct owl_error *err)
                                                                  : weight_bytes(&L->moe.gate_up[0])));
     }
     m->kv = (struct kv_layout){.n_layer = g->n_layer, .d_k = g->n_kv_head * g->d_head,
-                               .d_v = g->n_kv_head * g->d_head};
+                               .d_v = g->n_kv_head * g->d_head, .window = g->window};
+    for (int l = 0; l < g->n_layer; l++)
+        m->kv.n_window += g->layers[l].window > 0;
     return OWL_OK;
 }
 

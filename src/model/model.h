@@ -11,11 +11,13 @@
 #include "format/model_file.h"
 
 /* What the session allocates per layer and token: d_k floats of keys and d_v floats of values
- * (d_v = 0 when values live inside the keys, as in MLA's latent cache). */
+ * (d_v = 0 when values live inside the keys, as in MLA's latent cache); n_window of the layers attend to the last
+ * window keys only (GPT-OSS's sliding layers), the others to every key. */
 struct kv_layout {
     int n_layer;
     int d_k;
     int d_v;
+    int n_window, window;
 };
 
 /* One sequence of a forward: its tokens are the next n_tok of forward_args.tokens, and it has its own

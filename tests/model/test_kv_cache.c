@@ -6,7 +6,9 @@
  *   the mode is on) but stay close, mean KL per position under a stated bound;
  * - a batched decode step (owl_session_eval_batch) stays bitwise what each session computes alone;
  * - the session holds half the bytes per token; an unknown type is refused naming it, and a batch that mixes
- *   cache types is refused.
+ *   cache types is refused;
+ * - the bytes a decode step reads (owl_session_kv_read_bytes): every layer's visible keys, GPT-OSS's sliding
+ *   layers at most their window, in both cache types.
  * Prints the KL measured for docs/BENCHMARKS.md. */
 #include <math.h>
 #include <stdlib.h>
@@ -130,8 +132,38 @@ static void check_batched(const char *path)
     free(batched), free(single);
 }
 
+/* owl_session_kv_read_bytes over both cache types: n keys in each of n_layer layers, n_sliding of them at most
+ * window (the fixture's config: 0 and 0 without sliding layers). */
+static void check_read_bytes(const char *path, int n_layer, int n_sliding, int window)
+{
+    struct owl_model *m = NULL;
+    struct owl_error err = {0};
+    CHECK_OK(owl_model_open(path, NULL, &m, &err), &err);
+    for (int f16 = 0; m && f16 < 2; f16++) {
+        struct owl_session_params sp = owl_session_default_params();
+        sp.kv = f16 ? "f16" : NULL;
+        struct owl_session *s = NULL;
+        CHECK_OK(owl_session_init(m, &sp, &s, &err), &err);
+        if (!s)
+            continue;
+        const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)n_layer; /* one layer's key and value */
+        const int keys[] = {1, 3, 4, 5, 100};
+        for (int i = 0; i < 5; i++) {
+            const int n = keys[i], w = n_sliding && n > window ? window : n;
+            const size_t want = row * ((size_t)(n_layer - n_sliding) * n + (size_t)n_sliding * w);
+            CHECK_MSG(owl_session_kv_read_bytes(s, n) == want, "%s kv %s, %d keys: %zu bytes read, want %zu", path,
+                      f16 ? "f16" : "f32", n, owl_session_kv_read_bytes(s, n), want);
+        }
+        owl_session_free(s);
+    }
+    owl_model_close(m);
+}
+
 int main(void)
 {
+    check_read_bytes(fixture_path("qwen3/gqa-tied"), 2, 0, 0);
+    check_read_bytes(fixture_path("gpt_oss/mxfp4-released"), 4, 2, 4); /* window 4 on layers 0 and 2 */
+    check_read_bytes(fixture_path("deepseek_v3/v2-lite"), 2, 0, 0);
     check(fixture_path("qwen3/gqa-tied"), "");
     check(fixture_path("qwen3/yarn-v5"), "");
     check(fixture_path("qwen3_moe/norm-mlp-only"), "");
