@@ -644,10 +644,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
 }
 
 /* A query token whose KV heads serve this many query heads or more takes them as the rows of one attention_rows
- * call (the block path's GEMM: MLA's 128 heads over one latent, GPT-OSS's 8 per KV head), in blocks of HB; fewer
- * (Qwen3's 2, 4 or 5) take the key chunks of attention_decode (whose tiles ran 1.3-3x faster than the rows at 4
- * and 5 heads per KV head, 512 and 2048 keys; the rows as fast or faster at 8). */
-enum { HEAD_ROWS_MIN = 8, HB = 32 };
+ * call (the block path's GEMM: MLA's 128 heads over one latent, compute-bound, where it is faster), in blocks of
+ * HB; fewer (Qwen3's 2 to 8, GPT-OSS's 8) take the key chunks of attention_decode, whose tiles (with their
+ * prefetch) ran 1.3-3x faster than the rows from memory at 4, 5 and 8 heads per KV head (docs/BENCHMARKS.md). */
+enum { HEAD_ROWS_MIN = 16, HB = 32 };
 
 static bool head_rows(const struct attn_args *a) { return a->n_tok == 1 && a->n_head / a->n_kv_head >= HEAD_ROWS_MIN; }
 

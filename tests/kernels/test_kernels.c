@@ -819,7 +819,7 @@ static void test_attention_part(void)
 }
 
 /* op_attention_batch's decode paths (a query token: key chunks merged with the sink where a KV head serves
- * fewer than 8 query heads, else its heads as the rows of one attention_rows call, in blocks of 32) against
+ * fewer than 16 query heads, else its heads as the rows of one attention_rows call, in blocks of 32) against
  * attention_rows_ref per head: GQA, MQA, sliding windows, sinks, positions past several chunks, in a batch beside
  * a 3-token prefill (row path); and bitwise the same with 1 and 2 threads and alone or batched. */
 static void test_attention_decode(void)
@@ -827,8 +827,8 @@ static void test_attention_decode(void)
     static const struct { int n_tok, n_past, n_head, n_kv, d, window, sink; } cases[] = {
         {1, 0, 4, 2, 32, 0, 0},    {1, 700, 16, 8, 128, 0, 0}, {1, 1000, 8, 1, 64, 128, 1}, {3, 40, 4, 4, 48, 0, 1},
         {1, 513, 64, 8, 64, 0, 1}, {1, 255, 6, 3, 40, 0, 0},   {1, 256, 2, 2, 16, 300, 1},
-        {1, 90, 12, 3, 24, 0, 1},  {1, 333, 20, 4, 64, 0, 1}, {1, 150, 32, 8, 128, 70, 0}, /* 4-7 per KV head */
-        {1, 300, 32, 1, 64, 0, 0}, {1, 200, 40, 1, 32, 0, 1},  {1, 700, 64, 8, 64, 128, 1},  /* heads as rows */
+        {1, 90, 12, 3, 24, 0, 1},  {1, 333, 20, 4, 64, 0, 1}, {1, 150, 32, 8, 128, 70, 0}, /* 4-8 per KV head */
+        {1, 700, 64, 8, 64, 128, 1}, {1, 300, 32, 1, 64, 0, 0}, {1, 200, 40, 1, 32, 0, 1}, /* 32, 40: heads as rows */
     };
     enum { N = sizeof cases / sizeof *cases };
     struct attn_args args[N];
