@@ -521,7 +521,7 @@ int cmd_bench(int argc, char **argv)
         char desc[1024];
         owl_model_describe(s.model, desc, sizeof desc);
         double m, sd;
-        double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
+        const double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
         printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
                owl_kernels_isa(), owl_model_n_threads(s.model));
         printf("%s", desc);
@@ -546,7 +546,7 @@ int cmd_bench(int argc, char **argv)
             printf("cache read per generated token: %.3f GB on average (%s; %ld to %ld keys; %.1f GB/s)\n", kv_gb,
                    cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32", depth + 1, depth + n_gen,
                    m * kv_gb);
-            gb += kv_gb;
+            const double read_gb = gb + kv_gb;
             /* the decode bound: weight and cache bytes per token over the read bandwidth the same threads get,
              * probed before and after each run; each run against the mean of its two probes */
             double bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
@@ -556,12 +556,12 @@ int cmd_bench(int argc, char **argv)
                 bw_sum += bw[r];
             }
             for (long r = 0; r < reps; r++)
-                frac += tg[r] * gb / ((bw[r] + bw[r + 1]) / 2) / reps;
+                frac += tg[r] * read_gb / ((bw[r] + bw[r + 1]) / 2) / reps;
             if (bw_min > 0)
                 printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the runs): "
                        "bound %.1f tokens/s (weights and cache), tg at %.0f%% of it\n",
                        bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
-                       bw_sum / (reps + 1) / gb, 100.0 * frac);
+                       bw_sum / (reps + 1) / read_gb, 100.0 * frac);
         }
         if (n_par > 1 && n_gen > 0) {
             mean_sd(tgp, (int)reps, &m, &sd);

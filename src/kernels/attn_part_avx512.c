@@ -68,8 +68,6 @@ void attention_part_avx512(const struct attn_part *a)
 {
     if (a->d_k % 16 || a->d_v % 16)
         attention_part_keys(a, dot512_kv, axpy512_kv, expsum_avx512);
-    else if (a->f16)
-        attention_part_tiles(a, 1);
     else
-        attention_part_tiles(a, 0);
+        attention_part_tiled(a);
 }

@@ -19,7 +19,8 @@
  *
  * The including file defines PT_V (the vector type), PT_W, PT_ZERO(), PT_LOADU(p), PT_STOREU(p, v), PT_FMA(a, b,
  * c) (a * b + c), PT_MUL(a, b), PT_SET1(x), PT_LOAD_KV(base, f16, i) (PT_W cache values from element i as fp32),
- * PT_SUMW(acc) (lane i = the sum of acc[i]'s lanes), PT_MAX(s, n) and PT_EXPSUM(s, n, m) (expsum_fn). */
+ * PT_SUMW(acc) (lane i = the sum of acc[i]'s lanes), PT_MAX(s, n) and PT_EXPSUM(s, n, m) (expsum_fn), then calls
+ * attention_part_tiled. */
 #ifndef OWL_ATTN_PART_TILES_H
 #define OWL_ATTN_PART_TILES_H
 
@@ -181,6 +182,15 @@ static inline __attribute__((always_inline)) void attention_part_tiles(const str
             }
         }
     }
+}
+
+/* The tiles for a's cache type (each an instance with the element size constant). */
+static inline void attention_part_tiled(const struct attn_part *a)
+{
+    if (a->f16)
+        attention_part_tiles(a, 1);
+    else
+        attention_part_tiles(a, 0);
 }
 
 #endif

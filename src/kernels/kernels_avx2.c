@@ -267,8 +267,6 @@ void attention_part_avx2(const struct attn_part *a)
 {
     if (a->d_k % 8 || a->d_v % 8)
         attention_part_keys(a, dot_kv, axpy_kv, expsum_avx2);
-    else if (a->f16)
-        attention_part_tiles(a, 1);
     else
-        attention_part_tiles(a, 0);
+        attention_part_tiled(a);
 }

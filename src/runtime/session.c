@@ -245,17 +245,17 @@ void owl_session_free(struct owl_session *s)
 }
 
 int owl_session_n_past(const struct owl_session *s) { return s->n_past; }
-size_t owl_session_kv_read_bytes(const struct owl_session *s, int n_keys)
-{
-    const struct kv_layout *kv = &s->model->m.kv;
-    const size_t row = (size_t)(kv->d_k + kv->d_v) * (s->kv_f16 ? 2 : sizeof(float));
-    const int windowed = n_keys < kv->window ? n_keys : kv->window;
-    return row * ((size_t)(kv->n_layer - kv->n_window) * (size_t)n_keys + (size_t)kv->n_window * (size_t)windowed);
-}
 int owl_session_n_ctx(const struct owl_session *s) { return s->n_ctx; }
 size_t owl_session_kv_bytes_per_token(const struct owl_session *s)
 {
     return owl_model_kv_bytes_per_token(s->model) / (s->kv_f16 ? 2 : 1);
+}
+size_t owl_session_kv_read_bytes(const struct owl_session *s, int n_keys)
+{
+    const struct kv_layout *kv = &s->model->m.kv;
+    const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer; /* one layer's key and value */
+    const int windowed = n_keys < kv->window ? n_keys : kv->window;
+    return row * ((size_t)(kv->n_layer - kv->n_window) * (size_t)n_keys + (size_t)kv->n_window * (size_t)windowed);
 }
 
 void owl_session_truncate(struct owl_session *s, int n_keep)
