@@ -208,6 +208,11 @@ struct owl_session_params {
     const char *kv; /* KV-cache values: "f32" (NULL: the default; exact) or "f16" (half the memory and the
                        bytes attention reads; keys and values rounded to IEEE half when stored, finite values
                        beyond +-65504 saturate). Anything else: OWL_ERR_INVALID_ARG */
+    int window_rows; /* positions each sliding-window layer (GPT-OSS's, which read only the last `window` keys)
+                        keeps where that is fewer than n_ctx: 0 (the default) 4096; any value is raised to at least
+                        window + n_batch + 63 and rounded up to a multiple of 64; < 0: the whole context. The same
+                        numbers either way; only a truncation further back than these rows still hold the window
+                        for clears the session (owl_session_truncate) */
 };
 struct owl_session_params owl_session_default_params(void);
 
@@ -226,8 +231,18 @@ size_t owl_session_kv_bytes_per_token(const struct owl_session *session);
  * values, sliding-window layers (GPT-OSS) at most their window; the cache's share of the bandwidth bound. */
 size_t owl_session_kv_read_bytes(const struct owl_session *session, int n_keys);
 
-/* Forget cached tokens from position n_keep on (0 clears the session). */
-void owl_session_truncate(struct owl_session *session, int n_keep);
+/* KV-cache bytes this session holds with n_pos positions filled (sliding-window layers at most their rows). */
+size_t owl_session_kv_bytes(const struct owl_session *session, int n_pos);
+/* Rows each sliding-window layer keeps (owl_session_params.window_rows), or 0 where they keep the whole context. */
+int owl_session_window_rows(const struct owl_session *session);
+
+/* Forget cached tokens from position n_keep on (0 clears the session). Returns the positions kept: n_keep (the
+ * tokens evaluated so far, if fewer), or 0 where the sliding-window layers no longer hold the keys position n_keep
+ * would read (more than about window_rows - window positions back): the session is cleared, and the caller
+ * evaluates the tokens again. */
+int owl_session_truncate(struct owl_session *session, int n_keep);
+/* What owl_session_truncate(session, n_keep) would keep, without truncating. */
+int owl_session_can_keep(const struct owl_session *session, int n_keep);
 
 enum owl_logits_mode {
     OWL_LOGITS_NONE, /* only fill the cache */

@@ -29,7 +29,7 @@ static bool wants_help(int argc, char **argv)
 #define COMMON_OPTS                                                                                     \
     {"--threads", "-t", true, NULL}, {"--ctx", "-c", true, NULL}, {"--batch", "-b", true, NULL},       \
     {"--verbose", "-v", false, NULL}, {"--quant", "-q", true, NULL}, {"--act", NULL, true, NULL},      \
-    {"--load", NULL, true, NULL}, {"--kv", NULL, true, NULL}
+    {"--load", NULL, true, NULL}, {"--kv", NULL, true, NULL}, {"--window-rows", NULL, true, NULL}
 #define COMMON_HELP                                                                                     \
     "  -t, --threads N   threads (default: all cores)\n"                                                 \
     "  -c, --ctx N       KV-cache capacity in tokens (default: min(model context, 4096), at least the\n"    \
@@ -52,7 +52,10 @@ static bool wants_help(int argc, char **argv)
     "                    --act q8 MXFP4 experts are regrouped 16 rows at a time for AVX512-VBMI: decode\n" \
     "                    ~7% and prefill ~1.5x faster; docs/BENCHMARKS.md)\n"                           \
     "      --kv f16      KV cache in IEEE half: half the memory and the bytes attention reads at depth\n"   \
-    "                    (keys and values rounded when stored; default f32, exact; see docs/BENCHMARKS.md)\n"
+    "                    (keys and values rounded when stored; default f32, exact; see docs/BENCHMARKS.md)\n" \
+    "      --window-rows N  positions a sliding-window layer (gpt-oss) keeps in its cache where fewer than\n" \
+    "                    the context (default 4096, at least window + batch + 63; -1: the whole context);\n" \
+    "                    the same numbers, half gpt-oss's cache memory at long context\n"
 
 struct setup {
     struct owl_model *model;
@@ -78,11 +81,12 @@ static void touch_progress(size_t done, size_t total, void *user)
 static bool setup_open(struct setup *s, const char *path, const struct cli_opt *opts, int n_opts, long need_ctx)
 {
     memset(s, 0, sizeof *s);
-    long threads = 0, ctx = 0, batch = 0;
+    long threads = 0, ctx = 0, batch = 0, window_rows = 0;
     const char *v;
     if (((v = cli_get(opts, n_opts, "--threads")) && !cli_int("--threads", v, 1, 4096, &threads)) ||
         ((v = cli_get(opts, n_opts, "--ctx")) && !cli_int("--ctx", v, 1, 1L << 30, &ctx)) ||
-        ((v = cli_get(opts, n_opts, "--batch")) && !cli_int("--batch", v, 1, 1 << 16, &batch)))
+        ((v = cli_get(opts, n_opts, "--batch")) && !cli_int("--batch", v, 1, 1 << 16, &batch)) ||
+        ((v = cli_get(opts, n_opts, "--window-rows")) && !cli_int("--window-rows", v, -1, 1L << 30, &window_rows)))
         return false;
     struct owl_model_params mp = owl_model_default_params();
     mp.n_threads = (int)threads;
@@ -106,6 +110,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     sp.n_ctx = (int)ctx;
     sp.n_batch = (int)batch;
     sp.kv = cli_get(opts, n_opts, "--kv");
+    sp.window_rows = (int)window_rows;
     if (owl_session_init(s->model, &sp, &s->session, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
         owl_model_close(s->model);
@@ -402,6 +407,14 @@ static void mean_sd(const double *x, int n, double *mean, double *sd)
     *sd = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
 }
 
+/* The session back at depth tokens of ids (evaluated again where truncating cleared it: a sliding window's
+ * rows did not reach back that far). Nonzero on failure. */
+static int back_to_depth(struct owl_session *s, const int32_t *ids, int depth, struct owl_error *err)
+{
+    const int kept = owl_session_truncate(s, depth);
+    return kept < depth && owl_session_eval(s, ids + kept, depth - kept, OWL_LOGITS_NONE, NULL, err) != OWL_OK;
+}
+
 int cmd_bench(int argc, char **argv)
 {
     static const char help[] =
@@ -469,7 +482,9 @@ int cmd_bench(int argc, char **argv)
     float *par_logits = n_par > 1 && n_gen > 0 ? malloc((size_t)n_par * n_vocab * sizeof(float)) : NULL;
     par[0] = s.session;
     struct owl_session_params par_sp = {.n_ctx = owl_session_n_ctx(s.session), .n_batch = (int)n_par,
-                                        .kv = cli_get(opts, n_opts, "--kv")};
+                                        .kv = cli_get(opts, n_opts, "--kv"),
+                                        .window_rows = owl_session_window_rows(s.session) > 0
+                                                           ? owl_session_window_rows(s.session) : -1};
     for (long i = 1; i < n_par && n_gen > 0 && rc == 0; i++)
         rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
     if (!ids || !logits || !pp || !tg || !tgp || !bw || !par || !par_tok || (n_par > 1 && n_gen > 0 && !par_logits)) {
@@ -484,14 +499,14 @@ int cmd_bench(int argc, char **argv)
         rc |= owl_session_eval(s.session, ids, (int)depth, OWL_LOGITS_NONE, NULL, &err) != OWL_OK;
     for (long r = -1; r < reps && rc == 0; r++) { /* r = -1: warm-up */
         if (n_prompt > 0) {
-            owl_session_truncate(s.session, (int)depth);
+            rc |= back_to_depth(s.session, ids, (int)depth, &err);
             double t0 = now_s();
             rc |= owl_session_eval(s.session, ids + depth, (int)n_prompt, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
             if (r >= 0)
                 pp[r] = n_prompt / (now_s() - t0);
         }
         if (n_gen > 0) {
-            owl_session_truncate(s.session, (int)depth);
+            rc |= back_to_depth(s.session, ids, (int)depth, &err);
             if (r == 0) /* the read bandwidth before each run and after the last (it moves within seconds on VMs) */
                 bw[0] = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
             double t0 = now_s();

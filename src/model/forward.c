@@ -23,11 +23,21 @@ static void store_rows(void *dst, bool f16, size_t i, const float *src, size_t n
         op_copy((float *)dst + i, src, n);
 }
 
+/* The position a layer's row 0 holds in sequence q (0, or the ring's base), and the cache row of that row 0. */
+static int layer_base(const struct forward_args *a, const struct forward_seq *q, int l)
+{
+    return a->ring && a->ring[l] ? q->ring_base : 0;
+}
+static size_t layer_row0(const struct forward_args *a, int l)
+{
+    return a->row0 ? a->row0[l] : (size_t)l * (size_t)a->n_ctx;
+}
+
 void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v)
 {
     for (int s = 0, t0 = 0; s < a->n_seq; t0 += a->seq[s++].n_tok) {
         const struct forward_seq *q = &a->seq[s];
-        const size_t row0 = (size_t)l * a->n_ctx + (size_t)q->n_past;
+        const size_t row0 = layer_row0(a, l) + (size_t)(q->n_past - layer_base(a, q, l));
         store_rows(q->k_cache, a->kv_f16, row0 * d_k, k + (size_t)t0 * d_k, (size_t)q->n_tok * d_k);
         if (d_v > 0)
             store_rows(q->v_cache, a->kv_f16, row0 * d_v, v + (size_t)t0 * d_v, (size_t)q->n_tok * d_v);
@@ -43,18 +53,21 @@ void forward_attention(const struct forward_args *a, int l, const struct attn_ar
         *x = *tmpl;
         x->q = tmpl->q + (size_t)t0 * tmpl->n_head * tmpl->d_k;
         x->out = tmpl->out + (size_t)t0 * tmpl->n_head * tmpl->d_v;
-        x->k = kv_elem(q->k_cache, a->kv_f16, (size_t)l * a->n_ctx * tmpl->k_stride);
-        x->v = values_in_k ? x->k : kv_elem(q->v_cache, a->kv_f16, (size_t)l * a->n_ctx * tmpl->v_stride);
+        x->k = kv_elem(q->k_cache, a->kv_f16, layer_row0(a, l) * tmpl->k_stride);
+        x->v = values_in_k ? x->k : kv_elem(q->v_cache, a->kv_f16, layer_row0(a, l) * tmpl->v_stride);
         x->kv_f16 = a->kv_f16;
         x->n_tok = q->n_tok;
-        x->n_past = q->n_past;
+        /* a ring's positions counted from its base: attention sees only differences of positions (the mask, the
+         * window) and chunks keys at multiples of 64 positions, so the same numbers as from position 0 */
+        x->n_past = q->n_past - layer_base(a, q, l);
     }
     op_attention_batch(args, a->n_seq);
 }
 
 void forward_k_rows(const struct forward_args *a, int s, int l, int p0, int p1, int row_len, float *out)
 {
-    const size_t i0 = ((size_t)l * a->n_ctx + (size_t)p0) * row_len, n = (size_t)(p1 - p0) * row_len;
+    const size_t i0 = (layer_row0(a, l) + (size_t)(p0 - layer_base(a, &a->seq[s], l))) * row_len;
+    const size_t n = (size_t)(p1 - p0) * row_len;
     if (!a->kv_f16) {
         memcpy(out, (const float *)a->seq[s].k_cache + i0, n * sizeof(float));
         return;

@@ -63,6 +63,7 @@ struct gpt_oss {
     struct weight head;  /* lm_head.weight (n_vocab, d_model) */
     float *out_norm;     /* model.norm.weight (d_model) */
     struct gpt_oss_layer *layers; /* (n_layer) */
+    unsigned char *windowed;      /* (n_layer) 1 for the sliding layers (kv_layout.windowed) */
 };
 
 /* GptOssExperts: alpha in sigmoid(alpha * gate). */
@@ -334,6 +335,7 @@ static void gpt_oss_free(struct model *m)
         free(L->transposed);
     }
     free(g->layers);
+    free(g->windowed);
     free(g->out_norm);
     rope_free(&g->rope);
     free(g);
@@ -377,8 +379,12 @@ static enum owl_status gpt_oss_load(struct model *m, struct owl_error *err)
     }
     m->kv = (struct kv_layout){.n_layer = g->n_layer, .d_k = g->n_kv_head * g->d_head,
                                .d_v = g->n_kv_head * g->d_head, .window = g->window};
-    for (int l = 0; l < g->n_layer; l++)
-        m->kv.n_window += g->layers[l].window > 0;
+    g->windowed = xcalloc((size_t)g->n_layer, 1);
+    for (int l = 0; l < g->n_layer; l++) {
+        g->windowed[l] = g->layers[l].window > 0;
+        m->kv.n_window += g->windowed[l];
+    }
+    m->kv.windowed = g->windowed;
     return OWL_OK;
 }
 

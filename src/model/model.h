@@ -12,12 +12,14 @@
 
 /* What the session allocates per layer and token: d_k floats of keys and d_v floats of values
  * (d_v = 0 when values live inside the keys, as in MLA's latent cache); n_window of the layers attend to the last
- * window keys only (GPT-OSS's sliding layers), the others to every key. */
+ * window keys only (GPT-OSS's sliding layers: windowed[l] != 0, owned by the family; NULL when none), the others
+ * to every key. The session may keep only the recent rows of the windowed layers (struct forward_args). */
 struct kv_layout {
     int n_layer;
     int d_k;
     int d_v;
     int n_window, window;
+    const unsigned char *windowed;
 };
 
 /* One sequence of a forward: its tokens are the next n_tok of forward_args.tokens, and it has its own
@@ -26,8 +28,9 @@ struct kv_layout {
 struct forward_seq {
     int n_tok;      /* >= 1 */
     int n_past;     /* tokens already cached; these get positions n_past .. n_past+n_tok-1 */
-    void *k_cache;  /* (n_layer, n_ctx, d_k) values: fp32, or IEEE half with forward_args.kv_f16 */
-    void *v_cache;  /* (n_layer, n_ctx, d_v) or NULL when d_v == 0 */
+    void *k_cache;  /* (rows, d_k) values: fp32, or IEEE half with forward_args.kv_f16; layer l's from row0[l] */
+    void *v_cache;  /* (rows, d_v) or NULL when d_v == 0 */
+    int ring_base;  /* the position in row 0 of every ring layer (forward_args.ring); a multiple of 64 */
 };
 
 struct forward_args {
@@ -35,8 +38,12 @@ struct forward_args {
     int n_tok;             /* sum of the sequences' n_tok: 1 .. the n_batch the scratch was sized for */
     int n_seq;             /* >= 1 */
     const struct forward_seq *seq; /* (n_seq) */
-    int n_ctx;             /* every cache's capacity: rows per layer */
+    int n_ctx;             /* every cache's capacity in positions */
     bool kv_f16;           /* every cache holds IEEE half values (rounded when stored), else fp32 */
+    const size_t *row0;    /* (n_layer) layer l's first cache row; NULL: l * n_ctx */
+    const unsigned char *ring; /* (n_layer) or NULL: where set, layer l keeps only recent positions, position p in
+                                  row row0[l] + p - ring_base (the session moves the rows it still needs down to
+                                  row 0 before a forward would run past its rows; windowed layers only) */
     float *scratch;        /* scratch_floats(n_batch, n_ctx) floats, 64-byte aligned */
     float *logits;         /* (n_tok, n_vocab) if all_logits, else (n_seq, n_vocab): each sequence's last
                               token; or NULL */

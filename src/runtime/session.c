@@ -26,16 +26,19 @@ struct owl_session {
     int n_batch;             /* most tokens per forward */
     int n_past;              /* rows filled */
     bool kv_f16;             /* the cache holds IEEE half values (owl_session_params.kv "f16"), else fp32 */
-    void *k_cache;           /* (n_layer, n_ctx, d_k), owned */
-    void *v_cache;           /* (n_layer, n_ctx, d_v), owned; NULL when d_v == 0 */
+    void *k_cache;           /* (rows, d_k), owned: layer l's from row0[l] (l * n_ctx without rings) */
+    void *v_cache;           /* (rows, d_v), owned; NULL when d_v == 0 */
     float *scratch;          /* model scratch for n_batch tokens, owned */
+    int ring_rows;           /* rows of each sliding-window layer where they keep only recent positions, else 0 */
+    int ring_base;           /* the position in those layers' row 0: a multiple of 64 */
+    size_t *row0;            /* (n_layer) each layer's first cache row, owned; NULL without rings */
 };
 
 struct owl_model_params owl_model_default_params(void) { return (struct owl_model_params){.n_threads = 0}; }
 
 struct owl_session_params owl_session_default_params(void)
 {
-    return (struct owl_session_params){.n_ctx = 0, .n_batch = 0, .kv = NULL};
+    return (struct owl_session_params){.n_ctx = 0, .n_batch = 0, .kv = NULL, .window_rows = 0};
 }
 
 enum owl_status owl_model_open(const char *path, const struct owl_model_params *params, struct owl_model **out,
@@ -215,10 +218,30 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->kv_f16 = kv_f16;
+    /* Sliding-window layers keep their recent positions only, where that is fewer rows than the context: at least
+     * the window, a chunk and the 63 positions that keep the rows' base a multiple of 64 (ring_make_room) */
+    const struct kv_layout *kv = &m->kv;
+    if (kv->n_window > 0 && kv->windowed && kv->window > 0 && p.window_rows >= 0) {
+        const long need = (long)kv->window + n_batch + 63;
+        long want = p.window_rows > 0 ? p.window_rows : 4096;
+        want = ((want < need ? need : want) + 63) / 64 * 64;
+        if (want < n_ctx) {
+            s->ring_rows = (int)want;
+            s->row0 = xcalloc((size_t)kv->n_layer, sizeof *s->row0);
+            size_t row = 0;
+            for (int l = 0; l < kv->n_layer; l++) {
+                s->row0[l] = row;
+                row += kv->windowed[l] ? (size_t)want : (size_t)n_ctx;
+            }
+        }
+    }
     size_t k_floats, v_floats, k_bytes, v_bytes;
-    const size_t rows = (size_t)m->kv.n_layer * (size_t)n_ctx;
+    const size_t rows = s->row0 ? (size_t)(kv->n_layer - kv->n_window) * (size_t)n_ctx +
+                                      (size_t)kv->n_window * (size_t)s->ring_rows
+                                : (size_t)kv->n_layer * (size_t)n_ctx;
     if (!size_mul(rows, (size_t)m->kv.d_k, &k_floats) || !size_mul(rows, (size_t)m->kv.d_v, &v_floats) ||
         !size_mul(k_floats, elem, &k_bytes) || !size_mul(v_floats, elem, &v_bytes)) {
+        free(s->row0);
         free(s);
         return fail(err, OWL_ERR_OUT_OF_MEMORY, "KV cache for n_ctx %d overflows size_t", n_ctx);
     }
@@ -241,6 +264,7 @@ void owl_session_free(struct owl_session *s)
     big_free(s->k_cache);
     big_free(s->v_cache);
     big_free(s->scratch);
+    free(s->row0);
     free(s);
 }
 
@@ -258,12 +282,59 @@ size_t owl_session_kv_read_bytes(const struct owl_session *s, int n_keys)
     return row * ((size_t)(kv->n_layer - kv->n_window) * (size_t)n_keys + (size_t)kv->n_window * (size_t)windowed);
 }
 
-void owl_session_truncate(struct owl_session *s, int n_keep)
+size_t owl_session_kv_bytes(const struct owl_session *s, int n_pos)
+{
+    const struct kv_layout *kv = &s->model->m.kv;
+    const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer; /* one layer's key and value */
+    const int n_ring = s->ring_rows ? kv->n_window : 0, in_ring = n_pos < s->ring_rows ? n_pos : s->ring_rows;
+    return row * ((size_t)(kv->n_layer - n_ring) * (size_t)n_pos + (size_t)n_ring * (size_t)in_ring);
+}
+
+int owl_session_window_rows(const struct owl_session *s) { return s->ring_rows; }
+
+int owl_session_can_keep(const struct owl_session *s, int n_keep)
 {
     if (n_keep < 0)
         n_keep = 0;
-    if (n_keep < s->n_past)
-        s->n_past = n_keep;
+    if (n_keep >= s->n_past)
+        return s->n_past;
+    /* the window the next position reads must still be in the rings' rows (from ring_base): else start over */
+    if (s->ring_rows && n_keep > 0 && n_keep - s->model->m.kv.window + 1 < s->ring_base)
+        return 0;
+    return n_keep;
+}
+
+int owl_session_truncate(struct owl_session *s, int n_keep)
+{
+    s->n_past = owl_session_can_keep(s, n_keep);
+    if (s->n_past == 0)
+        s->ring_base = 0;
+    return s->n_past;
+}
+
+/* Before a forward of n tokens: where the rings' rows would run out, the rows the window still needs (from the
+ * multiple of 64 at or below the first position the next token reads) move down to row 0. A multiple of 64, so
+ * the attention's key chunks fall where they would from position 0 (the same numbers); there are at most
+ * window + 62 such rows, and ring_rows >= window + n_batch + 63 leaves room for the chunk. */
+static void ring_make_room(struct owl_session *s, int n)
+{
+    if (!s->ring_rows || s->n_past + n - s->ring_base <= s->ring_rows)
+        return;
+    const struct kv_layout *kv = &s->model->m.kv;
+    const int first = s->n_past - kv->window + 1, base = (first > 0 ? first : 0) / 64 * 64;
+    const size_t elem = s->kv_f16 ? 2 : sizeof(float), keep = (size_t)(s->n_past - base);
+    const size_t shift = (size_t)(base - s->ring_base);
+    for (int l = 0; l < kv->n_layer; l++) {
+        if (!kv->windowed[l])
+            continue;
+        char *k = (char *)s->k_cache + s->row0[l] * (size_t)kv->d_k * elem;
+        memmove(k, k + shift * (size_t)kv->d_k * elem, keep * (size_t)kv->d_k * elem);
+        if (s->v_cache) {
+            char *v = (char *)s->v_cache + s->row0[l] * (size_t)kv->d_v * elem;
+            memmove(v, v + shift * (size_t)kv->d_v * elem, keep * (size_t)kv->d_v * elem);
+        }
+    }
+    s->ring_base = base;
 }
 
 enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, int n_tokens,
@@ -290,11 +361,13 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
             out = logits + (size_t)done * m->n_vocab;
         else if (mode == OWL_LOGITS_LAST && last_chunk)
             out = logits;
+        ring_make_room(s, n);
         const struct forward_seq seq = {.n_tok = n, .n_past = s->n_past, .k_cache = s->k_cache,
-                                        .v_cache = s->v_cache};
+                                        .v_cache = s->v_cache, .ring_base = s->ring_base};
         m->vt->forward(m, &(struct forward_args){
             .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx, .kv_f16 = s->kv_f16,
-            .scratch = s->scratch, .logits = out, .all_logits = mode == OWL_LOGITS_ALL});
+            .row0 = s->row0, .ring = s->row0 ? m->kv.windowed : NULL, .scratch = s->scratch, .logits = out,
+            .all_logits = mode == OWL_LOGITS_ALL});
         s->n_past += n;
         done += n;
     }
@@ -314,10 +387,12 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
         const struct owl_session *s = sessions[i];
         if (!s)
             return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: session %d is NULL", i);
-        if (s->model != s0->model || s->n_ctx != s0->n_ctx || s->kv_f16 != s0->kv_f16)
+        if (s->model != s0->model || s->n_ctx != s0->n_ctx || s->kv_f16 != s0->kv_f16 ||
+            s->ring_rows != s0->ring_rows)
             return fail(err, OWL_ERR_INVALID_ARG,
-                        "eval_batch: session %d has another model, n_ctx (%d) or kv type (%s) than session 0 (n_ctx "
-                        "%d, kv %s)", i, s->n_ctx, s->kv_f16 ? "f16" : "f32", s0->n_ctx, s0->kv_f16 ? "f16" : "f32");
+                        "eval_batch: session %d has another model, n_ctx (%d), kv type (%s) or window rows (%d) than "
+                        "session 0 (n_ctx %d, kv %s, window rows %d)", i, s->n_ctx, s->kv_f16 ? "f16" : "f32",
+                        s->ring_rows, s0->n_ctx, s0->kv_f16 ? "f16" : "f32", s0->ring_rows);
         if (tokens[i] < 0 || tokens[i] >= m->n_vocab)
             return fail(err, OWL_ERR_INVALID_ARG, "eval_batch: token %d of session %d is out of range 0..%d",
                         tokens[i], i, m->n_vocab - 1);
@@ -336,12 +411,14 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
         const int ng = n - g0 < group ? n - g0 : group;
         for (int i = 0; i < ng; i++) {
             struct owl_session *s = sessions[g0 + i];
+            ring_make_room(s, 1);
             seq[i] = (struct forward_seq){.n_tok = 1, .n_past = s->n_past, .k_cache = s->k_cache,
-                                          .v_cache = s->v_cache};
+                                          .v_cache = s->v_cache, .ring_base = s->ring_base};
         }
         m->vt->forward(m, &(struct forward_args){
             .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx, .kv_f16 = s0->kv_f16,
-            .scratch = s0->scratch, .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
+            .row0 = s0->row0, .ring = s0->row0 ? m->kv.windowed : NULL, .scratch = s0->scratch,
+            .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
         for (int i = 0; i < ng; i++)
             sessions[g0 + i]->n_past++;
     }

@@ -25,6 +25,9 @@ static const char serve_usage[] =
     "  --load auto|mmap|copy  weights read into memory (copy; auto when they fit in half of the memory\n"
     "                     available, three quarters with --act q8) or mapped (mmap); see owl run --help\n"
     "  --kv f16           KV caches in IEEE half: half the memory per slot (default f32, exact)\n"
+    "  --window-rows N    positions a sliding-window layer (gpt-oss) keeps per slot where fewer than the\n"
+    "                     context (default 4096; -1: the whole context); a prefix further back than that\n"
+    "                     is evaluated again; see owl run --help\n"
     "  --alias NAME       the model id clients use (default: the model directory's name)\n"
     "  --max-body BYTES   request body cap (default 8388608)\n"
     "  --step-delay-ms N  testing: sleep N ms after each engine step\n"
@@ -38,7 +41,7 @@ int cmd_serve(int argc, char **argv)
         {"--parallel", "-np", true, NULL}, {"--queue", NULL, true, NULL},   {"--ctx", "-c", true, NULL},
         {"--threads", "-t", true, NULL},  {"--alias", NULL, true, NULL},    {"--max-body", NULL, true, NULL},
         {"--step-delay-ms", NULL, true, NULL}, {"--batch", "-b", true, NULL}, {"--act", NULL, true, NULL},
-        {"--load", NULL, true, NULL},     {"--kv", NULL, true, NULL},
+        {"--load", NULL, true, NULL},     {"--kv", NULL, true, NULL},       {"--window-rows", NULL, true, NULL},
         {"--help", "-h", false, NULL},
     };
     const int n_opts = (int)(sizeof opts / sizeof opts[0]);
@@ -87,6 +90,11 @@ int cmd_serve(int argc, char **argv)
     o.act = cli_get(opts, n_opts, "--act");
     o.load = cli_get(opts, n_opts, "--load");
     o.kv = cli_get(opts, n_opts, "--kv");
+    if ((s = cli_get(opts, n_opts, "--window-rows"))) {
+        if (!cli_int("--window-rows", s, -1, 1 << 30, &v))
+            return EXIT_USAGE;
+        o.window_rows = (int)v;
+    }
     if ((s = cli_get(opts, n_opts, "--batch"))) {
         if (!cli_int("--batch", s, 1, 1 << 16, &v))
             return EXIT_USAGE;

@@ -324,7 +324,7 @@ static int slot_reuse(const struct engine *e, const struct slot *s, const struct
     int n = 0;
     while (n < n_cached && n < limit && s->cache_ids[n] == job->prompt[n])
         n++;
-    return n / e->p.n_batch * e->p.n_batch;
+    return owl_session_can_keep(s->sess, n / e->p.n_batch * e->p.n_batch); /* the sliding windows' rows allowing */
 }
 
 /* [lock] Output and completion of a job handed over; frees it when the HTTP side let go already. */
@@ -524,6 +524,7 @@ enum owl_status engine_start(const struct engine_params *p, struct engine **out,
     sp.n_ctx = p->n_ctx;
     sp.n_batch = e->p.n_batch;
     sp.kv = p->kv;
+    sp.window_rows = p->window_rows;
     for (int i = 0; i < p->n_parallel; i++) {
         struct slot *s = &e->slots[i];
         enum owl_status st = owl_session_init(p->model, &sp, &s->sess, err);

@@ -26,6 +26,7 @@ struct engine_params {
     int n_ctx;                       /* per slot; <= 0: the session default */
     int n_batch;                     /* prefill chunk per step; <= 0: 256 */
     const char *kv;                  /* owl_session_params.kv: NULL / "f32", "f16" */
+    int window_rows;                 /* owl_session_params.window_rows */
     int step_delay_ms;               /* testing: sleep after each step (makes streams slow enough to cut) */
 };
 

@@ -464,7 +464,7 @@ int server_run(const struct server_options *o)
             sv.mi.has_format = true;
         }
     struct engine_params ep = {.model = model, .tokenizer = sv.tok, .mi = &sv.mi, .n_parallel = o->n_parallel,
-                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .n_batch = o->n_batch, .kv = o->kv,
+                               .n_queue = o->n_queue, .n_ctx = o->n_ctx, .n_batch = o->n_batch, .kv = o->kv, .window_rows = o->window_rows,
                                .step_delay_ms = o->step_delay_ms};
     if (engine_start(&ep, &sv.engine, &err) != OWL_OK) {
         fprintf(stderr, "owl serve: %s: %s\n", owl_status_name(err.status), err.message);

@@ -19,6 +19,7 @@ struct server_options {
     const char *act;      /* owl_model_params.act: NULL / "fp32" exact, "bf16" reduced-precision activations */
     const char *load;     /* owl_model_params.load: NULL / "auto", "mmap", "copy" */
     const char *kv;       /* owl_session_params.kv: NULL / "f32", "f16" */
+    int window_rows;      /* owl_session_params.window_rows */
     int n_threads;        /* forward threads; <= 0: all cores */
     size_t max_body;      /* request body cap in bytes; beyond: 413 */
     int step_delay_ms;    /* testing only */
