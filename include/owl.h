@@ -151,7 +151,8 @@ struct owl_model_info {
     /* KV cache as owl allocates it */
     char kv_dtype[8];         /* "f32" */
     uint64_t kv_bytes_per_token; /* all layers; equals owl_model_kv_bytes_per_token */
-    uint64_t kv_bytes_context; /* at n_ctx tokens */
+    uint64_t kv_bytes_context; /* at n_ctx tokens, in a session's default form (sliding-window layers at most
+                                  4096 rows: owl_session_params.window_rows) */
     /* context */
     int n_ctx;                /* max_position_embeddings */
     char rope[8];             /* "default" or "yarn" */

@@ -145,8 +145,8 @@ static void fill_cells(const struct owl_model_info *in, bool long_form, char cel
              in->tied_embeddings ? "" : ", input embedding not counted");
     if (in->n_params_mtp)
         snprintf(cells[ROW_MTP] + strlen(cells[ROW_MTP]), CELL - strlen(cells[ROW_MTP]), ", not run");
-    snprintf(cells[ROW_KV_CTX] + strlen(cells[ROW_KV_CTX]), CELL - strlen(cells[ROW_KV_CTX]), " at %d tokens",
-             in->n_ctx);
+    snprintf(cells[ROW_KV_CTX] + strlen(cells[ROW_KV_CTX]), CELL - strlen(cells[ROW_KV_CTX]), " at %d tokens%s",
+             in->n_ctx, in->n_sliding_layers ? " (sliding layers keep 4096 rows; --window-rows)" : "");
 }
 
 /* ---- JSON ------------------------------------------------------------------------------------------ */

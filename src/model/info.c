@@ -29,7 +29,11 @@ enum owl_status model_info_config(const struct kv_table *config, struct owl_mode
     enum owl_status st = vt->describe_config(config, info, err);
     if (st)
         return st;
-    info->kv_bytes_context = info->kv_bytes_per_token * (uint64_t)info->n_ctx;
+    /* a session's default: sliding-window layers keep their default rows where the context is longer */
+    const uint64_t layer = info->n_layer > 0 ? info->kv_bytes_per_token / (uint64_t)info->n_layer : 0;
+    const long rows = info->n_sliding_layers > 0 ? kv_window_rows(info->sliding_window, 512, 0) : info->n_ctx;
+    info->kv_bytes_context = layer * ((uint64_t)(info->n_layer - info->n_sliding_layers) * (uint64_t)info->n_ctx +
+                                      (uint64_t)info->n_sliding_layers * (uint64_t)(rows < info->n_ctx ? rows : info->n_ctx));
     return OWL_OK;
 }
 

@@ -22,6 +22,15 @@ struct kv_layout {
     const unsigned char *windowed;
 };
 
+/* The rows a sliding-window layer keeps (owl_session_params.window_rows): want (<= 0: 4096), at least the window,
+ * a chunk of n_batch and the 63 positions that keep the rows' base a multiple of 64, rounded up to 64. The session
+ * keeps them where they are fewer than its context. */
+static inline long kv_window_rows(int window, int n_batch, int want)
+{
+    const long need = (long)window + n_batch + 63, w = want > 0 ? want : 4096;
+    return ((w < need ? need : w) + 63) / 64 * 64;
+}
+
 /* One sequence of a forward: its tokens are the next n_tok of forward_args.tokens, and it has its own
  * cache. A forward over one sequence is a prompt chunk or a decode step; over several, a batch of
  * sequences (the server's decode step: one token each, in row-exact mode, see ops_set_row_exact). */

@@ -218,13 +218,11 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     s->n_ctx = n_ctx;
     s->n_batch = n_batch;
     s->kv_f16 = kv_f16;
-    /* Sliding-window layers keep their recent positions only, where that is fewer rows than the context: at least
-     * the window, a chunk and the 63 positions that keep the rows' base a multiple of 64 (ring_make_room) */
+    /* Sliding-window layers keep their recent positions only, where that is fewer rows than the context
+     * (kv_window_rows; ring_make_room) */
     const struct kv_layout *kv = &m->kv;
     if (kv->n_window > 0 && kv->windowed && kv->window > 0 && p.window_rows >= 0) {
-        const long need = (long)kv->window + n_batch + 63;
-        long want = p.window_rows > 0 ? p.window_rows : 4096;
-        want = ((want < need ? need : want) + 63) / 64 * 64;
+        const long want = kv_window_rows(kv->window, n_batch, p.window_rows);
         if (want < n_ctx) {
             s->ring_rows = (int)want;
             s->row0 = xcalloc((size_t)kv->n_layer, sizeof *s->row0);

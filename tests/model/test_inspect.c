@@ -78,7 +78,11 @@ static void check_fixture(const char *rel)
                   (unsigned long long)pub.kv_bytes_per_token, owl_model_kv_bytes_per_token(model));
         CHECK(pub.n_ctx == owl_model_n_ctx_train(model) && pub.n_vocab == owl_model_n_vocab(model));
         CHECK(strcmp(pub.family, owl_model_family(model)) == 0);
-        CHECK(pub.kv_bytes_context == pub.kv_bytes_per_token * (uint64_t)pub.n_ctx);
+        /* a session's default: sliding-window layers keep 4096 rows (owl_session_params.window_rows) */
+        const uint64_t layer = pub.kv_bytes_per_token / (uint64_t)pub.n_layer;
+        const uint64_t ring = pub.n_ctx < 4096 ? (uint64_t)pub.n_ctx : 4096;
+        CHECK(pub.kv_bytes_context == layer * ((uint64_t)(pub.n_layer - pub.n_sliding_layers) * (uint64_t)pub.n_ctx +
+                                               (uint64_t)pub.n_sliding_layers * ring));
     }
     owl_model_close(model);
 }

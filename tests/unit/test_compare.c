@@ -105,7 +105,7 @@ static void test_facts(void)
     CHECK(in.n_expert == 128 && in.n_expert_used == 4 && in.n_shared_expert == 0);
     CHECK(in.yarn_factor == 32 && in.yarn_original_ctx == 4096 && strcmp(in.context_extension, "pre-training") == 0);
     CHECK(in.kv_bytes_per_token == 36ull * 2 * 8 * 64 * 4);
-    CHECK(in.kv_bytes_context == in.kv_bytes_per_token * 131072);
+    CHECK(in.kv_bytes_context == 2ull * 8 * 64 * 4 * (18ull * 131072 + 18ull * 4096)); /* sliding: 4096 rows */
     CHECK(strcmp(in.weight_dtypes[0].dtype, "MXFP4") == 0);
 
     CHECK_OK(owl_inspect_released("DeepSeek-V3", &in, &err), &err);
