@@ -423,7 +423,8 @@ int cmd_bench(int argc, char **argv)
         "Measures prompt processing (one forward over -p tokens, from an empty cache) and generation (-n\n"
         "tokens one at a time, from an empty cache) with random token ids, -r times each after one warm-up,\n"
         "and prints tokens/s as mean +- sd, the weight bytes read per generated token, the bandwidth that\n"
-        "implies, the cache bytes a generated token reads (its visible keys, on average over the run), and\n"
+        "implies, the cache bytes a generated token reads (its visible keys, on average over the run; and\n"
+        "the cache held, where sliding-window layers keep fewer rows than the context), and\n"
         "the machine's read bandwidth (vector loads, same threads, probed before and after each generation\n"
         "run) with the decode bound it gives (weights and cache) and the fraction of it the generation\n"
         "reaches (each run against the mean of its two probes). With --parallel N, generation is also\n"
@@ -561,6 +562,11 @@ int cmd_bench(int argc, char **argv)
             printf("cache read per generated token: %.3f GB on average (%s; %ld to %ld keys; %.1f GB/s)\n", kv_gb,
                    cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32", depth + 1, depth + n_gen,
                    m * kv_gb);
+            if (owl_session_window_rows(s.session) > 0)
+                printf("cache held at %ld positions: %.3f GB (sliding-window layers %d rows each; %.3f GB with "
+                       "--window-rows -1)\n", depth + n_gen, (double)owl_session_kv_bytes(s.session, (int)(depth + n_gen)) / 1e9,
+                       owl_session_window_rows(s.session),
+                       (double)owl_session_kv_bytes_per_token(s.session) * (double)(depth + n_gen) / 1e9);
             const double read_gb = gb + kv_gb;
             /* the decode bound: weight and cache bytes per token over the read bandwidth the same threads get,
              * probed before and after each run; each run against the mean of its two probes */
