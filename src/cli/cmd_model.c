@@ -1,5 +1,6 @@
 /* cmd_model.c — the model commands: run, logits, bench, info. Scriptable: machine-readable output on
  * stdout, messages on stderr, exit 0 / 1 (runtime failure) / 2 (usage). */
+#include <jansson.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -437,6 +438,7 @@ int cmd_bench(int argc, char **argv)
         "                      -d: attention at long context); evaluated once, not timed\n"
         "  -r, --reps N        repetitions (default 3)\n"
         "      --parallel N    also measure generation of N sequences batched, from empty caches (default 1: not)\n"
+        "      --json          one JSON object on stdout instead of the text (docs/CLI.md lists its keys)\n"
         COMMON_HELP;
     if (wants_help(argc, argv)) {
         fputs(help, stdout);
@@ -444,7 +446,7 @@ int cmd_bench(int argc, char **argv)
     }
     struct cli_opt opts[] = {{"--n-prompt", "-p", true, NULL}, {"--n-gen", "-n", true, NULL},
                              {"--depth", "-d", true, NULL},    {"--reps", "-r", true, NULL},
-                             {"--parallel", NULL, true, NULL}, COMMON_OPTS};
+                             {"--parallel", NULL, true, NULL}, {"--json", NULL, false, NULL}, COMMON_OPTS};
     const int n_opts = sizeof opts / sizeof *opts;
     const char *pos[1], *v;
     int n_pos;
@@ -534,60 +536,106 @@ int cmd_bench(int argc, char **argv)
     if (rc) {
         fprintf(stderr, "owl bench: %s\n", err.message);
     } else {
-        char desc[1024];
-        owl_model_describe(s.model, desc, sizeof desc);
-        double m, sd;
         const double gb = (double)owl_model_decode_bytes(s.model) / 1e9;
-        printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
-               owl_kernels_isa(), owl_model_n_threads(s.model));
-        printf("%s", desc);
-        printf("weights read per generated token: %.3f GB (%s%s)\n", gb,
-               owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file",
-               owl_model_mxfp4_slabs(s.model) ? ", MXFP4 experts in slabs of 16 rows" : "");
-        char at[32] = "";
-        if (depth > 0)
-            snprintf(at, sizeof at, " @ d%ld", depth);
-        if (n_prompt > 0) {
-            mean_sd(pp, (int)reps, &m, &sd);
-            printf("pp%ld%s: %.2f +- %.2f tokens/s\n", n_prompt, at, m, sd);
+        const char *kv = cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32";
+        /* the cache a step reads: its visible keys in every layer (a sliding window's at most), on average over the
+         * run's steps (depth + 1 .. depth + n_gen keys); the decode bound: weight and cache bytes per token over the
+         * read bandwidth the same threads get, probed before and after each run; each run against the mean of its
+         * two probes */
+        double kv_gb = 0.0, bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
+        for (long i = 0; i < n_gen; i++)
+            kv_gb += (double)owl_session_kv_read_bytes(s.session, (int)(depth + i + 1)) / 1e9 / (double)n_gen;
+        const double read_gb = gb + kv_gb;
+        for (long r = 0; n_gen > 0 && r <= reps; r++) {
+            bw_min = bw[r] < bw_min ? bw[r] : bw_min;
+            bw_max = bw[r] > bw_max ? bw[r] : bw_max;
+            bw_sum += bw[r];
         }
-        if (n_gen > 0) {
-            mean_sd(tg, (int)reps, &m, &sd);
-            printf("tg%ld%s: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, at, m, sd, m * gb);
-            /* the cache a step reads: its visible keys in every layer (a sliding window's at most), on average
-             * over the run's steps (depth + 1 .. depth + n_gen keys) */
-            double kv_gb = 0.0;
-            for (long i = 0; i < n_gen; i++)
-                kv_gb += (double)owl_session_kv_read_bytes(s.session, (int)(depth + i + 1)) / 1e9 / (double)n_gen;
-            printf("cache read per generated token: %.3f GB on average (%s; %ld to %ld keys; %.1f GB/s)\n", kv_gb,
-                   cli_get(opts, n_opts, "--kv") ? cli_get(opts, n_opts, "--kv") : "f32", depth + 1, depth + n_gen,
-                   m * kv_gb);
-            if (owl_session_window_rows(s.session) > 0)
-                printf("cache held at %ld positions: %.3f GB (sliding-window layers %d rows each; %.3f GB with "
-                       "--window-rows -1)\n", depth + n_gen, (double)owl_session_kv_bytes(s.session, (int)(depth + n_gen)) / 1e9,
-                       owl_session_window_rows(s.session),
-                       (double)owl_session_kv_bytes_per_token(s.session) * (double)(depth + n_gen) / 1e9);
-            const double read_gb = gb + kv_gb;
-            /* the decode bound: weight and cache bytes per token over the read bandwidth the same threads get,
-             * probed before and after each run; each run against the mean of its two probes */
-            double bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
-            for (long r = 0; r <= reps; r++) {
-                bw_min = bw[r] < bw_min ? bw[r] : bw_min;
-                bw_max = bw[r] > bw_max ? bw[r] : bw_max;
-                bw_sum += bw[r];
+        for (long r = 0; n_gen > 0 && r < reps; r++)
+            frac += tg[r] * read_gb / ((bw[r] + bw[r + 1]) / 2) / reps;
+        const int rows = owl_session_window_rows(s.session);
+        const double held_gb = (double)owl_session_kv_bytes(s.session, (int)(depth + n_gen)) / 1e9;
+        const double whole_gb = (double)owl_session_kv_bytes_per_token(s.session) * (double)(depth + n_gen) / 1e9;
+        if (cli_get(opts, n_opts, "--json")) {
+            json_t *o = json_object(), *runs;
+            json_object_set_new(o, "model", json_string(pos[0]));
+            json_object_set_new(o, "family", json_string(owl_model_family(s.model)));
+            json_object_set_new(o, "kernels", json_string(owl_kernels_isa()));
+            json_object_set_new(o, "threads", json_integer(owl_model_n_threads(s.model)));
+            json_object_set_new(o, "weights_in_memory", json_boolean(owl_model_weights_in_memory(s.model)));
+            json_object_set_new(o, "mxfp4_slabs", json_boolean(owl_model_mxfp4_slabs(s.model)));
+            json_object_set_new(o, "kv", json_string(kv));
+            json_object_set_new(o, "n_prompt", json_integer(n_prompt));
+            json_object_set_new(o, "n_gen", json_integer(n_gen));
+            json_object_set_new(o, "depth", json_integer(depth));
+            json_object_set_new(o, "reps", json_integer(reps));
+            json_object_set_new(o, "weights_bytes_per_token", json_integer((json_int_t)owl_model_decode_bytes(s.model)));
+            const struct { const char *key; const double *x; bool on; } tests[] = {
+                {"pp", pp, n_prompt > 0}, {"tg", tg, n_gen > 0}, {"tg_batched", tgp, n_par > 1 && n_gen > 0}};
+            for (int i = 0; i < 3; i++) {
+                if (!tests[i].on)
+                    continue;
+                json_t *t = json_object();
+                double m, sd;
+                mean_sd(tests[i].x, (int)reps, &m, &sd);
+                json_object_set_new(t, "tokens_per_s", json_real(m));
+                json_object_set_new(t, "sd", json_real(sd));
+                json_object_set_new(t, "runs", runs = json_array());
+                for (long r = 0; r < reps; r++)
+                    json_array_append_new(runs, json_real(tests[i].x[r]));
+                if (i == 2)
+                    json_object_set_new(t, "sequences", json_integer(n_par));
+                if (i == 1) {
+                    json_object_set_new(t, "cache_bytes_per_token", json_real(kv_gb * 1e9));
+                    json_object_set_new(t, "read_bandwidth_gbs", runs = json_array());
+                    for (long r = 0; r <= reps; r++)
+                        json_array_append_new(runs, json_real(bw[r]));
+                    json_object_set_new(t, "bound_tokens_per_s", json_real(bw_sum / (reps + 1) / read_gb));
+                    json_object_set_new(t, "fraction_of_bound", json_real(frac));
+                }
+                json_object_set_new(o, tests[i].key, t);
             }
-            for (long r = 0; r < reps; r++)
-                frac += tg[r] * read_gb / ((bw[r] + bw[r + 1]) / 2) / reps;
-            if (bw_min > 0)
-                printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the runs): "
-                       "bound %.1f tokens/s (weights and cache), tg at %.0f%% of it\n",
-                       bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
-                       bw_sum / (reps + 1) / read_gb, 100.0 * frac);
-        }
-        if (n_par > 1 && n_gen > 0) {
-            mean_sd(tgp, (int)reps, &m, &sd);
-            printf("tg%ld x %ld sequences batched: %.2f +- %.2f tokens/s in total (%.2f per sequence)\n", n_gen, n_par,
-                   m, sd, m / n_par);
+            json_object_set_new(o, "cache_bytes_held", json_integer((json_int_t)(held_gb * 1e9 + 0.5)));
+            json_object_set_new(o, "window_rows", json_integer(rows));
+            json_dumpf(o, stdout, JSON_INDENT(2) | JSON_REAL_PRECISION(6));
+            putchar('\n');
+            json_decref(o);
+        } else {
+            char desc[1024];
+            owl_model_describe(s.model, desc, sizeof desc);
+            double m, sd;
+            printf("model: %s\nfamily: %s, kernels: %s, threads: %d\n", pos[0], owl_model_family(s.model),
+                   owl_kernels_isa(), owl_model_n_threads(s.model));
+            printf("%s", desc);
+            printf("weights read per generated token: %.3f GB (%s%s)\n", gb,
+                   owl_model_weights_in_memory(s.model) ? "read into memory" : "mapped from the file",
+                   owl_model_mxfp4_slabs(s.model) ? ", MXFP4 experts in slabs of 16 rows" : "");
+            char at[32] = "";
+            if (depth > 0)
+                snprintf(at, sizeof at, " @ d%ld", depth);
+            if (n_prompt > 0) {
+                mean_sd(pp, (int)reps, &m, &sd);
+                printf("pp%ld%s: %.2f +- %.2f tokens/s\n", n_prompt, at, m, sd);
+            }
+            if (n_gen > 0) {
+                mean_sd(tg, (int)reps, &m, &sd);
+                printf("tg%ld%s: %.2f +- %.2f tokens/s (%.1f GB/s of weights)\n", n_gen, at, m, sd, m * gb);
+                printf("cache read per generated token: %.3f GB on average (%s; %ld to %ld keys; %.1f GB/s)\n", kv_gb,
+                       kv, depth + 1, depth + n_gen, m * kv_gb);
+                if (rows > 0)
+                    printf("cache held at %ld positions: %.3f GB (sliding-window layers %d rows each; %.3f GB with "
+                           "--window-rows -1)\n", depth + n_gen, held_gb, rows, whole_gb);
+                if (bw_min > 0)
+                    printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the "
+                           "runs): bound %.1f tokens/s (weights and cache), tg at %.0f%% of it\n",
+                           bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
+                           bw_sum / (reps + 1) / read_gb, 100.0 * frac);
+            }
+            if (n_par > 1 && n_gen > 0) {
+                mean_sd(tgp, (int)reps, &m, &sd);
+                printf("tg%ld x %ld sequences batched: %.2f +- %.2f tokens/s in total (%.2f per sequence)\n", n_gen,
+                       n_par, m, sd, m / n_par);
+            }
         }
         rc = 0;
     }

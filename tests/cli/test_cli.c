@@ -1,6 +1,7 @@
 /* test_cli.c — the owl command line as other tools use it: `owl logits` writes the reference logits,
  * `owl run --print-ids` prints the reference greedy ids, --help documents, bad flags exit 2 with a usage
  * message, runtime failures exit 1 with a message naming the problem. Runs the built binary. */
+#include <jansson.h>
 #include <math.h>
 #include <stdlib.h>
 
@@ -75,6 +76,34 @@ int main(void)
     owl_check("bench --help", 0, "--n-prompt", NULL);
     snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 -r 1 --parallel 3 -t 2", model);
     owl_check(args, 0, "tg3 x 3 sequences batched: ", NULL);
+    /* bench --json: one object whose means are its runs' means and whose bound follows from its probes */
+    snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 -r 2 -d 5 --parallel 2 -t 2 --json", model);
+    char *jout = NULL;
+    CHECK(owl_cli(args, &jout, NULL) == 0);
+    json_t *b = jout ? json_loads(jout, 0, NULL) : NULL;
+    CHECK_MSG(b != NULL, "bench --json printed: %s", jout ? jout : "");
+    if (b) {
+        CHECK(json_integer_value(json_object_get(b, "n_prompt")) == 4 && json_integer_value(json_object_get(b, "depth")) == 5 &&
+              json_integer_value(json_object_get(b, "threads")) == 2);
+        CHECK(strcmp(json_string_value(json_object_get(b, "family")), "qwen3") == 0);
+        CHECK(json_integer_value(json_object_get(b, "weights_bytes_per_token")) > 0);
+        const char *keys[] = {"pp", "tg", "tg_batched"};
+        for (int i = 0; i < 3; i++) {
+            json_t *t = json_object_get(b, keys[i]), *runs = json_object_get(t, "runs");
+            CHECK_MSG(json_is_array(runs) && json_array_size(runs) == 2, "bench --json: %s.runs", keys[i]);
+            const double mean = (json_number_value(json_array_get(runs, 0)) + json_number_value(json_array_get(runs, 1))) / 2;
+            CHECK_MSG(mean > 0 && fabs(json_number_value(json_object_get(t, "tokens_per_s")) - mean) <= 1e-5 * mean,
+                      "bench --json: %s mean", keys[i]);
+        }
+        json_t *tg = json_object_get(b, "tg"), *bw = json_object_get(tg, "read_bandwidth_gbs");
+        CHECK(json_array_size(bw) == 3 && json_number_value(json_object_get(tg, "bound_tokens_per_s")) > 0);
+        CHECK(json_number_value(json_object_get(tg, "fraction_of_bound")) > 0);
+        /* keys 6 .. 8 visible, every layer: the cache a token reads on average */
+        CHECK(json_number_value(json_object_get(tg, "cache_bytes_per_token")) > 0);
+        CHECK(json_integer_value(json_object_get(json_object_get(b, "tg_batched"), "sequences")) == 2);
+        json_decref(b);
+    }
+    free(jout);
     snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 --parallel 0", model);
     owl_check(args, 2, NULL, "--parallel");
     owl_check("", 2, NULL, "usage");
