@@ -684,7 +684,8 @@ void op_attention_batch(const struct attn_args *args, int n)
         attention_decode(args, dec, n_dec);
     const int n_items = first[n];
     /* the activation modes' prefill attention takes bf16 products where the CPU has AVX512-BF16 (as their
-     * matmuls' GEMM); decode stays fp32 */
+     * matmuls' GEMM), and so do decode steps whose heads go as rows (MLA's: compute-bound, 1.5-1.9x faster at
+     * 512-8192 keys); the decode tiles (GQA's few heads per KV head, memory-bound) stay fp32 */
     const int prefill_bf16 = g_act != ACT_FP32 && kern.attention_pack_bf16 != NULL;
     /* There each KV head's keys and values are packed once (attention_pack_bf16), for all the query heads and
      * row blocks that read them, in jobs of up to PACK_GROUPS groups of 32 keys: pk[pk0[i] + g] for attention
@@ -759,7 +760,7 @@ void op_attention_batch(const struct attn_args *args, int n)
                     .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
                     .n_rows = nr, .pos0 = a->n_past,
                     .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
-                    .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL});
+                    .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL, .bf16 = prefill_bf16});
                 continue;
             }
             const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;

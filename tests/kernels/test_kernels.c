@@ -969,7 +969,8 @@ static void test_dot_axpy(void)
 /* The bf16 prefill attention through the op (ops_set_act): each KV head's keys and values packed once for its
  * query heads and row blocks, several prompts in one batch (GQA by 2 and 8, windows, sinks, a prompt after a
  * cache, MLA's sizes with values aliasing keys): batched on 2 threads bitwise as each alone on 1, and each
- * within the bf16 rounding of the reference's bf16 mode. */
+ * within the bf16 rounding of the reference's bf16 mode. Decode steps whose heads go as rows (16 or more per KV
+ * head: MLA's) take the same bf16 products, in the same batch: within the same rounding, and away from fp32. */
 static void test_attention_prefill_bf16(void)
 {
     if (!kernels_have_avx512_bf16())
@@ -977,6 +978,7 @@ static void test_attention_prefill_bf16(void)
     static const struct { int n_tok, n_past, n_head, n_kv, d_k, d_v, window, sink; } cases[] = {
         {150, 0, 4, 2, 64, 64, 0, 0}, {40, 300, 16, 2, 64, 64, 128, 1}, {70, 20, 8, 1, 128, 128, 0, 0},
         {9, 0, 2, 2, 32, 32, 4, 1},   {33, 100, 4, 1, 576, 512, 0, 0}, {20, 1000, 4, 2, 64, 64, 0, 1},
+        {1, 300, 32, 1, 576, 512, 0, 0}, {1, 200, 40, 1, 64, 64, 0, 1}, /* decode, heads as rows */
     };
     enum { N = sizeof cases / sizeof *cases };
     struct attn_args args[N];
@@ -1029,6 +1031,15 @@ static void test_attention_prefill_bf16(void)
         for (size_t i = 0; i < n_out; i++)
             bad += !(fabsf(out1[c][i] - ref[c][i]) <= 8e-3f);
         CHECK_MSG(bad == 0, "bf16 prefill attention case %d: %d values off the reference's bf16 mode", c, bad);
+        if (cases[c].n_tok == 1) { /* the mode is on: away from the fp32 path */
+            float off = 0.0f;
+            struct attn_args a = args[c];
+            a.out = out2[c];
+            op_attention(&a);
+            for (size_t i = 0; i < n_out; i++)
+                off = fmaxf(off, fabsf(out2[c][i] - out1[c][i]));
+            CHECK_MSG(off > 1e-4f, "bf16 decode attention case %d: the same as fp32 (max diff %g)", c, off);
+        }
         free((void *)args[c].q), free((void *)args[c].k);
         if (args[c].v != args[c].k)
             free((void *)args[c].v);
