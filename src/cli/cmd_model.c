@@ -79,8 +79,9 @@ static void touch_progress(size_t done, size_t total, void *user)
     fflush(stderr);
 }
 
-/* Open the model and a session with room for at least need_ctx tokens. Prints errors. */
-static bool setup_open(struct setup *s, const char *path, const struct cli_opt *opts, int n_opts, long need_ctx)
+/* Open the model and a session with room for at least need_ctx tokens. Prints errors. Returns 0, EXIT_USAGE (a
+ * malformed shared option) or 1 (the model or session could not be opened). */
+static int setup_open(struct setup *s, const char *path, const struct cli_opt *opts, int n_opts, long need_ctx)
 {
     memset(s, 0, sizeof *s);
     long threads = 0, ctx = 0, batch = 0, window_rows = 0;
@@ -89,7 +90,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
         ((v = cli_get(opts, n_opts, "--ctx")) && !cli_int("--ctx", v, 1, 1L << 30, &ctx)) ||
         ((v = cli_get(opts, n_opts, "--batch")) && !cli_int("--batch", v, 1, 1 << 16, &batch)) ||
         ((v = cli_get(opts, n_opts, "--window-rows")) && !cli_int("--window-rows", v, -1, 1L << 30, &window_rows)))
-        return false;
+        return EXIT_USAGE;
     struct owl_model_params mp = owl_model_default_params();
     mp.n_threads = (int)threads;
     mp.verbose = cli_get(opts, n_opts, "--verbose") != NULL;
@@ -99,7 +100,7 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     struct owl_error err = {0};
     if (owl_model_open(path, &mp, &s->model, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
-        return false;
+        return 1;
     }
     if (isatty(STDERR_FILENO)) /* scripts get no progress output */
         owl_model_touch(s->model, touch_progress, NULL);
@@ -116,9 +117,9 @@ static bool setup_open(struct setup *s, const char *path, const struct cli_opt *
     if (owl_session_init(s->model, &sp, &s->session, &err) != OWL_OK) {
         fprintf(stderr, "owl: %s\n", err.message);
         owl_model_close(s->model);
-        return false;
+        return 1;
     }
-    return true;
+    return 0;
 }
 
 static void setup_close(struct setup *s)
@@ -157,9 +158,10 @@ int cmd_logits(int argc, char **argv)
     if (!cli_token_list(toks, &ids, &n))
         return EXIT_USAGE;
     struct setup s;
-    if (!setup_open(&s, pos[0], opts, n_opts, n)) {
+    const int open_rc = setup_open(&s, pos[0], opts, n_opts, n);
+    if (open_rc) {
         free(ids);
-        return 1;
+        return open_rc;
     }
     int rc = 1;
     const size_t n_vocab = (size_t)owl_model_n_vocab(s.model);
@@ -324,10 +326,11 @@ int cmd_run(int argc, char **argv)
     int32_t stops[16];
     const int n_stops = prompt && !cli_get(opts, n_opts, "--ignore-eos") ? owl_stop_tokens(tok, stops, 16) : 0;
     struct setup s;
-    if (!setup_open(&s, pos[0], opts, n_opts, n + n_predict)) {
+    const int open_rc = setup_open(&s, pos[0], opts, n_opts, n + n_predict);
+    if (open_rc) {
         free(ids);
         owl_tokenizer_free(tok);
-        return 1;
+        return open_rc;
     }
     int rc = 1;
     const int n_vocab = owl_model_n_vocab(s.model);
@@ -466,8 +469,9 @@ int cmd_bench(int argc, char **argv)
         return EXIT_USAGE;
     struct setup s;
     long need = depth + (n_prompt > n_gen ? n_prompt : n_gen);
-    if (!setup_open(&s, pos[0], opts, n_opts, need > 0 ? need : 1))
-        return 1;
+    const int open_rc = setup_open(&s, pos[0], opts, n_opts, need > 0 ? need : 1);
+    if (open_rc)
+        return open_rc;
     const int n_vocab = owl_model_n_vocab(s.model);
     int32_t *ids = malloc((size_t)(need > 0 ? need : 1) * sizeof *ids);
     float *logits = malloc((size_t)n_vocab * sizeof(float));

@@ -104,6 +104,19 @@ int main(void)
         json_decref(b);
     }
     free(jout);
+    /* --window-rows on gpt-oss (window 4): 128 rows kept where the context is longer; each run's 100 tokens move the
+     * rows past the depth's window, so bench evaluates the depth again before the next run */
+    snprintf(args, sizeof args, "bench '%s' -p 0 -n 100 -d 300 -c 420 -b 8 -r 2 --window-rows 1",
+             fixture_path("gpt_oss/mxfp4-released"));
+    char *bout = NULL;
+    CHECK(owl_cli(args, &bout, NULL) == 0);
+    CHECK_MSG(bout && strstr(bout, "cache held at 400 positions: ") && strstr(bout, "(sliding-window layers 128 rows each; "),
+              "bench --window-rows: %s", bout ? bout : "");
+    free(bout);
+    snprintf(args, sizeof args, "bench '%s' -p 0 -n 2 --window-rows many", model);
+    owl_check(args, 2, NULL, "--window-rows");
+    snprintf(args, sizeof args, "run '%s' --tokens 1,2 -n 2 --threads none", model); /* the shared options: usage too */
+    owl_check(args, 2, NULL, "--threads");
     snprintf(args, sizeof args, "bench '%s' -p 4 -n 3 --parallel 0", model);
     owl_check(args, 2, NULL, "--parallel");
     owl_check("", 2, NULL, "usage");
