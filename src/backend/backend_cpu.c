@@ -453,14 +453,14 @@ static bool takes_gemm_bf16(const struct weight *w, int n)
 }
 
 /* act q8: int8 activations against MXFP4 always, against Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K and Q6_K in
- * prefill where the int8 GEMM takes them (VNNI), against Q8_0 where the bf16 GEMM does not take it either (decode,
- * row-exact mode, CPUs without AVX512-BF16), against the other GGML blocks (where the table has a kernel) in decode
- * and row-exact mode */
+ * prefill where the int8 GEMM takes them (VNNI), and in decode and row-exact mode (where the table has a kernel).
+ * A prefill without the int8 GEMM (CPUs without VNNI) takes the bf16 GEMM where there is one, else the exact fp32
+ * GEMM: on AVX2 the latter ran Qwen3-0.6B Q8_0's pp512 at 150-161 tokens/s against 125-128 for the int8 rows it
+ * replaced (docs/BENCHMARKS.md) */
 static bool takes_q8(const struct weight *w, int n)
 {
-    const bool q8_decode = w->dtype != DTYPE_Q8_0 && q8_kernel(w->dtype) && (n < 8 || g_row_exact);
-    return g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 ||
-                               (w->dtype == DTYPE_Q8_0 && !takes_gemm_bf16(w, n)) || q8_decode || q8_gemm(w, n));
+    const bool q8_decode = q8_kernel(w->dtype) && (n < 8 || g_row_exact);
+    return g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || q8_decode || q8_gemm(w, n));
 }
 
 static void add_bias(const struct matmul_job *m, int n)
