@@ -232,7 +232,8 @@ size_t owl_session_kv_bytes_per_token(const struct owl_session *session);
  * values, sliding-window layers (GPT-OSS) at most their window; the cache's share of the bandwidth bound. */
 size_t owl_session_kv_read_bytes(const struct owl_session *session, int n_keys);
 
-/* KV-cache bytes this session holds with n_pos positions filled (sliding-window layers at most their rows). */
+/* KV-cache bytes this session holds with n_pos positions filled (sliding-window layers at most their rows; 0 for
+ * n_pos <= 0). */
 size_t owl_session_kv_bytes(const struct owl_session *session, int n_pos);
 /* Rows each sliding-window layer keeps (owl_session_params.window_rows), or 0 where they keep the whole context. */
 int owl_session_window_rows(const struct owl_session *session);

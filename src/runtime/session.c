@@ -282,6 +282,8 @@ size_t owl_session_kv_read_bytes(const struct owl_session *s, int n_keys)
 
 size_t owl_session_kv_bytes(const struct owl_session *s, int n_pos)
 {
+    if (n_pos < 0)
+        n_pos = 0;
     const struct kv_layout *kv = &s->model->m.kv;
     const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer; /* one layer's key and value */
     const int n_ring = s->ring_rows ? kv->n_window : 0, in_ring = n_pos < s->ring_rows ? n_pos : s->ring_rows;

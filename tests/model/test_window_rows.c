@@ -75,6 +75,7 @@ static void check(const char *path, const char *kv, int window)
     CHECK(owl_session_kv_bytes(full, T) == owl_session_kv_bytes_per_token(full) * T);
     CHECK(owl_session_kv_bytes(ring, T) == owl_session_kv_bytes_per_token(ring) / 4 * (2 * T + 2 * (size_t)rows));
     CHECK(owl_session_kv_bytes(ring, 100) == owl_session_kv_bytes(full, 100));
+    CHECK(owl_session_kv_bytes(ring, -5) == 0 && owl_session_kv_bytes(full, 0) == 0);
 
     /* the furthest back it keeps: where the window of the next token starts at the rows' first position (a multiple
      * of 64); one further back clears */
