@@ -74,7 +74,7 @@ size_t owl_model_kv_bytes_per_token(const struct owl_model *model);
 /* 1 when the weights were read into memory (owl_model_params.load), 0 when they are mapped. */
 int owl_model_weights_in_memory(const struct owl_model *model);
 /* How many MXFP4 matrices were regrouped in slabs of 16 rows at load (experts read into memory, act "q8",
- * AVX512-VBMI: their faster kernel; 0 otherwise). */
+ * AVX512-VBMI or AVX2 kernels: their faster kernel; 0 otherwise). */
 int owl_model_mxfp4_slabs(const struct owl_model *model);
 /* Kernel variant in use ("avx512" or "ref") and the thread count. */
 const char *owl_kernels_isa(void);

@@ -51,8 +51,8 @@ static bool wants_help(int argc, char **argv)
     "                    memory available (three quarters with --act q8) and no --quant, else mmap;\n"  \
     "                    mmap: map the files (pages on first use, shared with the page cache); copy: read\n" \
     "                    into memory with huge pages (decode 10-20% faster on virtual machines; with\n"  \
-    "                    --act q8 MXFP4 experts are regrouped 16 rows at a time for AVX512-VBMI: decode\n" \
-    "                    ~7% and prefill ~1.5x faster; docs/BENCHMARKS.md)\n"                           \
+    "                    --act q8 MXFP4 experts are regrouped 16 rows at a time (AVX512-VBMI or AVX2\n"  \
+    "                    kernels): decode ~7% and prefill ~1.5x faster, on AVX2 up to 1.8x; BENCHMARKS.md)\n" \
     "      --kv f16      KV cache in IEEE half: half the memory and the bytes attention reads at depth\n"   \
     "                    (keys and values rounded when stored; default f32, exact; see docs/BENCHMARKS.md)\n" \
     "      --window-rows N  positions a sliding-window layer (gpt-oss) keeps in its cache where fewer than\n" \

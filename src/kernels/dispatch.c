@@ -114,6 +114,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_q5_0_q8 = matmul_q5_0_q8_avx2;
         t->matmul_q5_1_q8 = matmul_q5_1_q8_avx2;
         t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx2;
+        t->matmul_mxfp4s_q8 = matmul_mxfp4s_q8_avx2;
         t->matmul_q4_K_q8 = matmul_q4_K_q8_avx2;
         t->matmul_q5_K_q8 = matmul_q5_K_q8_avx2;
         t->matmul_q6_K_q8 = matmul_q6_K_q8_avx2;
@@ -152,6 +153,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
     }
     /* without VNNI: the AVX2 int8 kernels (every AVX-512 CPU has AVX2) */
     t->matmul_mxfp4_q8 = matmul_mxfp4_q8_avx2;
+    t->matmul_mxfp4s_q8 = matmul_mxfp4s_q8_avx2;
     t->matmul_q8_0_q8 = matmul_q8_0_q8_avx2;
     t->matmul_q4_0_q8 = matmul_q4_0_q8_avx2;
     t->matmul_q4_1_q8 = matmul_q4_1_q8_avx2;

@@ -12,6 +12,13 @@
 #include "kernels/gemm_avx2.h"
 #include "kernels/kernels.h"
 
+static inline uint32_t load32(const uint8_t *p)
+{
+    uint32_t v;
+    memcpy(&v, p, 4);
+    return v;
+}
+
 /* The exact int32 dot products of 32 unsigned bytes u and 32 signed bytes q, 4 products per lane. */
 static inline __m256i dot_u8_s8(__m256i u, __m256i q)
 {
@@ -197,6 +204,78 @@ void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const
                 else
                     mxfp4_rows(y + (size_t)t * d_out + o, x, (size_t)t, wb, ws, hf, n_blocks, d_out, 1);
             }
+    }
+}
+
+/* MXFP4 slabs (mxfp4_to_slabs: 16 rows a block, each group of 4 code bytes as a row per 32-bit lane), as the VBMI
+ * slab kernel but in two halves of 8 rows: a group's low and high nibbles looked up (vpshufb) as 2 * e2m1 + 12,
+ * unsigned and at most 24, so vpmaddubsw against the token's 4 activations broadcast never saturates (2 * 24 * 127);
+ * the low and high pairs added in int16 (at most 12192), vpmaddwd to int32, the lanes seeded with -12 * sum(q): each
+ * row's block sum exact in integers, then one conversion and d * 2^(s - 128) (the rows kernel's scale, the
+ * reference's product) per half and token. Up to 2 tokens share the lookups (16 accumulator and table registers);
+ * a token's arithmetic is the same in any group (row-exact). o0 and o1 multiples of 16. */
+static inline __attribute__((always_inline)) void slab_tokens_avx2(float *y, const struct act_q8 *x, size_t t0,
+                                                                   const uint8_t *codes, const uint8_t *scales,
+                                                                   size_t cs, size_t ss, int n_blocks, int d_out,
+                                                                   int NT)
+{
+    const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
+                                         12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
+    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
+    __m256 a[2][2];
+    for (int j = 0; j < NT; j++)
+        a[j][0] = a[j][1] = _mm256_setzero_ps();
+    for (int b = 0; b < n_blocks; b++) {
+        const uint8_t *u = codes + (size_t)b * cs;
+        __m256i acc[2][2];
+        for (int j = 0; j < NT; j++)
+            acc[j][0] = acc[j][1] = _mm256_set1_epi32(-12 * x->sum[(t0 + (size_t)j) * n_blocks + b]);
+        for (int c = 0; c < 4; c++) {
+            __m256i ql[2], qh[2];
+            for (int j = 0; j < NT; j++) {
+                const uint8_t *q = (const uint8_t *)x->q + ((t0 + (size_t)j) * n_blocks + b) * 32 + 4 * c;
+                ql[j] = _mm256_set1_epi32((int)load32(q));
+                qh[j] = _mm256_set1_epi32((int)load32(q + 16));
+            }
+            for (int h = 0; h < 2; h++) {
+                const __m256i g = _mm256_loadu_si256((const __m256i *)(u + 64 * c + 32 * h));
+                const __m256i ulo = _mm256_shuffle_epi8(lut, _mm256_and_si256(g, low));
+                const __m256i uhi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(g, 4), low));
+                for (int j = 0; j < NT; j++) {
+                    const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, ql[j]), _mm256_maddubs_epi16(uhi, qh[j]));
+                    acc[j][h] = _mm256_add_epi32(acc[j][h], _mm256_madd_epi16(pairs, ones));
+                }
+            }
+        }
+        for (int h = 0; h < 2; h++) {
+            const __m256 e = half_scales8(scales + (size_t)b * ss + 8 * h, 1, 8);
+            for (int j = 0; j < NT; j++)
+                a[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[j][h]),
+                                          _mm256_mul_ps(_mm256_set1_ps(x->d[(t0 + (size_t)j) * n_blocks + b]), e), a[j][h]);
+        }
+    }
+    for (int j = 0; j < NT; j++) {
+        _mm256_storeu_ps(y + (size_t)j * d_out, a[j][0]);
+        _mm256_storeu_ps(y + (size_t)j * d_out + 8, a[j][1]);
+    }
+}
+
+void matmul_mxfp4s_q8_avx2(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                           int d_out, int o0, int o1)
+{
+    const int n_blocks = d_in / 32;
+    for (int o = o0; o < o1; o += 16) {
+        const uint8_t *codes = scales ? (const uint8_t *)w + (size_t)o * n_blocks * 16
+                                      : (const uint8_t *)w + (size_t)o * n_blocks * 17 + 16;
+        const uint8_t *sc = scales ? (const uint8_t *)scales + (size_t)o * n_blocks
+                                   : (const uint8_t *)w + (size_t)o * n_blocks * 17;
+        const size_t cs = scales ? 256 : MXFP4_SLAB_BLOCK, ss = scales ? 16 : MXFP4_SLAB_BLOCK;
+        for (int t = 0; t < n; t += 2) {
+            if (n - t >= 2)
+                slab_tokens_avx2(y + (size_t)t * d_out + o, x, (size_t)t, codes, sc, cs, ss, n_blocks, d_out, 2);
+            else
+                slab_tokens_avx2(y + (size_t)t * d_out + o, x, (size_t)t, codes, sc, cs, ss, n_blocks, d_out, 1);
+        }
     }
 }
 

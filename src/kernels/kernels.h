@@ -164,6 +164,8 @@ void matmul_mxfp4s_q8_ref(float *y, const struct act_q8 *x, const void *w, const
                           int d_out, int o0, int o1);
 void matmul_mxfp4s_q8_vbmi(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
                            int d_out, int o0, int o1); /* needs AVX512-VBMI and VNNI */
+void matmul_mxfp4s_q8_avx2(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,
+                           int d_out, int o0, int o1); /* AVX2: 8 rows a vector, vpshufb and vpmaddubsw */
 /* Q8_0 weights against q8 activations (natural order, interleave false): y[t, o] = sum_b (d_w[b] * d[b]) *
  * sum_j q_w[j] * q[j]; ggml's own Q8_0 dot product (the reference sums each block exactly in integers; the
  * AVX-512 kernel's lanes are exact integers, the sign-flip offset's share added in fp32 per group of 8 blocks).

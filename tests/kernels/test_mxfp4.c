@@ -386,8 +386,8 @@ static struct act_q8 random_act(int n, int d_in)
 
 /* Rows regrouped in slabs of 16 (mxfp4_to_slabs), GGML blocks and the HF layout (the same code and scale bytes, so
  * the same numbers): the slab reference gives the rows' reference numbers bitwise (same blocks, same order), the
- * VBMI slab kernel is within rounding of them for every token count (groups of 4, 3, 2 and 1 tokens), called on
- * ranges of whole slabs, and row-exact at every count. */
+ * VBMI and AVX2 slab kernels are within rounding of them for every token count (groups of 4, 3, 2 and 1 tokens; of
+ * 2 and 1), called on ranges of whole slabs, and row-exact at every count. */
 static void test_q8_slabs(void)
 {
     static const int d_ins[] = {32, 96, 2880};
@@ -424,9 +424,13 @@ static void test_q8_slabs(void)
                 matmul_mxfp4s_q8_ref(ys, &act, sl, ssc, n, d_in, d_out, 16, d_out);
                 CHECK_MSG(memcmp(yg, ys, sizeof(float) * n * d_out) == 0, "slab ref (hf %d) d_in=%d n=%d differs from the rows'",
                           hf, d_in, n);
-                if (kernels_have_avx512_vbmi()) {
-                    matmul_mxfp4s_q8_vbmi(yv, &act, sl, ssc, n, d_in, d_out, 0, 32);
-                    matmul_mxfp4s_q8_vbmi(yv, &act, sl, ssc, n, d_in, d_out, 32, d_out);
+                matmul_mxfp4_q8_fn *const kernels[2] = {matmul_mxfp4s_q8_vbmi, matmul_mxfp4s_q8_avx2};
+                const bool have[2] = {kernels_have_avx512_vbmi(), kernels_have_avx2()};
+                for (int kv = 0; kv < 2; kv++) {
+                    if (!have[kv])
+                        continue;
+                    kernels[kv](yv, &act, sl, ssc, n, d_in, d_out, 0, 32);
+                    kernels[kv](yv, &act, sl, ssc, n, d_in, d_out, 32, d_out);
                     int bad = 0;
                     for (int t = 0; t < n; t++)
                         for (int o = 0; o < d_out; o++) {
@@ -442,11 +446,11 @@ static void test_q8_slabs(void)
                     for (int t = 0; t < n; t++) {
                         float one[48];
                         const struct act_q8 at = {act.q + (size_t)t * d_in, act.d + (size_t)t * nb, act.sum + (size_t)t * nb};
-                        matmul_mxfp4s_q8_vbmi(one, &at, sl, ssc, 1, d_in, d_out, 0, d_out);
+                        kernels[kv](one, &at, sl, ssc, 1, d_in, d_out, 0, d_out);
                         bad += memcmp(one, yv + (size_t)t * d_out, sizeof one) != 0;
                     }
-                    CHECK_MSG(bad == 0, "slab vbmi (hf %d) d_in=%d n=%d: %d outputs differ from the reference", hf, d_in,
-                              n, bad);
+                    CHECK_MSG(bad == 0, "slab %s (hf %d) d_in=%d n=%d: %d outputs differ from the reference",
+                              kv ? "avx2" : "vbmi", hf, d_in, n, bad);
                 }
                 free(g), free(sl), free(tmp), free(before), free(act.q), free(act.d), free(act.sum), free(yg),
                     free(ys), free(yv);
@@ -492,7 +496,10 @@ static void test_q8_every_scale(void)
                     for (int t = 0; t < n; t++)
                         bad += !(y[t] == y_ref[t] || fabsf(y[t] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
                 }
-            if (kernels_have_avx512_vbmi()) { /* the slab kernel: 16 copies of the row */
+            for (int kv = 0; kv < 2; kv++) { /* the slab kernels (VBMI, AVX2): 16 copies of the row */
+                if (!(kv ? kernels_have_avx2() : kernels_have_avx512_vbmi()))
+                    continue;
+                matmul_mxfp4_q8_fn *const slab_fn = kv ? matmul_mxfp4s_q8_avx2 : matmul_mxfp4s_q8_vbmi;
                 uint8_t slab[16 * NB * 17], tmp[sizeof slab];
                 for (int r = 0; r < 16; r++)
                     memcpy(slab + r * NB * 17, g, NB * 17);
@@ -502,8 +509,8 @@ static void test_q8_every_scale(void)
                     memcpy(hcodes + r * NB * 16, blocks, NB * 16), memcpy(hscales + r * NB, scales, NB);
                 mxfp4_to_slabs(hcodes, hscales, D_IN, 16, tmp);
                 float ys[NT * 16], yh[NT * 16];
-                matmul_mxfp4s_q8_vbmi(ys, &ag, slab, NULL, n, D_IN, 16, 0, 16);
-                matmul_mxfp4s_q8_vbmi(yh, &a, hcodes, hscales, n, D_IN, 16, 0, 16);
+                slab_fn(ys, &ag, slab, NULL, n, D_IN, 16, 0, 16);
+                slab_fn(yh, &a, hcodes, hscales, n, D_IN, 16, 0, 16);
                 for (int t = 0; t < n; t++)
                     for (int r = 0; r < 16; r++) {
                         bad += !(ys[t * 16 + r] == y_ref[t] || fabsf(ys[t * 16 + r] - y_ref[t]) <= 1e-6f * fabsf(y_ref[t]));
