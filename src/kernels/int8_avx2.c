@@ -214,67 +214,34 @@ void matmul_mxfp4_q8_avx2(float *y, const struct act_q8 *x, const void *w, const
  * row's block sum exact in integers, then one conversion and d * 2^(s - 128) (the rows kernel's scale, the
  * reference's product) per half and token. Up to 4 tokens share the lookups; a token's arithmetic is the same in
  * any group (row-exact). o0 and o1 multiples of 16. */
-static inline __attribute__((always_inline)) void slab_half_avx2(float *y, const struct act_q8 *x, size_t t0,
+/* NT tokens against halves h0 .. h0 + H - 1 (8 rows each) of a slab in one pass over its blocks. */
+static inline __attribute__((always_inline)) void slab_pass_avx2(float *y, const struct act_q8 *x, size_t t0,
                                                                  const uint8_t *codes, const uint8_t *scales,
-                                                                 size_t cs, size_t ss, int n_blocks, int d_out, int h,
-                                                                 int NT)
+                                                                 size_t cs, size_t ss, int n_blocks, int d_out, int h0,
+                                                                 int H, int NT)
 {
     const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
                                          12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
     const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    __m256 a[4];
+    __m256 a[4][2];
     for (int j = 0; j < NT; j++)
-        a[j] = _mm256_setzero_ps();
-    for (int b = 0; b < n_blocks; b++) {
-        const uint8_t *u = codes + (size_t)b * cs + 32 * h;
-        __m256i acc[4];
-        for (int j = 0; j < NT; j++)
-            acc[j] = _mm256_set1_epi32(-12 * x->sum[(t0 + (size_t)j) * n_blocks + b]);
-        for (int c = 0; c < 4; c++) {
-            const __m256i g = _mm256_loadu_si256((const __m256i *)(u + 64 * c));
-            const __m256i ulo = _mm256_shuffle_epi8(lut, _mm256_and_si256(g, low));
-            const __m256i uhi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(g, 4), low));
-            for (int j = 0; j < NT; j++) {
-                const uint8_t *q = (const uint8_t *)x->q + ((t0 + (size_t)j) * n_blocks + b) * 32 + 4 * c;
-                const __m256i pairs = _mm256_add_epi16(_mm256_maddubs_epi16(ulo, _mm256_set1_epi32((int)load32(q))),
-                                                       _mm256_maddubs_epi16(uhi, _mm256_set1_epi32((int)load32(q + 16))));
-                acc[j] = _mm256_add_epi32(acc[j], _mm256_madd_epi16(pairs, ones));
-            }
-        }
-        const __m256 e = half_scales8(scales + (size_t)b * ss + 8 * h, 1, 8);
-        for (int j = 0; j < NT; j++)
-            a[j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[j]),
-                                   _mm256_mul_ps(_mm256_set1_ps(x->d[(t0 + (size_t)j) * n_blocks + b]), e), a[j]);
-    }
-    for (int j = 0; j < NT; j++)
-        _mm256_storeu_ps(y + (size_t)j * d_out + 8 * h, a[j]);
-}
-
-static inline __attribute__((always_inline)) void slab_both_avx2(float *y, const struct act_q8 *x, size_t t0,
-                                                                   const uint8_t *codes, const uint8_t *scales,
-                                                                   size_t cs, size_t ss, int n_blocks, int d_out,
-                                                                   int NT)
-{
-    const __m256i lut = _mm256_setr_epi8(12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0,
-                                         12, 13, 14, 15, 16, 18, 20, 24, 12, 11, 10, 9, 8, 6, 4, 0);
-    const __m256i low = _mm256_set1_epi8(0x0f), ones = _mm256_set1_epi16(1);
-    __m256 a[2][2];
-    for (int j = 0; j < NT; j++)
-        a[j][0] = a[j][1] = _mm256_setzero_ps();
+        for (int h = 0; h < H; h++)
+            a[j][h] = _mm256_setzero_ps();
     for (int b = 0; b < n_blocks; b++) {
         const uint8_t *u = codes + (size_t)b * cs;
-        __m256i acc[2][2];
+        __m256i acc[4][2];
         for (int j = 0; j < NT; j++)
-            acc[j][0] = acc[j][1] = _mm256_set1_epi32(-12 * x->sum[(t0 + (size_t)j) * n_blocks + b]);
+            for (int h = 0; h < H; h++)
+                acc[j][h] = _mm256_set1_epi32(-12 * x->sum[(t0 + (size_t)j) * n_blocks + b]);
         for (int c = 0; c < 4; c++) {
-            __m256i ql[2], qh[2];
+            __m256i ql[4], qh[4];
             for (int j = 0; j < NT; j++) {
                 const uint8_t *q = (const uint8_t *)x->q + ((t0 + (size_t)j) * n_blocks + b) * 32 + 4 * c;
                 ql[j] = _mm256_set1_epi32((int)load32(q));
                 qh[j] = _mm256_set1_epi32((int)load32(q + 16));
             }
-            for (int h = 0; h < 2; h++) {
-                const __m256i g = _mm256_loadu_si256((const __m256i *)(u + 64 * c + 32 * h));
+            for (int h = 0; h < H; h++) {
+                const __m256i g = _mm256_loadu_si256((const __m256i *)(u + 64 * c + 32 * (h0 + h)));
                 const __m256i ulo = _mm256_shuffle_epi8(lut, _mm256_and_si256(g, low));
                 const __m256i uhi = _mm256_shuffle_epi8(lut, _mm256_and_si256(_mm256_srli_epi16(g, 4), low));
                 for (int j = 0; j < NT; j++) {
@@ -283,17 +250,16 @@ static inline __attribute__((always_inline)) void slab_both_avx2(float *y, const
                 }
             }
         }
-        for (int h = 0; h < 2; h++) {
-            const __m256 e = half_scales8(scales + (size_t)b * ss + 8 * h, 1, 8);
+        for (int h = 0; h < H; h++) {
+            const __m256 e = half_scales8(scales + (size_t)b * ss + 8 * (h0 + h), 1, 8);
             for (int j = 0; j < NT; j++)
                 a[j][h] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[j][h]),
                                           _mm256_mul_ps(_mm256_set1_ps(x->d[(t0 + (size_t)j) * n_blocks + b]), e), a[j][h]);
         }
     }
-    for (int j = 0; j < NT; j++) {
-        _mm256_storeu_ps(y + (size_t)j * d_out, a[j][0]);
-        _mm256_storeu_ps(y + (size_t)j * d_out + 8, a[j][1]);
-    }
+    for (int j = 0; j < NT; j++)
+        for (int h = 0; h < H; h++)
+            _mm256_storeu_ps(y + (size_t)j * d_out + 8 * (h0 + h), a[j][h]);
 }
 
 /* Up to 4 tokens against one slab: 1 or 2 with both halves of 8 rows in one pass (decode: 0.54 ns per block against
@@ -305,11 +271,11 @@ static inline __attribute__((always_inline)) void slab_tokens_avx2(float *y, con
                                                                    int NT)
 {
     if (NT <= 2) {
-        slab_both_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, NT);
+        slab_pass_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, 0, 2, NT);
         return;
     }
-    slab_half_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, 0, NT);
-    slab_half_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, 1, NT);
+    slab_pass_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, 0, 1, NT);
+    slab_pass_avx2(y, x, t0, codes, scales, cs, ss, n_blocks, d_out, 1, 1, NT);
 }
 
 void matmul_mxfp4s_q8_avx2(float *y, const struct act_q8 *x, const void *w, const void *scales, int n, int d_in,

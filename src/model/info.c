@@ -31,9 +31,8 @@ enum owl_status model_info_config(const struct kv_table *config, struct owl_mode
         return st;
     /* a session's default: sliding-window layers keep their default rows where the context is longer */
     const uint64_t layer = info->n_layer > 0 ? info->kv_bytes_per_token / (uint64_t)info->n_layer : 0;
-    const long rows = info->n_sliding_layers > 0 ? kv_window_rows(info->sliding_window, 512, 0) : info->n_ctx;
-    info->kv_bytes_context = layer * ((uint64_t)(info->n_layer - info->n_sliding_layers) * (uint64_t)info->n_ctx +
-                                      (uint64_t)info->n_sliding_layers * (uint64_t)(rows < info->n_ctx ? rows : info->n_ctx));
+    info->kv_bytes_context = kv_capped_bytes(layer, info->n_layer, info->n_sliding_layers, (uint64_t)info->n_ctx,
+                                             (uint64_t)kv_window_rows(info->sliding_window, 512, 0));
     return OWL_OK;
 }
 

@@ -22,6 +22,13 @@ struct kv_layout {
     const unsigned char *windowed;
 };
 
+/* Cache bytes of n positions over n_layer layers of layer_bytes a position each, n_capped of which hold at most cap
+ * positions (sliding windows: what a step reads, or the rows a session keeps). */
+static inline uint64_t kv_capped_bytes(uint64_t layer_bytes, int n_layer, int n_capped, uint64_t n, uint64_t cap)
+{
+    return layer_bytes * ((uint64_t)(n_layer - n_capped) * n + (uint64_t)n_capped * (n < cap ? n : cap));
+}
+
 /* The rows a sliding-window layer keeps (owl_session_params.window_rows): want (<= 0: 4096), at least the window,
  * a chunk of n_batch and the 63 positions that keep the rows' base a multiple of 64, rounded up to 64. The session
  * keeps them where they are fewer than its context. */

@@ -275,9 +275,8 @@ size_t owl_session_kv_bytes_per_token(const struct owl_session *s)
 size_t owl_session_kv_read_bytes(const struct owl_session *s, int n_keys)
 {
     const struct kv_layout *kv = &s->model->m.kv;
-    const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer; /* one layer's key and value */
-    const int windowed = n_keys < kv->window ? n_keys : kv->window;
-    return row * ((size_t)(kv->n_layer - kv->n_window) * (size_t)n_keys + (size_t)kv->n_window * (size_t)windowed);
+    return kv_capped_bytes(owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer, kv->n_layer, kv->n_window,
+                           (uint64_t)n_keys, (uint64_t)kv->window);
 }
 
 size_t owl_session_kv_bytes(const struct owl_session *s, int n_pos)
@@ -285,9 +284,8 @@ size_t owl_session_kv_bytes(const struct owl_session *s, int n_pos)
     if (n_pos < 0)
         n_pos = 0;
     const struct kv_layout *kv = &s->model->m.kv;
-    const size_t row = owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer; /* one layer's key and value */
-    const int n_ring = s->ring_rows ? kv->n_window : 0, in_ring = n_pos < s->ring_rows ? n_pos : s->ring_rows;
-    return row * ((size_t)(kv->n_layer - n_ring) * (size_t)n_pos + (size_t)n_ring * (size_t)in_ring);
+    return kv_capped_bytes(owl_session_kv_bytes_per_token(s) / (size_t)kv->n_layer, kv->n_layer,
+                           s->ring_rows ? kv->n_window : 0, (uint64_t)n_pos, (uint64_t)s->ring_rows);
 }
 
 int owl_session_window_rows(const struct owl_session *s) { return s->ring_rows; }
