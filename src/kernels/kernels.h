@@ -37,6 +37,12 @@ uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnorm
  * is bitwise what the same kernel gives for token t alone (n = 1), so a batch of sequences' decode steps
  * computes each sequence exactly as it would alone (tests/kernels checks it per dtype). */
 #define KERN_ROW_EXACT_TOKENS 4
+/* Decode kernels stream a weight row once for up to 4 tokens while the tokens' fp32 activations stay in L1.
+ * Past this many bytes of activations (NT * d_in * 4: one token of 4096+ inputs, 4 of 1024+) the row
+ * stream evicts them on every row and they come back from L2 (a bf16 row of 9728 inputs ran at 43% of the
+ * memory's read speed against 85% at 1024; docs/BENCHMARKS.md): the kernels that know it take several rows
+ * per pass there (8 / NT), each row computed as alone, so the numbers do not change. */
+#define KERN_ROWS_X_BYTES 16384
 typedef void matmul_fn(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 
 void matmul_f32_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);

@@ -150,11 +150,15 @@ static void test_blocks(void)
 }
 
 /* AVX-512 and AVX2 (each where the CPU has it) against the reference on awkward sizes: |y - y_ref| <= 1e-5 *
- * sum |x w| per output. */
+ * sum |x w| per output. Past 16 KB of activations (KERN_ROWS_X_BYTES: 1 token of 4200 or 4224 inputs, 2 of
+ * 2112, 3 of 1376, 4 of 1056) the AVX-512 decode takes several rows per pass, leftovers alone; 8+ tokens over
+ * a multiple of 32 inputs take its GEMM (256: one panel slice; 640: three, the last partial). */
 static void check_variant(const char *name, matmul_fp8_fn *fast)
 {
     const int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {2, 128, 128}, {3, 129, 131}, {5, 160, 200}, {4, 300, 37},
-                            {7, 64, 257}, {1, 513, 260}, {9, 200, 80}};
+                            {7, 64, 257}, {1, 513, 260}, {9, 200, 80},
+                            {1, 4224, 21}, {1, 4200, 13}, {2, 2112, 19}, {3, 1376, 13}, {4, 1056, 11},
+                            {9, 256, 40}, {11, 640, 37}, {8, 96, 130}};
     for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
         const int n = sizes[c][0], d_in = sizes[c][1], d_out = sizes[c][2];
         const int n_cb = (d_in + 127) / 128, n_rb = (d_out + 127) / 128;

@@ -180,7 +180,9 @@ int main(void)
 {
     const struct kernel_table ref = kern; /* before kernels_init: the references */
     ops_set_threads(2);                    /* kernels_init: the table in use */
-    static const int shapes[][2] = {{256, 40}, {512, 17}, {288, 33}};
+    /* (the last two: past KERN_ROWS_X_BYTES of activations at 1 and at 4 tokens, where kernels take several
+     * rows per pass) */
+    static const int shapes[][2] = {{256, 40}, {512, 17}, {288, 33}, {4352, 19}, {1088, 21}};
     struct kernel_table avx2;
     const bool have_avx2 = kernels_table("avx2", &avx2); /* d_in (a multiple of 256, or not), d_out */
     for (size_t i = 0; i < sizeof kinds / sizeof *kinds; i++)
