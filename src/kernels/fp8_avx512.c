@@ -134,16 +134,7 @@ void matmul_fp8_avx512(float *y, const float *x, const void *w, const float *sca
         float *yt = y + (size_t)t * d_out;
         const float *xt = x + (size_t)t * d_in;
 #define GROUP(R, NT) row_group(yt, xt, wb, scales, d_in, d_out, o0, o1, R, NT)
-        switch (nt * 2 + wide) { /* 8 / NT rows per pass where wide (R * NT accumulator pairs) */
-        case 9: GROUP(2, 4); break;
-        case 8: GROUP(1, 4); break;
-        case 7: GROUP(2, 3); break;
-        case 6: GROUP(1, 3); break;
-        case 5: GROUP(4, 2); break;
-        case 4: GROUP(1, 2); break;
-        case 3: GROUP(8, 1); break;
-        default: GROUP(1, 1); break;
-        }
+        GROUP_BY_WIDTH(nt, wide, GROUP)
 #undef GROUP
     }
 }

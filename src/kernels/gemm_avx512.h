@@ -158,26 +158,62 @@ struct block32_matrix {
     size_t row_bytes;
 };
 
-static inline __attribute__((always_inline)) void rows_block32(float *y, const float *x, const uint8_t *row,
-                                                               int block_bytes, int d_in, int d_out, int NT,
-                                                               block32_widen_fn *widen)
-{
-    __m512 a[4][2];
-    for (int j = 0; j < NT; j++)
-        a[j][0] = a[j][1] = _mm512_setzero_ps();
-    for (int kb = 0; kb < d_in / 32; kb++) {
-        __m512 lo, hi;
-        widen(row + (size_t)kb * block_bytes, &lo, &hi);
-        for (int j = 0; j < NT; j++) {
-            const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
-            a[j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[j][0]);
-            a[j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[j][1]);
-        }
+/* GROUP(R, NT) for nt tokens (1 to 4, NT the same as a constant): R = 8 / NT rows per pass where `wide` (the
+ * tokens' activations past KERN_ROWS_X_BYTES; R * NT accumulator pairs), else one. */
+#define GROUP_BY_WIDTH(nt, wide, GROUP)                                                                 \
+    switch ((nt) * 2 + (wide)) {                                                                        \
+    case 9: GROUP(2, 4); break;                                                                         \
+    case 8: GROUP(1, 4); break;                                                                         \
+    case 7: GROUP(2, 3); break;                                                                         \
+    case 6: GROUP(1, 3); break;                                                                         \
+    case 5: GROUP(4, 2); break;                                                                         \
+    case 4: GROUP(1, 2); break;                                                                         \
+    case 3: GROUP(8, 1); break;                                                                         \
+    default: GROUP(1, 1); break;                                                                        \
     }
-    for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a[j][0], a[j][1]));
+
+static inline __attribute__((always_inline)) void rows_block32(float *y, const float *x, const uint8_t *row,
+                                                               size_t row_bytes, int block_bytes, int d_in, int d_out,
+                                                               int R, int NT, block32_widen_fn *widen)
+{
+    __m512 a[8][2];
+#pragma GCC unroll 8
+    for (int i = 0; i < R * NT; i++)
+        a[i][0] = a[i][1] = _mm512_setzero_ps();
+    for (int kb = 0; kb < d_in / 32; kb++)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            __m512 lo, hi;
+            widen(row + r * row_bytes + (size_t)kb * block_bytes, &lo, &hi);
+#pragma GCC unroll 4
+            for (int j = 0; j < NT; j++) {
+                const float *xt = x + (size_t)j * d_in + (size_t)kb * 32;
+                a[r * NT + j][0] = _mm512_fmadd_ps(lo, _mm512_loadu_ps(xt), a[r * NT + j][0]);
+                a[r * NT + j][1] = _mm512_fmadd_ps(hi, _mm512_loadu_ps(xt + 16), a[r * NT + j][1]);
+            }
+        }
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NT; j++)
+            y[(size_t)j * d_out + r] = _mm512_reduce_add_ps(_mm512_add_ps(a[r * NT + j][0], a[r * NT + j][1]));
 }
 
+/* Rows o0..o1 of m for NT tokens, R at a time (leftover rows alone). */
+static inline __attribute__((always_inline)) void rows_block32_group(float *y, const float *x,
+                                                                     const struct block32_matrix *m, int block_bytes,
+                                                                     int d_in, int d_out, int o0, int o1, int R,
+                                                                     int NT, block32_widen_fn *widen)
+{
+    int o = o0;
+    for (; o + R <= o1; o += R)
+        rows_block32(y + o, x, m->w + (size_t)o * m->row_bytes, m->row_bytes, block_bytes, d_in, d_out, R, NT, widen);
+    for (; o < o1; o++)
+        rows_block32(y + o, x, m->w + (size_t)o * m->row_bytes, m->row_bytes, block_bytes, d_in, d_out, 1, NT, widen);
+}
+
+/* Decode: every row once per group of up to 4 tokens; where the group's activations pass KERN_ROWS_X_BYTES,
+ * 8 / NT rows per pass (each row's numbers the same). */
 static inline __attribute__((always_inline)) void matmul_block32(float *y, const float *x, const void *w,
                                                                  int block_bytes, int n, int d_in, int d_out, int o0,
                                                                  int o1, block32_widen_fn *widen,
@@ -188,19 +224,14 @@ static inline __attribute__((always_inline)) void matmul_block32(float *y, const
         gemm_blocks32(y, x, n, d_in, d_out, o0, o1, panel, &m);
         return;
     }
-    for (int o = o0; o < o1; o++) {
-        const uint8_t *row = m.w + (size_t)o * m.row_bytes;
-        int t = 0;
-        for (; t + 4 <= n; t += 4)
-            rows_block32(y + (size_t)t * d_out + o, x + (size_t)t * d_in, row, block_bytes, d_in, d_out, 4, widen);
-        float *yt = y + (size_t)t * d_out + o;
+    for (int t = 0; t < n; t += 4) {
+        const int nt = n - t < 4 ? n - t : 4;
+        const bool wide = (size_t)nt * d_in * sizeof(float) > KERN_ROWS_X_BYTES;
+        float *yt = y + (size_t)t * d_out;
         const float *xt = x + (size_t)t * d_in;
-        switch (n - t) {
-        case 3: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 3, widen); break;
-        case 2: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 2, widen); break;
-        case 1: rows_block32(yt, xt, row, block_bytes, d_in, d_out, 1, widen); break;
-        default: break;
-        }
+#define GROUP(R, NT) rows_block32_group(yt, xt, &m, block_bytes, d_in, d_out, o0, o1, R, NT, widen)
+        GROUP_BY_WIDTH(nt, wide, GROUP)
+#undef GROUP
     }
 }
 

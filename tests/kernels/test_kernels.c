@@ -106,6 +106,39 @@ static float wval_f32(const void *w, size_t i) { return ((const float *)w)[i]; }
 static float wval_bf16(const void *w, size_t i) { return bf16_to_f32(((const uint16_t *)w)[i]); }
 static float wval_f16(const void *w, size_t i) { return f16_to_f32(((const uint16_t *)w)[i]); }
 
+/* Every f32/bf16/f16 matmul variant the CPU has against its reference at one shape. */
+static void check_plain_matmuls(int n, int d_in, int d_out)
+{
+    const size_t nw = (size_t)d_in * d_out;
+    float *x = malloc((size_t)n * d_in * sizeof(float)), *wf = malloc(nw * sizeof(float));
+    uint16_t *wb = malloc(nw * 2), *wh = malloc(nw * 2);
+    for (size_t i = 0; i < (size_t)n * d_in; i++)
+        x[i] = frand();
+    for (size_t i = 0; i < nw; i++) {
+        wf[i] = frand();
+        wb[i] = f32_to_bf16_trunc(wf[i]);
+        wh[i] = __builtin_cpu_supports("f16c") ? hw_to_f16(wf[i]) : wb[i];
+    }
+    if (kernels_have_avx512()) {
+        compare_matmul("f32", matmul_f32_avx512, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
+        compare_matmul("bf16", matmul_bf16_avx512, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
+        compare_matmul("f16", matmul_f16_avx512, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+    }
+    if (kernels_have_avx2()) {
+        compare_matmul("f32 avx2", matmul_f32_avx2, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
+        compare_matmul("bf16 avx2", matmul_bf16_avx2, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
+        compare_matmul("f16 avx2", matmul_f16_avx2, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
+    }
+    if (kernels_have_avx512_bf16()) { /* activations rounded to bf16 in both */
+        compare_matmul("bf16 act", matmul_bf16_act_avx512, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
+        compare_matmul("bf16 act gemm", gemm_bf16, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
+    }
+    free(x);
+    free(wf);
+    free(wb);
+    free(wh);
+}
+
 static void test_matmuls(void)
 {
     static const int d_ins[] = {1, 7, 15, 16, 17, 31, 33, 64, 100, 257};
@@ -113,38 +146,19 @@ static void test_matmuls(void)
     static const int ns[] = {1, 2, 3, 4, 5, 8, 9, 17}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t b = 0; b < sizeof d_outs / sizeof *d_outs; b++)
-            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
-                const int d_in = d_ins[a], d_out = d_outs[b], n = ns[c];
-                const size_t nw = (size_t)d_in * d_out;
-                float *x = malloc((size_t)n * d_in * sizeof(float)), *wf = malloc(nw * sizeof(float));
-                uint16_t *wb = malloc(nw * 2), *wh = malloc(nw * 2);
-                for (size_t i = 0; i < (size_t)n * d_in; i++)
-                    x[i] = frand();
-                for (size_t i = 0; i < nw; i++) {
-                    wf[i] = frand();
-                    wb[i] = f32_to_bf16_trunc(wf[i]);
-                    wh[i] = __builtin_cpu_supports("f16c") ? hw_to_f16(wf[i]) : wb[i];
-                }
-                if (kernels_have_avx512()) {
-                    compare_matmul("f32", matmul_f32_avx512, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
-                    compare_matmul("bf16", matmul_bf16_avx512, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
-                    compare_matmul("f16", matmul_f16_avx512, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
-                }
-                if (kernels_have_avx2()) {
-                    compare_matmul("f32 avx2", matmul_f32_avx2, matmul_f32_ref, wf, n, d_in, d_out, x, wval_f32);
-                    compare_matmul("bf16 avx2", matmul_bf16_avx2, matmul_bf16_ref, wb, n, d_in, d_out, x, wval_bf16);
-                    compare_matmul("f16 avx2", matmul_f16_avx2, matmul_f16_ref, wh, n, d_in, d_out, x, wval_f16);
-                }
-                if (kernels_have_avx512_bf16()) { /* activations rounded to bf16 in both */
-                    compare_matmul("bf16 act", matmul_bf16_act_avx512, matmul_bf16_act_ref, wb, n, d_in, d_out, x,
-                                   wval_bf16);
-                    compare_matmul("bf16 act gemm", gemm_bf16, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
-                }
-                free(x);
-                free(wf);
-                free(wb);
-                free(wh);
-            }
+            for (size_t c = 0; c < sizeof ns / sizeof *ns; c++)
+                check_plain_matmuls(ns[c], d_ins[a], d_outs[b]);
+}
+
+/* Past KERN_ROWS_X_BYTES of one token's activations (4096 inputs) the AVX-512 decode takes several rows per pass
+ * (8 / n, leftover rows alone): at 1-4 tokens, rows split at an odd point, 4100 inputs with a tail of 4 and 4352
+ * without. */
+static void test_matmuls_wide(void)
+{
+    for (int n = 1; n <= 4; n++) {
+        check_plain_matmuls(n, 4100, 19);
+        check_plain_matmuls(n, 4352, 19);
+    }
 }
 
 /* The bf16-activation GEMM where the inputs span several super-slices (the accumulators reloaded between
@@ -280,7 +294,7 @@ static void test_q8_0(void)
         bad += out[j] != 0.5f * (float)(j - 16);
     CHECK_MSG(bad == 0, "Q8_0 dequantization: %d wrong values", bad);
 
-    static const int d_ins[] = {32, 64, 96, 320};
+    static const int d_ins[] = {32, 64, 96, 320, 4160}; /* 4160: past KERN_ROWS_X_BYTES at every n */
     static const int ns[] = {1, 3, 4, 5, 8, 11}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
@@ -370,12 +384,13 @@ static void test_ggml_blocks(void)
         {"q6_K", matmul_q6_K_avx512, matmul_q6_K_avx2, matmul_q6_K_ref, dequantize_row_q6_K, 256, 210, {208, -1}},
     };
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-        for (int v = 0; v < 2; v++)
+        for (int v = 0; v < 4; v++) /* AVX-512, AVX2; then both past KERN_ROWS_X_BYTES of one token's activations */
             for (int n = 1; n <= 9; n += 2 + 2 * (n == 5)) { /* 1, 3, 5, 9 (the AVX2 GEMM) */
-                matmul_fn *fast = v ? fmts[f].avx2 : fmts[f].avx512;
-                if (!(v ? kernels_have_avx2() : kernels_have_avx512()))
+                matmul_fn *fast = v % 2 ? fmts[f].avx2 : fmts[f].avx512;
+                if (!(v % 2 ? kernels_have_avx2() : kernels_have_avx512()))
                     continue;
-                const int d_in = 2 * fmts[f].block, d_out = 19, nb = d_out * d_in / fmts[f].block;
+                const int d_in = v < 2 ? 2 * fmts[f].block : fmts[f].block == 32 ? 4160 : 4352, d_out = 19,
+                          nb = d_out * d_in / fmts[f].block;
                 uint8_t *w = malloc((size_t)nb * fmts[f].bytes);
                 for (int i = 0; i < nb * fmts[f].bytes; i++)
                     w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
@@ -402,12 +417,12 @@ static void test_ggml_blocks(void)
                         bad_mm += !(fabs(yy[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * scale + 1e-30);
                     }
                 }
-                CHECK_MSG(bad_mm == 0, "%s %s n=%d: %d outputs differ from the reference", fmts[f].name,
-                          v ? "avx2" : "avx512", n, bad_mm);
+                CHECK_MSG(bad_mm == 0, "%s %s d_in=%d n=%d: %d outputs differ from the reference", fmts[f].name,
+                          v % 2 ? "avx2" : "avx512", d_in, n, bad_mm);
                 /* one-hot tokens read single weights: each equals the reference dequantizer's bit for bit (the
                  * kernels widen with its operations), through the decode rows (n < 8) and the GEMM (n = 9) */
                 int bad_w = 0;
-                for (int k0 = 0; k0 < d_in; k0 += n) {
+                for (int k0 = 0; k0 < d_in && v < 2; k0 += n) {
                     memset(x, 0, (size_t)n * d_in * sizeof(float));
                     for (int t = 0; t < n && k0 + t < d_in; t++)
                         x[(size_t)t * d_in + k0 + t] = 1.0f;
@@ -419,9 +434,9 @@ static void test_ggml_blocks(void)
                     }
                 }
                 CHECK_MSG(bad_w == 0, "%s %s n=%d: %d weights differ from the dequantizer's", fmts[f].name,
-                          v ? "avx2" : "avx512", n, bad_w);
+                          v % 2 ? "avx2" : "avx512", n, bad_w);
                 /* the bf16-activation GEMM over these rows: matmul_deq_act_ref's sums in another order */
-                if (!v && n >= 8 && kernels_have_avx512_bf16()) {
+                if (v % 2 == 0 && n >= 8 && kernels_have_avx512_bf16()) {
                     const enum act_bf16_weights fmt = fmts[f].bytes == 144 ? ACT_W_Q4_K
                                                     : fmts[f].bytes == 176 ? ACT_W_Q5_K
                                                     : fmts[f].bytes == 210 ? ACT_W_Q6_K
@@ -1243,6 +1258,7 @@ int main(void)
 {
     test_f16_exhaustive();
     test_matmuls(); /* AVX2 and AVX-512 variants, each where the CPU has it */
+    test_matmuls_wide();
     test_gemm_bf16_wide();
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
