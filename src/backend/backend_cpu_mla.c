@@ -17,7 +17,7 @@ static void weight_row(float *out, const struct weight *w, int r)
 {
     if (w->dtype == DTYPE_F8_E4M3) {
         const int n_cb = (w->d_in + FP8_BLOCK - 1) / FP8_BLOCK;
-        dequantize_row_fp8(out, (const uint8_t *)w->data + (size_t)r * w->d_in,
+        kern.dequantize_fp8(out, (const uint8_t *)w->data + (size_t)r * w->d_in,
                            (const float *)w->scales + (size_t)(r / FP8_BLOCK) * n_cb, w->d_in);
         return;
     }

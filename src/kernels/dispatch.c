@@ -33,6 +33,7 @@
     .matmul_bf16_act = matmul_bf16_act_ref,\
     .matmul_q8_0_act = matmul_q8_0_act_ref,\
     .matmul_fp8 = matmul_fp8_ref,\
+    .dequantize_fp8 = dequantize_row_fp8,\
     .attention_rows = attention_rows_ref,\
     .attention_part = attention_part_ref,\
     .swiglu_f32 = swiglu_f32_ref,\
@@ -176,6 +177,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_q6_K_q8 = matmul_q6_K_q8_avx512;
     }
     t->matmul_fp8 = matmul_fp8_avx512;
+    t->dequantize_fp8 = dequantize_row_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
     t->attention_part = attention_part_avx512;
     t->f32_to_kv16 = f32_to_kv16_avx512;

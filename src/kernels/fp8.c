@@ -1,19 +1,26 @@
 /* fp8.c — FP8 E4M3 block-scaled reference kernels (see fp8.h). */
 #include <math.h>
+#include <string.h>
 
 #include "kernels/fp8.h"
 
 float fp8_e4m3_to_f32(uint8_t b)
 {
-    const int sign = b >> 7, e = (b >> 3) & 0xf, m = b & 0x7;
-    float v;
+    const uint32_t sign = (uint32_t)(b >> 7) << 31, e = (b >> 3) & 0xf, m = b & 0x7;
     if (e == 0xf && m == 0x7)
         return NAN;
-    if (e == 0)
-        v = ldexpf((float)m / 8.0f, -6); /* subnormal */
-    else
-        v = ldexpf(1.0f + (float)m / 8.0f, e - 7);
-    return sign ? -v : v;
+    float v;
+    if (e == 0) {
+        v = (float)m * 0x1p-9f; /* subnormal: m/8 * 2^-6, exact */
+    } else {
+        const uint32_t bits = (e + 120) << 23 | m << 20; /* (1 + m/8) * 2^(e-7): bias 7 against fp32's 127 */
+        memcpy(&v, &bits, 4);
+    }
+    uint32_t out;
+    memcpy(&out, &v, 4);
+    out |= sign;
+    memcpy(&v, &out, 4);
+    return v;
 }
 
 void dequantize_row_fp8(float *out, const uint8_t *w_row, const float *scales_row, int n)

@@ -29,7 +29,10 @@ void matmul_fp8_avx512(float *y, const float *x, const void *w, const float *sca
                        int o0, int o1);
 
 /* out[k] = e4m3(w_row[k]) * scales_row[k/128] for k < n: one row of the matrix, where w_row points at the
- * row's first byte and scales_row at its block row of the scale grid. */
+ * row's first byte and scales_row at its block row of the scale grid. The AVX-512 variant gives the same
+ * values (kern.dequantize_fp8: MLA's absorbed decode dequantizes 8.4M of kv_b_proj's values a layer and token). */
+typedef void dequantize_fp8_fn(float *out, const uint8_t *w_row, const float *scales_row, int n);
 void dequantize_row_fp8(float *out, const uint8_t *w_row, const float *scales_row, int n);
+void dequantize_row_fp8_avx512(float *out, const uint8_t *w_row, const float *scales_row, int n);
 
 #endif

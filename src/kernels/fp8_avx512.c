@@ -105,6 +105,16 @@ static inline __attribute__((always_inline)) void row_group(float *y, const floa
     }
 }
 
+void dequantize_row_fp8_avx512(float *out, const uint8_t *w_row, const float *scales_row, int n)
+{
+    for (int k = 0; k < n; k += 32) {
+        __m512 lo, hi;
+        e4m3x32(w_row + k, n - k, _mm512_set1_ps(scales_row[k / FP8_BLOCK] * 256.0f), &lo, &hi);
+        _mm512_mask_storeu_ps(out + k, mask16(n - k), lo);
+        _mm512_mask_storeu_ps(out + k + 16, mask16(n - k - 16), hi);
+    }
+}
+
 struct fp8_matrix {
     const uint8_t *w;
     const float *scales;

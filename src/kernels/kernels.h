@@ -459,6 +459,7 @@ struct kernel_table {
     matmul_q8_0_q8_fn *matmul_q5_K_q8;
     matmul_q8_0_q8_fn *matmul_q6_K_q8;
     matmul_fp8_fn *matmul_fp8;
+    dequantize_fp8_fn *dequantize_fp8;
     attention_rows_fn *attention_rows;
     /* NULL without AVX512-BF16 */
     void (*attention_pack_bf16)(const struct attn_packed *p, const struct attn_rows *a, int g0, int g1);
