@@ -176,7 +176,7 @@ int kernels_table(const char *isa, struct kernel_table *t)
         t->matmul_q5_K_q8 = matmul_q5_K_q8_avx512;
         t->matmul_q6_K_q8 = matmul_q6_K_q8_avx512;
     }
-    t->matmul_fp8 = matmul_fp8_avx512;
+    t->matmul_fp8 = kernels_have_avx512_vbmi() ? matmul_fp8_vbmi : matmul_fp8_avx512;
     t->dequantize_fp8 = dequantize_row_fp8_avx512;
     t->attention_rows = attention_rows_avx512;
     t->attention_part = attention_part_avx512;

@@ -27,6 +27,9 @@ void matmul_fp8_ref(float *y, const float *x, const void *w, const float *scales
                     int o0, int o1);
 void matmul_fp8_avx512(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
                        int o0, int o1);
+/* The same with AVX512-VBMI (its decode widens 64 bytes through byte tables; kernels_have_avx512_vbmi). */
+void matmul_fp8_vbmi(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                     int o0, int o1);
 
 /* out[k] = e4m3(w_row[k]) * scales_row[k/128] for k < n: one row of the matrix, where w_row points at the
  * row's first byte and scales_row at its block row of the scale grid. The AVX-512 variant gives the same

@@ -172,6 +172,20 @@ struct block32_matrix {
     default: GROUP(1, 1); break;                                                                        \
     }
 
+/* The same with 4 / NT rows where wide: for kernels whose widening holds many constants in registers (FP8's byte
+ * tables; with 8 rows it spilled: 19-21 against 20-24 GB/s at 7168 inputs). */
+#define GROUP_BY_WIDTH_HALF(nt, wide, GROUP)                                                            \
+    switch ((nt) * 2 + (wide)) {                                                                        \
+    case 9:                                                                                             \
+    case 8: GROUP(1, 4); break;                                                                         \
+    case 7:                                                                                             \
+    case 6: GROUP(1, 3); break;                                                                         \
+    case 5: GROUP(2, 2); break;                                                                         \
+    case 4: GROUP(1, 2); break;                                                                         \
+    case 3: GROUP(4, 1); break;                                                                         \
+    default: GROUP(1, 1); break;                                                                        \
+    }
+
 static inline __attribute__((always_inline)) void rows_block32(float *y, const float *x, const uint8_t *row,
                                                                size_t row_bytes, int block_bytes, int d_in, int d_out,
                                                                int R, int NT, block32_widen_fn *widen)

@@ -69,10 +69,12 @@ static void test_decode(void)
     for (int b = 0; b < 256; b++)
         w[b] = (b & 0x7f) == 0x7f ? 0 : (uint8_t)b;
     const float scales[2] = {1.0f, 2.0f};
-    matmul_fp8_fn *fns[3] = {matmul_fp8_ref};
+    matmul_fp8_fn *fns[4] = {matmul_fp8_ref};
     size_t n_fns = 1;
     if (kernels_have_avx512())
         fns[n_fns++] = matmul_fp8_avx512;
+    if (kernels_have_avx512_vbmi())
+        fns[n_fns++] = matmul_fp8_vbmi;
     if (kernels_have_avx2())
         fns[n_fns++] = matmul_fp8_avx2;
     float *x = calloc(9 * 256, sizeof(float));
@@ -153,7 +155,7 @@ static void test_blocks(void)
  * sum |x w| per output. Past 16 KB of activations (KERN_ROWS_X_BYTES: 1 token of 4200 or 4224 inputs, 2 of
  * 2112, 3 of 1376, 4 of 1056) the AVX-512 decode takes several rows per pass, leftovers alone; 8+ tokens over
  * a multiple of 32 inputs take its GEMM (256: one panel slice; 640: three, the last partial). */
-static void check_variant(const char *name, matmul_fp8_fn *fast)
+static void check_variant(const char *name, matmul_fp8_fn *fast, matmul_fp8_fn *same)
 {
     const int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {2, 128, 128}, {3, 129, 131}, {5, 160, 200}, {4, 300, 37},
                             {7, 64, 257}, {1, 513, 260}, {9, 200, 80},
@@ -186,6 +188,13 @@ static void check_variant(const char *name, matmul_fp8_fn *fast)
                     bad++;
             }
         CHECK_MSG(bad == 0, "fp8 %s n=%d d_in=%d d_out=%d: %d outputs differ", name, n, d_in, d_out, bad);
+        if (same) { /* the same operations: bit for bit */
+            float *y2 = calloc((size_t)n * d_out, sizeof(float));
+            same(y2, x, w, s, n, d_in, d_out, 0, d_out);
+            CHECK_MSG(memcmp(y, y2, sizeof(float) * n * d_out) == 0, "fp8 %s n=%d d_in=%d d_out=%d: not bitwise avx512's",
+                      name, n, d_in, d_out);
+            free(y2);
+        }
         free(w);
         free(s);
         free(x);
@@ -197,9 +206,11 @@ static void check_variant(const char *name, matmul_fp8_fn *fast)
 static void test_variants(void)
 {
     if (kernels_have_avx512())
-        check_variant("avx512", matmul_fp8_avx512);
+        check_variant("avx512", matmul_fp8_avx512, NULL);
+    if (kernels_have_avx512_vbmi()) /* 64-byte steps through byte tables: avx512's numbers bit for bit */
+        check_variant("vbmi", matmul_fp8_vbmi, matmul_fp8_avx512);
     if (kernels_have_avx2())
-        check_variant("avx2", matmul_fp8_avx2);
+        check_variant("avx2", matmul_fp8_avx2, NULL);
 }
 
 /* The AVX-512 row dequantizer gives the reference's values bit for bit: every byte (NaN codes as NaN), two
@@ -234,7 +245,7 @@ static void test_dispatch(void)
     const char *env = getenv("OWL_KERNELS");
     const bool ref = (env && strcmp(env, "ref") == 0) || (!kernels_have_avx512() && !kernels_have_avx2());
     CHECK(kern.matmul_fp8 == (ref                             ? matmul_fp8_ref
-                              : !strcmp(kern.isa, "avx512") ? matmul_fp8_avx512
+                              : !strcmp(kern.isa, "avx512") ? (kernels_have_avx512_vbmi() ? matmul_fp8_vbmi : matmul_fp8_avx512)
                                                             : matmul_fp8_avx2));
 }
 
