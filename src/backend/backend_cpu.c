@@ -156,6 +156,7 @@ static int act_bf16_format(enum dtype t)
          : t == DTYPE_Q4_1 ? ACT_W_Q4_1
          : t == DTYPE_Q5_0 ? ACT_W_Q5_0
          : t == DTYPE_Q5_1 ? ACT_W_Q5_1
+         : t == DTYPE_F8_E4M3 ? ACT_W_FP8
                            : -1;
 }
 
@@ -290,7 +291,7 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
             const int j = unit_job(first, n_jobs, u);
             const struct weight *w = jobs[j].w;
             const int o0 = (u - first[j]) * ACT_BF16_ROWS;
-            kern.gemm_bf16_act(jobs[j].y, (const uint16_t *)(ws + xp_at[j]), w->data,
+            kern.gemm_bf16_act(jobs[j].y, (const uint16_t *)(ws + xp_at[j]), w->data, w->scales,
                                (enum act_bf16_weights)act_bf16_format(w->dtype), n, w->d_in, w->d_out, o0,
                                o0 + ACT_BF16_ROWS < w->d_out ? o0 + ACT_BF16_ROWS : w->d_out,
                                (float *)(ws + xp_bytes + panel_bytes * (size_t)id));

@@ -40,7 +40,7 @@ static bool wants_help(int argc, char **argv)
     "  -q, --quant T     quantize bf16/f16/f32 matrices at load: q8_0 (1.9x less memory than bf16) or q4_0\n" \
     "                    (2.9x; the output head and embeddings Q8_0); see docs/BENCHMARKS.md for accuracy\n" \
     "      --act bf16    round activations to bf16 for matmuls over BF16 weights and for prefill attention\n" \
-    "                    (and MLA's decode attention)\n" \
+    "                    (and MLA's decode attention; the prefill of GGML and FP8 blocks too)\n" \
     "                    (AVX512-BF16 dot products: faster, less exact; default fp32, exact; see\n" \
     "                    docs/BENCHMARKS.md)\n" \
     "      --act q8      bf16, and int8 activation blocks against MXFP4 experts, Q8_0, Q4_0/Q4_1,\n" \

@@ -17,6 +17,7 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "kernels/fp8.h"
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 #include "kernels/kquants_avx512.h"
@@ -158,17 +159,22 @@ static inline __attribute__((always_inline)) void tile(float *y, const uint16_t 
 /* Bytes per 256 weights of each format. */
 static const int bytes_256[] = {[ACT_W_BF16] = 512, [ACT_W_Q8_0] = 8 * Q8_0_BLOCK_BYTES, [ACT_W_Q4_K] = 144,
                                 [ACT_W_Q5_K] = 176, [ACT_W_Q6_K] = 210, [ACT_W_Q4_0] = 8 * 18, [ACT_W_Q4_1] = 8 * 20,
-                                [ACT_W_Q5_0] = 8 * 22, [ACT_W_Q5_1] = 8 * 24};
+                                [ACT_W_Q5_0] = 8 * 22, [ACT_W_Q5_1] = 8 * 24, [ACT_W_FP8] = 256};
 
 /* 32 weights of row o from input k (fewer at the tail, zeros after) as bf16: BF16 rows as stored; the GGML
- * blocks' rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants; k a multiple of 32) dequantized exactly (the
- * reference dequantizer's values) and rounded to bf16. */
-static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum act_bf16_weights fmt, int d_in,
-                                                             int o, int k, int left)
+ * blocks' rows (Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, the K-quants; k a multiple of 32) and FP8's (with their block's
+ * scale) dequantized exactly (the reference dequantizer's values) and rounded to bf16. */
+static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, const float *scales,
+                                                             enum act_bf16_weights fmt, int d_in, int o, int k, int left)
 {
     if (fmt == ACT_W_BF16)
         return _mm512_castsi512_ps(_mm512_maskz_loadu_epi16(mask32(left), (const uint16_t *)w + (size_t)o * d_in + k));
     __m512 lo, hi;
+    if (fmt == ACT_W_FP8) {
+        const float s = scales[(size_t)(o / FP8_BLOCK) * ((d_in + FP8_BLOCK - 1) / FP8_BLOCK) + k / FP8_BLOCK];
+        e4m3x32((const uint8_t *)w + (size_t)o * d_in + k, left, _mm512_set1_ps(s * 256.0f), &lo, &hi);
+        return _mm512_castsi512_ps((__m512i)_mm512_cvtne2ps_pbh(hi, lo));
+    }
     /* the 32-weight formats' block */
     const uint8_t *b = (const uint8_t *)w + ((size_t)o * (d_in / 32) + (size_t)k / 32) * (size_t)(bytes_256[fmt] / 8);
     if (fmt == ACT_W_Q8_0)
@@ -189,14 +195,15 @@ static inline __attribute__((always_inline)) __m512 row_bf16(const void *w, enum
 /* Bytes of one row of d_in weights in format fmt. */
 static size_t row_bytes(enum act_bf16_weights fmt, int d_in)
 {
-    return (size_t)d_in / 32 * (size_t)bytes_256[fmt] / 8 + (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : 0);
+    return (size_t)d_in / 32 * (size_t)bytes_256[fmt] / 8 +
+           (fmt == ACT_W_BF16 ? (size_t)(d_in % 32) * 2 : fmt == ACT_W_FP8 ? (size_t)(d_in % 32) : 0);
 }
 
 /* Rows o0..o1 (at most ACT_BF16_ROWS = 48: three panels of 16) over every token, one super-slice of inputs at a
  * time: its panels packed as bf16 pairs (one 32-bit lane per row and pair of inputs; slice-major, L2-resident),
  * 16 rows at a time each read in order, then every tile of tokens. */
 static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t *xp, const void *w,
-                                                       enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
+                                                       const float *scales, enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
                                                        int o1, float *panel)
 {
     const int n_rows = o1 - o0, R = (n_rows + 15) / 16, n_slices = (d_in + SLICE - 1) / SLICE;
@@ -221,7 +228,7 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
                         _mm_prefetch((const char *)w + (size_t)(o0 + 16 * r + i) * rb + (size_t)(k + 64) * rb / d_in,
                                      _MM_HINT_T0);
                     for (int i = 0; i < 16; i++)
-                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
+                        rv[i] = 16 * r + i < n_rows ? row_bf16(w, scales, fmt, d_in, o0 + 16 * r + i, k, d_in - k)
                                                     : _mm512_setzero_ps();
                     transpose16(rv, c);
                     for (int j = 0; j < 16; j++)
@@ -252,11 +259,11 @@ static inline __attribute__((always_inline)) void gemm(float *y, const uint16_t 
 }
 #undef TILE_CASES
 
-void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in,
-                          int d_out, int o0, int o1, float *panel)
+void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, const float *scales, enum act_bf16_weights fmt,
+                          int n, int d_in, int d_out, int o0, int o1, float *panel)
 {
     for (int g = o0; g < o1; g += ACT_BF16_ROWS)
-        gemm(y, xp, w, fmt, n, d_in, d_out, g, g + ACT_BF16_ROWS < o1 ? g + ACT_BF16_ROWS : o1, panel);
+        gemm(y, xp, w, scales, fmt, n, d_in, d_out, g, g + ACT_BF16_ROWS < o1 ? g + ACT_BF16_ROWS : o1, panel);
 }
 
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

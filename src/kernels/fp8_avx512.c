@@ -21,22 +21,6 @@
 #include "kernels/gemm_avx512.h"
 #include "kernels/kernels.h"
 
-static inline __mmask32 mask32_of(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
-
-/* The bytes at p (the first `left`, zeros after) as fp32 times s256 (256 * the block's scale): inputs 0..15 in
- * lo, 16..31 in hi. */
-static inline __attribute__((always_inline)) void e4m3x32(const uint8_t *p, int left, __m512 s256, __m512 *lo,
-                                                          __m512 *hi)
-{
-    const __m512i b = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask32_of(left), p));
-    const __m512i u = _mm512_slli_epi16(b, 7); /* magnitude at bits 7..13, sign at 14 */
-    const __m512i mag = _mm512_set1_epi16(0x3f80);
-    __m512i h = _mm512_add_epi16(u, _mm512_and_si512(u, _mm512_set1_epi16(0x4000))); /* sign to bit 15 */
-    h = _mm512_mask_mov_epi16(h, _mm512_cmpeq_epi16_mask(_mm512_and_si512(u, mag), mag), _mm512_set1_epi16(0x7e00));
-    *lo = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), s256);
-    *hi = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), s256);
-}
-
 #define FP8_FN(name) name##_avx512
 #define FP8_GROUPS GROUP_BY_WIDTH
 #include "kernels/fp8_rows.h"

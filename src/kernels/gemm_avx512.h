@@ -113,6 +113,23 @@ static inline __attribute__((always_inline)) void q8_0_block_f32(const uint8_t *
     *hi = _mm512_mul_ps(d, _mm512_cvtepi32_ps(_mm512_cvtepi8_epi32(q1)));
 }
 
+/* FP8 E4M3 (kernels/fp8.h) in registers: 32 bytes widened through IEEE half (fp8_avx512.c says why). */
+static inline __mmask32 mask32_of(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
+
+/* The bytes at p (the first `left`, zeros after) as fp32 times s256 (256 * the block's scale): inputs 0..15 in
+ * lo, 16..31 in hi. */
+static inline __attribute__((always_inline)) void e4m3x32(const uint8_t *p, int left, __m512 s256, __m512 *lo,
+                                                          __m512 *hi)
+{
+    const __m512i b = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask32_of(left), p));
+    const __m512i u = _mm512_slli_epi16(b, 7); /* magnitude at bits 7..13, sign at 14 */
+    const __m512i mag = _mm512_set1_epi16(0x3f80);
+    __m512i h = _mm512_add_epi16(u, _mm512_and_si512(u, _mm512_set1_epi16(0x4000))); /* sign to bit 15 */
+    h = _mm512_mask_mov_epi16(h, _mm512_cmpeq_epi16_mask(_mm512_and_si512(u, mag), mag), _mm512_set1_epi16(0x7e00));
+    *lo = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_castsi512_si256(h)), s256);
+    *hi = _mm512_mul_ps(_mm512_cvtph_ps(_mm512_extracti64x4_epi64(h, 1)), s256);
+}
+
 /* Loads block kb (inputs 32kb .. 32kb+31) of weight row `row` as fp32: lo = inputs 0..15, hi = 16..31. */
 typedef void gemm_block32_fn(const void *ctx, int row, int kb, __m512 *lo, __m512 *hi);
 

@@ -79,11 +79,14 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
 void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1);
 /* The weights the bf16-activation GEMM takes: BF16 as stored; Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 and the K-quants each
  * dequantized exactly (their reference dequantizer's values) and rounded to bf16. */
-enum act_bf16_weights { ACT_W_BF16, ACT_W_Q8_0, ACT_W_Q4_K, ACT_W_Q5_K, ACT_W_Q6_K, ACT_W_Q4_0, ACT_W_Q4_1, ACT_W_Q5_0, ACT_W_Q5_1 };
+enum act_bf16_weights { ACT_W_BF16, ACT_W_Q8_0, ACT_W_Q4_K, ACT_W_Q5_K, ACT_W_Q6_K, ACT_W_Q4_0, ACT_W_Q4_1, ACT_W_Q5_0, ACT_W_Q5_1, ACT_W_FP8 };
 /* That mode's sums over any of them, row by row: y = sum_k bf16(w[o,k]) * bf16(x[t,k]) in fp32, w from deq
  * (dequantize_row_q8_0, dequantize_row_q4_K, ...; rows of row_bytes). */
 void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(float *, const void *, int),
                         size_t row_bytes, int n, int d_in, int d_out, int o0, int o1);
+/* The same over FP8 blocks (kernels/fp8.h): bf16(e4m3(w[o,k]) * scale) * bf16(x[t,k]). */
+void matmul_fp8_act_ref(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                        int o0, int o1);
 /* The prefill GEMM of that mode (AVX512-BF16; bf16act_avx512.c), the sums of matmul_bf16_act_ref (BF16 weights)
  * or matmul_deq_act_ref (the other formats of enum act_bf16_weights) in another order. The activations are packed once per matmul:
  * pack_act_bf16 writes tiles [tile0, tile1) of ACT_BF16_TILE tokens, each tile's inputs in slices of
@@ -101,8 +104,8 @@ static inline size_t act_bf16_packed_len(int n, int d_in)
            ((size_t)(d_in + ACT_BF16_SLICE - 1) / ACT_BF16_SLICE * ACT_BF16_SLICE);
 }
 void pack_act_bf16_avx512(uint16_t *xp, const float *x, int n, int d_in, int tile0, int tile1);
-void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in,
-                          int d_out, int o0, int o1, float *panel);
+void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, const float *scales, enum act_bf16_weights fmt,
+                          int n, int d_in, int d_out, int o0, int o1, float *panel);
 
 /* MXFP4 (mxfp4.c): w is (d_out, d_in/32, 16) bytes of E2M1 pairs (low nibble first), scales (d_out, d_in/32)
  * E8M0 bytes; value = mxfp4_e2m1[code] * 2^(s - 127). d_in must be a multiple of 32. Same contract as
@@ -439,8 +442,8 @@ struct kernel_table {
     matmul_fn *matmul_q8_0_act; /* the same for Q8_0 weights (prefill) */
     /* the prefill GEMM of that mode for BF16 and Q8_0 weights, NULL without AVX512-BF16 */
     void (*pack_act_bf16)(uint16_t *xp, const float *x, int n, int d_in, int tile0, int tile1);
-    void (*gemm_bf16_act)(float *y, const uint16_t *xp, const void *w, enum act_bf16_weights fmt, int n, int d_in, int d_out, int o0,
-                          int o1, float *panel);
+    void (*gemm_bf16_act)(float *y, const uint16_t *xp, const void *w, const float *scales, enum act_bf16_weights fmt,
+                          int n, int d_in, int d_out, int o0, int o1, float *panel); /* scales: FP8's, else NULL */
     matmul_fn *matmul_f16;
     matmul_fn *matmul_q8_0;
     matmul_fn *matmul_q4_0, *matmul_q4_1, *matmul_q5_0, *matmul_q5_1, *matmul_q4_K, *matmul_q5_K, *matmul_q6_K;

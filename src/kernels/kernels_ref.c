@@ -88,12 +88,13 @@ void matmul_q8_0_act_ref(float *y, const float *x, const void *w, int n, int d_i
     matmul_deq_act_ref(y, x, w, dequantize_row_q8_0, (size_t)(d_in / 32) * Q8_0_BLOCK_BYTES, n, d_in, d_out, o0, o1);
 }
 
-void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(float *, const void *, int),
-                        size_t row_bytes, int n, int d_in, int d_out, int o0, int o1)
+/* The act mode's sums over rows from row_of(row, ctx, o) (fp32, dequantized): bf16(w) * bf16(x), fp32 sums. */
+static void act_rows_ref(float *y, const float *x, int n, int d_in, int d_out, int o0, int o1,
+                         void (*row_of)(float *, const void *, int), const void *ctx)
 {
     float *row = xcalloc((size_t)d_in, sizeof *row);
     for (int o = o0; o < o1; o++) {
-        deq(row, (const uint8_t *)w + (size_t)o * row_bytes, d_in);
+        row_of(row, ctx, o);
         for (int t = 0; t < n; t++) {
             float acc = 0.0f;
             for (int k = 0; k < d_in; k++)
@@ -102,6 +103,39 @@ void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(flo
         }
     }
     free(row);
+}
+
+struct deq_rows {
+    const uint8_t *w;
+    void (*deq)(float *, const void *, int);
+    size_t row_bytes;
+    const float *scales; /* FP8 */
+    int d_in;
+};
+static void deq_row(float *row, const void *ctx, int o)
+{
+    const struct deq_rows *c = ctx;
+    c->deq(row, c->w + (size_t)o * c->row_bytes, c->d_in);
+}
+static void fp8_row(float *row, const void *ctx, int o)
+{
+    const struct deq_rows *c = ctx;
+    const int n_cb = (c->d_in + FP8_BLOCK - 1) / FP8_BLOCK;
+    dequantize_row_fp8(row, c->w + (size_t)o * c->d_in, c->scales + (size_t)(o / FP8_BLOCK) * n_cb, c->d_in);
+}
+
+void matmul_deq_act_ref(float *y, const float *x, const void *w, void (*deq)(float *, const void *, int),
+                        size_t row_bytes, int n, int d_in, int d_out, int o0, int o1)
+{
+    const struct deq_rows c = {.w = w, .deq = deq, .row_bytes = row_bytes, .d_in = d_in};
+    act_rows_ref(y, x, n, d_in, d_out, o0, o1, deq_row, &c);
+}
+
+void matmul_fp8_act_ref(float *y, const float *x, const void *w, const float *scales, int n, int d_in, int d_out,
+                        int o0, int o1)
+{
+    const struct deq_rows c = {.w = w, .scales = scales, .d_in = d_in};
+    act_rows_ref(y, x, n, d_in, d_out, o0, o1, fp8_row, &c);
 }
 
 void matmul_f16_ref(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 
 #include "backend/ops.h"
+#include "kernels/fp8.h"
 #include "kernels/kernels.h"
 #include "test_util.h"
 
@@ -79,8 +80,8 @@ static void compare_matmul(const char *what, matmul_fn *fast, matmul_fn *ref, co
 
 /* The bf16-activation prefill GEMM as a matmul_fn: the activations packed in two calls splitting the tiles,
  * over a buffer of NaNs (padding the packer missed would poison the sums), then the GEMM over o0..o1. */
-static void gemm_act(float *y, const float *x, const void *w, enum act_bf16_weights fmt, int n, int d_in, int d_out,
-                     int o0, int o1)
+static void gemm_act_scaled(float *y, const float *x, const void *w, const float *scales, enum act_bf16_weights fmt,
+                            int n, int d_in, int d_out, int o0, int o1)
 {
     const size_t len = act_bf16_packed_len(n, d_in);
     const int n_tiles = (n + ACT_BF16_TILE - 1) / ACT_BF16_TILE;
@@ -90,8 +91,13 @@ static void gemm_act(float *y, const float *x, const void *w, enum act_bf16_weig
         xp[i] = 0x7fc1;
     pack_act_bf16_avx512(xp, x, n, d_in, 0, n_tiles / 2);
     pack_act_bf16_avx512(xp, x, n, d_in, n_tiles / 2, n_tiles);
-    gemm_bf16_act_avx512(y, xp, w, fmt, n, d_in, d_out, o0, o1, panel);
+    gemm_bf16_act_avx512(y, xp, w, scales, fmt, n, d_in, d_out, o0, o1, panel);
     free(xp), free(panel);
+}
+static void gemm_act(float *y, const float *x, const void *w, enum act_bf16_weights fmt, int n, int d_in, int d_out,
+                     int o0, int o1)
+{
+    gemm_act_scaled(y, x, w, NULL, fmt, n, d_in, d_out, o0, o1);
 }
 static void gemm_bf16(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
@@ -176,6 +182,65 @@ static void test_gemm_bf16_wide(void)
         wb[i] = f32_to_bf16_trunc(frand());
     compare_matmul("bf16 act gemm (wide)", gemm_bf16, matmul_bf16_act_ref, wb, n, d_in, d_out, x, wval_bf16);
     free(x), free(wb);
+}
+
+/* FP8 blocks in the bf16-activation GEMM: against matmul_fp8_act_ref (the same roundings, another order) where the
+ * inputs are no multiple of 32 (masked tails), span several super-slices and 128-input scale blocks, and the rows
+ * cross a 128-row scale block and several chunks of 48, split at an odd point; every byte's value (one-hot tokens
+ * read single weights: bf16 of e4m3 * scale, NaN codes left out). */
+static void test_gemm_fp8(void)
+{
+    if (!kernels_have_avx512_bf16())
+        return;
+    static const int shapes[][3] = {{9, 200, 150}, {11, 2 * ACT_BF16_SUPER + 300, 133}, {16, 256, 64}};
+    for (size_t c = 0; c < sizeof shapes / sizeof *shapes; c++) {
+        const int n = shapes[c][0], d_in = shapes[c][1], d_out = shapes[c][2];
+        const int n_cb = (d_in + 127) / 128, n_rb = (d_out + 127) / 128;
+        uint8_t *w = malloc((size_t)d_out * d_in);
+        float *s = malloc(sizeof(float) * n_cb * n_rb), *x = malloc(sizeof(float) * n * d_in);
+        float *y = calloc((size_t)n * d_out, sizeof(float)), *yr = calloc((size_t)n * d_out, sizeof(float));
+        for (int i = 0; i < d_out * d_in; i++) {
+            w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+            if ((w[i] & 0x7f) == 0x7f)
+                w[i] ^= 1;
+        }
+        for (int i = 0; i < n_cb * n_rb; i++)
+            s[i] = 0.002f * (1.0f + (float)i);
+        for (int i = 0; i < n * d_in; i++)
+            x[i] = frand();
+        gemm_act_scaled(y, x, w, s, ACT_W_FP8, n, d_in, d_out, 0, 53);
+        gemm_act_scaled(y, x, w, s, ACT_W_FP8, n, d_in, d_out, 53, d_out);
+        matmul_fp8_act_ref(yr, x, w, s, n, d_in, d_out, 0, d_out);
+        int bad = 0;
+        float *row = malloc(sizeof(float) * d_in);
+        for (int o = 0; o < d_out; o++) {
+            dequantize_row_fp8(row, w + (size_t)o * d_in, s + (size_t)(o / 128) * n_cb, d_in);
+            for (int t = 0; t < n; t++) {
+                double mag = 0;
+                for (int k = 0; k < d_in; k++)
+                    mag += fabs(x[(size_t)t * d_in + k] * row[k]);
+                bad += !(fabs(y[(size_t)t * d_out + o] - yr[(size_t)t * d_out + o]) <= 1e-5 * mag + 1e-30);
+            }
+        }
+        CHECK_MSG(bad == 0, "fp8 act bf16 gemm n=%d d_in=%d d_out=%d: %d outputs differ from matmul_fp8_act_ref", n,
+                  d_in, d_out, bad);
+        if (c == 2) { /* one-hot tokens: each weight's bf16, bit for bit */
+            int bad_w = 0;
+            for (int k0 = 0; k0 < d_in; k0 += n) {
+                memset(x, 0, sizeof(float) * n * d_in);
+                for (int t = 0; t < n; t++)
+                    x[(size_t)t * d_in + k0 + t] = 1.0f;
+                gemm_act_scaled(y, x, w, s, ACT_W_FP8, n, d_in, d_out, 0, d_out);
+                for (int o = 0; o < d_out; o++) {
+                    dequantize_row_fp8(row, w + (size_t)o * d_in, s + (size_t)(o / 128) * n_cb, d_in);
+                    for (int t = 0; t < n; t++)
+                        bad_w += y[(size_t)t * d_out + o] != bf16_to_f32(f32_to_bf16(row[k0 + t]));
+                }
+            }
+            CHECK_MSG(bad_w == 0, "fp8 act bf16 gemm: %d weights differ from bf16 of the dequantizer's", bad_w);
+        }
+        free(w), free(s), free(x), free(y), free(yr), free(row);
+    }
 }
 
 typedef void (*q8_0_matmul_fn)(float *, const float *, const void *, int, int, int, int, int);
@@ -1259,6 +1324,7 @@ int main(void)
     test_f16_exhaustive();
     test_matmuls(); /* AVX2 and AVX-512 variants, each where the CPU has it */
     test_matmuls_wide();
+    test_gemm_fp8();
     test_gemm_bf16_wide();
     test_q8_0();
     test_ggml_blocks(); /* AVX-512 and AVX2, each where the CPU has it */
