@@ -4,7 +4,8 @@
  * (kernels_ref.c): each activation rounded to bf16 (nearest even), products exact in fp32, fp32 sums; only
  * the summation order differs.
  * - matmul_bf16_act_avx512 (decode, row-exact batches): each row streamed once for up to 4 tokens, every token
- *   as alone.
+ *   as alone; where their bf16 activations pass KERN_ROWS_X_BYTES (8192+ inputs for one token), 8 / NT rows per
+ *   pass, the same numbers.
  * - gemm_bf16_act_avx512 (prefill): activations packed once per matmul by pack_act_bf16_avx512; per chunk of
  *   up to 48 rows, panels of 16 rows packed as bf16 pairs (one 32-bit lane per row and pair of inputs) for a
  *   super-slice of up to ACT_BF16_SUPER inputs (L2-resident), then tiles of 8 tokens whose pairs are
@@ -40,35 +41,55 @@ static inline __attribute__((always_inline)) __m512bh act32(const float *x, cons
     return xb ? (__m512bh)_mm512_load_si512(xb + (size_t)j * xs + k) : x_bf16(x + (size_t)j * d_in, k, d_in);
 }
 
-/* One row against NT tokens, two chains per token alternating by 32-input block (64 inputs per step, the
- * accumulators named so they stay in registers; a last lone block into the first chain): one weight load,
- * NT activation loads and NT dot products per 32 inputs. The arithmetic is the same whichever way the
- * activations arrive and whatever NT is. */
+/* R rows (stride d_in) against NT tokens, two chains per row and token alternating by 32-input block (64 inputs
+ * per step, the accumulators named so they stay in registers; a last lone block into the first chain): one weight
+ * load, NT activation loads and NT dot products per row and 32 inputs. A row's and token's arithmetic is the same
+ * however the activations arrive and whatever R and NT are. */
 static inline __attribute__((always_inline)) void rows(float *y, const float *x, const uint16_t *xb, int xs,
-                                                       const uint16_t *wr, int d_in, int d_out, int NT)
+                                                       const uint16_t *wr, int d_in, int d_out, int R, int NT)
 {
-    __m512 a0[4], a1[4];
-    for (int j = 0; j < NT; j++)
-        a0[j] = a1[j] = _mm512_setzero_ps();
+    __m512 a0[8], a1[8];
+#pragma GCC unroll 8
+    for (int i = 0; i < R * NT; i++)
+        a0[i] = a1[i] = _mm512_setzero_ps();
     int k = 0;
-    for (; k + 64 <= d_in; k += 64) {
-        const __m512bh w0 = (__m512bh)_mm512_loadu_si512(wr + k), w1 = (__m512bh)_mm512_loadu_si512(wr + k + 32);
-        for (int j = 0; j < NT; j++) {
-            a0[j] = _mm512_dpbf16_ps(a0[j], w0, act32(x, xb, xs, j, k, d_in));
-            a1[j] = _mm512_dpbf16_ps(a1[j], w1, act32(x, xb, xs, j, k + 32, d_in));
+    for (; k + 64 <= d_in; k += 64)
+#pragma GCC unroll 8
+        for (int r = 0; r < R; r++) {
+            const uint16_t *w = wr + (size_t)r * d_in;
+            const __m512bh w0 = (__m512bh)_mm512_loadu_si512(w + k), w1 = (__m512bh)_mm512_loadu_si512(w + k + 32);
+#pragma GCC unroll 4
+            for (int j = 0; j < NT; j++) {
+                a0[r * NT + j] = _mm512_dpbf16_ps(a0[r * NT + j], w0, act32(x, xb, xs, j, k, d_in));
+                a1[r * NT + j] = _mm512_dpbf16_ps(a1[r * NT + j], w1, act32(x, xb, xs, j, k + 32, d_in));
+            }
         }
-    }
-    for (int c = 0; k < d_in; k += 32, c ^= 1) { /* the tail: at most one full block and a partial one */
-        const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + k);
-        for (int j = 0; j < NT; j++) {
-            if (c)
-                a1[j] = _mm512_dpbf16_ps(a1[j], w, act32(x, xb, xs, j, k, d_in));
-            else
-                a0[j] = _mm512_dpbf16_ps(a0[j], w, act32(x, xb, xs, j, k, d_in));
+    for (int c = 0; k < d_in; k += 32, c ^= 1) /* the tail: at most one full block and a partial one */
+        for (int r = 0; r < R; r++) {
+            const __m512bh w = (__m512bh)_mm512_maskz_loadu_epi16(mask32(d_in - k), wr + (size_t)r * d_in + k);
+            for (int j = 0; j < NT; j++) {
+                if (c)
+                    a1[r * NT + j] = _mm512_dpbf16_ps(a1[r * NT + j], w, act32(x, xb, xs, j, k, d_in));
+                else
+                    a0[r * NT + j] = _mm512_dpbf16_ps(a0[r * NT + j], w, act32(x, xb, xs, j, k, d_in));
+            }
         }
-    }
-    for (int j = 0; j < NT; j++)
-        y[(size_t)j * d_out] = _mm512_reduce_add_ps(_mm512_add_ps(a0[j], a1[j]));
+#pragma GCC unroll 8
+    for (int r = 0; r < R; r++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NT; j++)
+            y[(size_t)j * d_out + r] = _mm512_reduce_add_ps(_mm512_add_ps(a0[r * NT + j], a1[r * NT + j]));
+}
+
+/* Rows o0..o1 over NT tokens' pre-converted activations, R at a time (leftover rows alone). */
+static inline __attribute__((always_inline)) void row_group(float *y, const uint16_t *xb, int xs, const uint16_t *wb,
+                                                            int d_in, int d_out, int o0, int o1, int R, int NT)
+{
+    int o = o0;
+    for (; o + R <= o1; o += R)
+        rows(y + o, NULL, xb, xs, wb + (size_t)o * d_in, d_in, d_out, R, NT);
+    for (; o < o1; o++)
+        rows(y + o, NULL, xb, xs, wb + (size_t)o * d_in, d_in, d_out, 1, NT);
 }
 
 /* Prefill, over activations packed once per matmul (pack_act_bf16_avx512): tokens in tiles of
@@ -269,26 +290,23 @@ void gemm_bf16_act_avx512(float *y, const uint16_t *xp, const void *w, const flo
 void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1)
 {
     const uint16_t *wb = w;
-    enum { PRE_MAX = 8192 }; /* activations converted once per call when they fit this (64 KB of stack) */
+    enum { PRE_MAX = 65536 }; /* activations converted once per call up to this many inputs (512 KB of stack for 4) */
     if (d_in <= PRE_MAX) {
-        uint16_t xb[4 * PRE_MAX] __attribute__((aligned(64)));
         const int xs = (d_in + 31) / 32 * 32;
+        uint16_t buf[4 * (size_t)xs + 32];
+        uint16_t *xb = (uint16_t *)(((uintptr_t)buf + 63) & ~(uintptr_t)63);
         for (int t0 = 0; t0 < n; t0 += 4) {
             const int nt = n - t0 < 4 ? n - t0 : 4;
             for (int j = 0; j < nt; j++)
                 for (int k = 0; k < d_in; k += 32)
                     _mm512_store_si512((__m512i *)(xb + (size_t)j * xs + k),
                                        (__m512i)x_bf16(x + (size_t)(t0 + j) * d_in, k, d_in));
-            for (int o = o0; o < o1; o++) {
-                float *yt = y + (size_t)t0 * d_out + o;
-                const uint16_t *wr = wb + (size_t)o * d_in;
-                switch (nt) {
-                case 4: rows(yt, NULL, xb, xs, wr, d_in, d_out, 4); break;
-                case 3: rows(yt, NULL, xb, xs, wr, d_in, d_out, 3); break;
-                case 2: rows(yt, NULL, xb, xs, wr, d_in, d_out, 2); break;
-                default: rows(yt, NULL, xb, xs, wr, d_in, d_out, 1); break;
-                }
-            }
+            /* past KERN_ROWS_X_BYTES of converted activations, 8 / NT rows per pass (the same numbers) */
+            const bool wide = (size_t)nt * xs * sizeof(uint16_t) > KERN_ROWS_X_BYTES;
+            float *yt = y + (size_t)t0 * d_out;
+#define GROUP(R, NT) row_group(yt, xb, xs, wb, d_in, d_out, o0, o1, R, NT)
+            GROUP_BY_WIDTH(nt, wide, GROUP)
+#undef GROUP
         }
         return;
     }
@@ -296,13 +314,13 @@ void matmul_bf16_act_avx512(float *y, const float *x, const void *w, int n, int 
         const uint16_t *wr = wb + (size_t)o * d_in;
         int t = 0;
         for (; t + 4 <= n; t += 4)
-            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, NULL, 0, wr, d_in, d_out, 4);
+            rows(y + (size_t)t * d_out + o, x + (size_t)t * d_in, NULL, 0, wr, d_in, d_out, 1, 4);
         float *yt = y + (size_t)t * d_out + o;
         const float *xt = x + (size_t)t * d_in;
         switch (n - t) {
-        case 3: rows(yt, xt, NULL, 0, wr, d_in, d_out, 3); break;
-        case 2: rows(yt, xt, NULL, 0, wr, d_in, d_out, 2); break;
-        case 1: rows(yt, xt, NULL, 0, wr, d_in, d_out, 1); break;
+        case 3: rows(yt, xt, NULL, 0, wr, d_in, d_out, 1, 3); break;
+        case 2: rows(yt, xt, NULL, 0, wr, d_in, d_out, 1, 2); break;
+        case 1: rows(yt, xt, NULL, 0, wr, d_in, d_out, 1, 1); break;
         default: break;
         }
     }

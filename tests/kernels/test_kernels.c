@@ -158,13 +158,15 @@ static void test_matmuls(void)
 
 /* Past KERN_ROWS_X_BYTES of one token's activations (4096 inputs) the AVX-512 decode takes several rows per pass
  * (8 / n, leftover rows alone): at 1-4 tokens, rows split at an odd point, 4100 inputs with a tail of 4 and 4352
- * without. */
+ * without; the bf16-activation decode (2 bytes an input) past it at 8224 inputs, and past its stack buffer. */
 static void test_matmuls_wide(void)
 {
     for (int n = 1; n <= 4; n++) {
         check_plain_matmuls(n, 4100, 19);
         check_plain_matmuls(n, 4352, 19);
     }
+    check_plain_matmuls(1, 8224, 11); /* the bf16-activation decode's bf16 activations past 16 KB at one token */
+    check_plain_matmuls(2, 65600, 3); /* past its stack buffer: converted on the fly */
 }
 
 /* The bf16-activation GEMM where the inputs span several super-slices (the accumulators reloaded between
