@@ -4,10 +4,12 @@
  *
  * Decode streams each weight row once for up to 2 tokens (16 ymm registers: 4 accumulator chains of 8 lanes
  * per token plus the widened weights): every token's row is the same operation sequence whatever n is below
- * the GEMM (the row-exact contract of kernels.h). Inputs
+ * the GEMM (the row-exact contract of kernels.h); f32/bf16/f16 rows past KERN_ROWS_X_BYTES of one token's
+ * activations go 4 / NT at a time with 2 chains each (bf16 at 9728 inputs 60 -> 90% of the probe). Inputs
  * past the last multiple of 32 (8 for Q8_0's halves) are summed in scalar order and added last. Products are
  * fp32 FMAs of exactly widened weights: only the summation order differs from the references. */
 #include <immintrin.h>
+#include <stdbool.h>
 #include <string.h>
 
 #include "kernels/attention_rows.h"
@@ -20,43 +22,59 @@ static inline float one_f32(const void *p, int k) { return ((const float *)p)[k]
 static inline float one_bf16(const void *p, int k) { return bf16_to_f32(((const uint16_t *)p)[k]); }
 static inline float one_f16(const void *p, int k) { return f16_to_f32(((const uint16_t *)p)[k]); }
 
-/* One row against NT (1 or 2) tokens: chains c = 0..3 take inputs k + 8c of every 32, the rest goes
- * scalar; y = ((a0 + a1) + (a2 + a3)) summed across lanes, plus the scalar tail. */
+/* R rows (stride rs bytes) against NT tokens with C chains per row and token (R * NT * C <= 8): chain c takes
+ * inputs k + 8c of every 8C, the rest goes scalar; y = the chains summed pairwise ((a0 + a1) + (a2 + a3) for 4),
+ * across lanes, plus the scalar tail. A row's and token's operations depend on C only, not on R or NT. */
 #define DEFINE_ROWS_AVX2(NAME, ESZ, LOAD, ONE)                                                          \
     static inline __attribute__((always_inline)) void NAME(float *y, const float *x, const char *wr,   \
-                                                          int d_in, int d_out, int NT)                 \
+                                                          size_t rs, int d_in, int d_out, int R, int NT, int C) \
     {                                                                                                   \
-        __m256 a[2][4];                                                                                 \
-        for (int j = 0; j < NT; j++)                                                                    \
-            for (int c = 0; c < 4; c++)                                                                 \
-                a[j][c] = _mm256_setzero_ps();                                                          \
+        __m256 a[4][4];                                                                                 \
+        for (int i = 0; i < R * NT; i++)                                                                \
+            for (int c = 0; c < C; c++)                                                                 \
+                a[i][c] = _mm256_setzero_ps();                                                          \
         int k = 0;                                                                                      \
-        for (; k + 32 <= d_in; k += 32) {                                                               \
-            __m256 w[4];                                                                                \
-            for (int c = 0; c < 4; c++)                                                                 \
-                w[c] = LOAD(wr + (size_t)(k + 8 * c) * ESZ);                                           \
-            for (int j = 0; j < NT; j++)                                                                \
-                for (int c = 0; c < 4; c++)                                                             \
-                    a[j][c] = _mm256_fmadd_ps(w[c], _mm256_loadu_ps(x + (size_t)j * d_in + k + 8 * c), a[j][c]); \
-        }                                                                                               \
-        for (int j = 0; j < NT; j++) {                                                                  \
-            float tail = 0.0f;                                                                          \
-            for (int kk = k; kk < d_in; kk++)                                                           \
-                tail += x[(size_t)j * d_in + kk] * ONE(wr, kk);                                         \
-            y[(size_t)j * d_out] =                                                                      \
-                hsum8(_mm256_add_ps(_mm256_add_ps(a[j][0], a[j][1]), _mm256_add_ps(a[j][2], a[j][3]))) + tail; \
-        }                                                                                               \
+        for (; k + 8 * C <= d_in; k += 8 * C)                                                           \
+            for (int r = 0; r < R; r++) {                                                               \
+                __m256 w[4];                                                                            \
+                for (int c = 0; c < C; c++)                                                             \
+                    w[c] = LOAD(wr + r * rs + (size_t)(k + 8 * c) * ESZ);                               \
+                for (int j = 0; j < NT; j++)                                                            \
+                    for (int c = 0; c < C; c++)                                                         \
+                        a[r * NT + j][c] =                                                              \
+                            _mm256_fmadd_ps(w[c], _mm256_loadu_ps(x + (size_t)j * d_in + k + 8 * c), a[r * NT + j][c]); \
+            }                                                                                           \
+        for (int r = 0; r < R; r++)                                                                     \
+            for (int j = 0; j < NT; j++) {                                                              \
+                float tail = 0.0f;                                                                      \
+                for (int kk = k; kk < d_in; kk++)                                                       \
+                    tail += x[(size_t)j * d_in + kk] * ONE(wr + r * rs, kk);                            \
+                const __m256 *c = a[r * NT + j];                                                        \
+                const __m256 s = C == 4 ? _mm256_add_ps(_mm256_add_ps(c[0], c[1]), _mm256_add_ps(c[2], c[3])) \
+                                        : _mm256_add_ps(c[0], c[1]);                                    \
+                y[(size_t)j * d_out + r] = hsum8(s) + tail;                                             \
+            }                                                                                           \
     }                                                                                                   \
+    /* Each row once per pair of tokens (4 chains); where one token's activations pass KERN_ROWS_X_BYTES, 4 rows \
+     * per pass for one token and 2 for two, with 2 chains (the row stream no longer evicts them) */   \
     void NAME##_matmul(float *y, const float *x, const void *w, int n, int d_in, int d_out, int o0, int o1) \
     {                                                                                                   \
         const size_t rs = (size_t)d_in * ESZ;                                                           \
-        for (int o = o0; o < o1; o++) {                                                                 \
-            const char *wr = (const char *)w + (size_t)o * rs;                                          \
-            int t = 0;                                                                                  \
-            for (; t + 2 <= n; t += 2)                                                                  \
-                NAME(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 2);              \
-            if (t < n)                                                                                  \
-                NAME(y + (size_t)t * d_out + o, x + (size_t)t * d_in, wr, d_in, d_out, 1);              \
+        const bool wide = (size_t)d_in * sizeof(float) > KERN_ROWS_X_BYTES;                             \
+        for (int t = 0; t < n; t += 2) {                                                                \
+            const int nt = n - t < 2 ? n - t : 2, R = wide ? 4 / nt : 1;                                \
+            float *yt = y + (size_t)t * d_out;                                                          \
+            const float *xt = x + (size_t)t * d_in;                                                     \
+            int o = o0;                                                                                 \
+            for (; o + R <= o1; o += R) {                                                               \
+                const char *wr = (const char *)w + (size_t)o * rs;                                      \
+                if (!wide)                                                                              \
+                    nt == 2 ? NAME(yt + o, xt, wr, rs, d_in, d_out, 1, 2, 4) : NAME(yt + o, xt, wr, rs, d_in, d_out, 1, 1, 4); \
+                else                                                                                    \
+                    nt == 2 ? NAME(yt + o, xt, wr, rs, d_in, d_out, 2, 2, 2) : NAME(yt + o, xt, wr, rs, d_in, d_out, 4, 1, 2); \
+            }                                                                                           \
+            for (; o < o1; o++) /* (wide leftovers) */                                                  \
+                NAME(yt + o, xt, (const char *)w + (size_t)o * rs, rs, d_in, d_out, 1, nt, 2);          \
         }                                                                                               \
     }
 
