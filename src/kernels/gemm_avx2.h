@@ -99,23 +99,29 @@ static inline __attribute__((always_inline)) void group_scales(__m256 *s, __m256
 }
 
 /* The act q8 rows of the 32-weight block formats (q8_0_avx512.c, int8_avx2.c) over the file's group_q8 (k <= 8
- * blocks from block g for NT <= MAX_NT tokens, into two accumulator chains and a side sum per token): the whole
- * groups of 8, then the rest; each token's chains and side terms summed at the end. */
+ * blocks from block g for NT <= MAX_NT tokens, into two accumulator chains and a side sum per token): R rows
+ * (row_bytes apart; R * NT <= MAX_NT) group by group, the whole groups of 8, then the rest; each row's and token's
+ * chains and side terms summed at the end (the same operations whatever R and NT are). */
 #define DEFINE_ROWS_Q8(MAX_NT)                                                                                 \
     static inline __attribute__((always_inline)) void rows_q8(float *y, const struct act_q8 *x, size_t t0,      \
-                                                              const uint8_t *row, enum b32_format f,            \
-                                                              int n_blocks, int d_out, int NT)                  \
+                                                              const uint8_t *row, size_t row_bytes,             \
+                                                              enum b32_format f, int n_blocks, int d_out, int R, \
+                                                              int NT)                                           \
     {                                                                                                          \
         __m256 acc[MAX_NT][2], side[MAX_NT];                                                                   \
-        for (int j = 0; j < NT; j++)                                                                           \
+        for (int j = 0; j < R * NT; j++)                                                                       \
             acc[j][0] = acc[j][1] = side[j] = _mm256_setzero_ps();                                             \
         int g = 0;                                                                                             \
         for (; g + 8 <= n_blocks; g += 8)                                                                      \
-            group_q8(acc, side, x, t0, row, f, n_blocks, g, 8, NT);                                            \
+            for (int r = 0; r < R; r++)                                                                        \
+                group_q8(acc + r * NT, side + r * NT, x, t0, row + r * row_bytes, f, n_blocks, g, 8, NT);       \
         if (g < n_blocks)                                                                                      \
-            group_q8(acc, side, x, t0, row, f, n_blocks, g, n_blocks - g, NT);                                 \
-        for (int j = 0; j < NT; j++)                                                                           \
-            y[(size_t)j * d_out] = hsum8(_mm256_add_ps(_mm256_add_ps(acc[j][0], acc[j][1]), side[j]));         \
+            for (int r = 0; r < R; r++)                                                                        \
+                group_q8(acc + r * NT, side + r * NT, x, t0, row + r * row_bytes, f, n_blocks, g, n_blocks - g, NT); \
+        for (int r = 0; r < R; r++)                                                                            \
+            for (int j = 0; j < NT; j++)                                                                       \
+                y[(size_t)j * d_out + r] =                                                                     \
+                    hsum8(_mm256_add_ps(_mm256_add_ps(acc[r * NT + j][0], acc[r * NT + j][1]), side[r * NT + j])); \
     }
 
 /* The 8 scales and 8 mins of a Q4_K super-block's 12 packed bytes (get_scale_min_k4), as 8 int32 lanes each:

@@ -107,9 +107,9 @@ static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const 
         for (int o = o0; o < o1; o++) {
             const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
             if (n - t >= 2)
-                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 2);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, 0, f, n_blocks, d_out, 1, 2);
             else
-                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, f, n_blocks, d_out, 1);
+                rows_q8(y + (size_t)t * d_out + o, x, (size_t)t, row, 0, f, n_blocks, d_out, 1, 1);
         }
 }
 

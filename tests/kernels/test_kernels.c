@@ -361,7 +361,8 @@ static void test_q8_0(void)
         bad += out[j] != 0.5f * (float)(j - 16);
     CHECK_MSG(bad == 0, "Q8_0 dequantization: %d wrong values", bad);
 
-    static const int d_ins[] = {32, 64, 96, 320, 4160}; /* 4160: past KERN_ROWS_X_BYTES at every n */
+    static const int d_ins[] = {32, 64, 96, 320, 4160, 13120}; /* past KERN_ROWS_X_BYTES: 4160 of fp32 activations at
+                                                                 every n, 13120 of the act q8 mode's at every n */
     static const int ns[] = {1, 3, 4, 5, 8, 11}; /* 8+: the GEMM path */
     for (size_t a = 0; a < sizeof d_ins / sizeof *d_ins; a++)
         for (size_t c = 0; c < sizeof ns / sizeof *ns; c++) {
@@ -558,10 +559,11 @@ static void test_blocks_q8(void)
     };
     const bool vnni = kernels_have_avx512_vnni(), avx2 = kernels_have_avx2();
     for (size_t f = 0; f < sizeof fmts / sizeof *fmts; f++)
-        for (int di = 0; di < 2; di++)
+        for (int di = 0; di < 3; di++) /* 13120 / 13312 inputs: past KERN_ROWS_X_BYTES of int8 activations */
             for (int n = 1; n <= 11; n += n < 5 ? 2 : 6) { /* 11: a GEMM's tiles of 4 and a tail of 3 */
-                const int d_in = fmts[f].block == 32 ? (di ? 800 : 96) : (di ? 768 : 256); /* 3 / 25 blocks */
-                const int d_out = di ? 19 : 45, n_blk = d_out * d_in / fmts[f].block, nb = d_in / 32;
+                const int d_in = fmts[f].block == 32 ? (di == 2 ? 13120 : di ? 800 : 96)
+                                                     : (di == 2 ? 13312 : di ? 768 : 256); /* 3 / 25 blocks */
+                const int d_out = di == 2 ? 11 : di ? 19 : 45, n_blk = d_out * d_in / fmts[f].block, nb = d_in / 32;
                 uint8_t *w = malloc((size_t)n_blk * fmts[f].bytes);
                 for (int i = 0; i < n_blk * fmts[f].bytes; i++)
                     w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
