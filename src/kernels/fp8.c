@@ -23,6 +23,22 @@ float fp8_e4m3_to_f32(uint8_t b)
     return v;
 }
 
+uint8_t fp8_bf16_lo[128] __attribute__((aligned(64))), fp8_bf16_hi[128] __attribute__((aligned(64)));
+
+/* At start-up, in this file (compiled for any x86-64: a constructor in an AVX-512 file could fault on load). */
+__attribute__((constructor)) static void fp8_bf16_tables(void)
+{
+    for (int m = 0; m < 128; m++) {
+        const float v = fp8_e4m3_to_f32((uint8_t)m);
+        uint32_t bits;
+        memcpy(&bits, &v, 4);
+        if (m == 0x7f)
+            bits = 0x7fc00000u; /* NaN */
+        fp8_bf16_lo[m] = (uint8_t)(bits >> 16);
+        fp8_bf16_hi[m] = (uint8_t)(bits >> 24);
+    }
+}
+
 void dequantize_row_fp8(float *out, const uint8_t *w_row, const float *scales_row, int n)
 {
     for (int k = 0; k < n; k++)

@@ -15,6 +15,10 @@
 
 #define FP8_BLOCK 128 /* quantization_config.weight_block_size, both dimensions */
 
+/* Each magnitude's value (byte & 0x7f) as bf16, its low and high bytes (exact: 3 mantissa bits; 0x7f NaN):
+ * the AVX512-VBMI kernel's tables, made at start-up from fp8_e4m3_to_f32 (fp8.c). */
+extern uint8_t fp8_bf16_lo[128], fp8_bf16_hi[128];
+
 /* Exact value of an e4m3fn byte: subnormals (exponent 0: m/8 * 2^-6), NaN for 0x7f and 0xff. */
 float fp8_e4m3_to_f32(uint8_t b);
 

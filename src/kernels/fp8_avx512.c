@@ -15,7 +15,6 @@
  * - matmul_fp8_vbmi (AVX512-VBMI): the decode rows widen 64 bytes at a time through byte tables (below), 4 / NT
  *   rows per pass where wide; the same numbers bit for bit. */
 #include <immintrin.h>
-#include <string.h>
 
 #include "kernels/fp8.h"
 #include "kernels/gemm_avx512.h"
@@ -32,31 +31,15 @@
  * normals; 0x7f NaN), the sign ORed into the high byte, then each 16 weights' fp32 (bf16 in its upper half)
  * assembled by one byte permutation: 7 operations per 64 weights against about 20 through half, then the
  * reference's product e4m3 * scale, once rounded. A 2048-input matrix 21 -> 28-31 GB/s (two threads: the
- * memory's speed in slow minutes); the tables come from fp8_e4m3_to_f32 at start-up. */
+ * memory's speed in slow minutes); the tables are fp8.c's, made from fp8_e4m3_to_f32 at start-up. */
 #pragma GCC push_options
 #pragma GCC target("avx512vbmi")
-static uint8_t bf16_lo[128] __attribute__((aligned(64))), bf16_hi[128] __attribute__((aligned(64)));
-
-/* The tables from the reference decoding, at start-up (before any kernel runs). */
-__attribute__((constructor)) static void bf16_tables(void)
-{
-    for (int m = 0; m < 128; m++) {
-        const float v = fp8_e4m3_to_f32((uint8_t)m);
-        uint32_t bits;
-        memcpy(&bits, &v, 4);
-        if (m == 0x7f)
-            bits = 0x7fc00000u; /* NaN */
-        bf16_lo[m] = (uint8_t)(bits >> 16);
-        bf16_hi[m] = (uint8_t)(bits >> 24);
-    }
-}
-
 /* w[q] = weights 16q .. 16q + 15 of the 64 bytes at p, times scale. */
 static inline __attribute__((always_inline)) void e4m3x64_vbmi(const uint8_t *p, float scale, __m512 w[4])
 {
     const __m512i b = _mm512_loadu_si512(p);
-    const __m512i tl0 = _mm512_load_si512(bf16_lo), tl1 = _mm512_load_si512(bf16_lo + 64);
-    const __m512i th0 = _mm512_load_si512(bf16_hi), th1 = _mm512_load_si512(bf16_hi + 64);
+    const __m512i tl0 = _mm512_load_si512(fp8_bf16_lo), tl1 = _mm512_load_si512(fp8_bf16_lo + 64);
+    const __m512i th0 = _mm512_load_si512(fp8_bf16_hi), th1 = _mm512_load_si512(fp8_bf16_hi + 64);
     const __m512i lo = _mm512_permutex2var_epi8(tl0, b, tl1);
     const __m512i hi = _mm512_ternarylogic_epi32(_mm512_permutex2var_epi8(th0, b, th1), b, _mm512_set1_epi8((char)0x80),
                                                  0xf8); /* hi | (b & 0x80) */
