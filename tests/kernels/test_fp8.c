@@ -92,11 +92,16 @@ static void test_decode(void)
                 x[256 * t + b] = 0.0f;
             const double want = e4m3_expected(b) * (b < 128 ? 1.0 : 2.0);
             wrong += (b & 0x7f) != 0x7f && ((double)y9[0] != want || (double)y9[8] != want);
-            if ((b & 0x7f) == 0x7f) {
-                const uint8_t nan_row[2] = {(uint8_t)b, 0x38};
-                const float one[2] = {1.0f, 1.0f};
+            if ((b & 0x7f) == 0x7f) { /* in a 2-byte row (tails) and at byte 17 of a 64-byte one (vector steps) */
+                uint8_t nan_row[64];
+                float one[64], y64 = 0;
+                for (int k = 0; k < 64; k++)
+                    nan_row[k] = 0x38, one[k] = 1.0f;
+                nan_row[0] = (uint8_t)b;
                 fns[f](y, one, nan_row, scales, 1, 2, 1, 0, 1);
-                if (!isnan(y[0]))
+                nan_row[0] = 0x38, nan_row[17] = (uint8_t)b;
+                fns[f](&y64, one, nan_row, scales, 1, 64, 1, 0, 1);
+                if (!isnan(y[0]) || !isnan(y64))
                     wrong++;
             } else if ((double)y[0] != want || (double)y[1] != want || (double)y1 != want) {
                 wrong++;
