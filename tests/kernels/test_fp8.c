@@ -165,7 +165,7 @@ static void check_variant(const char *name, matmul_fp8_fn *fast, matmul_fp8_fn *
     const int sizes[][3] = {{1, 1, 1}, {1, 17, 3}, {2, 128, 128}, {3, 129, 131}, {5, 160, 200}, {4, 300, 37},
                             {7, 64, 257}, {1, 513, 260}, {9, 200, 80},
                             {1, 4224, 21}, {1, 4200, 13}, {2, 2112, 19}, {3, 1376, 13}, {4, 1056, 11},
-                            {9, 256, 40}, {11, 640, 37}, {8, 96, 130}};
+                            {9, 256, 40}, {11, 640, 37}, {8, 96, 130}, {1, 4160, 131}};
     for (size_t c = 0; c < sizeof sizes / sizeof *sizes; c++) {
         const int n = sizes[c][0], d_in = sizes[c][1], d_out = sizes[c][2];
         const int n_cb = (d_in + 127) / 128, n_rb = (d_out + 127) / 128;
