@@ -1170,6 +1170,52 @@ static void test_matmul_threads(void)
     free(x), free(y1), free(y2), free(wf), free(wb), free(wq);
 }
 
+/* op_matmul_heads over a kv_b_proj-shaped FP8 weight (4 heads of 24 rows at 128-row blocks, 96 inputs), 9 and 17
+ * tokens (the prefill GEMMs) against each token alone (the row loop): transposed (its rows transposed into an fp32
+ * matrix, the same sums) bit for bit, plain (its rows as a weight through the FP8 GEMM, another order) within
+ * rounding; row-exact mode bit for bit. */
+static void test_matmul_heads(void)
+{
+    enum { H = 4, ROWS = 24, STRIDE = 128, D_IN = 96, N = 17 };
+    const int d_out = H * STRIDE + 20; /* rows past the heads' too */
+    uint8_t *w = malloc((size_t)d_out * D_IN);
+    const float s[5] = {0.02f, 0.07f, 0.011f, 0.05f, 0.3f};
+    for (int i = 0; i < d_out * D_IN; i++) {
+        w[i] = (uint8_t)(frand() * 128.0f + 128.0f);
+        if ((w[i] & 0x7f) == 0x7f)
+            w[i] ^= 1;
+    }
+    const struct weight wt = {.dtype = DTYPE_F8_E4M3, .d_out = d_out, .d_in = D_IN, .data = w, .scales = s};
+    for (int tr = 0; tr < 2; tr++) {
+        const int xin = tr ? ROWS : D_IN, yout = tr ? D_IN : ROWS; /* per head */
+        float *x = malloc(sizeof(float) * N * H * xin), *y = malloc(sizeof(float) * N * H * yout),
+              *one = malloc(sizeof(float) * N * H * yout);
+        for (int i = 0; i < N * H * xin; i++)
+            x[i] = frand();
+        struct heads_matmul_args a = {.w = &wt, .n_head = H, .row0 = tr ? 8 : 0, .row_stride = STRIDE, .n_rows = ROWS,
+                                      .x_tok_stride = H * xin, .x_head_stride = xin, .y_tok_stride = H * yout,
+                                      .y_head_stride = yout, .transposed = tr};
+        for (int t = 0; t < N; t++) { /* alone */
+            a.y = one + (size_t)t * H * yout, a.x = x + (size_t)t * H * xin, a.n_tok = 1;
+            op_matmul_heads(&a);
+        }
+        for (int m = 0; m < 3; m++) {
+            const int n = m == 2 ? 9 : m ? N : 9;
+            a.y = y, a.x = x, a.n_tok = n;
+            ops_set_row_exact(m == 2);
+            op_matmul_heads(&a);
+            ops_set_row_exact(false);
+            int bad = 0;
+            for (int i = 0; i < n * H * yout; i++) /* the plain GEMM sums in another order: within rounding */
+                bad += tr || m == 2 ? memcmp(&y[i], &one[i], 4) != 0 : !(fabsf(y[i] - one[i]) <= 1e-4f * (1 + fabsf(one[i])));
+            CHECK_MSG(bad == 0, "op_matmul_heads %s n=%d%s: %d outputs differ from each token alone", tr ? "transposed" : "plain",
+                      n, m == 2 ? " (row-exact)" : "", bad);
+        }
+        free(x), free(y), free(one);
+    }
+    free(w);
+}
+
 /* op_matmul_many: the same numbers as op_matmul job by job, bit for bit, in every activation mode, one token: act q8
  * (Q8_0 and MXFP4 in both layouts together, jobs on the same x sharing its quantization, others not, biases; with a
  * BF16 job too, one by one), exact and bf16 (every job on the plain path, together); and 20 tokens through the
@@ -1339,6 +1385,7 @@ int main(void)
     test_attention_prefill_bf16();
     test_matmul_threads();
     test_matmul_many();
+    test_matmul_heads();
     test_kv16();
     if (!kernels_have_avx512()) {
         printf("no AVX-512 on this CPU: skipping the AVX-512-only comparisons\n");
