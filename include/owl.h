@@ -76,7 +76,7 @@ int owl_model_weights_in_memory(const struct owl_model *model);
 /* How many MXFP4 matrices were regrouped in slabs of 16 rows at load (experts read into memory, act "q8",
  * AVX512-VBMI or AVX2 kernels: their faster kernel; 0 otherwise). */
 int owl_model_mxfp4_slabs(const struct owl_model *model);
-/* Kernel variant in use ("avx512" or "ref") and the thread count. */
+/* Kernel variant in use ("avx512", "avx2" or "ref") and the thread count. */
 const char *owl_kernels_isa(void);
 int owl_model_n_threads(const struct owl_model *model);
 
