@@ -76,21 +76,18 @@ static inline __attribute__((always_inline)) void FP8_FN(row_group)(float *y, co
                                                             int R, int NT)
 {
     const int n_cb = (d_in + FP8_BLOCK - 1) / FP8_BLOCK;
-    int o = o0;
-    for (; o < o1; o += R) {
-        const int nr = o1 - o < R ? 1 : R;
+    for (int o = o0; o < o1;) {
+        const int nr = o + R <= o1 ? R : 1;
         const float *s[8];
         for (int r = 0; r < nr; r++)
             s[r] = scales + (size_t)((o + r) / FP8_BLOCK) * n_cb;
         if (nr == R)
             FP8_FN(rows)(y + o, x, wb + (size_t)o * d_in, s, d_in, d_out, R, NT);
-        else {
+        else
             FP8_FN(rows)(y + o, x, wb + (size_t)o * d_in, s, d_in, d_out, 1, NT);
-            o += 1 - R;
-        }
+        o += nr;
     }
 }
-
 
 /* Decode: tokens in groups of up to 4, each group's rows 8 / NT at a time where its activations pass
  * KERN_ROWS_X_BYTES. */

@@ -98,6 +98,13 @@ static inline __attribute__((always_inline)) void group_scales(__m256 *s, __m256
     }
 }
 
+/* Whether nt tokens' act q8 activations over n_blocks blocks (32 int8 codes, a scale and a sum each) pass
+ * KERN_ROWS_X_BYTES: then the decode rows take several rows per pass (q8_0_avx512.c, kquants_q8_avx512.c). */
+static inline bool act_q8_wide(int nt, int n_blocks)
+{
+    return (size_t)nt * n_blocks * (32 + 2 * sizeof(float)) > KERN_ROWS_X_BYTES;
+}
+
 /* The act q8 rows of the 32-weight block formats (q8_0_avx512.c, int8_avx2.c) over the file's group_q8 (k <= 8
  * blocks from block g for NT <= MAX_NT tokens, into two accumulator chains and a side sum per token): R rows
  * (row_bytes apart; R * NT <= MAX_NT) group by group, the whole groups of 8, then the rest; each row's and token's

@@ -58,14 +58,11 @@ static inline __attribute__((always_inline)) void q45_K_rows(float *y, const str
         y[r] = hsum256(_mm256_sub_ps(acc[r], mins[r]));
 }
 
-/* Whether one token's int8 activations, scales and sums (n_blocks of them) pass KERN_ROWS_X_BYTES: then the
- * K-quant rows go 4 at a time (Qwen3-14B's and 32B's down projections). */
-static bool kq_wide(int n_blocks) { return (size_t)n_blocks * (32 + 2 * sizeof(float)) > KERN_ROWS_X_BYTES; }
 
 static inline __attribute__((always_inline)) void matmul_q45(float *y, const struct act_q8 *x, const void *w,
                                                              bool five, int n, int d_in, int d_out, int o0, int o1)
 {
-    const int n_sb = d_in / 256, n_blocks = d_in / 32, R = kq_wide(n_blocks) ? 4 : 1;
+    const int n_sb = d_in / 256, n_blocks = d_in / 32, R = act_q8_wide(1, n_blocks) ? 4 : 1;
     const size_t row_bytes = (size_t)n_sb * (five ? 176 : 144);
     for (int o = o0; o < o1;) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;
@@ -147,7 +144,7 @@ void matmul_q6_K_q8_avx512(float *y, const struct act_q8 *x, const void *w, int 
         matmul_q6_K_q8_ref(y, x, w, n, d_in, d_out, o0, o1);
         return;
     }
-    const int R = kq_wide(n_blocks) ? 4 : 1;
+    const int R = act_q8_wide(1, n_blocks) ? 4 : 1;
     const size_t row_bytes = (size_t)n_sb * 210;
     for (int o = o0; o < o1;) {
         const uint8_t *row = (const uint8_t *)w + (size_t)o * row_bytes;

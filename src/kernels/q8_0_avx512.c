@@ -131,7 +131,7 @@ static inline __attribute__((always_inline)) void matmul_b32_q8(float *y, const 
     const size_t row_bytes = (size_t)n_blocks * b32_bytes(f);
     for (int t = 0; t < n; t += 4) {
         const int nt = n - t < 4 ? n - t : 4;
-        const bool wide = (size_t)nt * n_blocks * (32 + 2 * sizeof(float)) > KERN_ROWS_X_BYTES;
+        const bool wide = act_q8_wide(nt, n_blocks);
         float *yt = y + (size_t)t * d_out;
 #define GROUP(R, NT) rows_q8_group(yt, x, (size_t)t, w, row_bytes, f, n_blocks, d_out, o0, o1, R, NT)
         GROUP_BY_WIDTH_HALF(nt, wide, GROUP)
