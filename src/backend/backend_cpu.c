@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "backend/team.h"
 #include "kernels/kernels.h"
 
 static int g_threads = 1;
@@ -303,6 +304,63 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
 static size_t q8_q_bytes(int n, int d_in) { return ((size_t)n * d_in + 63) / 64 * 64; }
 static size_t q8_d_bytes(int n, int d_in) { return ((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64; }
 
+/* matmul_q8_many's parallel part: the prefill's quantization shared out, then the units claimed. */
+struct q8_many {
+    const struct matmul_job *jobs;
+    const struct q8_job *J;
+    const int *first;
+    int n_jobs, n, group;
+    struct share *taken;
+    char *panels; /* one of panel_bytes per thread, for the int8 GEMM (q8_gemm) */
+    size_t panel_bytes;
+};
+
+static void q8_many_body(void *ctx, int id, int nth)
+{
+    const struct q8_many *c = ctx;
+    const struct matmul_job *jobs = c->jobs;
+    const struct q8_job *J = c->J;
+    const int n = c->n, n_jobs = c->n_jobs, group = c->group;
+    if (n >= 8) { /* prefill: each thread quantizes its share of the tokens, then all wait for all */
+        const int t0 = n * id / nth, t1 = n * (id + 1) / nth;
+        for (int j = 0; j < n_jobs; j++) {
+            const int d_in = jobs[j].w->d_in, nb = d_in / 32;
+            if (J[j].shares || t1 == t0)
+                continue;
+            const struct act_q8 part = {J[j].a.q + (size_t)t0 * d_in, J[j].a.d + (size_t)t0 * nb,
+                                        J[j].a.sum + (size_t)t0 * nb};
+            kern.quantize_act_q8(&part, jobs[j].x + (size_t)t0 * d_in, t1 - t0, d_in, J[j].hf);
+        }
+        team_barrier();
+    }
+    for (int u; (u = claim_next(c->taken, id)) >= 0;) {
+        const int j = unit_job(c->first, n_jobs, u);
+        const struct weight *w = jobs[j].w;
+        const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
+        const int o0 = (u - c->first[j]) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
+        float *y = jobs[j].y;
+        if (J[j].q8_gemm) {
+            kern.gemm_blocks_q8(y, &J[j].a, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in, d_out,
+                                o0, o1, c->panels + c->panel_bytes * (size_t)id);
+            continue;
+        }
+        for (int t = 0; t < n; t += group) {
+            const struct act_q8 *a = &J[j].a;
+            const struct act_q8 at = {a->q + (size_t)t * d_in, a->d + (size_t)t * n_blocks,
+                                      a->sum + (size_t)t * n_blocks};
+            const int nt = n - t < group ? n - t : group;
+            if (J[j].block_fn)
+                J[j].block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
+            else if (w->slabs) /* (claims and thread shares: whole slabs of 16 rows) */
+                kern.matmul_mxfp4s_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in, d_out,
+                                      o0, o1);
+            else
+                kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in, d_out,
+                                     o0, o1);
+        }
+    }
+}
+
 static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
     struct q8_job J[MATMUL_MANY_MAX];
@@ -326,7 +384,6 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
     }
     const int n_units = first[n_jobs];
     char *ws = workspace(act_bytes + CLAIMS_BYTES + panel_bytes * (size_t)g_threads), *next = ws;
-    char *panels = ws + act_bytes + CLAIMS_BYTES; /* one per thread, for the int8 GEMM (q8_gemm) */
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
         if (J[j].shares) {
@@ -340,50 +397,10 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
             kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
-    struct share *taken = claims(ws + act_bytes, n_units);
-    const int group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n;
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
-    {
-        const int id = omp_get_thread_num();
-        if (n >= 8) { /* prefill: each thread quantizes its share of the tokens, then all wait for all */
-            const int nth = omp_get_num_threads(), t0 = n * id / nth, t1 = n * (id + 1) / nth;
-            for (int j = 0; j < n_jobs; j++) {
-                const int d_in = jobs[j].w->d_in, nb = d_in / 32;
-                if (J[j].shares || t1 == t0)
-                    continue;
-                const struct act_q8 part = {J[j].a.q + (size_t)t0 * d_in, J[j].a.d + (size_t)t0 * nb,
-                                            J[j].a.sum + (size_t)t0 * nb};
-                kern.quantize_act_q8(&part, jobs[j].x + (size_t)t0 * d_in, t1 - t0, d_in, J[j].hf);
-            }
-#pragma omp barrier
-        }
-        for (int u; (u = claim_next(taken, id)) >= 0;) {
-            const int j = unit_job(first, n_jobs, u);
-            const struct weight *w = jobs[j].w;
-            const int d_in = w->d_in, d_out = w->d_out, n_blocks = d_in / 32, rows = J[j].rows;
-            const int o0 = (u - first[j]) * rows, o1 = o0 + rows < d_out ? o0 + rows : d_out;
-            float *y = jobs[j].y;
-            if (J[j].q8_gemm) {
-                kern.gemm_blocks_q8(y, &J[j].a, w->data, (enum act_bf16_weights)act_bf16_format(w->dtype), n, d_in,
-                                    d_out, o0, o1, panels + panel_bytes * (size_t)id);
-                continue;
-            }
-            for (int t = 0; t < n; t += group) {
-                const struct act_q8 *a = &J[j].a;
-                const struct act_q8 at = {a->q + (size_t)t * d_in, a->d + (size_t)t * n_blocks,
-                                          a->sum + (size_t)t * n_blocks};
-                const int nt = n - t < group ? n - t : group;
-                if (J[j].block_fn)
-                    J[j].block_fn(y + (size_t)t * d_out, &at, w->data, nt, d_in, d_out, o0, o1);
-                else if (w->slabs) /* (claims and thread shares: whole slabs of 16 rows) */
-                    kern.matmul_mxfp4s_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in,
-                                          d_out, o0, o1);
-                else
-                    kern.matmul_mxfp4_q8(y + (size_t)t * d_out, &at, w->data, J[j].hf ? w->scales : NULL, nt, d_in,
-                                         d_out, o0, o1);
-            }
-        }
-    }
+    struct q8_many c = {.jobs = jobs, .J = J, .first = first, .n_jobs = n_jobs, .n = n,
+                        .group = g_row_exact ? KERN_ROW_EXACT_TOKENS : n, .taken = claims(ws + act_bytes, n_units),
+                        .panels = ws + act_bytes + CLAIMS_BYTES, .panel_bytes = panel_bytes};
+    team_run(q8_many_body, &c, n_units > 1);
 }
 
 /* Every other matmul: one kernel per weight dtype and activation mode, row chunks on every thread. The kernel of a
@@ -401,6 +418,33 @@ static matmul_fn *plain_kernel(const struct weight *w, int n, bool *round_x)
          : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
              ? kern.matmul_q8_0_act
              : matmul_for(w->dtype);
+}
+
+/* matmul_plain_many's parallel part: the units claimed. */
+struct plain_many {
+    const struct matmul_job *jobs;
+    matmul_fn *const *fn;
+    const int *first;
+    int n_jobs, n, group;
+    struct share *taken;
+    const float *x0; /* job 0's activations (rounded to bf16 where it asked) */
+};
+
+static void plain_many_body(void *ctx, int id, int nth)
+{
+    (void)nth;
+    const struct plain_many *c = ctx;
+    for (int u; (u = claim_next(c->taken, id)) >= 0;) {
+        const int j = unit_job(c->first, c->n_jobs, u);
+        const struct weight *w = c->jobs[j].w;
+        const int d_out = w->d_out, d_in = w->d_in;
+        const int o0 = (u - c->first[j]) * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
+        const float *x = j == 0 ? c->x0 : c->jobs[j].x;
+        for (int t = 0; t < c->n; t += c->group) {
+            const int nt = c->n - t < c->group ? c->n - t : c->group;
+            matmul_rows(c->fn[j], c->jobs[j].y + (size_t)t * d_out, x + (size_t)t * d_in, w, nt, o0, o1);
+        }
+    }
 }
 
 /* Units of CLAIM_ROWS rows of every job (multiples of 16 keep each thread's tiles whole), disjoint, claimed
@@ -430,21 +474,9 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
                 xr[i] = bf16_to_f32(f32_to_bf16(x0[i]));
         x0 = xr;
     }
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_units > 1)
-    {
-        const int id = omp_get_thread_num();
-        for (int u; (u = claim_next(taken, id)) >= 0;) {
-            const int j = unit_job(first, n_jobs, u);
-            const struct weight *w = jobs[j].w;
-            const int d_out = w->d_out, d_in = w->d_in;
-            const int o0 = (u - first[j]) * CLAIM_ROWS, o1 = o0 + CLAIM_ROWS < d_out ? o0 + CLAIM_ROWS : d_out;
-            const float *x = j == 0 ? x0 : jobs[j].x;
-            for (int t = 0; t < n; t += group) {
-                const int nt = n - t < group ? n - t : group;
-                matmul_rows(fn[j], jobs[j].y + (size_t)t * d_out, x + (size_t)t * d_in, w, nt, o0, o1);
-            }
-        }
-    }
+    struct plain_many c = {.jobs = jobs, .fn = fn, .first = first, .n_jobs = n_jobs, .n = n, .group = group,
+                           .taken = taken, .x0 = x0};
+    team_run(plain_many_body, &c, n_units > 1);
 }
 
 static bool takes_gemm_bf16(const struct weight *w, int n)
@@ -594,6 +626,43 @@ static void merge_head(const struct attn_args *a, const struct attn_dec *d, cons
 
 /* One parallel region: each block of heads counts its chunks down, and the item that finishes the block's last
  * chunk merges its heads (in chunk order, so the numbers do not depend on which thread that is). */
+/* attention_decode's parallel part: items claimed one at a time (dynamically: a chunk's cost varies), each merged
+ * into its heads' outputs by the thread that finishes its block's last chunk. */
+struct attn_decode {
+    const struct attn_args *args;
+    const int *idx;
+    int n, n_items;
+    const struct attn_dec *d;
+    atomic_int *left, *next_item;
+    float *part;
+};
+
+static void attention_decode_body(void *ctx, int id, int nth)
+{
+    (void)id, (void)nth;
+    const struct attn_decode *x = ctx;
+    const struct attn_dec *d = x->d;
+    for (int item; (item = atomic_fetch_add_explicit(x->next_item, 1, memory_order_relaxed)) < x->n_items;) {
+        int i = 0;
+        while (i + 1 < x->n && item >= d[i + 1].item0)
+            i++;
+        const struct attn_args *a = &x->args[x->idx[i]];
+        const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb, R = d[i].R;
+        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS, lo = d[i].lo, end = a->n_past + 1;
+        const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
+        float *st = x->part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
+        kern.attention_part(&(struct attn_part){
+            .q = a->q + (size_t)b * R * a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k),
+            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride,
+            .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end, .n_heads = R, .rep = d[i].rep,
+            .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R, .o = st + 2 * R});
+        /* the release publishes this chunk's state; the last one's acquire sees every chunk's */
+        if (atomic_fetch_sub_explicit(&x->left[d[i].hb0 + b], 1, memory_order_acq_rel) == 1)
+            for (int r = 0; r < R; r++)
+                merge_head(a, &d[i], x->part, b * R + r);
+    }
+}
+
 static void attention_decode(const struct attn_args *args, const int *idx, int n)
 {
     const size_t dec_bytes = ((size_t)n * sizeof(struct attn_dec) + 63) / 64 * 64;
@@ -604,10 +673,11 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         parts += plan_floats(&plan, &args[idx[i]]);
         n_blocks += plan.n_hb;
     }
-    const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64;
+    const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64 + 64;
     char *ws = workspace(dec_bytes + left_bytes + parts * sizeof(float));
     struct attn_dec *d = (struct attn_dec *)ws;
     atomic_int *left = (atomic_int *)(ws + dec_bytes); /* chunks still to run, per block of heads */
+    atomic_int *next_item = (atomic_int *)(ws + dec_bytes + left_bytes - 64); /* on a line of its own */
     float *part = (float *)(ws + dec_bytes + left_bytes);
     int n_items = 0, hb = 0;
     parts = 0;
@@ -622,26 +692,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         hb += d[i].n_hb;
         parts += plan_floats(&d[i], &args[idx[i]]);
     }
-#pragma omp parallel for schedule(dynamic, 1) num_threads(g_threads) if (g_threads > 1 && n_items > 1)
-    for (int item = 0; item < n_items; item++) {
-        int i = 0;
-        while (i + 1 < n && item >= d[i + 1].item0)
-            i++;
-        const struct attn_args *a = &args[idx[i]];
-        const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb, R = d[i].R;
-        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS, lo = d[i].lo, end = a->n_past + 1;
-        const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
-        float *st = part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
-        kern.attention_part(&(struct attn_part){
-            .q = a->q + (size_t)b * R * a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k),
-            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride, .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end,
-            .n_heads = R, .rep = d[i].rep, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R,
-            .o = st + 2 * R});
-        /* the release publishes this chunk's state; the last one's acquire sees every chunk's */
-        if (atomic_fetch_sub_explicit(&left[d[i].hb0 + b], 1, memory_order_acq_rel) == 1)
-            for (int r = 0; r < R; r++)
-                merge_head(a, &d[i], part, b * R + r);
-    }
+    atomic_init(next_item, 0);
+    struct attn_decode c = {.args = args, .idx = idx, .n = n, .n_items = n_items, .d = d, .left = left, .part = part,
+                            .next_item = next_item};
+    team_run(attention_decode_body, &c, n_items > 1);
 }
 
 /* A query token whose KV heads serve this many query heads or more takes them as the rows of one attention_rows
@@ -661,13 +715,81 @@ static int packed_keys(const struct attn_args *a, int *base)
     return a->n_past + a->n_tok - *base;
 }
 
+/* op_attention_batch's parallel part: the packing jobs shared out in order, then (after all) the items claimed one
+ * at a time, the last first: a prompt's later row blocks see more keys, so the big items go first and the small
+ * ones fill in at the end. */
+enum { QB = 128 }; /* the AVX-512 block path takes up to 128 rows at once (d_v <= 128) */
+enum { PACK_GROUPS = 8, PACK_BYTES = 8 << 20 };
+struct attn_batch {
+    const struct attn_args *args;
+    const int *first, *job0, *pk0;
+    int n_items, n_jobs;
+    const struct attn_packed *pk;
+    int prefill_bf16;
+    atomic_int *next_item;
+};
+
+static void attention_batch_body(void *ctx, int id, int nth)
+{
+    const struct attn_batch *c = ctx;
+    const struct attn_args *args = c->args;
+    const int *first = c->first, *job0 = c->job0, *pk0 = c->pk0;
+    const struct attn_packed *pk = c->pk;
+    const int prefill_bf16 = c->prefill_bf16;
+    if (c->n_jobs > 0) {
+        for (int job = c->n_jobs * id / nth; job < c->n_jobs * (id + 1) / nth; job++) {
+            int i = 0;
+            while (job >= job0[i + 1])
+                i++;
+            const struct attn_args *a = &args[i];
+            const int per_head = (job0[i + 1] - job0[i]) / a->n_kv_head, g = (job - job0[i]) / per_head;
+            const struct attn_packed *p = &pk[pk0[i] + g];
+            const int g0 = (job - job0[i]) % per_head * PACK_GROUPS, n_groups = (p->n_keys + 31) / 32;
+            kern.attention_pack_bf16(p, &(struct attn_rows){
+                .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                .d_k = a->d_k, .d_v = a->d_v}, g0, g0 + PACK_GROUPS < n_groups ? g0 + PACK_GROUPS : n_groups);
+        }
+        team_barrier();
+    }
+    for (int it; (it = atomic_fetch_add_explicit(c->next_item, 1, memory_order_relaxed)) < c->n_items;) {
+        const int item = c->n_items - 1 - it;
+        int i = 0;
+        while (item >= first[i + 1])
+            i++;
+        const struct attn_args *a = &args[i];
+        const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
+        if (head_rows(a)) {
+            const int nb = (n_rep + HB - 1) / HB, g = local / nb, h0 = g * n_rep + local % nb * HB;
+            const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
+            kern.attention_rows(&(struct attn_rows){
+                .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
+                .q_stride = a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+                .n_rows = nr, .pos0 = a->n_past,
+                .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
+                .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL, .bf16 = prefill_bf16});
+            continue;
+        }
+        const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
+        const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
+        kern.attention_rows(&(struct attn_rows){
+            .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
+            .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
+            .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
+            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
+            .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
+            .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL,
+            .bf16 = prefill_bf16, .packed = pk0[i] >= 0 ? &pk[pk0[i] + g] : NULL});
+    }
+}
+
 void op_attention_batch(const struct attn_args *args, int n)
 {
     /* Work items: (attention, query head, block of up to QB query tokens), rows of one head n_head*d_k apart;
      * or, for one query token with enough heads per KV head, (attention, KV head, block of up to HB of its
      * heads), rows d_k apart. first[i]: the first item of attention i. Other attentions of one query token take
      * the decode path (attention_decode) whatever the batch holds besides. */
-    enum { QB = 128 }; /* the AVX-512 block path takes up to 128 rows at once (d_v <= 128) */
     OWL_ASSERT(n >= 1 && n <= 65536);
     int first[n + 1], dec[n], n_dec = 0;
     first[0] = 0;
@@ -693,7 +815,6 @@ void op_attention_batch(const struct attn_args *args, int n)
      * i's KV head g (pk0[i] < 0: not packed), its jobs from job0[i]. Only while they stay in the cache
      * (PACK_BYTES in all): past that a pass writing them out and reading them back costs more than packing a
      * block's keys for each query head as it goes (pp128 at depth 4096: 17 MB a layer, no faster). */
-    enum { PACK_GROUPS = 8, PACK_BYTES = 8 << 20 };
     int pk0[n], job0[n + 1], n_pk = 0;
     size_t pk_len = 0;
     job0[0] = 0;
@@ -724,58 +845,11 @@ void op_attention_batch(const struct attn_args *args, int n)
                 data += attn_packed_len(n_keys, a->d_k, a->d_v);
             }
     }
-#pragma omp parallel num_threads(g_threads) if (g_threads > 1 && n_items > 1)
-    {
-        if (n_jobs > 0) {
-#pragma omp for schedule(static)
-            for (int job = 0; job < n_jobs; job++) {
-                int i = 0;
-                while (job >= job0[i + 1])
-                    i++;
-                const struct attn_args *a = &args[i];
-                const int per_head = (job0[i + 1] - job0[i]) / a->n_kv_head, g = (job - job0[i]) / per_head;
-                const struct attn_packed *p = &pk[pk0[i] + g];
-                const int g0 = (job - job0[i]) % per_head * PACK_GROUPS, n_groups = (p->n_keys + 31) / 32;
-                kern.attention_pack_bf16(p, &(struct attn_rows){
-                    .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
-                    .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
-                    .d_k = a->d_k, .d_v = a->d_v}, g0, g0 + PACK_GROUPS < n_groups ? g0 + PACK_GROUPS : n_groups);
-            }
-        }
-        /* the items taken last first: a prompt's later row blocks see more keys, so the big items go first and
-         * the small ones fill in at the end */
-#pragma omp for schedule(dynamic, 1)
-        for (int it = 0; it < n_items; it++) {
-            const int item = n_items - 1 - it;
-            int i = 0;
-            while (item >= first[i + 1])
-                i++;
-            const struct attn_args *a = &args[i];
-            const int local = item - first[i], n_rep = a->n_head / a->n_kv_head;
-            if (head_rows(a)) {
-                const int nb = (n_rep + HB - 1) / HB, g = local / nb, h0 = g * n_rep + local % nb * HB;
-                const int nr = (g + 1) * n_rep - h0 < HB ? (g + 1) * n_rep - h0 : HB;
-                kern.attention_rows(&(struct attn_rows){
-                    .out = a->out + (size_t)h0 * a->d_v, .out_stride = a->d_v, .q = a->q + (size_t)h0 * a->d_k,
-                    .q_stride = a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
-                    .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
-                    .n_rows = nr, .pos0 = a->n_past,
-                    .same_pos = 1, .window = a->window, .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale,
-                    .sinks = a->sinks ? a->sinks + h0 : NULL, .has_sink = a->sinks != NULL, .bf16 = prefill_bf16});
-                continue;
-            }
-            const int h = local % a->n_head, b = local / a->n_head, g = h / n_rep;
-            const int t0 = b * QB, nq = a->n_tok - t0 < QB ? a->n_tok - t0 : QB;
-            kern.attention_rows(&(struct attn_rows){
-                .out = a->out + ((size_t)t0 * a->n_head + h) * a->d_v, .out_stride = a->n_head * a->d_v,
-                .q = a->q + ((size_t)t0 * a->n_head + h) * a->d_k, .q_stride = a->n_head * a->d_k,
-                .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k), .k_stride = a->k_stride,
-                .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .v_stride = a->v_stride, .f16 = a->kv_f16,
-                .n_rows = nq, .pos0 = a->n_past + t0, .window = a->window, .d_k = a->d_k, .d_v = a->d_v,
-                .scale = a->scale, .sink = a->sinks ? a->sinks[h] : 0.0f, .has_sink = a->sinks != NULL,
-                .bf16 = prefill_bf16, .packed = pk0[i] >= 0 ? &pk[pk0[i] + g] : NULL});
-        }
-    }
+    _Alignas(64) atomic_int next_item;
+    atomic_init(&next_item, 0);
+    struct attn_batch c = {.args = args, .first = first, .n_items = n_items, .job0 = job0, .n_jobs = n_jobs, .pk0 = pk0,
+                           .pk = pk, .prefill_bf16 = prefill_bf16, .next_item = &next_item};
+    team_run(attention_batch_body, &c, n_items > 1);
 }
 
 /* Prefill-sized stores (new cache rows) on every thread, in chunks: the same values. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "backend/team.h"
 #include "kernels/fp8.h"
 #include "kernels/kernels.h"
 
@@ -103,6 +104,49 @@ static void heads_gemm_transposed(const struct heads_matmul_args *a)
     }
 }
 
+/* op_matmul_heads' items (see there), shared out in order. */
+struct heads_items {
+    const struct heads_matmul_args *a;
+    int chunk, n_chunks, n_items;
+};
+
+static void heads_items_body(void *ctx, int id, int nth)
+{
+    const struct heads_items *c = ctx;
+    const struct heads_matmul_args *a = c->a;
+    const struct weight *w = a->w;
+    const int d_in = w->d_in, chunk = c->chunk, n_chunks = c->n_chunks;
+    const bool by_kernel = !a->transposed;
+    float row[d_in];
+    for (int item = c->n_items * id / nth; item < c->n_items * (id + 1) / nth; item++) {
+        const int h = item / n_chunks, i0 = (item % n_chunks) * chunk;
+        const int i1 = i0 + chunk < a->n_rows ? i0 + chunk : a->n_rows;
+        const float *x = a->x + (size_t)h * a->x_head_stride;
+        float *y = a->y + (size_t)h * a->y_head_stride;
+        struct weight v;
+        if (by_kernel && weight_rows(&v, w, a->row0 + h * a->row_stride, a->n_rows)) {
+            for (int t = 0; t < a->n_tok; t++)
+                backend_matmul_rows(y + (size_t)t * a->y_tok_stride, x + (size_t)t * a->x_tok_stride, &v, 1, i0,
+                                    i1);
+            continue;
+        }
+        if (a->transposed)
+            for (int t = 0; t < a->n_tok; t++)
+                memset(y + (size_t)t * a->y_tok_stride, 0, (size_t)d_in * sizeof(float));
+        for (int i = i0; i < i1; i++) {
+            weight_row(row, w, a->row0 + h * a->row_stride + i);
+            for (int t = 0; t < a->n_tok; t++) {
+                const float *xt = x + (size_t)t * a->x_tok_stride;
+                float *yt = y + (size_t)t * a->y_tok_stride;
+                if (a->transposed)
+                    kern.axpy_f32(yt, xt[i], row, d_in); /* y_t += x_t[i] * W[i, :] */
+                else
+                    yt[i] = kern.dot_f32(row, xt, d_in); /* y_t[i] = W[i, :] · x_t */
+            }
+        }
+    }
+}
+
 void op_matmul_heads(const struct heads_matmul_args *a)
 {
     const struct weight *w = a->w;
@@ -119,40 +163,8 @@ void op_matmul_heads(const struct heads_matmul_args *a)
      * its dtype's kernel a token at a time (row-exact: decode and batched steps alike) where the head's rows can
      * be a weight of their own; else each row is dequantized once and met by every token (dequantizing Q8_0
      * rows one by one took 12% of a DeepSeek decode). */
-    const bool by_kernel = !a->transposed;
     const int chunk = a->transposed ? a->n_rows : 16;
-    const int n_chunks = (a->n_rows + chunk - 1) / chunk, n_items = a->n_head * n_chunks;
-    const int n_thr = ops_threads();
-#pragma omp parallel num_threads(n_thr) if (n_thr > 1 && n_items > 1)
-    {
-        float row[d_in];
-#pragma omp for schedule(static)
-        for (int item = 0; item < n_items; item++) {
-            const int h = item / n_chunks, i0 = (item % n_chunks) * chunk;
-            const int i1 = i0 + chunk < a->n_rows ? i0 + chunk : a->n_rows;
-            const float *x = a->x + (size_t)h * a->x_head_stride;
-            float *y = a->y + (size_t)h * a->y_head_stride;
-            struct weight v;
-            if (by_kernel && weight_rows(&v, w, a->row0 + h * a->row_stride, a->n_rows)) {
-                for (int t = 0; t < a->n_tok; t++)
-                    backend_matmul_rows(y + (size_t)t * a->y_tok_stride, x + (size_t)t * a->x_tok_stride, &v, 1, i0,
-                                        i1);
-                continue;
-            }
-            if (a->transposed)
-                for (int t = 0; t < a->n_tok; t++)
-                    memset(y + (size_t)t * a->y_tok_stride, 0, (size_t)d_in * sizeof(float));
-            for (int i = i0; i < i1; i++) {
-                weight_row(row, w, a->row0 + h * a->row_stride + i);
-                for (int t = 0; t < a->n_tok; t++) {
-                    const float *xt = x + (size_t)t * a->x_tok_stride;
-                    float *yt = y + (size_t)t * a->y_tok_stride;
-                    if (a->transposed)
-                        kern.axpy_f32(yt, xt[i], row, d_in); /* y_t += x_t[i] * W[i, :] */
-                    else
-                        yt[i] = kern.dot_f32(row, xt, d_in); /* y_t[i] = W[i, :] · x_t */
-                }
-            }
-        }
-    }
+    const int n_chunks = (a->n_rows + chunk - 1) / chunk;
+    struct heads_items c = {.a = a, .chunk = chunk, .n_chunks = n_chunks, .n_items = a->n_head * n_chunks};
+    team_run(heads_items_body, &c, c.n_items > 1);
 }

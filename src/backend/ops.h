@@ -2,8 +2,9 @@
  *
  * Activations are fp32, contiguous, token-major: a (n_tok, d) buffer holds token t's vector at t*d.
  * Weights are `struct weight`: the stored bytes (bf16, f16, f32; quantized formats later) plus their
- * shape; kernels dequantize in registers. All ops are multi-threaded with OpenMP over the thread count
- * set by ops_set_threads, and allocate only to grow the matmuls' workspace (kept for the process).
+ * shape; kernels dequantize in registers. All ops are multi-threaded over the thread count set by
+ * ops_set_threads (OpenMP regions, or a pass's held threads: ops_pass), and allocate only to grow the
+ * matmuls' workspace (kept for the process).
  */
 #ifndef OWL_OPS_H
 #define OWL_OPS_H
@@ -47,6 +48,11 @@ static inline struct weight weight_expert(const struct weight *stack, int e)
 /* Threads used by every op from now on (<= 0: all cores). Returns the number in use. */
 int ops_set_threads(int n_threads);
 int ops_threads(void);
+
+/* fn(ctx) on the calling thread with the ops' threads held for it: the ops it calls post their parallel parts to
+ * threads already waiting instead of each opening an OpenMP region (backend/team.h). For a decode step's forward,
+ * whose ops are many and short. The same numbers as fn(ctx) alone. */
+void ops_pass(void (*fn)(void *ctx), void *ctx);
 
 /* Row-exact mode (off by default): while on, every op gives each token's row bitwise what it gives that
  * token alone (op_matmul runs its kernels on at most KERN_ROW_EXACT_TOKENS tokens at a time, never the

@@ -335,6 +335,26 @@ static void ring_make_room(struct owl_session *s, int n)
     s->ring_base = base;
 }
 
+/* A forward, its ops' threads held for it where its tokens are few (decode steps, alone or batched: many short ops,
+ * each of which would otherwise open an OpenMP region; ops_pass). */
+struct forward_call {
+    const struct model *m;
+    const struct forward_args *a;
+};
+static void forward_call(void *ctx)
+{
+    const struct forward_call *c = ctx;
+    c->m->vt->forward(c->m, c->a);
+}
+static void run_forward(const struct model *m, const struct forward_args *a)
+{
+    enum { PASS_TOKENS = 8 }; /* below the prefill GEMMs' sizes, whose regions are few and long */
+    if (a->n_tok < PASS_TOKENS)
+        ops_pass(forward_call, &(struct forward_call){m, a});
+    else
+        m->vt->forward(m, a);
+}
+
 enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, int n_tokens,
                                  enum owl_logits_mode mode, float *logits, struct owl_error *err)
 {
@@ -362,7 +382,7 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
         ring_make_room(s, n);
         const struct forward_seq seq = {.n_tok = n, .n_past = s->n_past, .k_cache = s->k_cache,
                                         .v_cache = s->v_cache, .ring_base = s->ring_base};
-        m->vt->forward(m, &(struct forward_args){
+        run_forward(m, &(struct forward_args){
             .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx, .kv_f16 = s->kv_f16,
             .row0 = s->row0, .ring = s->row0 ? m->kv.windowed : NULL, .scratch = s->scratch, .logits = out,
             .all_logits = mode == OWL_LOGITS_ALL});
@@ -413,7 +433,7 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
             seq[i] = (struct forward_seq){.n_tok = 1, .n_past = s->n_past, .k_cache = s->k_cache,
                                           .v_cache = s->v_cache, .ring_base = s->ring_base};
         }
-        m->vt->forward(m, &(struct forward_args){
+        run_forward(m, &(struct forward_args){
             .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx, .kv_f16 = s0->kv_f16,
             .row0 = s0->row0, .ring = s0->row0 ? m->kv.windowed : NULL, .scratch = s0->scratch,
             .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
