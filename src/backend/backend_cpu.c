@@ -545,22 +545,46 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
         add_bias(&jobs[j], n);
 }
 
+/* The elementwise ops: rows or chunks on every thread where they are many (team_for), each piece computed as
+ * alone. */
+struct rms_rows {
+    float *out;
+    const float *x, *w;
+    int d;
+    float eps;
+};
+static void rms_row(const void *ctx, size_t r)
+{
+    const struct rms_rows *a = ctx;
+    kern.rmsnorm_f32(a->out + r * (size_t)a->d, a->x + r * (size_t)a->d, a->w, a->d, a->eps);
+}
+
 void op_rmsnorm(float *out, const float *x, const float *w, int n_rows, int d, float eps)
 {
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && (size_t)n_rows * d >= 16384)
-    for (int r = 0; r < n_rows; r++)
-        kern.rmsnorm_f32(out + (size_t)r * d, x + (size_t)r * d, w, d, eps);
+    team_for((size_t)n_rows, rms_row, &(struct rms_rows){out, x, w, d, eps}, (size_t)n_rows * d >= 16384);
+}
+
+struct rope_rows {
+    float *x;
+    int n_head, tok_stride, head_stride, d_rot;
+    const float *cos, *sin;
+    bool interleaved;
+};
+static void rope_row(const void *ctx, size_t t)
+{
+    const struct rope_rows *a = ctx;
+    const size_t half = (size_t)a->d_rot / 2;
+    kern.rope_f32(a->x + t * (size_t)a->tok_stride, a->n_head, a->head_stride, a->d_rot, a->cos + t * half,
+                  a->sin + t * half, a->interleaved);
 }
 
 void op_rope(float *x, int n_tok, int n_head, int tok_stride, int head_stride, int d_rot,
              const float *cos, const float *sin, enum rope_pairing pairing)
 {
-    const int half = d_rot / 2;
     /* tokens on every thread in prefill (each token's rows alone: the same numbers) */
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_tok >= 16)
-    for (int t = 0; t < n_tok; t++)
-        kern.rope_f32(x + (size_t)t * tok_stride, n_head, head_stride, d_rot, cos + (size_t)t * half,
-                      sin + (size_t)t * half, pairing == ROPE_PAIRING_INTERLEAVED);
+    team_for((size_t)n_tok, rope_row, &(struct rope_rows){x, n_head, tok_stride, head_stride, d_rot, cos, sin,
+                                                           pairing == ROPE_PAIRING_INTERLEAVED},
+             n_tok >= 16);
 }
 
 void op_attention(const struct attn_args *a) { op_attention_batch(a, 1); }
@@ -852,44 +876,61 @@ void op_attention_batch(const struct attn_args *args, int n)
     team_run(attention_batch_body, &c, n_items > 1);
 }
 
-/* Prefill-sized stores (new cache rows) on every thread, in chunks: the same values. */
-enum { STORE_CHUNK = 65536 };
+/* Prefill-sized stores (new cache rows), SwiGLU and sums in chunks (the same values whoever computes them). */
+struct chunks {
+    void *out;
+    const float *a, *b;
+    size_t n, chunk;
+};
+static size_t chunk_len(const struct chunks *c, size_t i) { return c->n - i < c->chunk ? c->n - i : c->chunk; }
+
+enum { STORE_CHUNK = 65536, SWIGLU_CHUNK = 4096, ADD_CHUNK = 16384 };
+static void to_f16_chunk(const void *ctx, size_t k)
+{
+    const struct chunks *c = ctx;
+    const size_t i = k * c->chunk;
+    kern.f32_to_kv16((uint16_t *)c->out + i, c->a + i, chunk_len(c, i));
+}
 void op_to_f16(uint16_t *out, const float *x, size_t n)
 {
-    const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++) {
-        const size_t i = c * STORE_CHUNK;
-        kern.f32_to_kv16(out + i, x + i, n - i < STORE_CHUNK ? n - i : STORE_CHUNK);
-    }
+    const struct chunks c = {out, x, NULL, n, STORE_CHUNK};
+    team_for((n + STORE_CHUNK - 1) / STORE_CHUNK, to_f16_chunk, &c, true);
 }
 
+static void copy_chunk(const void *ctx, size_t k)
+{
+    const struct chunks *c = ctx;
+    const size_t i = k * c->chunk;
+    memcpy((float *)c->out + i, c->a + i, chunk_len(c, i) * sizeof(float));
+}
 void op_copy(float *out, const float *x, size_t n)
 {
-    const size_t n_chunks = (n + STORE_CHUNK - 1) / STORE_CHUNK;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++) {
-        const size_t i = c * STORE_CHUNK;
-        memcpy(out + i, x + i, (n - i < STORE_CHUNK ? n - i : STORE_CHUNK) * sizeof(float));
-    }
+    const struct chunks c = {out, x, NULL, n, STORE_CHUNK};
+    team_for((n + STORE_CHUNK - 1) / STORE_CHUNK, copy_chunk, &c, true);
 }
 
+static void swiglu_chunk(const void *ctx, size_t k)
+{
+    const struct chunks *c = ctx;
+    const size_t i = k * c->chunk;
+    kern.swiglu_f32((float *)c->out + i, c->a + i, c->b + i, chunk_len(c, i));
+}
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 {
-    const size_t chunk = 4096, n_chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++) {
-        const size_t i = c * chunk;
-        kern.swiglu_f32(out + i, gate + i, up + i, n - i < chunk ? n - i : chunk);
-    }
+    const struct chunks c = {out, gate, up, n, SWIGLU_CHUNK};
+    team_for((n + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK, swiglu_chunk, &c, true);
 }
 
+/* prefill-sized sums on every thread, in chunks (elementwise: the same numbers), by the vector axpy with a = 1:
+ * x + 1 * y is x + y exactly */
+static void add_chunk(const void *ctx, size_t k)
+{
+    const struct chunks *c = ctx;
+    const size_t i = k * c->chunk;
+    kern.axpy_f32((float *)c->out + i, 1.0f, c->a + i, (int)chunk_len(c, i));
+}
 void op_add(float *x, const float *y, size_t n)
 {
-    /* prefill-sized sums on every thread, in chunks (elementwise: the same numbers), by the vector axpy with
-     * a = 1: x + 1 * y is x + y exactly */
-    const size_t chunk = 16384, n_chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n_chunks > 1)
-    for (size_t c = 0; c < n_chunks; c++)
-        kern.axpy_f32(x + c * chunk, 1.0f, y + c * chunk, (int)(n - c * chunk < chunk ? n - c * chunk : chunk));
+    const struct chunks c = {x, y, NULL, n, ADD_CHUNK};
+    team_for((n + ADD_CHUNK - 1) / ADD_CHUNK, add_chunk, &c, true);
 }

@@ -4,7 +4,6 @@
  * part after attention. Each weight row is dequantized once into a row buffer (FP8 rows with their block
  * scale, plain dtypes exactly) and used for every token, so the bytes read are those of the slices.
  */
-#include <omp.h>
 #include <stdint.h>
 #include <string.h>
 

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "backend/ops.h"
+#include "backend/team.h"
 #include "kernels/kernels.h"
 
 /* Indices of the k largest of v[0..n) by descending value, equal values in ascending index (k small:
@@ -119,13 +120,24 @@ void op_moe_route(int32_t *ids, float *weights, const float *logits, int n_tok, 
     }
 }
 
+struct swiglu_oai_rows {
+    float *out;
+    const float *gate, *up;
+    int step, row, d_ff;
+    float alpha, limit;
+};
+static void swiglu_oai_row(const void *ctx, size_t t)
+{
+    const struct swiglu_oai_rows *a = ctx;
+    kern.swiglu_oai_f32(a->out + t * (size_t)a->d_ff, a->gate + t * (size_t)a->row, a->up + t * (size_t)a->row,
+                        a->step, a->d_ff, a->alpha, a->limit);
+}
+
 void op_swiglu_oai(float *out, const float *gate, const float *up, int step, int row, int n, int d_ff, float alpha,
                    float limit)
 {
-    const int n_thr = ops_threads();
-#pragma omp parallel for schedule(static) num_threads(n_thr) if (n_thr > 1 && n > 1 && (size_t)n * d_ff >= 8192)
-    for (int t = 0; t < n; t++)
-        kern.swiglu_oai_f32(out + (size_t)t * d_ff, gate + (size_t)t * row, up + (size_t)t * row, step, d_ff, alpha, limit);
+    team_for((size_t)n, swiglu_oai_row, &(struct swiglu_oai_rows){out, gate, up, step, row, d_ff, alpha, limit},
+             (size_t)n * d_ff >= 8192);
 }
 
 /* Scratch pieces start on 64-byte boundaries. */

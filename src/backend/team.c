@@ -92,6 +92,24 @@ void team_barrier(void)
             relax(&s);
 }
 
+struct team_for {
+    team_index_fn *fn;
+    const void *ctx;
+    size_t n;
+};
+
+static void team_for_body(void *ctx, int id, int nth)
+{
+    const struct team_for *c = ctx;
+    for (size_t i = c->n * (size_t)id / (size_t)nth; i < c->n * (size_t)(id + 1) / (size_t)nth; i++)
+        c->fn(c->ctx, i);
+}
+
+void team_for(size_t n, team_index_fn *fn, const void *ctx, bool parallel)
+{
+    team_run(team_for_body, &(struct team_for){fn, ctx, n}, parallel && n > 1);
+}
+
 /* A thread other than 0: each body posted, until the pass ends. */
 static void team_wait(struct team *t, int id)
 {

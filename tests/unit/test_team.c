@@ -1,10 +1,12 @@
 /* test_team.c — the ops' threads (backend/team.h): team_run gives every thread of the team one call with its own id
  * and the team's size, outside a pass (OpenMP regions) and inside one (ops_pass: bodies posted to held threads),
  * thousands of posts in a row; team_barrier makes every thread's writes before it visible to all after it; a body
- * that calls team_run, a pass inside a pass and a pass with more threads than cores run alone or directly; and a
- * decode-sized matmul and attention give the same bits inside a pass as outside. */
+ * that calls team_run, a pass inside a pass and a pass with more threads than cores run alone or directly;
+ * team_for visits every index once, in order within a thread; and a decode-sized matmul, attention, norm and
+ * SwiGLU give the same bits inside a pass as outside. */
 #include <math.h>
 #include <omp.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -78,6 +80,37 @@ static void reset(struct seen *s, int nth)
     s->want_nth = nth;
 }
 
+/* team_for: every index once, and (parallel, two or more indices) some on a thread other than the caller. */
+enum { FOR_N = 1000 };
+struct for_seen {
+    atomic_int hits[FOR_N];
+    atomic_int elsewhere; /* indices run on another thread than the caller's */
+    pthread_t caller;
+};
+
+static void for_index(const void *ctx, size_t i)
+{
+    struct for_seen *f = (struct for_seen *)ctx;
+    atomic_fetch_add(&f->hits[i], 1);
+    if (!pthread_equal(pthread_self(), f->caller))
+        atomic_fetch_add(&f->elsewhere, 1);
+}
+
+static void expect_for(size_t n, bool parallel, const char *where)
+{
+    struct for_seen *f = calloc(1, sizeof *f);
+    f->caller = pthread_self();
+    team_for(n, for_index, f, parallel);
+    int wrong = 0;
+    for (size_t i = 0; i < FOR_N; i++)
+        wrong += atomic_load(&f->hits[i]) != (i < n ? 1 : 0);
+    CHECK_MSG(wrong == 0, "%s: team_for(%zu) visited %d indices a wrong number of times", where, n, wrong);
+    const bool shared = parallel && n > 1 && ops_threads() > 1;
+    CHECK_MSG((atomic_load(&f->elsewhere) > 0) == shared, "%s: team_for(%zu): %d indices on other threads", where, n,
+              atomic_load(&f->elsewhere));
+    free(f);
+}
+
 /* Inside a pass: posts and barriers, many in a row, and nesting. */
 struct pass_ctx {
     struct seen *s;
@@ -101,6 +134,10 @@ static void pass_fn(void *ctx)
     expect_once_each(s, 1, "pass, not parallel");
     s->round = p->posts;
     team_run(barrier_body, s, false);
+    expect_for(FOR_N, true, "pass");
+    expect_for(1, true, "pass, one index");
+    expect_for(0, true, "pass, none");
+    expect_for(FOR_N, false, "pass, not parallel");
     atomic_store(&s->inner_nth, -1);
     team_run(nesting_body, s, true);
     CHECK_MSG(atomic_load(&s->inner_nth) == 1, "a body's team_run ran on %d threads", atomic_load(&s->inner_nth));
@@ -113,8 +150,10 @@ static void nested_pass_fn(void *ctx)
 }
 
 /* A decode step's matmuls and attention: the same bits with and without a pass. */
+enum { NORM_ROWS = 32, NORM_D = 1024, SW_N = 10000 }; /* sizes the elementwise ops split across threads */
 struct numbers {
     float *y, *x, *att_out, *q, *k, *v;
+    float *norm_in, *norm_w, *norm_out, *sw_out; /* the SwiGLU reads norm_in's first SW_N twice */
     struct weight w_f32, w_q8;
     int n_past;
 };
@@ -126,6 +165,8 @@ static void compute(struct numbers *c)
     ops_set_act(ACT_Q8);
     op_matmul(c->y + c->w_f32.d_out, c->x, &c->w_q8, NULL, 1);
     ops_set_act(ACT_FP32);
+    op_rmsnorm(c->norm_out, c->norm_in, c->norm_w, NORM_ROWS, NORM_D, 1e-6f);
+    op_swiglu(c->sw_out, c->norm_in, c->norm_in + SW_N, SW_N);
     op_attention(&(struct attn_args){.out = c->att_out, .q = c->q, .k = c->k, .v = c->v, .k_stride = 4 * 64,
                                      .v_stride = 4 * 64, .n_tok = 1, .n_past = c->n_past, .n_head = 16,
                                      .n_kv_head = 4, .d_k = 64, .d_v = 64, .scale = 0.125f});
@@ -145,6 +186,10 @@ static void same_numbers(void)
     c.att_out = malloc(sizeof(float) * 16 * 64);
     c.k = malloc(sizeof(float) * KEYS * 4 * 64);
     c.v = malloc(sizeof(float) * KEYS * 4 * 64);
+    c.norm_in = malloc(sizeof(float) * NORM_ROWS * NORM_D);
+    c.norm_w = malloc(sizeof(float) * NORM_D);
+    c.norm_out = malloc(sizeof(float) * NORM_ROWS * NORM_D);
+    c.sw_out = malloc(sizeof(float) * SW_N);
     unsigned r = 12345;
 #define RND() ((float)((r = r * 1103515245u + 12345u) >> 8) / 16777216.0f - 0.5f)
     for (int i = 0; i < D_IN * D_OUT; i++)
@@ -161,22 +206,34 @@ static void same_numbers(void)
         c.q[i] = RND();
     for (int i = 0; i < KEYS * 4 * 64; i++)
         c.k[i] = RND(), c.v[i] = RND();
+    for (int i = 0; i < NORM_ROWS * NORM_D; i++)
+        c.norm_in[i] = RND();
+    for (int i = 0; i < NORM_D; i++)
+        c.norm_w[i] = 1.0f + RND();
     c.w_f32 = (struct weight){.dtype = DTYPE_F32, .d_out = D_OUT, .d_in = D_IN, .data = wf};
     c.w_q8 = (struct weight){.dtype = DTYPE_Q8_0, .d_out = D_OUT, .d_in = D_IN, .data = wq};
     compute(&c);
     float *y0 = malloc(sizeof(float) * 2 * D_OUT), *a0 = malloc(sizeof(float) * 16 * 64);
+    float *n0 = malloc(sizeof(float) * NORM_ROWS * NORM_D), *s0 = malloc(sizeof(float) * SW_N);
     memcpy(y0, c.y, sizeof(float) * 2 * D_OUT);
     memcpy(a0, c.att_out, sizeof(float) * 16 * 64);
+    memcpy(n0, c.norm_out, sizeof(float) * NORM_ROWS * NORM_D);
+    memcpy(s0, c.sw_out, sizeof(float) * SW_N);
     memset(c.y, 0, sizeof(float) * 2 * D_OUT);
     memset(c.att_out, 0, sizeof(float) * 16 * 64);
+    memset(c.norm_out, 0, sizeof(float) * NORM_ROWS * NORM_D);
+    memset(c.sw_out, 0, sizeof(float) * SW_N);
     ops_pass(compute_fn, &c);
     CHECK_MSG(memcmp(y0, c.y, sizeof(float) * 2 * D_OUT) == 0, "matmuls differ inside a pass");
     CHECK_MSG(memcmp(a0, c.att_out, sizeof(float) * 16 * 64) == 0, "attention differs inside a pass");
+    CHECK_MSG(memcmp(n0, c.norm_out, sizeof(float) * NORM_ROWS * NORM_D) == 0, "rmsnorm differs inside a pass");
+    CHECK_MSG(memcmp(s0, c.sw_out, sizeof(float) * SW_N) == 0, "swiglu differs inside a pass");
     bool finite = true;
     for (int i = 0; i < 2 * D_OUT; i++)
         finite = finite && isfinite(y0[i]);
     CHECK(finite);
     free(wf), free(wq), free(c.x), free(c.y), free(c.q), free(c.att_out), free(c.k), free(c.v), free(y0), free(a0);
+    free(c.norm_in), free(c.norm_w), free(c.norm_out), free(c.sw_out), free(n0), free(s0);
 }
 
 int main(void)
@@ -194,6 +251,8 @@ int main(void)
     expect_once_each(s, 1, "not parallel");
     s->round = 7;
     team_run(barrier_body, s, true);
+    expect_for(FOR_N, true, "region");
+    expect_for(3, true, "region, three indices");
     CHECK_MSG(atomic_load(&s->stale) == 0, "region barrier: %d stale slots", atomic_load(&s->stale));
 
     /* inside a pass (where there are cores enough: else it runs directly, on the regions) */
