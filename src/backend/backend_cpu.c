@@ -225,7 +225,7 @@ static bool q8_gemm(const struct weight *w, int n)
     const bool fmt = w->dtype == DTYPE_Q8_0 || w->dtype == DTYPE_Q4_0 || w->dtype == DTYPE_Q4_1 ||
                      w->dtype == DTYPE_Q5_0 || w->dtype == DTYPE_Q5_1 || w->dtype == DTYPE_Q4_K ||
                      w->dtype == DTYPE_Q5_K || w->dtype == DTYPE_Q6_K;
-    return g_act == ACT_Q8 && fmt && n >= 8 && !g_row_exact && kern.gemm_blocks_q8 &&
+    return g_act == ACT_Q8 && fmt && n >= GEMM_MIN_TOKENS && !g_row_exact && kern.gemm_blocks_q8 &&
            (size_t)w->d_in / 32 * Q8_0_BLOCK_BYTES * Q8_GEMM_ROWS < (size_t)INT32_MAX;
 }
 
@@ -321,7 +321,7 @@ static void q8_many_body(void *ctx, int id, int nth)
     const struct matmul_job *jobs = c->jobs;
     const struct q8_job *J = c->J;
     const int n = c->n, n_jobs = c->n_jobs, group = c->group;
-    if (n >= 8) { /* prefill: each thread quantizes its share of the tokens, then all wait for all */
+    if (n >= GEMM_MIN_TOKENS) { /* prefill: each thread quantizes its share of the tokens, then all wait for all */
         const int t0 = n * id / nth, t1 = n * (id + 1) / nth;
         for (int j = 0; j < n_jobs; j++) {
             const int d_in = jobs[j].w->d_in, nb = d_in / 32;
@@ -372,7 +372,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         J[j].block_fn = q8_kernel(w->dtype);
         J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
-        const bool gemm = !J[j].block_fn && n >= 8 && !g_row_exact;
+        const bool gemm = !J[j].block_fn && n >= GEMM_MIN_TOKENS && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
         if (J[j].q8_gemm && gemm_blocks_q8_panel_bytes(d_in) > panel_bytes)
@@ -393,7 +393,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const size_t q_bytes = q8_q_bytes(n, d_in), d_bytes = q8_d_bytes(n, d_in);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
-        if (n < 8) /* decode: here (a barrier in the region would cost more than the few blocks) */
+        if (n < GEMM_MIN_TOKENS) /* decode: here (a barrier in the region would cost more than the few blocks) */
             kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
@@ -415,7 +415,7 @@ static matmul_fn *plain_kernel(const struct weight *w, int n, bool *round_x)
     *round_x = act_bf16 && !kern.matmul_bf16_act;
     return weight_is_mxfp4(w) || w->dtype == DTYPE_F8_E4M3 ? NULL
          : act_bf16 && kern.matmul_bf16_act                ? kern.matmul_bf16_act
-         : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= 8 && !g_row_exact && kern.matmul_q8_0_act
+         : g_act != ACT_FP32 && w->dtype == DTYPE_Q8_0 && n >= GEMM_MIN_TOKENS && !g_row_exact && kern.matmul_q8_0_act
              ? kern.matmul_q8_0_act
              : matmul_for(w->dtype);
 }
@@ -468,7 +468,7 @@ static void matmul_plain_many(const struct matmul_job *jobs, int n_jobs, int n)
     if (xr_bytes) {
         float *xr = (float *)ws;
         const size_t d_in = (size_t)jobs[0].w->d_in;
-#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n >= 8)
+#pragma omp parallel for schedule(static) num_threads(g_threads) if (g_threads > 1 && n >= GEMM_MIN_TOKENS)
         for (int t = 0; t < n; t++)
             for (size_t i = (size_t)t * d_in; i < (size_t)(t + 1) * d_in; i++)
                 xr[i] = bf16_to_f32(f32_to_bf16(x0[i]));
@@ -492,7 +492,7 @@ static bool takes_gemm_bf16(const struct weight *w, int n)
  * replaced (docs/BENCHMARKS.md) */
 static bool takes_q8(const struct weight *w, int n)
 {
-    const bool q8_decode = q8_kernel(w->dtype) && (n < 8 || g_row_exact);
+    const bool q8_decode = q8_kernel(w->dtype) && (n < GEMM_MIN_TOKENS || g_row_exact);
     return g_act == ACT_Q8 && (weight_is_mxfp4(w) || w->dtype == DTYPE_MXFP4 || q8_decode || q8_gemm(w, n));
 }
 
@@ -518,7 +518,7 @@ void op_matmul_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
     /* together: every job on the act q8 path or on the plain one with its activations as given (decode), or every
      * job on the bf16-activation GEMM (prefill) */
-    bool q8 = n_jobs <= MATMUL_MANY_MAX && n < 8, plain = q8, gemm = n_jobs <= MATMUL_MANY_MAX;
+    bool q8 = n_jobs <= MATMUL_MANY_MAX && n < GEMM_MIN_TOKENS, plain = q8, gemm = n_jobs <= MATMUL_MANY_MAX;
     bool q8_gemms = n_jobs <= MATMUL_MANY_MAX; /* prefill: every job on the Q8_0 GEMM */
     for (int j = 0; j < n_jobs; j++) {
         bool round_x;
@@ -648,10 +648,9 @@ static void merge_head(const struct attn_args *a, const struct attn_dec *d, cons
         o[k] *= inv;
 }
 
-/* One parallel region: each block of heads counts its chunks down, and the item that finishes the block's last
- * chunk merges its heads (in chunk order, so the numbers do not depend on which thread that is). */
-/* attention_decode's parallel part: items claimed one at a time (dynamically: a chunk's cost varies), each merged
- * into its heads' outputs by the thread that finishes its block's last chunk. */
+/* attention_decode's parallel part: items claimed one at a time (a chunk's cost varies); each block of heads counts
+ * its chunks down, and the item that finishes the block's last chunk merges its heads (in chunk order, so the
+ * numbers do not depend on which thread that is). */
 struct attn_decode {
     const struct attn_args *args;
     const int *idx;
@@ -697,11 +696,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         parts += plan_floats(&plan, &args[idx[i]]);
         n_blocks += plan.n_hb;
     }
-    const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64 + 64;
+    const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64;
     char *ws = workspace(dec_bytes + left_bytes + parts * sizeof(float));
     struct attn_dec *d = (struct attn_dec *)ws;
     atomic_int *left = (atomic_int *)(ws + dec_bytes); /* chunks still to run, per block of heads */
-    atomic_int *next_item = (atomic_int *)(ws + dec_bytes + left_bytes - 64); /* on a line of its own */
     float *part = (float *)(ws + dec_bytes + left_bytes);
     int n_items = 0, hb = 0;
     parts = 0;
@@ -716,9 +714,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         hb += d[i].n_hb;
         parts += plan_floats(&d[i], &args[idx[i]]);
     }
-    atomic_init(next_item, 0);
+    _Alignas(64) atomic_int next_item;
+    atomic_init(&next_item, 0);
     struct attn_decode c = {.args = args, .idx = idx, .n = n, .n_items = n_items, .d = d, .left = left, .part = part,
-                            .next_item = next_item};
+                            .next_item = &next_item};
     team_run(attention_decode_body, &c, n_items > 1);
 }
 
@@ -876,61 +875,51 @@ void op_attention_batch(const struct attn_args *args, int n)
     team_run(attention_batch_body, &c, n_items > 1);
 }
 
-/* Prefill-sized stores (new cache rows), SwiGLU and sums in chunks (the same values whoever computes them). */
+/* Prefill-sized stores (new cache rows), SwiGLU and sums in chunks (the same values whoever computes them):
+ * chunk k of in_chunks' n elements at element k * chunk, its length len. */
 struct chunks {
+    void (*fn)(const struct chunks *c, size_t i, size_t len);
     void *out;
     const float *a, *b;
     size_t n, chunk;
 };
-static size_t chunk_len(const struct chunks *c, size_t i) { return c->n - i < c->chunk ? c->n - i : c->chunk; }
-
-enum { STORE_CHUNK = 65536, SWIGLU_CHUNK = 4096, ADD_CHUNK = 16384 };
-static void to_f16_chunk(const void *ctx, size_t k)
+static void chunk_at(const void *ctx, size_t k)
 {
     const struct chunks *c = ctx;
     const size_t i = k * c->chunk;
-    kern.f32_to_kv16((uint16_t *)c->out + i, c->a + i, chunk_len(c, i));
+    c->fn(c, i, c->n - i < c->chunk ? c->n - i : c->chunk);
 }
+static void in_chunks(struct chunks c) { team_for((c.n + c.chunk - 1) / c.chunk, chunk_at, &c, true); }
+
+static void to_f16_chunk(const struct chunks *c, size_t i, size_t len)
+{
+    kern.f32_to_kv16((uint16_t *)c->out + i, c->a + i, len);
+}
+static void copy_chunk(const struct chunks *c, size_t i, size_t len)
+{
+    memcpy((float *)c->out + i, c->a + i, len * sizeof(float));
+}
+static void swiglu_chunk(const struct chunks *c, size_t i, size_t len)
+{
+    kern.swiglu_f32((float *)c->out + i, c->a + i, c->b + i, len);
+}
+/* by the vector axpy with a = 1: x + 1 * y is x + y exactly */
+static void add_chunk(const struct chunks *c, size_t i, size_t len)
+{
+    kern.axpy_f32((float *)c->out + i, 1.0f, c->a + i, (int)len);
+}
+
+enum { STORE_CHUNK = 65536 };
 void op_to_f16(uint16_t *out, const float *x, size_t n)
 {
-    const struct chunks c = {out, x, NULL, n, STORE_CHUNK};
-    team_for((n + STORE_CHUNK - 1) / STORE_CHUNK, to_f16_chunk, &c, true);
-}
-
-static void copy_chunk(const void *ctx, size_t k)
-{
-    const struct chunks *c = ctx;
-    const size_t i = k * c->chunk;
-    memcpy((float *)c->out + i, c->a + i, chunk_len(c, i) * sizeof(float));
+    in_chunks((struct chunks){to_f16_chunk, out, x, NULL, n, STORE_CHUNK});
 }
 void op_copy(float *out, const float *x, size_t n)
 {
-    const struct chunks c = {out, x, NULL, n, STORE_CHUNK};
-    team_for((n + STORE_CHUNK - 1) / STORE_CHUNK, copy_chunk, &c, true);
-}
-
-static void swiglu_chunk(const void *ctx, size_t k)
-{
-    const struct chunks *c = ctx;
-    const size_t i = k * c->chunk;
-    kern.swiglu_f32((float *)c->out + i, c->a + i, c->b + i, chunk_len(c, i));
+    in_chunks((struct chunks){copy_chunk, out, x, NULL, n, STORE_CHUNK});
 }
 void op_swiglu(float *out, const float *gate, const float *up, size_t n)
 {
-    const struct chunks c = {out, gate, up, n, SWIGLU_CHUNK};
-    team_for((n + SWIGLU_CHUNK - 1) / SWIGLU_CHUNK, swiglu_chunk, &c, true);
+    in_chunks((struct chunks){swiglu_chunk, out, gate, up, n, 4096});
 }
-
-/* prefill-sized sums on every thread, in chunks (elementwise: the same numbers), by the vector axpy with a = 1:
- * x + 1 * y is x + y exactly */
-static void add_chunk(const void *ctx, size_t k)
-{
-    const struct chunks *c = ctx;
-    const size_t i = k * c->chunk;
-    kern.axpy_f32((float *)c->out + i, 1.0f, c->a + i, (int)chunk_len(c, i));
-}
-void op_add(float *x, const float *y, size_t n)
-{
-    const struct chunks c = {x, y, NULL, n, ADD_CHUNK};
-    team_for((n + ADD_CHUNK - 1) / ADD_CHUNK, add_chunk, &c, true);
-}
+void op_add(float *x, const float *y, size_t n) { in_chunks((struct chunks){add_chunk, x, y, NULL, n, 16384}); }

@@ -23,8 +23,6 @@
 #include "kernels/kernels.h"
 #include "kernels/kquants_avx512.h"
 
-static inline __mmask32 mask32(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
-
 /* 32 activations from k (fewer at the tail, zeros after) as bf16, input order. */
 static inline __m512bh x_bf16(const float *x, int k, int d_in)
 {

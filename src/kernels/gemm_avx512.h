@@ -22,8 +22,9 @@ static inline __mmask16 mask16(int left)
 {
     return left >= 16 ? (__mmask16)0xffff : left <= 0 ? 0 : (__mmask16)((1u << left) - 1);
 }
+/* The first left lanes of 32 (left >= 0; all from 32). */
+static inline __mmask32 mask32(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
 
-#define GEMM_MIN_TOKENS 8
 #define GEMM_KC 256
 
 /* In-register 16x16 transpose: c[k] = (r[0][k], ..., r[15][k]). */
@@ -114,14 +115,13 @@ static inline __attribute__((always_inline)) void q8_0_block_f32(const uint8_t *
 }
 
 /* FP8 E4M3 (kernels/fp8.h) in registers: 32 bytes widened through IEEE half (fp8_avx512.c says why). */
-static inline __mmask32 mask32_of(int left) { return left >= 32 ? 0xffffffffu : (__mmask32)((1ull << left) - 1); }
 
 /* The bytes at p (the first `left`, zeros after) as fp32 times s256 (256 * the block's scale): inputs 0..15 in
  * lo, 16..31 in hi. */
 static inline __attribute__((always_inline)) void e4m3x32(const uint8_t *p, int left, __m512 s256, __m512 *lo,
                                                           __m512 *hi)
 {
-    const __m512i b = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask32_of(left), p));
+    const __m512i b = _mm512_cvtepu8_epi16(_mm256_maskz_loadu_epi8(mask32(left), p));
     const __m512i u = _mm512_slli_epi16(b, 7); /* magnitude at bits 7..13, sign at 14 */
     const __m512i mag = _mm512_set1_epi16(0x3f80);
     __m512i h = _mm512_add_epi16(u, _mm512_and_si512(u, _mm512_set1_epi16(0x4000))); /* sign to bit 15 */

@@ -37,6 +37,9 @@ uint16_t f32_to_f16(float f); /* round to nearest even, overflow to inf, subnorm
  * is bitwise what the same kernel gives for token t alone (n = 1), so a batch of sequences' decode steps
  * computes each sequence exactly as it would alone (tests/kernels checks it per dtype). */
 #define KERN_ROW_EXACT_TOKENS 4
+/* From this many tokens a matmul is prefill-sized: the GEMM micro-kernels and the ops' prefill paths take it;
+ * fewer are decode steps (each row streamed once per 4 tokens), whose forwards run as one pass (ops_pass). */
+#define GEMM_MIN_TOKENS 8
 /* Decode kernels stream a weight row once for up to 4 tokens while the tokens' fp32 activations stay in L1.
  * Past this many bytes of activations (NT * d_in * 4: one token of 4096+ inputs, 4 of 1024+) the row
  * stream evicts them on every row and they come back from L2 (a bf16 row of 9728 inputs ran at 43% of the

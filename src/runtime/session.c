@@ -348,8 +348,7 @@ static void forward_call(void *ctx)
 }
 static void run_forward(const struct model *m, const struct forward_args *a)
 {
-    enum { PASS_TOKENS = 8 }; /* below the prefill GEMMs' sizes, whose regions are few and long */
-    if (a->n_tok < PASS_TOKENS)
+    if (a->n_tok < GEMM_MIN_TOKENS) /* (a prefill's regions are few and long) */
         ops_pass(forward_call, &(struct forward_call){m, a});
     else
         m->vt->forward(m, a);
