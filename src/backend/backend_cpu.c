@@ -648,36 +648,79 @@ static void merge_head(const struct attn_args *a, const struct attn_dec *d, cons
         o[k] *= inv;
 }
 
-/* attention_decode's parallel part: items claimed one at a time (a chunk's cost varies); each block of heads counts
- * its chunks down, and the item that finishes the block's last chunk merges its heads (in chunk order, so the
+/* attention_decode's parallel part: items claimed one at a time (a chunk's cost varies: claims, each thread's share
+ * in order, then the others' ends); each block of heads counts its chunks down, and the item that finishes the block's last chunk merges its heads (in chunk order, so the
  * numbers do not depend on which thread that is). */
 struct attn_decode {
     const struct attn_args *args;
     const int *idx;
     int n, n_items;
     const struct attn_dec *d;
-    atomic_int *left, *next_item;
+    atomic_int *left;
+    struct share *taken;
     float *part;
 };
 
+/* Item `item` of an attention_decode: its attention (x->args[x->idx[i]]), its index among that one's items, its
+ * block b of heads, their first KV head g, and the chunk's visible keys [p0, p1). */
+struct dec_item {
+    int i, local, b, g, p0, p1;
+};
+static struct dec_item dec_item(const struct attn_decode *x, int item)
+{
+    const struct attn_dec *d = x->d;
+    int i = 0;
+    while (i + 1 < x->n && item >= d[i + 1].item0)
+        i++;
+    const struct attn_args *a = &x->args[x->idx[i]];
+    const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb;
+    const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS, end = a->n_past + 1;
+    return (struct dec_item){.i = i, .local = local, .b = b, .g = b * d[i].R / (a->n_head / a->n_kv_head),
+                             .p0 = p0 > d[i].lo ? p0 : d[i].lo, .p1 = p1 < end ? p1 : end};
+}
+
+/* The cache rows of items [i0, i1), up to ATTN_PREFETCH_BYTES of them, requested into L2 at once: a thread's
+ * share at a short context (64 keys: 128 KiB of fp32 keys and values) then streams in together instead of block
+ * by block as the tiles reach it (the weights' stream evicted them from every cache since the last token); a
+ * Qwen3-0.6B decode's attention in the fast minutes 560-590 -> 420-470 us a token (docs/BENCHMARKS.md). */
+enum { ATTN_PREFETCH_BYTES = 256 << 10 };
+static void prefetch_items(const struct attn_decode *x, int i0, int i1)
+{
+    size_t left = ATTN_PREFETCH_BYTES;
+    for (int item = i0; item < i1; item++) {
+        const struct dec_item it = dec_item(x, item);
+        const struct attn_args *a = &x->args[x->idx[it.i]];
+        const size_t el = a->kv_f16 ? 2 : 4, heads = (size_t)x->d[it.i].R / x->d[it.i].rep;
+        const size_t k_bytes = heads * a->d_k * el, v_bytes = heads * a->d_v * el;
+        for (int p = it.p0; p < it.p1; p++) {
+            if (left < k_bytes + v_bytes)
+                return;
+            left -= k_bytes + v_bytes;
+            const char *k = (const char *)kv_elem(a->k, a->kv_f16, (size_t)p * a->k_stride + (size_t)it.g * a->d_k);
+            const char *v = (const char *)kv_elem(a->v, a->kv_f16, (size_t)p * a->v_stride + (size_t)it.g * a->d_v);
+            for (size_t o = 0; o < k_bytes; o += 64)
+                __builtin_prefetch(k + o, 0, 2);
+            for (size_t o = 0; o < v_bytes; o += 64)
+                __builtin_prefetch(v + o, 0, 2);
+        }
+    }
+}
+
 static void attention_decode_body(void *ctx, int id, int nth)
 {
-    (void)id, (void)nth;
+    (void)nth;
     const struct attn_decode *x = ctx;
     const struct attn_dec *d = x->d;
-    for (int item; (item = atomic_fetch_add_explicit(x->next_item, 1, memory_order_relaxed)) < x->n_items;) {
-        int i = 0;
-        while (i + 1 < x->n && item >= d[i + 1].item0)
-            i++;
+    prefetch_items(x, (int)((long)x->n_items * id / g_threads), (int)((long)x->n_items * (id + 1) / g_threads));
+    for (int item; (item = claim_next(x->taken, id)) >= 0;) {
+        const struct dec_item it = dec_item(x, item);
+        const int i = it.i, b = it.b, R = d[i].R;
         const struct attn_args *a = &x->args[x->idx[i]];
-        const int local = item - d[i].item0, c = local / d[i].n_hb, b = local % d[i].n_hb, R = d[i].R;
-        const int p0 = (d[i].c0 + c) * ATTN_PART_KEYS, p1 = p0 + ATTN_PART_KEYS, lo = d[i].lo, end = a->n_past + 1;
-        const int g = b * R / (a->n_head / a->n_kv_head); /* the block's first KV head */
-        float *st = x->part + d[i].part0 + (size_t)local * R * (2 + a->d_v);
+        float *st = x->part + d[i].part0 + (size_t)it.local * R * (2 + a->d_v);
         kern.attention_part(&(struct attn_part){
-            .q = a->q + (size_t)b * R * a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)g * a->d_k),
-            .v = kv_elem(a->v, a->kv_f16, (size_t)g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride,
-            .v_stride = a->v_stride, .p0 = p0 > lo ? p0 : lo, .p1 = p1 < end ? p1 : end, .n_heads = R, .rep = d[i].rep,
+            .q = a->q + (size_t)b * R * a->d_k, .k = kv_elem(a->k, a->kv_f16, (size_t)it.g * a->d_k),
+            .v = kv_elem(a->v, a->kv_f16, (size_t)it.g * a->d_v), .f16 = a->kv_f16, .k_stride = a->k_stride,
+            .v_stride = a->v_stride, .p0 = it.p0, .p1 = it.p1, .n_heads = R, .rep = d[i].rep,
             .d_k = a->d_k, .d_v = a->d_v, .scale = a->scale, .m = st, .l = st + R, .o = st + 2 * R});
         /* the release publishes this chunk's state; the last one's acquire sees every chunk's */
         if (atomic_fetch_sub_explicit(&x->left[d[i].hb0 + b], 1, memory_order_acq_rel) == 1)
@@ -697,10 +740,10 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         n_blocks += plan.n_hb;
     }
     const size_t left_bytes = ((size_t)n_blocks * sizeof(atomic_int) + 63) / 64 * 64;
-    char *ws = workspace(dec_bytes + left_bytes + parts * sizeof(float));
+    char *ws = workspace(dec_bytes + left_bytes + CLAIMS_BYTES + parts * sizeof(float));
     struct attn_dec *d = (struct attn_dec *)ws;
     atomic_int *left = (atomic_int *)(ws + dec_bytes); /* chunks still to run, per block of heads */
-    float *part = (float *)(ws + dec_bytes + left_bytes);
+    float *part = (float *)(ws + dec_bytes + left_bytes + CLAIMS_BYTES);
     int n_items = 0, hb = 0;
     parts = 0;
     for (int i = 0; i < n; i++) {
@@ -714,10 +757,8 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         hb += d[i].n_hb;
         parts += plan_floats(&d[i], &args[idx[i]]);
     }
-    _Alignas(64) atomic_int next_item;
-    atomic_init(&next_item, 0);
-    struct attn_decode c = {.args = args, .idx = idx, .n = n, .n_items = n_items, .d = d, .left = left, .part = part,
-                            .next_item = &next_item};
+    struct attn_decode c = {.args = args, .idx = idx, .n = n, .n_items = n_items, .d = d, .left = left,
+                            .taken = claims(ws + dec_bytes + left_bytes, n_items), .part = part};
     team_run(attention_decode_body, &c, n_items > 1);
 }
 
