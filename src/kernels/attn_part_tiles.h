@@ -10,12 +10,13 @@
  *           broadcast, a value row's slices read once per tile).
  * Heads share a KV head in runs of rep (head r reads KV head r / rep); a tile never spans two. Both passes go
  * through the keys in blocks of KEY_BLOCK, every KV head of the call per block, and where the call covers whole
- * cache rows the next block is requested into L2 in the order it lies (prefetch_on): a decode finds the cache
- * evicted by the weights streamed since the last token. d_k and d_v must be multiples of PT_W (the including file
+ * cache rows each KV head's tiles request its part of the next block into L2 as they go (struct lines): a
+ * decode finds the cache evicted by the weights streamed since the last token. d_k and d_v must be multiples of PT_W (the including file
  * keeps the row form for others). Values accumulate key by key in order with one FMA per element (the row form's
  * numbers); scores differ from the reference by the order of a dot product's sum. Measured (docs/BENCHMARKS.md,
  * AVX-512): 1.5-2x the row form with the chunk in cache, 25-45% less attention time in a Qwen3-0.6B decode; the
- * prefetch 20-27% less attention time at 4096 keys from memory (f16 cache), 8-11% (fp32).
+ * prefetch 20-27% less attention time at 4096 keys from memory (f16 cache), 8-11% (fp32); spread over the tiles
+ * instead of asked per block at once, 13-21% less again at 1025 keys (f16; fp32 within 3%).
  *
  * The including file defines PT_V (the vector type), PT_W, PT_ZERO(), PT_LOADU(p), PT_STOREU(p, v), PT_FMA(a, b,
  * c) (a * b + c), PT_MUL(a, b), PT_SET1(x), PT_LOAD_KV(base, f16, i) (PT_W cache values from element i as fp32),
@@ -32,7 +33,7 @@
  * s[r][j]; the tile's missing heads and keys repeat its first ones and are not stored. */
 static inline __attribute__((always_inline)) void score_tile(const struct attn_part *a, float (*s)[ATTN_PART_KEYS],
                                                              int g, int r0, int nh, int j0, int nk, int HT, int KT,
-                                                             int f16)
+                                                             int f16, const char *pf, size_t pf_lines)
 {
     const float *q[4];
     const void *k[PT_W];
@@ -43,8 +44,11 @@ static inline __attribute__((always_inline)) void score_tile(const struct attn_p
     PT_V acc[PT_W];
     for (int i = 0; i < PT_W; i++)
         acc[i] = PT_ZERO();
+    const size_t n_c = (size_t)(a->d_k / PT_W);
     for (int c = 0; c < a->d_k; c += PT_W) {
         PT_V kv[PT_W];
+        for (size_t b = pf_lines * (size_t)(c / PT_W) / n_c; b < pf_lines * (size_t)(c / PT_W + 1) / n_c; b++)
+            __builtin_prefetch(pf + b * 64, 0, 1);
 #pragma GCC unroll 16
         for (int kk = 0; kk < KT; kk++)
             kv[kk] = PT_LOAD_KV(k[kk], f16, c);
@@ -68,7 +72,8 @@ static inline __attribute__((always_inline)) void score_tile(const struct attn_p
  * are not stored. */
 static inline __attribute__((always_inline)) void value_tile(const struct attn_part *a,
                                                              const float (*s)[ATTN_PART_KEYS], int g, int r0, int nh,
-                                                             int j0, int nj, int c0, int HV, int DT, int f16)
+                                                             int j0, int nj, int c0, int HV, int DT, int f16,
+                                                             const char *pf, size_t pf_lines)
 {
     const float *w[4];
     for (int h = 0; h < HV; h++)
@@ -78,6 +83,8 @@ static inline __attribute__((always_inline)) void value_tile(const struct attn_p
         for (int c = 0; c < DT; c++)
             acc[h][c] = j0 ? PT_LOADU(a->o + (size_t)(r0 + (h < nh ? h : 0)) * a->d_v + PT_W * (c0 + c)) : PT_ZERO();
     for (int j = j0; j < j0 + nj; j++) {
+        for (size_t b = pf_lines * (size_t)(j - j0) / (size_t)nj; b < pf_lines * (size_t)(j - j0 + 1) / (size_t)nj; b++)
+            __builtin_prefetch(pf + b * 64, 0, 1);
         const void *v = kv_elem(a->v, f16, (size_t)(a->p0 + j) * a->v_stride + (size_t)g * a->d_v + PT_W * c0);
 #pragma GCC unroll 8
         for (int c = 0; c < DT; c++) {
@@ -96,30 +103,38 @@ static inline __attribute__((always_inline)) void value_tile(const struct attn_p
  * (PT_W / 4 with 4 heads), then narrower. */
 static inline __attribute__((always_inline)) void value_slices(const struct attn_part *a,
                                                                const float (*s)[ATTN_PART_KEYS], int g, int r0,
-                                                               int nh, int j0, int nj, int HV, int f16)
+                                                               int nh, int j0, int nj, int HV, int f16,
+                                                               const char *pf, size_t pf_lines)
 {
     const int ns = a->d_v / PT_W;
     int c = 0;
     if (HV <= 2)
-        for (; c + PT_W / 2 <= ns; c += PT_W / 2)
-            value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 2, f16);
-    for (; c + PT_W / 4 <= ns; c += PT_W / 4)
-        value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 4, f16);
-    for (; c + 2 <= ns; c += 2)
-        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 2, f16);
-    for (; c < ns; c++)
-        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 1, f16);
+        for (; c + PT_W / 2 <= ns; c += PT_W / 2, pf_lines = 0)
+            value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 2, f16, pf, pf_lines);
+    for (; c + PT_W / 4 <= ns; c += PT_W / 4, pf_lines = 0)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, PT_W / 4, f16, pf, pf_lines);
+    for (; c + 2 <= ns; c += 2, pf_lines = 0)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 2, f16, pf, pf_lines);
+    for (; c < ns; c++, pf_lines = 0)
+        value_tile(a, s, g, r0, nh, j0, nj, c, HV, 1, f16, pf, pf_lines);
 }
 
 /* Blocks of KEY_BLOCK keys (a multiple of PT_W), each through every KV head of the call before the next. */
 enum { KEY_BLOCK = 16 };
 
-/* n bytes from *at requested into L2 (prefetcht2: into L1 they evicted the block in use), *at moved past them. */
-static inline void prefetch_on(const char **at, size_t n)
+/* The next block's cache lines a KV head's tiles request as they go (prefetch into L2, a few per slice of the
+ * tile's loads, so the requests keep pace with the arithmetic: asked all at once before the tiles, they stalled
+ * the core until most had come, and the loads and the arithmetic took turns). A tile takes `per` of the lines
+ * `left` from `at`. */
+struct lines {
+    const char *at;
+    size_t left, per;
+};
+static inline size_t take_lines(struct lines *L)
 {
-    for (size_t b = 0; b < n; b += 64)
-        __builtin_prefetch(*at + b, 0, 1);
-    *at += n;
+    const size_t n = L->left < L->per ? L->left : L->per;
+    L->at += n * 64, L->left -= n;
+    return n;
 }
 static inline __attribute__((always_inline)) void attention_part_tiles(const struct attn_part *a, int f16)
 {
@@ -128,7 +143,7 @@ static inline __attribute__((always_inline)) void attention_part_tiles(const str
      * read here head by head across them, which the hardware prefetchers do not follow (a harness: 8-13 GB/s on
      * one thread against 30 for the same bytes in order); the range one block on is requested in order instead,
      * as many bytes per KV head of a block as the tiles read (one thread, 64-key chunks of 16 heads from memory:
-     * f16 23-28 -> 13-16 us, fp32 30-38 -> 27-30). */
+     * f16 23-28 -> 13-16 us, fp32 30-38 -> 27-30), a few lines per slice of each tile's loads. */
     const int n_kv = (R - 1) / rep + 1;
     const bool rows = (size_t)n_kv * a->d_k == (size_t)a->k_stride && (size_t)n_kv * a->d_v == (size_t)a->v_stride;
     const char *pf = (const char *)kv_elem(a->k, f16, (size_t)(a->p0 + KEY_BLOCK) * a->k_stride);
@@ -137,25 +152,41 @@ static inline __attribute__((always_inline)) void attention_part_tiles(const str
         const int nb = n - jb < KEY_BLOCK ? n - jb : KEY_BLOCK;
         for (int r0 = 0; r0 < R; r0 += rep) { /* the heads of KV head g */
             const int g = r0 / rep, gs = R - r0 < rep ? R - r0 : rep;
-            if (rows)
-                prefetch_on(&pf, (size_t)nb * a->d_k * el);
+            /* this KV head's part of the next block, spread over its tiles (a few lines per slice of d_k) */
+            int tiles = 0;
+            for (int r = r0; r < r0 + gs;) {
+                const int left = r0 + gs - r, heads = left >= 3 ? 4 : left, KT = PT_W / (heads < 4 ? heads : 4);
+                tiles += (nb + KT - 1) / KT;
+                r += heads < 4 ? heads : 4;
+            }
+            struct lines L = {pf, rows ? ((size_t)nb * a->d_k * el + 63) / 64 : 0, 0};
+            L.per = (L.left + (size_t)tiles - 1) / (size_t)tiles;
             for (int r = r0; r < r0 + gs;) {
                 const int left = r0 + gs - r;
                 if (left >= 3) { /* 4 heads (the fourth repeating the first where 3 are left) */
-                    for (int j = jb; j < jb + nb; j += PT_W / 4)
+                    for (int j = jb; j < jb + nb; j += PT_W / 4) {
+                        const char *at = L.at;
                         score_tile(a, s, g, r, left < 4 ? left : 4, j, jb + nb - j < PT_W / 4 ? jb + nb - j : PT_W / 4,
-                                   4, PT_W / 4, f16);
+                                   4, PT_W / 4, f16, at, take_lines(&L));
+                    }
                     r += 4;
                 } else if (left == 2) {
-                    for (int j = jb; j < jb + nb; j += PT_W / 2)
-                        score_tile(a, s, g, r, 2, j, jb + nb - j < PT_W / 2 ? jb + nb - j : PT_W / 2, 2, PT_W / 2, f16);
+                    for (int j = jb; j < jb + nb; j += PT_W / 2) {
+                        const char *at = L.at;
+                        score_tile(a, s, g, r, 2, j, jb + nb - j < PT_W / 2 ? jb + nb - j : PT_W / 2, 2, PT_W / 2, f16,
+                                   at, take_lines(&L));
+                    }
                     r += 2;
                 } else {
-                    for (int j = jb; j < jb + nb; j += PT_W)
-                        score_tile(a, s, g, r, 1, j, jb + nb - j < PT_W ? jb + nb - j : PT_W, 1, PT_W, f16);
+                    for (int j = jb; j < jb + nb; j += PT_W) {
+                        const char *at = L.at;
+                        score_tile(a, s, g, r, 1, j, jb + nb - j < PT_W ? jb + nb - j : PT_W, 1, PT_W, f16, at,
+                                   take_lines(&L));
+                    }
                     r += 1;
                 }
             }
+            pf = L.at + L.left * 64;
         }
     }
     for (int r = 0; r < R; r++) {
@@ -168,18 +199,19 @@ static inline __attribute__((always_inline)) void attention_part_tiles(const str
         const int nb = n - jb < KEY_BLOCK ? n - jb : KEY_BLOCK;
         for (int r0 = 0; r0 < R; r0 += rep) {
             const int g = r0 / rep, gs = R - r0 < rep ? R - r0 : rep;
-            if (rows)
-                prefetch_on(&pf, (size_t)nb * a->d_v * el);
-            for (int r = r0; r < r0 + gs;) {
+            size_t pf_lines = rows ? ((size_t)nb * a->d_v * el + 63) / 64 : 0; /* the next block's, this KV head's */
+            for (int r = r0; r < r0 + gs; pf_lines = 0) {
                 const int left = r0 + gs - r, HV = left >= 4 ? 4 : left >= 2 ? 2 : 1;
                 if (HV == 4)
-                    value_slices(a, p, g, r, 4, jb, nb, 4, f16);
+                    value_slices(a, p, g, r, 4, jb, nb, 4, f16, pf, pf_lines);
                 else if (HV == 2)
-                    value_slices(a, p, g, r, 2, jb, nb, 2, f16);
+                    value_slices(a, p, g, r, 2, jb, nb, 2, f16, pf, pf_lines);
                 else
-                    value_slices(a, p, g, r, 1, jb, nb, 1, f16);
+                    value_slices(a, p, g, r, 1, jb, nb, 1, f16, pf, pf_lines);
                 r += HV;
             }
+            if (rows)
+                pf += (size_t)nb * a->d_v * el;
         }
     }
 }
