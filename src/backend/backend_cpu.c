@@ -649,8 +649,8 @@ static void merge_head(const struct attn_args *a, const struct attn_dec *d, cons
 }
 
 /* attention_decode's parallel part: items claimed one at a time (a chunk's cost varies: claims, each thread's share
- * in order, then the others' ends); each block of heads counts its chunks down, and the item that finishes the block's last chunk merges its heads (in chunk order, so the
- * numbers do not depend on which thread that is). */
+ * in order, then the others' ends); each block of heads counts its chunks down, and the item that finishes the
+ * block's last chunk merges its heads (in chunk order, so the numbers do not depend on which thread that is). */
 struct attn_decode {
     const struct attn_args *args;
     const int *idx;
@@ -681,8 +681,9 @@ static struct dec_item dec_item(const struct attn_decode *x, int item)
 
 /* The cache rows of items [i0, i1), up to ATTN_PREFETCH_BYTES of them, requested into L2 at once: a thread's
  * share at a short context (64 keys: 128 KiB of fp32 keys and values) then streams in together instead of block
- * by block as the tiles reach it (the weights' stream evicted them from every cache since the last token); a
- * Qwen3-0.6B decode's attention in the fast minutes 560-590 -> 420-470 us a token (docs/BENCHMARKS.md). */
+ * by block as the tiles reach it (the weights' stream evicted them from every cache since the last token). A
+ * Qwen3-0.6B Q8_0 decode's attention in the fast minutes: 557-588 us a token with one atomic counter, 486-526
+ * with the shares, 418-471 with the shares and this (docs/BENCHMARKS.md). */
 enum { ATTN_PREFETCH_BYTES = 256 << 10 };
 static void prefetch_items(const struct attn_decode *x, int i0, int i1)
 {

@@ -11,12 +11,13 @@
  * Heads share a KV head in runs of rep (head r reads KV head r / rep); a tile never spans two. Both passes go
  * through the keys in blocks of KEY_BLOCK, every KV head of the call per block, and where the call covers whole
  * cache rows each KV head's tiles request its part of the next block into L2 as they go (struct lines): a
- * decode finds the cache evicted by the weights streamed since the last token. d_k and d_v must be multiples of PT_W (the including file
- * keeps the row form for others). Values accumulate key by key in order with one FMA per element (the row form's
- * numbers); scores differ from the reference by the order of a dot product's sum. Measured (docs/BENCHMARKS.md,
- * AVX-512): 1.5-2x the row form with the chunk in cache, 25-45% less attention time in a Qwen3-0.6B decode; the
- * prefetch 20-27% less attention time at 4096 keys from memory (f16 cache), 8-11% (fp32); spread over the tiles
- * instead of asked per block at once, 13-21% less again at 1025 keys (f16; fp32 within 3%).
+ * decode finds the cache evicted by the weights streamed since the last token. d_k and d_v must be multiples of
+ * PT_W (the including file keeps the row form for others). Values accumulate key by key in order with one FMA
+ * per element (the row form's numbers); scores differ from the reference by the order of a dot product's sum.
+ * Measured (docs/BENCHMARKS.md, AVX-512): 1.5-2x the row form with the chunk in cache, 25-45% less attention time
+ * in a Qwen3-0.6B decode; the prefetch 20-27% less attention time at 4096 keys from memory (f16 cache), 8-11%
+ * (fp32); spread over the tiles instead of asked per block at once, 13-21% less again at 1025 keys (f16; fp32
+ * within 3%).
  *
  * The including file defines PT_V (the vector type), PT_W, PT_ZERO(), PT_LOADU(p), PT_STOREU(p, v), PT_FMA(a, b,
  * c) (a * b + c), PT_MUL(a, b), PT_SET1(x), PT_LOAD_KV(base, f16, i) (PT_W cache values from element i as fp32),

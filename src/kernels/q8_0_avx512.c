@@ -93,10 +93,13 @@ static inline __attribute__((always_inline)) void group_q8(__m256 acc[4][2], __m
             const int8_t *q = x->q + at * 32;
             __m256i d[8];
             _Pragma("GCC unroll 8") for (int i = 0; i < 8; i++)
-                d[i] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u[i], _mm256_loadu_si256((const __m256i *)(q + 32 * i)));
-            const __m256i dot = _mm256_sub_epi32(hsum8x8_epi32(d), /* the offset's 128 * sum(q), in integers */
-                                                 _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(x->sum + at)), 7));
-            acc[j][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_loadu_ps(x->d + at)), acc[j][0]);
+                d[i] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), u[i],
+                                           _mm256_loadu_si256((const __m256i *)(q + 32 * i)));
+            /* the offset's 128 * sum(q) taken off in integers */
+            const __m256i sum128 = _mm256_slli_epi32(_mm256_loadu_si256((const __m256i *)(x->sum + at)), 7);
+            const __m256i dot = _mm256_sub_epi32(hsum8x8_epi32(d), sum128);
+            acc[j][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(dot), _mm256_mul_ps(dw, _mm256_loadu_ps(x->d + at)),
+                                        acc[j][0]);
         }
         return;
     }
