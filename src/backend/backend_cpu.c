@@ -185,6 +185,12 @@ static struct share *claims(void *at, int n)
     return sh;
 }
 
+/* Thread id's share as it stands: [*lo, *hi) (others may have taken from its end since). */
+static void share_range(struct share *sh, int id, int *lo, int *hi)
+{
+    const uint64_t r = atomic_load_explicit(&sh[id].range, memory_order_relaxed);
+    *lo = (int)(uint32_t)r, *hi = (int)(r >> 32);
+}
 static int claim_next(struct share *sh, int id)
 {
     uint64_t r = atomic_load_explicit(&sh[id].range, memory_order_relaxed);
@@ -712,7 +718,9 @@ static void attention_decode_body(void *ctx, int id, int nth)
     (void)nth;
     const struct attn_decode *x = ctx;
     const struct attn_dec *d = x->d;
-    prefetch_items(x, (int)((long)x->n_items * id / g_threads), (int)((long)x->n_items * (id + 1) / g_threads));
+    int own0, own1;
+    share_range(x->taken, id, &own0, &own1);
+    prefetch_items(x, own0, own1);
     for (int item; (item = claim_next(x->taken, id)) >= 0;) {
         const struct dec_item it = dec_item(x, item);
         const int i = it.i, b = it.b, R = d[i].R;

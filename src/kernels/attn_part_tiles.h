@@ -10,7 +10,7 @@
  *           broadcast, a value row's slices read once per tile).
  * Heads share a KV head in runs of rep (head r reads KV head r / rep); a tile never spans two. Both passes go
  * through the keys in blocks of KEY_BLOCK, every KV head of the call per block, and where the call covers whole
- * cache rows each KV head's tiles request its part of the next block into L2 as they go (struct lines): a
+ * cache rows each KV head's tiles request its part of the next block into L2 as they go (tile_lines): a
  * decode finds the cache evicted by the weights streamed since the last token. d_k and d_v must be multiples of
  * PT_W (the including file keeps the row form for others). Values accumulate key by key in order with one FMA
  * per element (the row form's numbers); scores differ from the reference by the order of a dot product's sum.
@@ -123,19 +123,15 @@ static inline __attribute__((always_inline)) void value_slices(const struct attn
 /* Blocks of KEY_BLOCK keys (a multiple of PT_W), each through every KV head of the call before the next. */
 enum { KEY_BLOCK = 16 };
 
-/* The next block's cache lines a KV head's tiles request as they go (prefetch into L2, a few per slice of the
- * tile's loads, so the requests keep pace with the arithmetic: asked all at once before the tiles, they stalled
- * the core until most had come, and the loads and the arithmetic took turns). A tile takes `per` of the lines
- * `left` from `at`. */
-struct lines {
-    const char *at;
-    size_t left, per;
-};
-static inline size_t take_lines(struct lines *L)
+/* A tile's part of the next block's cache lines that its KV head's first tiles request as they go (prefetch into
+ * L2, a few per slice of the tile's loads, so the requests keep pace with the arithmetic: asked all at once
+ * before the tiles, they stalled the core until most had come, and the loads and the arithmetic took turns):
+ * of `lines` from pf, the share of the tile's keys k0 .. k1 of the block's nb; its count in *n. */
+static inline const char *tile_lines(const char *pf, size_t lines, int k0, int k1, int nb, size_t *n)
 {
-    const size_t n = L->left < L->per ? L->left : L->per;
-    L->at += n * 64, L->left -= n;
-    return n;
+    const size_t lo = lines * (size_t)k0 / (size_t)nb;
+    *n = lines * (size_t)k1 / (size_t)nb - lo;
+    return pf + lo * 64;
 }
 static inline __attribute__((always_inline)) void attention_part_tiles(const struct attn_part *a, int f16)
 {
@@ -153,41 +149,37 @@ static inline __attribute__((always_inline)) void attention_part_tiles(const str
         const int nb = n - jb < KEY_BLOCK ? n - jb : KEY_BLOCK;
         for (int r0 = 0; r0 < R; r0 += rep) { /* the heads of KV head g */
             const int g = r0 / rep, gs = R - r0 < rep ? R - r0 : rep;
-            /* this KV head's part of the next block, spread over its tiles (a few lines per slice of d_k) */
-            int tiles = 0;
-            for (int r = r0; r < r0 + gs;) {
-                const int left = r0 + gs - r, heads = left >= 3 ? 4 : left, KT = PT_W / (heads < 4 ? heads : 4);
-                tiles += (nb + KT - 1) / KT;
-                r += heads < 4 ? heads : 4;
-            }
-            struct lines L = {pf, rows ? ((size_t)nb * a->d_k * el + 63) / 64 : 0, 0};
-            L.per = (L.left + (size_t)tiles - 1) / (size_t)tiles;
+            /* this KV head's part of the next block, spread over its first tiles by their keys */
+            const size_t lines = rows ? ((size_t)nb * a->d_k * el + 63) / 64 : 0;
             for (int r = r0; r < r0 + gs;) {
                 const int left = r0 + gs - r;
+                const size_t head_lines = r == r0 ? lines : 0;
+                size_t np;
                 if (left >= 3) { /* 4 heads (the fourth repeating the first where 3 are left) */
                     for (int j = jb; j < jb + nb; j += PT_W / 4) {
-                        const char *at = L.at;
-                        score_tile(a, s, g, r, left < 4 ? left : 4, j, jb + nb - j < PT_W / 4 ? jb + nb - j : PT_W / 4,
-                                   4, PT_W / 4, f16, at, take_lines(&L));
+                        const int nk = jb + nb - j < PT_W / 4 ? jb + nb - j : PT_W / 4;
+                        const char *at = tile_lines(pf, head_lines, j - jb, j - jb + nk, nb, &np);
+                        score_tile(a, s, g, r, left < 4 ? left : 4, j, nk, 4, PT_W / 4, f16, at, np);
                     }
                     r += 4;
                 } else if (left == 2) {
                     for (int j = jb; j < jb + nb; j += PT_W / 2) {
-                        const char *at = L.at;
-                        score_tile(a, s, g, r, 2, j, jb + nb - j < PT_W / 2 ? jb + nb - j : PT_W / 2, 2, PT_W / 2, f16,
-                                   at, take_lines(&L));
+                        const int nk = jb + nb - j < PT_W / 2 ? jb + nb - j : PT_W / 2;
+                        const char *at = tile_lines(pf, head_lines, j - jb, j - jb + nk, nb, &np);
+                        score_tile(a, s, g, r, 2, j, nk, 2, PT_W / 2, f16, at, np);
                     }
                     r += 2;
                 } else {
                     for (int j = jb; j < jb + nb; j += PT_W) {
-                        const char *at = L.at;
-                        score_tile(a, s, g, r, 1, j, jb + nb - j < PT_W ? jb + nb - j : PT_W, 1, PT_W, f16, at,
-                                   take_lines(&L));
+                        const int nk = jb + nb - j < PT_W ? jb + nb - j : PT_W;
+                        const char *at = tile_lines(pf, head_lines, j - jb, j - jb + nk, nb, &np);
+                        score_tile(a, s, g, r, 1, j, nk, 1, PT_W, f16, at, np);
                     }
                     r += 1;
                 }
             }
-            pf = L.at + L.left * 64;
+            if (rows)
+                pf += (size_t)nb * a->d_k * el;
         }
     }
     for (int r = 0; r < R; r++) {
