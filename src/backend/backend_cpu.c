@@ -306,9 +306,14 @@ static void matmul_gemm_bf16_many(const struct matmul_job *jobs, int n_jobs, int
     }
 }
 
-/* Bytes of n tokens' int8 activations (q) and of their per-block d or sums, each rounded up to 64. */
-static size_t q8_q_bytes(int n, int d_in) { return ((size_t)n * d_in + 63) / 64 * 64; }
-static size_t q8_d_bytes(int n, int d_in) { return ((size_t)n * (d_in / 32) * 4 + 63) / 64 * 64; }
+/* Bytes of n tokens' int8 activations (q) and of their per-block d or sums, each rounded up to 64; in decode
+ * (page true) each rounded up to whole 4 KiB pages. Decode puts the three on pages of their own: side by side in
+ * one run of lines, the fast minutes' decode matmuls streamed 3-5 points of the probe slower (o and down 80 ->
+ * 85, 84 -> 88, the head 89 -> 92; Qwen3-0.6B Q8_0 tg64 in the fast minutes 70.7 -> 74.2 tokens/s; why, not
+ * found: docs/BENCHMARKS.md). */
+static size_t q8_round(size_t bytes, bool page) { return page ? (bytes + 4095) / 4096 * 4096 : (bytes + 63) / 64 * 64; }
+static size_t q8_q_bytes(int n, int d_in, bool page) { return q8_round((size_t)n * d_in, page); }
+static size_t q8_d_bytes(int n, int d_in, bool page) { return q8_round((size_t)n * (d_in / 32) * 4, page); }
 
 /* matmul_q8_many's parallel part: the prefill's quantization shared out, then the units claimed. */
 struct q8_many {
@@ -369,6 +374,7 @@ static void q8_many_body(void *ctx, int id, int nth)
 
 static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
 {
+    const bool decode = n < GEMM_MIN_TOKENS;
     struct q8_job J[MATMUL_MANY_MAX];
     int first[MATMUL_MANY_MAX + 1] = {0};
     size_t act_bytes = 0, panel_bytes = 0;
@@ -386,17 +392,20 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         first[j + 1] = first[j] + (d_out + J[j].rows - 1) / J[j].rows;
         J[j].shares = same_input(jobs, j) && J[j].hf == J[j - 1].hf;
         if (!J[j].shares)
-            act_bytes += q8_q_bytes(n, d_in) + 2 * q8_d_bytes(n, d_in);
+            act_bytes += q8_q_bytes(n, d_in, decode) + 2 * q8_d_bytes(n, d_in, decode);
     }
     const int n_units = first[n_jobs];
-    char *ws = workspace(act_bytes + CLAIMS_BYTES + panel_bytes * (size_t)g_threads), *next = ws;
+    const size_t lead = decode ? 4096 : 0; /* room to start the pages on a page */
+    char *ws = workspace(lead + act_bytes + CLAIMS_BYTES + panel_bytes * (size_t)g_threads);
+    ws = decode ? (char *)(((uintptr_t)ws + 4095) & ~(uintptr_t)4095) : ws;
+    char *next = ws;
     for (int j = 0; j < n_jobs; j++) {
         const int d_in = jobs[j].w->d_in;
         if (J[j].shares) {
             J[j].a = J[j - 1].a;
             continue;
         }
-        const size_t q_bytes = q8_q_bytes(n, d_in), d_bytes = q8_d_bytes(n, d_in);
+        const size_t q_bytes = q8_q_bytes(n, d_in, decode), d_bytes = q8_d_bytes(n, d_in, decode);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
         if (n < GEMM_MIN_TOKENS) /* decode: here (a barrier in the region would cost more than the few blocks) */
