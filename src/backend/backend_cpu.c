@@ -384,7 +384,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         J[j].block_fn = q8_kernel(w->dtype);
         J[j].q8_gemm = q8_gemm(w, n);
         J[j].hf = weight_is_mxfp4(w);
-        const bool gemm = !J[j].block_fn && n >= GEMM_MIN_TOKENS && !g_row_exact;
+        const bool gemm = !J[j].block_fn && !decode && !g_row_exact;
         const int per_thread = (d_out + 16 * g_threads - 1) / (16 * g_threads);
         J[j].rows = gemm ? (per_thread + 15) / 16 * 16 : J[j].q8_gemm ? Q8_GEMM_ROWS : CLAIM_ROWS;
         if (J[j].q8_gemm && gemm_blocks_q8_panel_bytes(d_in) > panel_bytes)
@@ -408,7 +408,7 @@ static void matmul_q8_many(const struct matmul_job *jobs, int n_jobs, int n)
         const size_t q_bytes = q8_q_bytes(n, d_in, decode), d_bytes = q8_d_bytes(n, d_in, decode);
         J[j].a = (struct act_q8){.q = (int8_t *)next, .d = (float *)(next + q_bytes),
                                  .sum = (int32_t *)(next + q_bytes + d_bytes)};
-        if (n < GEMM_MIN_TOKENS) /* decode: here (a barrier in the region would cost more than the few blocks) */
+        if (decode) /* here (a barrier in the region would cost more than the few blocks) */
             kern.quantize_act_q8(&J[j].a, jobs[j].x, n, d_in, J[j].hf);
         next += q_bytes + 2 * d_bytes;
     }
@@ -669,7 +669,7 @@ static void merge_head(const struct attn_args *a, const struct attn_dec *d, cons
 struct attn_decode {
     const struct attn_args *args;
     const int *idx;
-    int n, n_items;
+    int n;
     const struct attn_dec *d;
     atomic_int *left;
     struct share *taken;
@@ -775,7 +775,7 @@ static void attention_decode(const struct attn_args *args, const int *idx, int n
         hb += d[i].n_hb;
         parts += plan_floats(&d[i], &args[idx[i]]);
     }
-    struct attn_decode c = {.args = args, .idx = idx, .n = n, .n_items = n_items, .d = d, .left = left,
+    struct attn_decode c = {.args = args, .idx = idx, .n = n, .d = d, .left = left,
                             .taken = claims(ws + dec_bytes + left_bytes, n_items), .part = part};
     team_run(attention_decode_body, &c, n_items > 1);
 }
