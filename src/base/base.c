@@ -87,7 +87,6 @@ struct big_header {
     char pad[48];
 };
 #define BIG_MAGIC 0x6f776c2d62696721ull
-#define BIG_HUGE ((size_t)2 << 20)
 #define BIG_PAGE ((size_t)4096)
 
 void *big_alloc(size_t size)

@@ -36,8 +36,10 @@ void *xcalloc(size_t n, size_t size);
 void *xrealloc(void *p, size_t size);
 char *xstrdup(const char *s);
 
-/* Large or request-driven allocations (KV cache, scratch slabs): 64-byte aligned (2 MiB and up: 2 MiB-aligned
- * anonymous mappings, zero pages on first touch), zeroed, NULL on OOM; big_free takes NULL. */
+/* Large or request-driven allocations (KV cache, scratch slabs): 64-byte aligned (BIG_HUGE and up: BIG_HUGE-aligned
+ * anonymous mappings asked for transparent huge pages, zero pages on first touch), zeroed, NULL on OOM; big_free
+ * takes NULL. */
+#define BIG_HUGE ((size_t)2 << 20)
 void *big_alloc(size_t size);
 void big_free(void *p);
 

@@ -26,12 +26,13 @@ struct owl_session {
     int n_batch;             /* most tokens per forward */
     int n_past;              /* rows filled */
     bool kv_f16;             /* the cache holds IEEE half values (owl_session_params.kv "f16"), else fp32 */
-    void *k_cache;           /* (rows, d_k), owned: layer l's from row0[l] (l * n_ctx without rings) */
-    void *v_cache;           /* (rows, d_v), owned; NULL when d_v == 0 */
+    void *k_cache;           /* (rows, d_k), owned: layer l's from row0[l] */
+    void *v_cache;           /* (rows, d_v) from half a huge page into v_mem; NULL when d_v == 0 */
+    void *v_mem;             /* owned */
     float *scratch;          /* model scratch for n_batch tokens, owned */
     int ring_rows;           /* rows of each sliding-window layer where they keep only recent positions, else 0 */
     int ring_base;           /* the position in those layers' row 0: a multiple of 64 */
-    size_t *row0;            /* (n_layer) each layer's first cache row, owned; NULL without rings */
+    size_t *row0;            /* (n_layer) each layer's first cache row, owned */
 };
 
 struct owl_model_params owl_model_default_params(void) { return (struct owl_model_params){.n_threads = 0}; }
@@ -223,30 +224,34 @@ enum owl_status owl_session_init(struct owl_model *om, const struct owl_session_
     const struct kv_layout *kv = &m->kv;
     if (kv->n_window > 0 && kv->windowed && kv->window > 0 && p.window_rows >= 0) {
         const long want = kv_window_rows(kv->window, n_batch, p.window_rows);
-        if (want < n_ctx) {
+        if (want < n_ctx)
             s->ring_rows = (int)want;
-            s->row0 = xcalloc((size_t)kv->n_layer, sizeof *s->row0);
-            size_t row = 0;
-            for (int l = 0; l < kv->n_layer; l++) {
-                s->row0[l] = row;
-                row += kv->windowed[l] ? (size_t)want : (size_t)n_ctx;
-            }
-        }
     }
+    /* The layers' rows one after another, layer l's shifted on by l / n_layer of the rows a huge page holds, and the
+     * values' cache half a huge page on from the keys': the kernel faults a cache's pages in as positions first
+     * reach them, which in this VM costs 3-14 ms for a fresh 2 MiB page, and with every layer's rows on the same
+     * page boundaries the token at each multiple of 512 positions (fp32 Qwen3-0.6B) took all 56 faults at once
+     * (0.27-0.29 s, 11 tokens' time at 24 ms a token); now each token meets one or two at most. */
+    s->row0 = xcalloc((size_t)kv->n_layer, sizeof *s->row0);
+    const size_t k_row = (size_t)kv->d_k * elem, per_page = k_row && k_row < BIG_HUGE ? BIG_HUGE / k_row : 1;
+    size_t rows = 0;
+    for (int l = 0; l < kv->n_layer; l++) {
+        s->row0[l] = rows + per_page * (size_t)l / (size_t)kv->n_layer;
+        rows += s->ring_rows && kv->windowed[l] ? (size_t)s->ring_rows : (size_t)n_ctx;
+    }
+    rows += per_page * (size_t)(kv->n_layer - 1) / (size_t)kv->n_layer;
     size_t k_floats, v_floats, k_bytes, v_bytes;
-    const size_t rows = s->row0 ? (size_t)(kv->n_layer - kv->n_window) * (size_t)n_ctx +
-                                      (size_t)kv->n_window * (size_t)s->ring_rows
-                                : (size_t)kv->n_layer * (size_t)n_ctx;
     if (!size_mul(rows, (size_t)m->kv.d_k, &k_floats) || !size_mul(rows, (size_t)m->kv.d_v, &v_floats) ||
-        !size_mul(k_floats, elem, &k_bytes) || !size_mul(v_floats, elem, &v_bytes)) {
+        !size_mul(k_floats, elem, &k_bytes) || !size_mul(v_floats, elem, &v_bytes) || v_bytes > SIZE_MAX - BIG_HUGE) {
         free(s->row0);
         free(s);
         return fail(err, OWL_ERR_OUT_OF_MEMORY, "KV cache for n_ctx %d overflows size_t", n_ctx);
     }
     s->k_cache = big_alloc(k_bytes);
-    s->v_cache = v_bytes ? big_alloc(v_bytes) : NULL;
+    s->v_mem = v_bytes ? big_alloc(v_bytes + BIG_HUGE / 2) : NULL;
+    s->v_cache = s->v_mem ? (char *)s->v_mem + BIG_HUGE / 2 : NULL;
     s->scratch = big_alloc(m->vt->scratch_floats(m, n_batch, n_ctx) * sizeof(float));
-    if (!s->k_cache || (v_bytes && !s->v_cache) || !s->scratch) {
+    if (!s->k_cache || (v_bytes && !s->v_mem) || !s->scratch) {
         owl_session_free(s);
         return fail(err, OWL_ERR_OUT_OF_MEMORY, "cannot allocate a KV cache of %zu bytes for n_ctx %d",
                     k_bytes + v_bytes, n_ctx);
@@ -260,7 +265,7 @@ void owl_session_free(struct owl_session *s)
     if (!s)
         return;
     big_free(s->k_cache);
-    big_free(s->v_cache);
+    big_free(s->v_mem);
     big_free(s->scratch);
     free(s->row0);
     free(s);
@@ -383,7 +388,7 @@ enum owl_status owl_session_eval(struct owl_session *s, const int32_t *tokens, i
                                         .v_cache = s->v_cache, .ring_base = s->ring_base};
         run_forward(m, &(struct forward_args){
             .tokens = tokens + done, .n_tok = n, .n_seq = 1, .seq = &seq, .n_ctx = s->n_ctx, .kv_f16 = s->kv_f16,
-            .row0 = s->row0, .ring = s->row0 ? m->kv.windowed : NULL, .scratch = s->scratch, .logits = out,
+            .row0 = s->row0, .ring = s->ring_rows ? m->kv.windowed : NULL, .scratch = s->scratch, .logits = out,
             .all_logits = mode == OWL_LOGITS_ALL});
         s->n_past += n;
         done += n;
@@ -434,7 +439,7 @@ enum owl_status owl_session_eval_batch(struct owl_session *const *sessions, cons
         }
         run_forward(m, &(struct forward_args){
             .tokens = tokens + g0, .n_tok = ng, .n_seq = ng, .seq = seq, .n_ctx = s0->n_ctx, .kv_f16 = s0->kv_f16,
-            .row0 = s0->row0, .ring = s0->row0 ? m->kv.windowed : NULL, .scratch = s0->scratch,
+            .row0 = s0->row0, .ring = s0->ring_rows ? m->kv.windowed : NULL, .scratch = s0->scratch,
             .logits = logits + (size_t)g0 * m->n_vocab, .all_logits = false});
         for (int i = 0; i < ng; i++)
             sessions[g0 + i]->n_past++;
