@@ -320,15 +320,14 @@ static size_t q8_d_bytes(int n, int d_in, bool page) { return q8_round((size_t)n
  * its turn), or for reading (the others, as their body starts: the lines come together, not as the first rows reach
  * them). Decode, Qwen3-0.6B Q8_0 tg64, the same binary with and without, alternating: 1.010 +- 0.005 and 1.017
  * +- 0.006 the tokens/s in the fast minutes (27 and 29 pairs), 1.009 +- 0.008 in the slow (docs/BENCHMARKS.md). */
+static void q8_line(const void *p, bool write) { write ? __builtin_prefetch(p, 1, 3) : __builtin_prefetch(p, 0, 3); }
 static void q8_lines(const struct act_q8 *a, int n, int d_in, bool write)
 {
-    const size_t q = (size_t)n * d_in, ds = (size_t)n * (d_in / 32) * sizeof(float);
-    for (size_t o = 0; o < q; o += 64)
-        write ? __builtin_prefetch(a->q + o, 1, 3) : __builtin_prefetch(a->q + o, 0, 3);
-    for (size_t o = 0; o < ds; o += 64) {
-        const char *d = (const char *)a->d + o, *sum = (const char *)a->sum + o;
-        write ? __builtin_prefetch(d, 1, 3) : __builtin_prefetch(d, 0, 3);
-        write ? __builtin_prefetch(sum, 1, 3) : __builtin_prefetch(sum, 0, 3);
+    for (size_t o = 0; o < q8_q_bytes(n, d_in, false); o += 64)
+        q8_line(a->q + o, write);
+    for (size_t o = 0; o < q8_d_bytes(n, d_in, false); o += 64) {
+        q8_line((const char *)a->d + o, write);
+        q8_line((const char *)a->sum + o, write);
     }
 }
 

@@ -28,10 +28,7 @@ static int layer_base(const struct forward_args *a, const struct forward_seq *q,
 {
     return a->ring && a->ring[l] ? q->ring_base : 0;
 }
-static size_t layer_row0(const struct forward_args *a, int l)
-{
-    return a->row0 ? a->row0[l] : (size_t)l * (size_t)a->n_ctx;
-}
+static size_t layer_row0(const struct forward_args *a, int l) { return a->row0[l]; }
 
 void forward_store_kv(const struct forward_args *a, int l, const float *k, int d_k, const float *v, int d_v)
 {

@@ -56,7 +56,7 @@ struct forward_args {
     const struct forward_seq *seq; /* (n_seq) */
     int n_ctx;             /* every cache's capacity in positions */
     bool kv_f16;           /* every cache holds IEEE half values (rounded when stored), else fp32 */
-    const size_t *row0;    /* (n_layer) layer l's first cache row; NULL: l * n_ctx */
+    const size_t *row0;    /* (n_layer) layer l's first cache row (the session shifts the layers apart) */
     const unsigned char *ring; /* (n_layer) or NULL: where set, layer l keeps only recent positions, position p in
                                   row row0[l] + p - ring_base (the session moves the rows it still needs down to
                                   row 0 before a forward would run past its rows; windowed layers only) */
