@@ -93,6 +93,14 @@ void owl_model_touch(struct owl_model *model, void (*progress)(size_t done, size
  * Returns 0 when the buffer cannot be allocated. */
 double owl_read_bandwidth(int n_threads);
 
+/* The same probe's 5 passes as a spread, bytes/s: best (owl_read_bandwidth's figure) and median. On a virtual
+ * machine whose bandwidth moves from one pass to the next (a pass is 8-20 ms), the best is the window's peak and the
+ * median closer to what a stream of a second sustains in it. Both 0 when the buffer cannot be allocated. */
+struct owl_bandwidth {
+    double best, median;
+};
+struct owl_bandwidth owl_read_bandwidth_passes(int n_threads);
+
 /* Multi-line human-readable summary of the hyper-parameters into buf (always NUL-terminated). */
 void owl_model_describe(const struct owl_model *model, char *buf, size_t size);
 

@@ -401,6 +401,13 @@ done:
     return rc;
 }
 
+/* One bandwidth probe: its best and median passes, GB/s. */
+static void probe(int n_threads, double *best, double *median)
+{
+    const struct owl_bandwidth b = owl_read_bandwidth_passes(n_threads);
+    *best = b.best / 1e9, *median = b.median / 1e9;
+}
+
 static void mean_sd(const double *x, int n, double *mean, double *sd)
 {
     double s = 0, ss = 0;
@@ -482,6 +489,7 @@ int cmd_bench(int argc, char **argv)
     }
     double *pp = calloc((size_t)reps, sizeof *pp), *tg = calloc((size_t)reps, sizeof *tg);
     double *tgp = calloc((size_t)reps, sizeof *tgp), *bw = calloc((size_t)reps + 1, sizeof *bw);
+    double *bwm = calloc((size_t)reps + 1, sizeof *bwm); /* the probes' median passes */
     struct owl_error err = {0};
     int rc = 0;
     /* --parallel: n_par sessions like s.session (same n_ctx and n_batch), the first being s.session */
@@ -495,7 +503,7 @@ int cmd_bench(int argc, char **argv)
                                                            ? owl_session_window_rows(s.session) : -1};
     for (long i = 1; i < n_par && n_gen > 0 && rc == 0; i++)
         rc |= owl_session_init(s.model, &par_sp, &par[i], &err) != OWL_OK;
-    if (!ids || !logits || !pp || !tg || !tgp || !bw || !par || !par_tok || (n_par > 1 && n_gen > 0 && !par_logits)) {
+    if (!ids || !logits || !pp || !tg || !tgp || !bw || !bwm || !par || !par_tok || (n_par > 1 && n_gen > 0 && !par_logits)) {
         snprintf(err.message, sizeof err.message, "cannot allocate the benchmark's buffers");
         rc = 1;
     }
@@ -516,13 +524,13 @@ int cmd_bench(int argc, char **argv)
         if (n_gen > 0) {
             rc |= back_to_depth(s.session, ids, (int)depth, &err);
             if (r == 0) /* the read bandwidth before each run and after the last (it moves within seconds on VMs) */
-                bw[0] = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
+                probe(owl_model_n_threads(s.model), &bw[0], &bwm[0]);
             double t0 = now_s();
             for (long i = 0; i < n_gen && rc == 0; i++)
                 rc |= owl_session_eval(s.session, &ids[depth + i], 1, OWL_LOGITS_LAST, logits, &err) != OWL_OK;
             if (r >= 0) {
                 tg[r] = n_gen / (now_s() - t0);
-                bw[r + 1] = owl_read_bandwidth(owl_model_n_threads(s.model)) / 1e9;
+                probe(owl_model_n_threads(s.model), &bw[r + 1], &bwm[r + 1]);
             }
         }
         if (n_par > 1 && n_gen > 0 && rc == 0) {
@@ -547,7 +555,7 @@ int cmd_bench(int argc, char **argv)
          * run's steps (depth + 1 .. depth + n_gen keys); the decode bound: weight and cache bytes per token over the
          * read bandwidth the same threads get, probed before and after each run; each run against the mean of its
          * two probes */
-        double kv_gb = 0.0, bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0;
+        double kv_gb = 0.0, bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0, frac_med = 0.0;
         for (long i = 0; i < n_gen; i++)
             kv_gb += (double)owl_session_kv_read_bytes(s.session, (int)(depth + i + 1)) / 1e9 / (double)n_gen;
         const double read_gb = gb + kv_gb;
@@ -556,8 +564,10 @@ int cmd_bench(int argc, char **argv)
             bw_max = bw[r] > bw_max ? bw[r] : bw_max;
             bw_sum += bw[r];
         }
-        for (long r = 0; n_gen > 0 && r < reps; r++)
+        for (long r = 0; n_gen > 0 && r < reps; r++) {
             frac += tg[r] * read_gb / ((bw[r] + bw[r + 1]) / 2) / reps;
+            frac_med += tg[r] * read_gb / ((bwm[r] + bwm[r + 1]) / 2) / reps;
+        }
         const int rows = owl_session_window_rows(s.session);
         const double held_gb = (double)owl_session_kv_bytes(s.session, (int)(depth + n_gen)) / 1e9;
         const double whole_gb = (double)owl_session_kv_bytes_per_token(s.session) * (double)(depth + n_gen) / 1e9;
@@ -597,6 +607,10 @@ int cmd_bench(int argc, char **argv)
                         json_array_append_new(runs, json_real(bw[r]));
                     json_object_set_new(t, "bound_tokens_per_s", json_real(bw_sum / (reps + 1) / read_gb));
                     json_object_set_new(t, "fraction_of_bound", json_real(frac));
+                    json_object_set_new(t, "read_bandwidth_median_gbs", runs = json_array());
+                    for (long r = 0; r <= reps; r++)
+                        json_array_append_new(runs, json_real(bwm[r]));
+                    json_object_set_new(t, "fraction_of_median_bound", json_real(frac_med));
                 }
                 json_object_set_new(o, tests[i].key, t);
             }
@@ -632,9 +646,10 @@ int cmd_bench(int argc, char **argv)
                            "--window-rows -1)\n", depth + n_gen, held_gb, rows, whole_gb);
                 if (bw_min > 0)
                     printf("read bandwidth %.1f GB/s (%d threads, vector loads; %.1f-%.1f in %ld probes around the "
-                           "runs): bound %.1f tokens/s (weights and cache), tg at %.0f%% of it\n",
+                           "runs): bound %.1f tokens/s (weights and cache), tg at %.0f%% of it (%.0f%% at the probes' "
+                           "median passes)\n",
                            bw_sum / (reps + 1), owl_model_n_threads(s.model), bw_min, bw_max, reps + 1,
-                           bw_sum / (reps + 1) / read_gb, 100.0 * frac);
+                           bw_sum / (reps + 1) / read_gb, 100.0 * frac, 100.0 * frac_med);
             }
             if (n_par > 1 && n_gen > 0) {
                 mean_sd(tgp, (int)reps, &m, &sd);
@@ -651,6 +666,7 @@ int cmd_bench(int argc, char **argv)
     free(par_logits);
     free(tgp);
     free(bw);
+    free(bwm);
     free(pp);
     free(tg);
     free(ids);

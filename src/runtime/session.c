@@ -155,7 +155,9 @@ static float *g_probe;
 static pthread_mutex_t g_probe_lock = PTHREAD_MUTEX_INITIALIZER;
 enum { PROBE_FLOATS = 128 << 20 }; /* 512 MiB */
 
-double owl_read_bandwidth(int n_threads)
+double owl_read_bandwidth(int n_threads) { return owl_read_bandwidth_passes(n_threads).best; }
+
+struct owl_bandwidth owl_read_bandwidth_passes(int n_threads)
 {
     const size_t n = PROBE_FLOATS;
     const int threads = n_threads > 0 ? n_threads : omp_get_num_procs();
@@ -168,9 +170,10 @@ double owl_read_bandwidth(int n_threads)
             buf[i] = 1.0f;
     }
     const float *buf = g_probe;
-    double best = 0.0;
+    enum { PASSES = 5 };
+    double pass[PASSES] = {0};
     volatile float sink = 0.0f;
-    for (int rep = 0; rep < 5 && buf; rep++) {
+    for (int rep = 0; rep < PASSES && buf; rep++) {
         const double t0 = time_now();
         float total = 0.0f;
 #pragma omp parallel num_threads(threads) reduction(+ : total)
@@ -178,13 +181,17 @@ double owl_read_bandwidth(int n_threads)
             const size_t per = n / (size_t)omp_get_num_threads() / 64 * 64;
             total += kern.sum_f32(buf + per * (size_t)omp_get_thread_num(), per);
         }
-        const double bw = (double)(n * sizeof(float)) / (time_now() - t0);
+        pass[rep] = (double)(n * sizeof(float)) / (time_now() - t0);
         sink += total;
-        best = bw > best ? bw : best;
     }
     (void)sink;
     pthread_mutex_unlock(&g_probe_lock);
-    return best;
+    for (int i = 1; i < PASSES; i++) /* in order (insertion) */
+        for (int j = i; j > 0 && pass[j - 1] > pass[j]; j--) {
+            const double t = pass[j];
+            pass[j] = pass[j - 1], pass[j - 1] = t;
+        }
+    return (struct owl_bandwidth){.best = pass[PASSES - 1], .median = pass[PASSES / 2]};
 }
 
 size_t owl_model_decode_bytes(const struct owl_model *om) { return om->m.decode_bytes; }

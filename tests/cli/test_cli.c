@@ -98,6 +98,14 @@ int main(void)
         json_t *tg = json_object_get(b, "tg"), *bw = json_object_get(tg, "read_bandwidth_gbs");
         CHECK(json_array_size(bw) == 3 && json_number_value(json_object_get(tg, "bound_tokens_per_s")) > 0);
         CHECK(json_number_value(json_object_get(tg, "fraction_of_bound")) > 0);
+        /* each probe's median pass is at most its best, so the fraction against the medians at least the other */
+        json_t *bwm = json_object_get(tg, "read_bandwidth_median_gbs");
+        CHECK(json_array_size(bwm) == 3);
+        for (size_t i = 0; i < json_array_size(bwm) && i < json_array_size(bw); i++)
+            CHECK(json_number_value(json_array_get(bwm, i)) > 0 &&
+                  json_number_value(json_array_get(bwm, i)) <= json_number_value(json_array_get(bw, i)));
+        CHECK(json_number_value(json_object_get(tg, "fraction_of_median_bound")) >=
+              json_number_value(json_object_get(tg, "fraction_of_bound")));
         /* keys 6 .. 8 visible, every layer: the cache a token reads on average */
         CHECK(json_number_value(json_object_get(tg, "cache_bytes_per_token")) > 0);
         CHECK(json_integer_value(json_object_get(json_object_get(b, "tg_batched"), "sequences")) == 2);
