@@ -408,6 +408,16 @@ static void probe(int n_threads, double *best, double *median)
     *best = b.best / 1e9, *median = b.median / 1e9;
 }
 
+/* The mean over the runs of each run's tokens/s against the bound at the mean of its two probes (GB/s; probes[r]
+ * before run r, probes[r + 1] after it): the fraction of the bound reached, for read_gb bytes a token. */
+static double bound_fraction(const double *tg, const double *probes, long reps, double read_gb)
+{
+    double f = 0.0;
+    for (long r = 0; r < reps; r++)
+        f += tg[r] * read_gb / ((probes[r] + probes[r + 1]) / 2) / reps;
+    return f;
+}
+
 static void mean_sd(const double *x, int n, double *mean, double *sd)
 {
     double s = 0, ss = 0;
@@ -556,7 +566,7 @@ int cmd_bench(int argc, char **argv)
          * run's steps (depth + 1 .. depth + n_gen keys); the decode bound: weight and cache bytes per token over the
          * read bandwidth the same threads get, probed before and after each run; each run against the mean of its
          * two probes */
-        double kv_gb = 0.0, bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0, frac = 0.0, frac_med = 0.0;
+        double kv_gb = 0.0, bw_min = bw[0], bw_max = bw[0], bw_sum = 0.0;
         for (long i = 0; i < n_gen; i++)
             kv_gb += (double)owl_session_kv_read_bytes(s.session, (int)(depth + i + 1)) / 1e9 / (double)n_gen;
         const double read_gb = gb + kv_gb;
@@ -565,10 +575,8 @@ int cmd_bench(int argc, char **argv)
             bw_max = bw[r] > bw_max ? bw[r] : bw_max;
             bw_sum += bw[r];
         }
-        for (long r = 0; n_gen > 0 && r < reps; r++) {
-            frac += tg[r] * read_gb / ((bw[r] + bw[r + 1]) / 2) / reps;
-            frac_med += tg[r] * read_gb / ((bwm[r] + bwm[r + 1]) / 2) / reps;
-        }
+        const double frac = n_gen > 0 ? bound_fraction(tg, bw, reps, read_gb) : 0.0;
+        const double frac_med = n_gen > 0 ? bound_fraction(tg, bwm, reps, read_gb) : 0.0;
         const int rows = owl_session_window_rows(s.session);
         const double held_gb = (double)owl_session_kv_bytes(s.session, (int)(depth + n_gen)) / 1e9;
         const double whole_gb = (double)owl_session_kv_bytes_per_token(s.session) * (double)(depth + n_gen) / 1e9;

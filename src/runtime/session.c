@@ -157,6 +157,12 @@ enum { PROBE_FLOATS = 128 << 20 }; /* 512 MiB */
 
 double owl_read_bandwidth(int n_threads) { return owl_read_bandwidth_passes(n_threads).best; }
 
+static int ascending(const void *a, const void *b)
+{
+    const double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 struct owl_bandwidth owl_read_bandwidth_passes(int n_threads)
 {
     const size_t n = PROBE_FLOATS;
@@ -186,11 +192,7 @@ struct owl_bandwidth owl_read_bandwidth_passes(int n_threads)
     }
     (void)sink;
     pthread_mutex_unlock(&g_probe_lock);
-    for (int i = 1; i < PASSES; i++) /* in order (insertion) */
-        for (int j = i; j > 0 && pass[j - 1] > pass[j]; j--) {
-            const double t = pass[j];
-            pass[j] = pass[j - 1], pass[j - 1] = t;
-        }
+    qsort(pass, PASSES, sizeof *pass, ascending);
     return (struct owl_bandwidth){.best = pass[PASSES - 1], .median = pass[PASSES / 2]};
 }
 
